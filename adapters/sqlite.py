@@ -1,0 +1,177 @@
+"""SqliteStateStore: the embedded default store. One file, WAL, durable, multi-process safe.
+
+Standard library only (sqlite3), so it needs no extra.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sqlite3
+import threading
+import time
+from pathlib import Path
+
+from resumable_core import InvalidArgument, JsonValue, RecordCorrupt, StoreError, StoreUnavailable, is_json
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS resumable_state (
+    key        TEXT PRIMARY KEY,
+    value      TEXT NOT NULL,
+    updated_at REAL NOT NULL
+)
+"""
+
+
+class SqliteStateStore:
+    """JSON values by key in one SQLite file, with atomic compare-and-set.
+
+    - WAL journal, ``synchronous=FULL``: a write that returned survives a power loss.
+    - Several processes may use one file: writers serialise on SQLite's lock
+      (``busy_timeout``), and compare-and-set runs in a ``BEGIN IMMEDIATE``
+      transaction so that read-compare-write is one step.
+    - The file is created readable and writable by its owner only (0600); SQLite
+      gives its -wal and -shm files the same mode.
+    - One connection per store object, guarded by a lock; after a ``fork`` the
+      child opens its own connection (a shared one would corrupt the file).
+    """
+
+    def __init__(self, path: str | os.PathLike[str], *, timeout: float = 30.0) -> None:
+        self.path = Path(path)
+        self.timeout = timeout
+        self._lock = threading.Lock()
+        self._pid = -1
+        self._conn: sqlite3.Connection | None = None
+        self._connect()
+
+    # -- connection ------------------------------------------------------------------------
+
+    def _connect(self) -> sqlite3.Connection:
+        if self._conn is not None and self._pid == os.getpid():
+            return self._conn
+        try:
+            if not self.path.exists():
+                # Create it 0600 before SQLite does (SQLite would honour the umask).
+                fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o600)
+                os.close(fd)
+            conn = sqlite3.connect(
+                str(self.path), timeout=self.timeout, isolation_level=None, check_same_thread=False
+            )
+            conn.execute(f"PRAGMA busy_timeout = {int(self.timeout * 1000)}")
+            conn.execute("PRAGMA journal_mode = WAL")
+            conn.execute("PRAGMA synchronous = FULL")
+            conn.execute(_SCHEMA)
+        except (sqlite3.Error, OSError) as exc:
+            raise StoreUnavailable(f"cannot open SQLite state store {str(self.path)!r}: {exc}") from exc
+        self._conn, self._pid = conn, os.getpid()
+        return conn
+
+    def close(self) -> None:
+        with self._lock:
+            if self._conn is not None and self._pid == os.getpid():
+                self._conn.close()
+            self._conn = None
+
+    def __enter__(self) -> SqliteStateStore:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
+
+    # -- StateStore ------------------------------------------------------------------------
+
+    def get(self, key: str, default: JsonValue = None) -> JsonValue:
+        _check_key(key)
+        with self._lock:
+            row = self._execute("SELECT value FROM resumable_state WHERE key = ?", (key,), key).fetchone()
+        if row is None:
+            return default
+        return _decode(key, row[0])
+
+    def set(self, key: str, value: JsonValue) -> None:
+        text = _encode(key, value)
+        with self._lock:
+            self._execute(
+                "INSERT INTO resumable_state (key, value, updated_at) VALUES (?, ?, ?) "
+                "ON CONFLICT(key) DO UPDATE SET value = excluded.value, updated_at = excluded.updated_at",
+                (key, text, time.time()),
+                key,
+            )
+
+    def delete(self, key: str) -> None:
+        _check_key(key)
+        with self._lock:
+            self._execute("DELETE FROM resumable_state WHERE key = ?", (key,), key)
+
+    def compare_and_set(self, key: str, expected: JsonValue, value: JsonValue) -> bool:
+        text = _encode(key, value)
+        with self._lock:
+            conn = self._connect()
+            try:
+                conn.execute("BEGIN IMMEDIATE")
+                try:
+                    row = conn.execute("SELECT value FROM resumable_state WHERE key = ?", (key,)).fetchone()
+                    current = None if row is None else _decode(key, row[0])
+                    if current != expected:
+                        conn.execute("ROLLBACK")
+                        return False
+                    conn.execute(
+                        "INSERT INTO resumable_state (key, value, updated_at) VALUES (?, ?, ?) "
+                        "ON CONFLICT(key) DO UPDATE SET value = excluded.value, updated_at = excluded.updated_at",
+                        (key, text, time.time()),
+                    )
+                    conn.execute("COMMIT")
+                    return True
+                except BaseException:
+                    if conn.in_transaction:
+                        conn.execute("ROLLBACK")
+                    raise
+            except sqlite3.Error as exc:
+                raise _map(exc, key) from exc
+
+    # -- beyond the protocol -----------------------------------------------------------------
+
+    def keys(self) -> list[str]:
+        with self._lock:
+            rows = self._execute("SELECT key FROM resumable_state ORDER BY key", (), None).fetchall()
+        return [str(r[0]) for r in rows]
+
+    def _execute(self, sql: str, params: tuple[object, ...], key: str | None) -> sqlite3.Cursor:
+        conn = self._connect()
+        try:
+            return conn.execute(sql, params)
+        except sqlite3.Error as exc:
+            raise _map(exc, key) from exc
+
+
+def _map(exc: sqlite3.Error, key: str | None) -> StoreError:
+    if isinstance(exc, (sqlite3.OperationalError, sqlite3.DatabaseError)):
+        return StoreUnavailable(f"SQLite state store failed: {exc}", key=key)
+    return StoreError(f"SQLite state store failed: {exc}", key=key)
+
+
+def _check_key(key: str) -> None:
+    if not isinstance(key, str) or not key:
+        raise InvalidArgument(f"key must be a non-empty string, got {key!r}")
+
+
+def _encode(key: str, value: JsonValue) -> str:
+    _check_key(key)
+    if value is None:
+        raise InvalidArgument("None cannot be stored; delete the key instead", key=key)
+    if not is_json(value):
+        raise InvalidArgument(f"value for key {key!r} is not JSON (NaN, tuple, non-str dict key...)", key=key)
+    return json.dumps(value, separators=(",", ":"), allow_nan=False)
+
+
+def _decode(key: str, text: object) -> JsonValue:
+    try:
+        if not isinstance(text, str):
+            raise ValueError(f"stored value is {type(text).__name__}, not text")
+        value: JsonValue = json.loads(text)
+        return value
+    except ValueError as exc:
+        raise RecordCorrupt(f"value stored under key {key!r} is not JSON: {exc}", key=key) from exc
+
+
+__all__ = ["SqliteStateStore"]

@@ -1,0 +1,249 @@
+"""The state record: one versioned JSON document per logical job (per key)."""
+
+from __future__ import annotations
+
+import enum
+from dataclasses import dataclass, field, replace
+from typing import Any
+
+from ._errors import RecordCorrupt, RecordFromNewerVersion
+from ._types import JsonValue, is_json
+
+SCHEMA = "resumable-core/record"
+SCHEMA_VERSION = 1
+HISTORY_LIMIT = 50  # bounded: a flapping job must not grow the record without end
+
+
+class Phase(str, enum.Enum):
+    INTENT = "intent"          # reference persisted, submit may or may not have happened
+    SUBMITTED = "submitted"    # external job id persisted
+    SUCCEEDED = "succeeded"
+    FAILED = "failed"
+    CANCELLED = "cancelled"
+
+    @property
+    def terminal(self) -> bool:
+        return self in (Phase.SUCCEEDED, Phase.FAILED, Phase.CANCELLED)
+
+
+class Outcome(str, enum.Enum):
+    """What became of one submission, as the history shows it."""
+
+    PENDING = "pending"        # intent written, job id not (yet) known
+    ACTIVE = "active"
+    SUCCEEDED = "succeeded"
+    FAILED = "failed"
+    CANCELLED = "cancelled"
+    LOST = "lost"              # the external system forgot it before we saw an end
+    SUPERSEDED = "superseded"  # a new spec or a fresh run replaced it while it ran
+
+
+@dataclass(frozen=True, slots=True)
+class Submission:
+    reference: str
+    job_id: str | None
+    outcome: Outcome
+    intent_at: float
+    submitted_at: float | None = None
+    ended_at: float | None = None
+    status: str | None = None
+
+    def to_json(self) -> dict[str, JsonValue]:
+        return {
+            "reference": self.reference,
+            "job_id": self.job_id,
+            "outcome": self.outcome.value,
+            "intent_at": self.intent_at,
+            "submitted_at": self.submitted_at,
+            "ended_at": self.ended_at,
+            "status": self.status,
+        }
+
+
+@dataclass(frozen=True, slots=True)
+class JobRecord:
+    """What is persisted under one key. Immutable: every change is a new record."""
+
+    key: str
+    phase: Phase
+    reference: str
+    revision: int
+    updated_at: float
+    job_id: str | None = None
+    fingerprint: str | None = None
+    generation: str | None = None
+    owner: str | None = None
+    lease_until: float | None = None
+    status: str | None = None
+    has_result: bool = False
+    result: JsonValue = None
+    history: tuple[Submission, ...] = field(default_factory=tuple)
+
+    @property
+    def submissions(self) -> int:
+        return sum(1 for s in self.history if s.job_id is not None)
+
+    def evolve(self, now: float, **changes: Any) -> JobRecord:
+        """A successor record: revision bumped, time stamped."""
+        return replace(self, revision=self.revision + 1, updated_at=now, **changes)
+
+    def to_json(self) -> dict[str, JsonValue]:
+        return {
+            "schema": SCHEMA,
+            "version": SCHEMA_VERSION,
+            "key": self.key,
+            "phase": self.phase.value,
+            "reference": self.reference,
+            "revision": self.revision,
+            "updated_at": self.updated_at,
+            "job_id": self.job_id,
+            "fingerprint": self.fingerprint,
+            "generation": self.generation,
+            "owner": self.owner,
+            "lease_until": self.lease_until,
+            "status": self.status,
+            "has_result": self.has_result,
+            "result": self.result,
+            "history": [s.to_json() for s in self.history[-HISTORY_LIMIT:]],
+        }
+
+    @classmethod
+    def from_json(cls, key: str, value: JsonValue) -> JobRecord:
+        """Parse a stored value; anything that is not our record is an error naming the key."""
+        if not isinstance(value, dict) or value.get("schema") != SCHEMA:
+            raise RecordCorrupt(
+                f"the value stored under key {key!r} is not a resumable-core record; "
+                "refusing to overwrite it (delete the key to start over)",
+                key=key,
+            )
+        version = value.get("version")
+        if not isinstance(version, int) or isinstance(version, bool):
+            raise RecordCorrupt(f"record under key {key!r} has no valid version", key=key)
+        if version > SCHEMA_VERSION:
+            raise RecordFromNewerVersion(
+                f"record under key {key!r} has schema version {version}, newer than "
+                f"{SCHEMA_VERSION} which this library reads; upgrade resumable-core",
+                key=key,
+            )
+        try:
+            history = tuple(
+                Submission(
+                    reference=_str(h, "reference"),
+                    job_id=_opt_str(h, "job_id"),
+                    outcome=Outcome(_str(h, "outcome")),
+                    intent_at=_num(h, "intent_at"),
+                    submitted_at=_opt_num(h, "submitted_at"),
+                    ended_at=_opt_num(h, "ended_at"),
+                    status=_opt_str(h, "status"),
+                )
+                for h in _list(value, "history")
+            )
+            has_result = value.get("has_result")
+            if not isinstance(has_result, bool):
+                raise TypeError("has_result")
+            revision = value.get("revision")
+            if not isinstance(revision, int) or isinstance(revision, bool):
+                raise TypeError("revision")
+            stored_key = _str(value, "key")
+            if stored_key != key:
+                raise ValueError(f"record names key {stored_key!r}")
+            return cls(
+                key=key,
+                phase=Phase(_str(value, "phase")),
+                reference=_str(value, "reference"),
+                revision=revision,
+                updated_at=_num(value, "updated_at"),
+                job_id=_opt_str(value, "job_id"),
+                fingerprint=_opt_str(value, "fingerprint"),
+                generation=_opt_str(value, "generation"),
+                owner=_opt_str(value, "owner"),
+                lease_until=_opt_num(value, "lease_until"),
+                status=_opt_str(value, "status"),
+                has_result=has_result,
+                result=value.get("result"),
+                history=history,
+            )
+        except (KeyError, TypeError, ValueError) as exc:
+            raise RecordCorrupt(
+                f"record under key {key!r} is malformed ({exc}); refusing to overwrite it",
+                key=key,
+            ) from exc
+
+
+def new_intent(
+    key: str,
+    reference: str,
+    now: float,
+    *,
+    previous: JobRecord | None,
+    fingerprint: str | None,
+    generation: str | None,
+    owner: str,
+    lease_until: float,
+) -> JobRecord:
+    """The record written before submitting, keeping the previous submissions' history."""
+    history = previous.history if previous is not None else ()
+    entry = Submission(reference=reference, job_id=None, outcome=Outcome.PENDING, intent_at=now)
+    return JobRecord(
+        key=key,
+        phase=Phase.INTENT,
+        reference=reference,
+        revision=(previous.revision + 1) if previous is not None else 1,
+        updated_at=now,
+        fingerprint=fingerprint,
+        generation=generation,
+        owner=owner,
+        lease_until=lease_until,
+        history=(history + (entry,))[-HISTORY_LIMIT:],
+    )
+
+
+def mark_history(record: JobRecord, reference: str, **changes: Any) -> tuple[Submission, ...]:
+    """History with the entry for *reference* changed (the latest one if several)."""
+    history = list(record.history)
+    for index in range(len(history) - 1, -1, -1):
+        if history[index].reference == reference:
+            history[index] = replace(history[index], **changes)
+            break
+    return tuple(history)
+
+
+def recordable_result(result: object) -> tuple[bool, JsonValue]:
+    """(True, result) when the result can be recorded and returned later unchanged."""
+    if is_json(result):
+        return True, result  # type: ignore[return-value]  # is_json checked the shape
+    return False, None
+
+
+def _str(obj: Any, name: str) -> str:
+    value = obj[name]
+    if not isinstance(value, str):
+        raise TypeError(f"{name} is not a string")
+    return value
+
+
+def _opt_str(obj: Any, name: str) -> str | None:
+    value = obj.get(name)
+    if value is not None and not isinstance(value, str):
+        raise TypeError(f"{name} is not a string")
+    return value
+
+
+def _num(obj: Any, name: str) -> float:
+    value = obj[name]
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise TypeError(f"{name} is not a number")
+    return float(value)
+
+
+def _opt_num(obj: Any, name: str) -> float | None:
+    if obj.get(name) is None:
+        return None
+    return _num(obj, name)
+
+
+def _list(obj: Any, name: str) -> list[Any]:
+    value = obj[name]
+    if not isinstance(value, list):
+        raise TypeError(f"{name} is not a list")
+    return value

@@ -1,0 +1,647 @@
+"""run_resumable and cancel_resumable: sequence the pure decision against a job and a store."""
+
+from __future__ import annotations
+
+import logging
+import random
+import time
+import uuid
+from dataclasses import dataclass
+from typing import Any, Callable, Generic, TypeVar, cast
+
+from ._decision import (
+    Action,
+    Adopt,
+    Attach,
+    CheckStatus,
+    FetchResult,
+    FindByReference,
+    NotFoundSeen,
+    Observation,
+    Policy,
+    ReferenceLookup,
+    Request,
+    ReturnRecorded,
+    StatusSeen,
+    Stop,
+    Submit,
+    WaitForOwner,
+    decide,
+)
+from ._errors import (
+    AmbiguousSubmission,
+    ConcurrentUpdate,
+    InvalidArgument,
+    JobCancelled,
+    JobFailed,
+    JobLost,
+    JobNotFound,
+    ResultUnavailable,
+    SubmissionRejected,
+)
+from ._events import (
+    Cancelled,
+    Event,
+    EventListener,
+    Finished,
+    Reattached,
+    ResultReused,
+    StatusChanged,
+    Submitted,
+    SubmitReason,
+    Superseded,
+    WaitingForOwner,
+)
+from ._polling import Poller, PollPolicy
+from ._protocols import (
+    CompareAndSetStore,
+    ResumableJob,
+    StateStore,
+    SupportsCancel,
+    SupportsFindByReference,
+    SupportsFingerprint,
+)
+from ._record import JobRecord, Outcome, Phase, mark_history, new_intent, recordable_result
+from ._types import JsonValue
+
+R = TypeVar("R")
+
+logger = logging.getLogger("resumable_core")
+
+_MAX_STEPS = 100  # decisions per run, waits excluded: only a store that keeps changing under us gets near
+
+
+def new_reference() -> str:
+    """A fresh submission reference: 32 hex digits, safe in URLs, file names and Spark properties."""
+    return uuid.uuid4().hex
+
+
+def check_key(key: object) -> str:
+    if not isinstance(key, str) or not key.strip():
+        raise InvalidArgument(f"key must be a non-empty string, got {key!r}")
+    if len(key) > 512 or any(ord(c) < 32 for c in key):
+        raise InvalidArgument(f"key must be at most 512 printable characters, got {key!r}")
+    return key
+
+
+def load_record(store: StateStore, key: str) -> JobRecord | None:
+    """The record stored under *key*, or None; RecordCorrupt when it is not ours."""
+    raw = store.get(check_key(key))
+    return None if raw is None else JobRecord.from_json(key, raw)
+
+
+def forget(store: StateStore, key: str) -> None:
+    """Delete the record: the next run submits afresh. The job itself is not touched."""
+    store.delete(check_key(key))
+
+
+@dataclass(frozen=True, slots=True)
+class _Retry:
+    """The store changed under us: read it again and decide again."""
+
+
+@dataclass(frozen=True, slots=True)
+class _PollJob:
+    job_id: str
+
+
+class _Session:
+    """State shared by run_resumable and cancel_resumable for one call: store I/O, events, logs."""
+
+    def __init__(
+        self,
+        job: Any,
+        store: StateStore,
+        key: str,
+        *,
+        policy: Policy,
+        poll: PollPolicy,
+        listener: EventListener | None,
+        clock: Callable[[], float],
+        sleep: Callable[[float], None],
+        rand: Callable[[], float],
+    ) -> None:
+        self.job = job
+        self.store = store
+        self.key = check_key(key)
+        self.policy = policy
+        self.poll_policy = poll
+        self.listener = listener
+        self.clock = clock
+        self.sleep = sleep
+        self.rand = rand
+        self.owner = uuid.uuid4().hex
+        self.raw: JsonValue = None
+        self.record: JobRecord | None = None
+        self.poller = Poller(poll, clock=clock, sleep=sleep, rand=rand)
+
+    # -- store ---------------------------------------------------------------------------
+
+    def load(self) -> JobRecord | None:
+        raw = self.store.get(self.key)
+        record = None if raw is None else JobRecord.from_json(self.key, raw)
+        self.raw, self.record = raw, record
+        return record
+
+    def write(self, new: JobRecord) -> bool:
+        """Replace the record we last read; False when somebody else changed it first."""
+        value = new.to_json()
+        if isinstance(self.store, CompareAndSetStore):
+            ok = self.store.compare_and_set(self.key, self.raw, value)
+        else:
+            # Not atomic: two writers can still interleave between get and set. It
+            # narrows the window; the README says what remains (no CAS, no guarantee).
+            ok = self.store.get(self.key) == self.raw
+            if ok:
+                self.store.set(self.key, value)
+        if ok:
+            self.raw, self.record = value, new
+        return ok
+
+    # -- events and logs ------------------------------------------------------------------
+
+    def emit(self, event: Event) -> None:
+        if self.listener is None:
+            return
+        try:
+            self.listener(event)
+        except Exception:  # a listener's bug must not break the job's bookkeeping
+            logger.exception("event listener failed on %s [key=%s]", type(event).__name__, self.key)
+
+    def log(self, level: int, message: str, *args: object, job_id: str | None = None) -> None:
+        reference = self.record.reference if self.record is not None else None
+        if job_id is None and self.record is not None:
+            job_id = self.record.job_id
+        logger.log(
+            level,
+            message + " [key=%s reference=%s job_id=%s]",
+            *args,
+            self.key,
+            reference,
+            job_id,
+        )
+
+
+class _Runner(_Session, Generic[R]):
+    def __init__(self, job: ResumableJob[R], store: StateStore, key: str, **kwargs: Any) -> None:
+        fresh = kwargs.pop("fresh")
+        generation = kwargs.pop("generation")
+        super().__init__(job, store, key, **kwargs)
+        self.typed_job = job
+        self.fresh = fresh
+        self.generation = generation
+        self.fingerprint = job.job_fingerprint() if isinstance(job, SupportsFingerprint) else None
+        self.attached = False
+        self.poller.on_status = self._on_status
+        self.polling_job: str | None = None
+
+    def request(self) -> Request:
+        return Request(
+            fingerprint=self.fingerprint,
+            generation=self.generation,
+            fresh=self.fresh,
+            owner=self.owner,
+            now=self.clock(),
+            can_find=isinstance(self.job, SupportsFindByReference),
+            can_cancel=isinstance(self.job, SupportsCancel),
+            policy=self.policy,
+        )
+
+    def run(self) -> R:
+        self.load()
+        observation: Observation | None = None
+        steps = 0
+        while True:
+            steps += 1
+            if steps > _MAX_STEPS:
+                raise ConcurrentUpdate(
+                    f"gave up after {_MAX_STEPS} decisions: the record keeps changing", key=self.key
+                )
+            action: Action = decide(self.record, observation, self.request())
+            observation = None
+            if isinstance(action, ReturnRecorded):
+                assert self.record is not None
+                self.emit(ResultReused(self.key, self.record.reference, self.record.job_id, False))
+                self.log(logging.INFO, "result reused from the record, nothing submitted")
+                # Recorded only when it round-trips through JSON unchanged (is_json).
+                return cast(R, self.record.result)
+            if isinstance(action, CheckStatus):
+                observation = self.observe(action.job_id)
+                continue
+            if isinstance(action, FindByReference):
+                observation = self.find(action.reference)
+                continue
+            if isinstance(action, WaitForOwner):
+                self.wait_for_owner(action.until)
+                continue
+            if isinstance(action, Adopt):
+                self.adopt(action.job_id)
+                continue
+            if isinstance(action, Stop):
+                raise self.stop_error(action)
+            if isinstance(action, FetchResult):
+                return self.succeed(action.job_id, action.status, reused=True)
+            if isinstance(action, Attach):
+                self.note_reattached(action.job_id, action.status, via="record")
+                outcome: _Retry | _PollJob = _PollJob(action.job_id)
+            else:
+                outcome = self.submit(action)
+            if isinstance(outcome, _Retry):
+                self.load()
+                continue
+            try:
+                status = self.typed_job.poll_until_complete(outcome.job_id, self.poller_for(outcome.job_id))
+            except JobNotFound:
+                # Forgotten while we polled (master restarted without recovery...).
+                self.log(logging.WARNING, "job vanished while polling", job_id=outcome.job_id)
+                self.load()
+                observation = NotFoundSeen(outcome.job_id)
+                continue
+            return self.finish(outcome.job_id, status)
+
+    # -- the steps -------------------------------------------------------------------------
+
+    def observe(self, job_id: str) -> Observation:
+        try:
+            status = self.poller.status(self.job, job_id)
+        except JobNotFound:
+            return NotFoundSeen(job_id)
+        return StatusSeen(
+            job_id, status, self.job.is_job_active(status), self.job.is_job_succeeded(status)
+        )
+
+    def find(self, reference: str) -> ReferenceLookup:
+        job = cast(SupportsFindByReference, self.job)
+        found = self.poller.retry_transient(
+            lambda: job.find_job_by_reference(reference), what=f"lookup of reference {reference!r}"
+        )
+        return ReferenceLookup(reference, found)
+
+    def wait_for_owner(self, until: float) -> None:
+        record = self.record
+        assert record is not None
+        self.emit(WaitingForOwner(self.key, record.reference, record.owner, until))
+        self.log(logging.INFO, "another process is submitting this key; waiting for its job id")
+        pause = max(0.0, min(until - self.clock(), self.poll_policy.min_interval or 0.5))
+        self.sleep(pause)
+        self.load()
+
+    def adopt(self, job_id: str) -> None:
+        record = self.record
+        assert record is not None
+        now = self.clock()
+        adopted = record.evolve(
+            now,
+            phase=Phase.SUBMITTED,
+            job_id=job_id,
+            lease_until=None,
+            history=mark_history(record, record.reference, job_id=job_id, outcome=Outcome.ACTIVE, submitted_at=now),
+        )
+        if self.write(adopted):
+            self.note_reattached(job_id, None, via="reference")
+        else:
+            self.load()
+
+    def note_reattached(self, job_id: str, status: str | None, *, via: str) -> None:
+        if self.attached:
+            return
+        self.attached = True
+        assert self.record is not None
+        self.emit(Reattached(self.key, self.record.reference, job_id, status, via))
+        self.log(logging.INFO, "reattached to job %s (found by %s, status %s)", job_id, via, status, job_id=job_id)
+
+    def stop_error(self, action: Stop) -> Exception:
+        record = self.record
+        reference = record.reference if record is not None else None
+        if action.kind == "ambiguous":
+            return AmbiguousSubmission(
+                f"an earlier attempt recorded submission reference {reference!r} but no job id, and "
+                "this job cannot be looked up by reference: check the external system, then forget "
+                "the key (to submit again) or rerun with on_ambiguous='resubmit'",
+                key=self.key,
+            )
+        if action.kind == "lost":
+            return JobLost(
+                "the external system does not know the recorded job (policy on_lost='fail')",
+                key=self.key,
+                job_id=action.job_id,
+            )
+        return ResultUnavailable(
+            "the job succeeded but its result was not recorded and cannot be fetched",
+            key=self.key,
+            job_id=action.job_id,
+        )
+
+    def submit(self, action: Submit) -> _Retry | _PollJob:
+        previous = self.record
+        now = self.clock()
+        lease_until = now + self.policy.intent_lease
+        if previous is not None and action.same_reference:
+            intent = previous.evolve(now, phase=Phase.INTENT, owner=self.owner, lease_until=lease_until)
+        else:
+            history_source = previous
+            if previous is not None and not previous.phase.terminal:
+                ended = {
+                    SubmitReason.PREVIOUS_FAILED: Outcome.FAILED,
+                    SubmitReason.JOB_LOST: Outcome.LOST,
+                }.get(action.reason, Outcome.SUPERSEDED)
+                history_source = previous.evolve(
+                    now,
+                    history=mark_history(
+                        previous, previous.reference, outcome=ended, ended_at=now, status=action.previous_status
+                    ),
+                )
+            intent = new_intent(
+                self.key,
+                new_reference(),
+                now,
+                previous=history_source,
+                fingerprint=self.fingerprint,
+                generation=self.generation,
+                owner=self.owner,
+                lease_until=lease_until,
+            )
+        if not self.write(intent):
+            return _Retry()
+        if action.supersede_job_id is not None:
+            self.supersede(action)
+        if action.reason is not SubmitReason.NEW:
+            level = logging.WARNING if action.reason in (SubmitReason.AMBIGUOUS, SubmitReason.JOB_LOST) else logging.INFO
+            self.log(level, "resubmitting because %s", action.reason.value)
+
+        try:
+            job_id = self.typed_job.submit_job(intent.reference)
+        except SubmissionRejected as exc:
+            # Definite: nothing was submitted. Record it so a retry starts clean.
+            failed = intent.evolve(
+                self.clock(),
+                phase=Phase.FAILED,
+                status="REJECTED",
+                owner=None,
+                lease_until=None,
+                history=mark_history(intent, intent.reference, outcome=Outcome.FAILED, ended_at=self.clock(), status="REJECTED"),
+            )
+            self.write(failed)
+            exc.key = exc.key or self.key
+            raise
+        # Anything else (a timeout, a crash) leaves the intent: the submission may
+        # exist, and the next attempt looks it up by reference or follows on_ambiguous.
+
+        submitted_at = self.clock()
+        recorded = intent.evolve(
+            submitted_at,
+            phase=Phase.SUBMITTED,
+            job_id=job_id,
+            lease_until=None,
+            history=mark_history(intent, intent.reference, job_id=job_id, outcome=Outcome.ACTIVE, submitted_at=submitted_at),
+        )
+        if not self.write(recorded):
+            return self.lost_race(intent, job_id)
+        previous_job = previous.job_id if previous is not None else None
+        self.emit(Submitted(self.key, intent.reference, job_id, action.reason, previous_job))
+        self.log(logging.INFO, "submitted job %s (%s)", job_id, action.reason.value, job_id=job_id)
+        return _PollJob(job_id)
+
+    def supersede(self, action: Submit) -> None:
+        old = action.supersede_job_id
+        cancelled = False
+        if action.cancel_superseded and old is not None:
+            job = cast(SupportsCancel, self.job)
+            self.poller.retry_transient(lambda: job.cancel_job(old), what=f"cancel of job {old!r}", job_id=old)
+            cancelled = True
+        assert self.record is not None
+        self.emit(Superseded(self.key, self.record.reference, old, action.reason, cancelled))
+        self.log(
+            logging.WARNING,
+            "older job %s %s (%s)",
+            old,
+            "cancelled" if cancelled else "left running",
+            action.reason.value,
+            job_id=old,
+        )
+
+    def lost_race(self, intent: JobRecord, job_id: str) -> _Retry | _PollJob:
+        """Our intent was replaced while we submitted (our lease ran out mid-submit)."""
+        current = self.load()
+        if current is not None and current.reference == intent.reference:
+            if current.job_id == job_id:
+                return _PollJob(job_id)  # another process adopted our job by reference
+            if current.job_id is None:
+                return self.retry_write_submitted(current, job_id)
+        # Someone else owns the key now: our job is a duplicate. Stop it when we
+        # can, and make sure it appears in the history either way.
+        cancelled = False
+        if isinstance(self.job, SupportsCancel):
+            job = self.job
+            self.poller.retry_transient(lambda: job.cancel_job(job_id), what="cancel of duplicate", job_id=job_id)
+            cancelled = True
+        self.log(logging.WARNING, "lost the key to another process; duplicate job %s %s", job_id,
+                 "cancelled" if cancelled else "left running", job_id=job_id)
+        self.append_foreign_submission(intent, job_id, Outcome.CANCELLED if cancelled else Outcome.SUPERSEDED)
+        return _Retry()
+
+    def retry_write_submitted(self, current: JobRecord, job_id: str) -> _Retry | _PollJob:
+        now = self.clock()
+        recorded = current.evolve(
+            now,
+            phase=Phase.SUBMITTED,
+            job_id=job_id,
+            lease_until=None,
+            history=mark_history(current, current.reference, job_id=job_id, outcome=Outcome.ACTIVE, submitted_at=now),
+        )
+        return _PollJob(job_id) if self.write(recorded) else _Retry()
+
+    def append_foreign_submission(self, intent: JobRecord, job_id: str, outcome: Outcome) -> None:
+        entry = mark_history(intent, intent.reference, job_id=job_id, outcome=outcome, ended_at=self.clock())[-1]
+        for _ in range(_MAX_STEPS):
+            current = self.load()
+            if current is None:
+                return
+            if any(h.reference == entry.reference and h.job_id == job_id for h in current.history):
+                return
+            if self.write(current.evolve(self.clock(), history=current.history + (entry,))):
+                return
+        raise ConcurrentUpdate("could not record a duplicate submission in the history", key=self.key, job_id=job_id)
+
+    def poller_for(self, job_id: str) -> Poller:
+        self.polling_job = job_id
+        self.poller.last_status = self.record.status if self.record is not None else None
+        return self.poller
+
+    def _on_status(self, status: str) -> None:
+        record = self.record
+        job_id = self.polling_job
+        if job_id is None or record is None or record.job_id != job_id:
+            return
+        self.emit(StatusChanged(self.key, record.reference, job_id, record.status, status))
+        self.log(logging.INFO, "status %s", status, job_id=job_id)
+        if record.phase is Phase.SUBMITTED and record.status != status:
+            try:
+                if not self.write(record.evolve(self.clock(), status=status)):
+                    self.load()
+            except Exception:  # a status write is informative only; the terminal write is not
+                self.log(logging.WARNING, "could not record status %s", status, job_id=job_id)
+
+    def finish(self, job_id: str, status: str) -> R:
+        if self.job.is_job_succeeded(status):
+            return self.succeed(job_id, status, reused=False)
+        current = self.load()
+        assert current is not None
+        self.emit(Finished(self.key, current.reference, job_id, status, False))
+        if current.phase is Phase.CANCELLED and current.job_id == job_id:
+            raise JobCancelled(
+                f"job {job_id} was cancelled (state {status})", key=self.key, job_id=job_id, status=status
+            )
+        self.record_terminal(job_id, Phase.FAILED, status, False, None)
+        self.log(logging.ERROR, "job %s ended %s", job_id, status, job_id=job_id)
+        raise JobFailed(f"job {job_id} ended in state {status}", key=self.key, job_id=job_id, status=status)
+
+    def succeed(self, job_id: str, status: str, *, reused: bool) -> R:
+        try:
+            result = self.poller.retry_transient(
+                lambda: self.typed_job.get_job_result(job_id, status),
+                what=f"result of job {job_id!r}",
+                job_id=job_id,
+            )
+        except JobNotFound as exc:
+            raise ResultUnavailable(
+                "the job succeeded but the external system no longer has its result",
+                key=self.key,
+                job_id=job_id,
+                status=status,
+            ) from exc
+        recorded, value = recordable_result(result)
+        assert self.record is not None
+        reference = self.record.reference
+        if reused:
+            self.emit(ResultReused(self.key, reference, job_id, True))
+            self.log(logging.INFO, "job %s had already succeeded; result reused", job_id, job_id=job_id)
+        else:
+            self.emit(Finished(self.key, reference, job_id, status, True))
+            self.log(logging.INFO, "job %s succeeded", job_id, job_id=job_id)
+        if not recorded:
+            self.log(logging.WARNING, "result of job %s is not JSON; not recorded", job_id, job_id=job_id)
+        if self.record.phase is not Phase.SUCCEEDED or (recorded and not self.record.has_result):
+            self.record_terminal(job_id, Phase.SUCCEEDED, status, recorded, value)
+        return result
+
+    def record_terminal(self, job_id: str, phase: Phase, status: str, has_result: bool, result: JsonValue) -> None:
+        outcome = {Phase.SUCCEEDED: Outcome.SUCCEEDED, Phase.FAILED: Outcome.FAILED}.get(phase, Outcome.CANCELLED)
+        for _ in range(_MAX_STEPS):
+            record = self.record
+            if record is None or record.job_id != job_id:
+                self.log(logging.WARNING, "record moved on to another job; outcome %s not recorded", status, job_id=job_id)
+                return
+            if record.phase is phase and (record.has_result or not has_result):
+                return  # another process recorded the same outcome
+            now = self.clock()
+            final = record.evolve(
+                now,
+                phase=phase,
+                status=status,
+                has_result=has_result,
+                result=result,
+                owner=None,
+                lease_until=None,
+                history=mark_history(record, record.reference, outcome=outcome, ended_at=now, status=status),
+            )
+            if self.write(final):
+                return
+            self.load()
+        raise ConcurrentUpdate("could not record the job's outcome", key=self.key, job_id=job_id, status=status)
+
+
+def run_resumable(
+    job: ResumableJob[R],
+    store: StateStore,
+    *,
+    key: str,
+    fresh: bool = False,
+    generation: str | None = None,
+    policy: Policy = Policy(),
+    poll: PollPolicy = PollPolicy(),
+    listener: EventListener | None = None,
+    clock: Callable[[], float] = time.time,
+    sleep: Callable[[float], None] = time.sleep,
+    rand: Callable[[], float] = random.random,
+) -> R:
+    """Run *job* to completion at most once per key, surviving the caller's crashes.
+
+    Reads the record under *key*; reuses a recorded success, reattaches to a
+    running job, adopts a job found by its reference, or submits (writing the
+    intent and reference first, the job id right after) and polls to the end.
+    Returns the job's result; raises JobFailed when it fails. *fresh* (or a
+    *generation* different from the record's) ignores an old success.
+    """
+    return _Runner(
+        job,
+        store,
+        key,
+        fresh=fresh,
+        generation=generation,
+        policy=policy,
+        poll=poll,
+        listener=listener,
+        clock=clock,
+        sleep=sleep,
+        rand=rand,
+    ).run()
+
+
+def cancel_resumable(
+    job: ResumableJob[Any],
+    store: StateStore,
+    *,
+    key: str,
+    poll: PollPolicy = PollPolicy(),
+    listener: EventListener | None = None,
+    clock: Callable[[], float] = time.time,
+    sleep: Callable[[float], None] = time.sleep,
+) -> JobRecord | None:
+    """Cancel the recorded job under *key* and mark the record cancelled.
+
+    Idempotent: a record already terminal is returned unchanged; no record
+    returns None. An intent without a job id is looked up by reference first.
+    """
+    session = _Session(
+        job, store, key, policy=Policy(), poll=poll, listener=listener, clock=clock, sleep=sleep, rand=random.random
+    )
+    for _ in range(_MAX_STEPS):
+        record = session.load()
+        if record is None or record.phase.terminal:
+            return record
+        job_id = record.job_id
+        if job_id is None and isinstance(job, SupportsFindByReference):
+            finder = job
+            job_id = session.poller.retry_transient(
+                lambda: finder.find_job_by_reference(record.reference),
+                what=f"lookup of reference {record.reference!r}",
+            )
+        if job_id is not None:
+            if not isinstance(job, SupportsCancel):
+                raise InvalidArgument(f"{type(job).__name__} cannot cancel jobs", key=session.key, job_id=job_id)
+            canceller = job
+            found_id = job_id
+            session.poller.retry_transient(
+                lambda: canceller.cancel_job(found_id), what=f"cancel of job {found_id!r}", job_id=found_id
+            )
+        else:
+            session.log(logging.WARNING, "no job id recorded or found; marking the intent cancelled")
+        now = clock()
+        final = record.evolve(
+            now,
+            phase=Phase.CANCELLED,
+            job_id=job_id,
+            status=record.status,
+            owner=None,
+            lease_until=None,
+            history=mark_history(record, record.reference, job_id=job_id, outcome=Outcome.CANCELLED, ended_at=now),
+        )
+        if session.write(final):
+            session.emit(Cancelled(session.key, record.reference, job_id))
+            session.log(logging.INFO, "cancelled", job_id=job_id)
+            return final
+    raise ConcurrentUpdate("could not record the cancellation", key=key)
+
+
+__all__ = ["cancel_resumable", "check_key", "forget", "load_record", "new_reference", "run_resumable"]

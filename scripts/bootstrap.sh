@@ -1,0 +1,41 @@
+#!/usr/bin/env bash
+# Creates .venv and installs what a profile needs, on a fresh machine.
+#   scripts/bootstrap.sh core   -> the library and its CLI (the demo)
+#   scripts/bootstrap.sh test   -> + pytest, hypothesis, mypy, pyspark, Airflow, psycopg, Java
+set -euo pipefail
+cd "$(dirname "$0")/.."
+profile="${1:-core}"
+PY="${PYTHON:-python3}"
+
+if [ ! -x .venv/bin/python ]; then
+    "$PY" -m venv .venv
+fi
+stamp=".venv/.installed-$profile"
+# Reinstall when pyproject.toml changed since the last install of this profile.
+if [ ! -f "$stamp" ] || [ pyproject.toml -nt "$stamp" ]; then
+    .venv/bin/python -m pip install --quiet --disable-pip-version-check --upgrade pip
+    if [ "$profile" = test ]; then
+        # --no-cache-dir: pyspark is a 456 MB sdist; caching it doubles the disk it costs.
+        .venv/bin/python -m pip install --quiet --disable-pip-version-check --no-cache-dir -e '.[test,spark,postgres]'
+    else
+        .venv/bin/python -m pip install --quiet --disable-pip-version-check -e .
+    fi
+    touch "$stamp"
+fi
+
+if [ "$profile" = test ]; then
+    # Java 17+ for the Spark cluster, from Debian's packages when missing.
+    if ! command -v javac >/dev/null 2>&1; then
+        echo "bootstrap: installing a JDK from Debian's packages" >&2
+        export DEBIAN_FRONTEND=noninteractive
+        apt-get update -qq
+        apt-get install -y -qq openjdk-17-jdk-headless >/dev/null
+    fi
+    # PostgreSQL server binaries for the Postgres store's tests, when missing.
+    if ! ls /usr/lib/postgresql/*/bin/postgres >/dev/null 2>&1; then
+        echo "bootstrap: installing PostgreSQL from Debian's packages" >&2
+        export DEBIAN_FRONTEND=noninteractive
+        apt-get update -qq
+        apt-get install -y -qq postgresql >/dev/null
+    fi
+fi

@@ -1,0 +1,31 @@
+#!/usr/bin/env bash
+# The whole test suite on a fresh machine: venv, packages, Java, the real services
+# (Spark master + worker, PostgreSQL: started by the pytest fixtures on 127.0.0.1,
+# stopped by PID), pytest, then mypy --strict. Extra arguments go to pytest.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+bash scripts/bootstrap.sh test
+
+export RESUMABLE_TEST_RUN_DIR="$PWD/.test-services/run-$$"
+mkdir -p "$RESUMABLE_TEST_RUN_DIR/pids"
+cleanup() {
+    # Fixtures stop their services; this only catches what a crashed pytest left.
+    # Each PID file was written by the fixture that started that process.
+    for f in "$RESUMABLE_TEST_RUN_DIR"/pids/*.pid; do
+        [ -e "$f" ] || continue
+        pid="$(cat "$f")"
+        if kill -0 "$pid" 2>/dev/null; then
+            kill -TERM "$pid" 2>/dev/null || true
+            sleep 1
+            kill -KILL "$pid" 2>/dev/null || true
+        fi
+    done
+    rm -rf "$RESUMABLE_TEST_RUN_DIR"
+}
+trap cleanup EXIT
+
+status=0
+.venv/bin/python -m pytest "$@" || status=$?
+echo "== mypy --strict"
+.venv/bin/python -m mypy || status=$?
+exit $status
