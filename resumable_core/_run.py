@@ -68,7 +68,7 @@ R = TypeVar("R")
 
 logger = logging.getLogger("resumable_core")
 
-_MAX_STEPS = 100  # decisions per run, waits excluded: only a store that keeps changing under us gets near
+_MAX_STEPS = 100  # submissions/adoptions tried per run: only a store that keeps changing under us gets near
 
 
 def new_reference() -> str:
@@ -212,13 +212,16 @@ class _Runner(_Session, Generic[R]):
         observation: Observation | None = None
         steps = 0
         while True:
-            steps += 1
             if steps > _MAX_STEPS:
                 raise ConcurrentUpdate(
                     f"gave up after {_MAX_STEPS} decisions: the record keeps changing", key=self.key
                 )
             action: Action = decide(self.record, observation, self.request())
             observation = None
+            # Looking and waiting are bounded by the lease and the transient budget;
+            # what can repeat without end is losing writes to other processes.
+            if isinstance(action, (Submit, Adopt)):
+                steps += 1
             if isinstance(action, ReturnRecorded):
                 assert self.record is not None
                 self.emit(ResultReused(self.key, self.record.reference, self.record.job_id, False))
