@@ -40,6 +40,10 @@ from resumable_core import (
 from resumable_core.testing import FakeClock, FakeExternalSystem, FakeJob, PlainFakeJob
 
 KEY = "dag/run/task"
+
+
+class Crash(BaseException):
+    """The process dies here (BaseException: nothing in the library may swallow it)."""
 FAST = PollPolicy(min_interval=1, max_interval=4, transient_attempts=5)
 
 
@@ -70,11 +74,19 @@ class Harness:
     def of(self, kind: type) -> list[Any]:
         return [e for e in self.events if isinstance(e, kind)]
 
+    def crash_while_polling(self, job: Any = None) -> None:
+        """Simulate a process that persisted the job id, then died while polling."""
+        inner = job if job is not None else FakeJob(self.system)
+
+        class DiesWhilePolling(type(inner)):  # type: ignore[misc]  # subclass of the job given
+            def get_job_status(self, job_id: str) -> str:
+                raise Crash
+
+        with pytest.raises(Crash):
+            self.run(DiesWhilePolling(inner.system, inner.spec))
+
     def write_intent_then_crash(self, job: Any) -> str:
         """Simulate a process that persisted the intent, then died (inside or after submit)."""
-
-        class Crash(BaseException):
-            pass
 
         class CrashAfterSubmit:
             def __init__(self, inner: Any) -> None:
@@ -128,15 +140,7 @@ def test_1_failure_is_recorded_and_raised_with_job_id_and_status(h: Harness) -> 
 
 
 def test_2_active_job_is_reattached_and_its_result_returned(h: Harness) -> None:
-    class Crash(BaseException):
-        pass
-
-    class DiesWhilePolling(FakeJob):
-        def get_job_status(self, job_id: str) -> str:
-            raise Crash
-
-    with pytest.raises(Crash):
-        h.run(DiesWhilePolling(h.system))
+    h.crash_while_polling()
     (job_id,) = h.system.submissions()
     result = h.run()
     assert h.system.submissions() == [job_id], "no second submission"
@@ -146,15 +150,7 @@ def test_2_active_job_is_reattached_and_its_result_returned(h: Harness) -> None:
 
 
 def test_3_stored_job_already_succeeded_returns_result_without_polling(h: Harness) -> None:
-    class Crash(BaseException):
-        pass
-
-    class DiesWhilePolling(FakeJob):
-        def get_job_status(self, job_id: str) -> str:
-            raise Crash
-
-    with pytest.raises(Crash):
-        h.run(DiesWhilePolling(h.system))
+    h.crash_while_polling()
     (job_id,) = h.system.submissions()
     h.system.finish(job_id)  # it finished while nobody watched
     sleeps_before = len(h.clock.slept)
@@ -211,16 +207,8 @@ def test_5_stored_failure_is_resubmitted_with_a_new_reference(h: Harness) -> Non
 
 
 def test_5_stored_job_found_failed_on_retry_is_resubmitted(h: Harness) -> None:
-    class Crash(BaseException):
-        pass
-
-    class DiesWhilePolling(FakeJob):
-        def get_job_status(self, job_id: str) -> str:
-            raise Crash
-
     h.system.outcomes.append("FAILED")
-    with pytest.raises(Crash):
-        h.run(DiesWhilePolling(h.system))
+    h.crash_while_polling()
     (first,) = h.system.submissions()
     h.system.finish(first)
     result = h.run()
@@ -240,9 +228,6 @@ def test_6_intent_without_id_adopts_the_job_found_by_reference(h: Harness) -> No
 
 
 def test_6_intent_with_nothing_found_submits_with_the_same_reference(h: Harness) -> None:
-    class Crash(BaseException):
-        pass
-
     class CrashBeforeSubmit(FakeJob):
         def submit_job(self, reference: str) -> str:
             raise Crash
@@ -277,15 +262,7 @@ def test_6_no_lookup_with_fail_policy_stops_for_a_human(h: Harness) -> None:
 
 
 def test_7_unknown_job_resubmits_with_warning_by_default(h: Harness) -> None:
-    class Crash(BaseException):
-        pass
-
-    class DiesWhilePolling(FakeJob):
-        def get_job_status(self, job_id: str) -> str:
-            raise Crash
-
-    with pytest.raises(Crash):
-        h.run(DiesWhilePolling(h.system))
+    h.crash_while_polling()
     (first,) = h.system.submissions()
     h.system.forget(first)
     h.run()
@@ -295,15 +272,7 @@ def test_7_unknown_job_resubmits_with_warning_by_default(h: Harness) -> None:
 
 
 def test_7_unknown_job_with_fail_policy_raises_job_lost(h: Harness) -> None:
-    class Crash(BaseException):
-        pass
-
-    class DiesWhilePolling(FakeJob):
-        def get_job_status(self, job_id: str) -> str:
-            raise Crash
-
-    with pytest.raises(Crash):
-        h.run(DiesWhilePolling(h.system))
+    h.crash_while_polling()
     (first,) = h.system.submissions()
     h.system.forget(first)
     with pytest.raises(JobLost) as info:
@@ -314,15 +283,7 @@ def test_7_unknown_job_with_fail_policy_raises_job_lost(h: Harness) -> None:
 
 def test_7_transient_errors_are_retried_and_never_mean_not_found(h: Harness) -> None:
     h.system.transient_failures = 0
-    class Crash(BaseException):
-        pass
-
-    class DiesWhilePolling(FakeJob):
-        def get_job_status(self, job_id: str) -> str:
-            raise Crash
-
-    with pytest.raises(Crash):
-        h.run(DiesWhilePolling(h.system))
+    h.crash_while_polling()
     h.system.transient_failures = 3  # within the budget of 5
     result = h.run()
     assert len(h.system.submissions()) == 1
@@ -330,15 +291,7 @@ def test_7_transient_errors_are_retried_and_never_mean_not_found(h: Harness) -> 
 
 
 def test_7_exhausted_transient_budget_raises_and_keeps_the_record(h: Harness) -> None:
-    class Crash(BaseException):
-        pass
-
-    class DiesWhilePolling(FakeJob):
-        def get_job_status(self, job_id: str) -> str:
-            raise Crash
-
-    with pytest.raises(Crash):
-        h.run(DiesWhilePolling(h.system))
+    h.crash_while_polling()
     before = h.store.get(KEY)
     h.system.transient_failures = 100
     with pytest.raises(TransientBudgetExhausted):
@@ -349,15 +302,7 @@ def test_7_exhausted_transient_budget_raises_and_keeps_the_record(h: Harness) ->
 
 @pytest.mark.parametrize("on_superseded", [OnSuperseded.LEAVE, OnSuperseded.CANCEL])
 def test_8_changed_fingerprint_submits_the_new_spec(h: Harness, on_superseded: OnSuperseded) -> None:
-    class Crash(BaseException):
-        pass
-
-    class DiesWhilePolling(FakeJob):
-        def get_job_status(self, job_id: str) -> str:
-            raise Crash
-
-    with pytest.raises(Crash):
-        h.run(DiesWhilePolling(h.system, spec="v1"))
+    h.crash_while_polling(FakeJob(h.system, spec="v1"))
     (old,) = h.system.submissions()
     result = h.run(FakeJob(h.system, spec="v2"), policy=Policy(on_superseded=on_superseded))
     assert result["spec"] == "v2" and result["job_id"] != old
@@ -431,15 +376,7 @@ def test_10_two_processes_on_one_key_submit_once(h: Harness) -> None:
 
 
 def test_11_cancel_resumable_cancels_marks_and_is_idempotent(h: Harness) -> None:
-    class Crash(BaseException):
-        pass
-
-    class DiesWhilePolling(FakeJob):
-        def get_job_status(self, job_id: str) -> str:
-            raise Crash
-
-    with pytest.raises(Crash):
-        h.run(DiesWhilePolling(h.system))
+    h.crash_while_polling()
     (job_id,) = h.system.submissions()
     record = cancel_resumable(FakeJob(h.system), h.store, key=KEY, clock=h.clock)
     assert record is not None and record.phase is Phase.CANCELLED
