@@ -1,0 +1,75 @@
+"""What ``resumable status``, ``history`` and ``list`` print: for people, or JSON lines."""
+
+from __future__ import annotations
+
+import json
+import sys
+import time
+from collections.abc import Sequence
+
+from resumable_core import JobRecord
+from resumable_core._types import JsonValue
+
+
+def _when(timestamp: float | None) -> str:
+    if timestamp is None:
+        return "-"
+    return time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(timestamp))
+
+
+def _print_json(data: dict[str, JsonValue]) -> None:
+    sys.stdout.write(json.dumps(data, sort_keys=True) + "\n")
+
+
+def show_status(record: JobRecord, live: str | None, *, json_mode: bool) -> None:
+    if json_mode:
+        data = record.to_json()
+        data["live_status"] = live
+        data["submissions"] = record.submissions
+        _print_json(data)
+        return
+    rows = [
+        ("key", record.key),
+        ("phase", record.phase.value),
+        ("job id", record.job_id or "-"),
+        ("status", (record.status or "-") + (f" (now: {live})" if live and live != record.status else "")),
+        ("submissions", str(record.submissions)),
+        ("updated", _when(record.updated_at)),
+    ]
+    if record.has_result:
+        rows.append(("result", json.dumps(record.result, sort_keys=True)))
+    width = max(len(name) for name, _ in rows)
+    for name, value in rows:
+        sys.stdout.write(f"{name:<{width}}  {value}\n")
+
+
+def show_history(record: JobRecord, *, json_mode: bool) -> None:
+    if json_mode:
+        for index, entry in enumerate(record.history, 1):
+            data = entry.to_json()
+            data["n"] = index
+            _print_json(data)
+        return
+    sys.stdout.write(f"{'#':>3}  {'job id':<34} {'outcome':<10} {'status':<10} {'submitted':<19}  ended\n")
+    for index, entry in enumerate(record.history, 1):
+        sys.stdout.write(
+            f"{index:>3}  {entry.job_id or '-':<34} {entry.outcome.value:<10} {entry.status or '-':<10} "
+            f"{_when(entry.submitted_at):<19}  {_when(entry.ended_at)}\n"
+        )
+
+
+def show_list(records: Sequence[tuple[str, JobRecord | None, str | None]], *, json_mode: bool) -> None:
+    for key, record, problem in records:
+        if json_mode:
+            if record is None:
+                _print_json({"key": key, "error": problem})
+            else:
+                _print_json({"key": key, "phase": record.phase.value, "status": record.status,
+                             "job_id": record.job_id, "updated_at": record.updated_at})
+        elif record is None:
+            sys.stdout.write(f"{key}  (unreadable: {problem})\n")
+        else:
+            sys.stdout.write(
+                f"{key}  {record.phase.value}  {record.status or '-'}  {record.job_id or '-'}  "
+                f"{_when(record.updated_at)}\n"
+            )

@@ -1,0 +1,465 @@
+"""``resumable``: run a long job once, from any shell, cron entry or orchestrator.
+
+A thin adapter over resumable_core: the state lives in a SQLite file
+(``--state``, else ``$RESUMABLE_STATE``, else ``$XDG_DATA_HOME/resumable/state.db``,
+else ``~/.local/share/resumable/state.db``); local jobs keep their directories
+beside it. See docs/cli.md.
+
+Exit status (also in docs/cli.md):
+
+====  =====================================================================
+0     success (the job succeeded, now or in a recorded earlier run)
+1     the job failed, was cancelled or was lost
+2     bad usage: unknown option, missing argument, invalid key
+3     ambiguous submission: a job may exist that cannot be looked up
+4     could not reach the external system (or it answered nonsense)
+5     the state file cannot be used (unreadable, corrupt, newer version)
+6     nothing is recorded under that key
+70    internal error (a bug: rerun with --debug and report it)
+130   interrupted: the client detached (the job keeps running) or cancelled it
+====  =====================================================================
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import shlex
+import signal
+import sys
+import traceback
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from pathlib import Path
+from types import FrameType
+from typing import Any, NoReturn
+
+from resumable_core import (
+    AmbiguousSubmission,
+    InvalidArgument,
+    JobFailed,
+    JobLost,
+    JobRecord,
+    JsonValue,
+    ProtocolError,
+    ResumableError,
+    ResumableJob,
+    StoreError,
+    TransientError,
+    cancel_resumable,
+    check_key,
+    forget,
+    load_record,
+    run_resumable,
+)
+
+from ._cli_jobs import JobKind, LocalKind, SparkKind, kind_from_meta
+from ._cli_output import Mode, Output
+from ._cli_show import show_history, show_list, show_status
+from .sqlite import SqliteStateStore
+
+EXIT_OK = 0
+EXIT_JOB_FAILED = 1
+EXIT_USAGE = 2
+EXIT_AMBIGUOUS = 3
+EXIT_UNREACHABLE = 4
+EXIT_STATE = 5
+EXIT_NO_RECORD = 6
+EXIT_INTERNAL = 70
+EXIT_INTERRUPTED = 130
+
+STATE_ENV = "RESUMABLE_STATE"
+# The CLI remembers, per key, which adapter ran it (so that cancel/status can
+# rebuild the job). The prefix holds a control character, which check_key
+# refuses, so it can never collide with a user's key.
+META_PREFIX = "\x1fresumable-cli\x1f"
+
+log = logging.getLogger("resumable.cli")
+
+
+class CliError(Exception):
+    """An error the command reports as one line with its own exit status."""
+
+    def __init__(self, message: str, code: int) -> None:
+        super().__init__(message)
+        self.code = code
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str) -> NoReturn:
+        # One line, not argparse's usage block: the usage is one --help away.
+        raise CliError(f"{message} (see: {self.prog} --help)", EXIT_USAGE)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    common = _Parser(add_help=False)
+    common.add_argument("--state", metavar="PATH", help=f"state file (default: ${STATE_ENV} or a per-user file)")
+    common.add_argument("--json", action="store_true", help="print one JSON object per line on stdout")
+    common.add_argument("--debug", action="store_true", help="show tracebacks and the core's log")
+
+    parser = _Parser(prog="resumable", description="Run a long job once; reattach after a crash.",
+                     parents=[common])
+    commands = parser.add_subparsers(dest="command_name", metavar="COMMAND", parser_class=_Parser)
+    commands.required = True
+
+    run = commands.add_parser("run", parents=[common], help="run a local command as a resumable job",
+                              usage="resumable run --key KEY [options] -- COMMAND [ARGS...]")
+    _add_run_options(run)
+    run.add_argument("--jobs-dir", metavar="DIR", help="where local jobs keep their records and output "
+                     "(default: beside the state file; must be the same for every run of a key)")
+    run.add_argument("--grace", type=float, default=10.0, metavar="SECONDS",
+                     help="on cancel: seconds between SIGTERM and SIGKILL (default 10)")
+    run.add_argument("argv", nargs=argparse.REMAINDER, metavar="COMMAND", help="the command and its arguments")
+    run.set_defaults(handler=cmd_run)
+
+    spark = commands.add_parser("spark-submit", parents=[common], help="submit a Spark driver (cluster mode)")
+    _add_run_options(spark)
+    spark.add_argument("--master", required=True, metavar="URL",
+                       help="the master's REST server: spark://host:6066[,host2:6066] or http://host:6066")
+    spark.add_argument("--master-web-ui", action="append", default=[], metavar="URL",
+                       help="the master's web UI (http://host:8080), to find a driver again after a crash")
+    spark.add_argument("--class", dest="main_class", required=True, metavar="CLASS")
+    spark.add_argument("--name", metavar="NAME")
+    spark.add_argument("--conf", action="append", default=[], metavar="PROP=VALUE")
+    spark.add_argument("--driver-memory", metavar="MEM", default="1g")
+    spark.add_argument("--driver-cores", metavar="NUM", type=int, default=1)
+    spark.add_argument("--supervise", action="store_true")
+    spark.add_argument("app", metavar="APP", help="the application jar")
+    spark.add_argument("app_args", nargs=argparse.REMAINDER, metavar="ARGS")
+    spark.set_defaults(handler=cmd_spark_submit)
+
+    for name, handler, text in (
+        ("status", cmd_status, "show the record (and the job's live status)"),
+        ("history", cmd_history, "list every submission made for a key"),
+        ("cancel", cmd_cancel, "cancel the job recorded under a key"),
+        ("forget", cmd_forget, "delete the record: the next run submits afresh"),
+    ):
+        sub = commands.add_parser(name, parents=[common], help=text)
+        sub.add_argument("key", metavar="KEY")
+        sub.set_defaults(handler=handler)
+    listing = commands.add_parser("list", parents=[common], help="list the keys in the state file")
+    listing.set_defaults(handler=cmd_list)
+    return parser
+
+
+def _add_run_options(sub: argparse.ArgumentParser) -> None:
+    sub.add_argument("--key", required=True, help="names the logical job: same key, same job")
+    sub.add_argument("--fresh", action="store_true", help="ignore a recorded success and run again")
+    sub.add_argument("--cancel-on-interrupt", action="store_true",
+                     help="on Ctrl-C or SIGTERM cancel the job (default: detach, leaving it running)")
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args_list = list(sys.argv[1:] if argv is None else argv)
+    debug = "--debug" in args_list
+    try:
+        args = build_parser().parse_args(args_list)
+        logging.basicConfig(level=logging.DEBUG if debug else logging.CRITICAL + 1,
+                            format="resumable: %(levelname)s %(name)s: %(message)s")
+        code: int = args.handler(args)
+        return code
+    except SystemExit as exc:  # --help
+        return exc.code if isinstance(exc.code, int) else EXIT_OK
+    except CliError as exc:
+        _error(str(exc), debug)
+        return exc.code
+    except ResumableError as exc:
+        code = exit_code_for(exc)
+        _error(describe(exc), debug)
+        return code
+    except KeyboardInterrupt:
+        _error("interrupted", debug)
+        return EXIT_INTERRUPTED
+    except Exception as exc:  # a bug: one line unless --debug
+        _error(f"internal error: {type(exc).__name__}: {exc} (rerun with --debug for the traceback)", debug)
+        return EXIT_INTERNAL
+
+
+def exit_code_for(exc: ResumableError) -> int:
+    if isinstance(exc, InvalidArgument):
+        return EXIT_USAGE
+    if isinstance(exc, AmbiguousSubmission):
+        return EXIT_AMBIGUOUS
+    if isinstance(exc, (TransientError, ProtocolError)):
+        return EXIT_UNREACHABLE
+    if isinstance(exc, StoreError):
+        return EXIT_STATE
+    return EXIT_JOB_FAILED
+
+
+def describe(exc: ResumableError) -> str:
+    if isinstance(exc, TransientError):
+        return f"could not reach the external system: {exc}"
+    if isinstance(exc, StoreError):
+        return f"state file unusable: {exc}"
+    return str(exc)
+
+
+def _error(message: str, debug: bool) -> None:
+    if debug and sys.exc_info()[0] is not None:
+        traceback.print_exc()
+    sys.stderr.write(f"resumable: error: {' '.join(message.splitlines())}\n")
+    sys.stderr.flush()
+
+
+# -- the state file -------------------------------------------------------------------------
+
+
+def state_path(args: argparse.Namespace) -> Path:
+    if args.state:
+        return Path(args.state)
+    if os.environ.get(STATE_ENV):
+        return Path(os.environ[STATE_ENV])
+    data_home = os.environ.get("XDG_DATA_HOME") or os.path.join(os.path.expanduser("~"), ".local", "share")
+    return Path(data_home) / "resumable" / "state.db"
+
+
+def open_store(args: argparse.Namespace) -> SqliteStateStore:
+    """The state store, created (with its directory) when missing."""
+    path = state_path(args)
+    try:
+        path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+    except OSError as exc:
+        raise CliError(f"cannot create the directory of the state file {str(path)!r}: {exc}", EXIT_STATE) from exc
+    return SqliteStateStore(path)
+
+
+def existing_store(args: argparse.Namespace) -> SqliteStateStore | None:
+    """The state store, or None when there is no state file: reading commands never create one."""
+    path = state_path(args)
+    return SqliteStateStore(path) if path.exists() else None
+
+
+def meta_key(key: str) -> str:
+    return META_PREFIX + key
+
+
+# -- run and spark-submit -------------------------------------------------------------------
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    argv = list(args.argv)
+    if argv and argv[0] == "--":
+        argv = argv[1:]
+    if not argv:
+        raise CliError("run needs a command after -- (see: resumable run --help)", EXIT_USAGE)
+    key = check_key(args.key)
+    store = open_store(args)
+    jobs_dir = Path(args.jobs_dir) if args.jobs_dir else default_jobs_dir(state_path(args))
+    kind = LocalKind(jobs_dir=jobs_dir.absolute(), grace=args.grace)
+    job = kind.job(argv)
+    hint = shlex.join(["resumable", "run", "--key", key, *_state_args(args), "--", *argv])
+    return drive(args, store, key, kind, job, reattach_hint=hint)
+
+
+def cmd_spark_submit(args: argparse.Namespace) -> int:
+    key = check_key(args.key)
+    properties = {}
+    for item in args.conf:
+        name, sep, value = item.partition("=")
+        if not sep or not name:
+            raise CliError(f"--conf expects PROP=VALUE, got {item!r}", EXIT_USAGE)
+        properties[name] = value
+    kind = SparkKind(master=args.master, web_ui=args.master_web_ui, app=args.app, main_class=args.main_class)
+    job = kind.submission_job(
+        app_args=tuple(args.app_args), properties=properties, name=args.name,
+        driver_memory=args.driver_memory, driver_cores=args.driver_cores, supervise=args.supervise,
+    )
+    store = open_store(args)
+    hint = f"rerun the same spark-submit command with --key {shlex.quote(key)}"
+    return drive(args, store, key, kind, job, reattach_hint=hint)
+
+
+def default_jobs_dir(state: Path) -> Path:
+    return state.parent / f"{state.stem}-jobs"
+
+
+def _state_args(args: argparse.Namespace) -> list[str]:
+    return ["--state", args.state] if args.state else []
+
+
+def drive(
+    args: argparse.Namespace, store: SqliteStateStore, key: str, kind: JobKind, job: ResumableJob[Any], *, reattach_hint: str
+) -> int:
+    # Read the record before writing anything: a corrupt one stops us with the file untouched.
+    load_record(store, key)
+    meta = kind.meta()
+    if store.get(meta_key(key)) != meta:
+        store.set(meta_key(key), meta)
+    output = Output(_mode(args), started_at=kind.started_at)
+    try:
+        with _sigterm_as_interrupt():
+            try:
+                result = run_resumable(
+                    job, store, key=key, fresh=args.fresh, policy=kind.policy(), poll=kind.poll_policy(),
+                    listener=output.event, sleep=output.sleep,
+                )
+            except KeyboardInterrupt:
+                return _interrupted(args, store, key, job, output, reattach_hint)
+    except JobFailed as exc:
+        output.close()
+        code = EXIT_JOB_FAILED
+        details = kind.failure_details(exc.job_id) if exc.job_id else None
+        message = f"job {exc.job_id} ended {exc.status}" + (f": {details}" if details else "")
+        if output.mode == "json":
+            output.json_line({"event": "error", "key": key, "job_id": exc.job_id, "status": exc.status,
+                              "message": message, "exit_code": code})
+        else:
+            kind.replay_output(exc.job_id)
+        raise CliError(message, code) from exc
+    except JobLost as exc:
+        output.close()
+        raise CliError(str(exc), EXIT_JOB_FAILED) from exc
+    except ResumableError as exc:
+        output.close()
+        if output.mode == "json":
+            output.json_line({"event": "error", "key": key, "message": describe(exc),
+                              "exit_code": exit_code_for(exc)})
+        raise
+    output.close()
+    if output.mode == "json":
+        output.json_line({"event": "result", "key": key, "job_id": output.job_id, "how": output.how,
+                          "result": result if _is_json_dict(result) else None, "exit_code": EXIT_OK})
+    else:
+        kind.replay_output(output.job_id)
+        output.say(kind.success_summary(result))
+    return EXIT_OK
+
+
+def _interrupted(
+    args: argparse.Namespace, store: SqliteStateStore, key: str, job: ResumableJob[Any], output: Output, hint: str
+) -> int:
+    output.close()
+    if args.cancel_on_interrupt:
+        output.say("interrupted: cancelling the job")
+        record = cancel_resumable(job, store, key=key, listener=output.event)
+        job_id = record.job_id if record is not None else None
+        if output.mode == "json":
+            output.json_line({"event": "interrupted", "key": key, "job_id": job_id, "cancelled": True,
+                              "exit_code": EXIT_INTERRUPTED})
+        return EXIT_INTERRUPTED
+    record = load_record(store, key)
+    job_id = record.job_id if record is not None else None
+    if output.mode == "json":
+        output.json_line({"event": "interrupted", "key": key, "job_id": job_id, "cancelled": False,
+                          "reattach": hint, "exit_code": EXIT_INTERRUPTED})
+    else:
+        running = f"job {job_id} keeps running" if job_id else "the submission keeps its reference"
+        output.say(f"detached: {running}. Reattach with: {hint}")
+    return EXIT_INTERRUPTED
+
+
+@contextmanager
+def _sigterm_as_interrupt() -> Iterator[None]:
+    """SIGTERM (an orchestrator stopping us) is handled like Ctrl-C: detach, or cancel if asked."""
+    def handler(signum: int, frame: FrameType | None) -> None:
+        raise KeyboardInterrupt
+
+    previous = signal.signal(signal.SIGTERM, handler)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
+def _mode(args: argparse.Namespace) -> Mode:
+    if args.json:
+        return "json"
+    return "tty" if sys.stderr.isatty() else "plain"
+
+
+def _is_json_dict(value: object) -> bool:
+    return isinstance(value, dict)
+
+
+# -- status, history, cancel, forget, list -----------------------------------------------------
+
+
+def _recorded(args: argparse.Namespace) -> tuple[str, SqliteStateStore, JobRecord]:
+    """The key, the store and the record it names; exit 6 when there is none."""
+    key = check_key(args.key)
+    store = existing_store(args)
+    record = load_record(store, key) if store is not None else None
+    if store is None or record is None:
+        raise CliError(f"nothing recorded under key {key!r} in {str(state_path(args))!r}", EXIT_NO_RECORD)
+    return key, store, record
+
+
+def cmd_status(args: argparse.Namespace) -> int:
+    key, store, record = _recorded(args)
+    kind = _kind_for(store, key)
+    live = kind.live_status(record.job_id) if kind is not None and record.job_id and not record.phase.terminal else None
+    show_status(record, live, json_mode=args.json)
+    return EXIT_OK
+
+
+def cmd_history(args: argparse.Namespace) -> int:
+    _, _, record = _recorded(args)
+    show_history(record, json_mode=args.json)
+    return EXIT_OK
+
+
+def cmd_cancel(args: argparse.Namespace) -> int:
+    key, store, record = _recorded(args)
+    if record.phase.terminal:
+        _say(args, f"nothing to cancel: key {key!r} is already {record.phase.value}",
+             {"event": "cancel", "key": key, "job_id": record.job_id, "phase": record.phase.value, "changed": False})
+        return EXIT_OK
+    kind = _kind_for(store, key)
+    if kind is None:
+        raise CliError(f"key {key!r} was not started by this command line; cancel it where it was started",
+                       EXIT_USAGE)
+    final = cancel_resumable(kind.watcher(), store, key=key)
+    job_id = final.job_id if final is not None else None
+    _say(args, f"cancelled job {job_id} (key {key!r})",
+         {"event": "cancel", "key": key, "job_id": job_id, "phase": "cancelled", "changed": True})
+    return EXIT_OK
+
+
+def cmd_forget(args: argparse.Namespace) -> int:
+    key = check_key(args.key)
+    store = existing_store(args)
+    record = load_record(store, key) if store is not None else None
+    if store is None or record is None:
+        _say(args, f"nothing recorded under key {key!r}", {"event": "forget", "key": key, "changed": False})
+        return EXIT_OK
+    forget(store, key)
+    store.delete(meta_key(key))
+    text = f"forgot key {key!r}"
+    if not record.phase.terminal and record.job_id:
+        text += f"; its job {record.job_id} was not stopped and is no longer tracked"
+    _say(args, text, {"event": "forget", "key": key, "job_id": record.job_id, "changed": True})
+    return EXIT_OK
+
+
+def cmd_list(args: argparse.Namespace) -> int:
+    store = existing_store(args)
+    if store is None:
+        return EXIT_OK
+    records: list[tuple[str, JobRecord | None, str | None]] = []
+    for key in store.keys():
+        if key.startswith(META_PREFIX):
+            continue
+        try:
+            records.append((key, load_record(store, key), None))
+        except StoreError as exc:
+            records.append((key, None, str(exc)))
+    show_list(records, json_mode=args.json)
+    return EXIT_OK
+
+
+def _kind_for(store: SqliteStateStore, key: str) -> JobKind | None:
+    meta: JsonValue = store.get(meta_key(key))
+    return kind_from_meta(meta)
+
+
+def _say(args: argparse.Namespace, text: str, data: dict[str, JsonValue]) -> None:
+    if args.json:
+        Output("json").json_line(data)
+    else:
+        sys.stderr.write(f"resumable: {text}\n")
+
+
+if __name__ == "__main__":
+    sys.exit(main())
