@@ -1,0 +1,102 @@
+"""A loopback HTTP server that answers the Spark REST paths badly on purpose.
+
+Each test scripts the answers: ``server.script(answer, answer, ...)`` queues what the
+next requests get (the last one repeats). An answer is a ``Reply`` (status, headers,
+body, optional delay before answering, truncation of the body on the wire).
+Every request is recorded (method, path, headers, body) for assertions.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+
+
+@dataclass(frozen=True)
+class Reply:
+    status: int = 200
+    body: bytes = b""
+    headers: dict[str, str] = field(default_factory=dict)
+    delay: float = 0.0
+    truncate_to: int | None = None  # send Content-Length of the whole body, then only this many bytes
+
+    @classmethod
+    def json(cls, status: int = 200, **payload: Any) -> Reply:
+        return cls(status, json.dumps(payload).encode(), {"Content-Type": "application/json;charset=utf-8"})
+
+    @classmethod
+    def html(cls, status: int, text: str) -> Reply:
+        page = f"<html><head><title>Error {status} {text}</title></head><body><h2>HTTP ERROR {status} {text}</h2></body></html>"
+        return cls(status, page.encode(), {"Content-Type": "text/html;charset=iso-8859-1"})
+
+
+@dataclass(frozen=True)
+class Seen:
+    method: str
+    path: str
+    headers: dict[str, str]
+    body: bytes
+    client_port: int
+
+
+class MisbehavingServer:
+    def __init__(self) -> None:
+        self.replies: list[Reply] = [Reply.json(success=False)]
+        self.requests: list[Seen] = []
+        self._lock = threading.Lock()
+        outer = self
+
+        class Handler(BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"  # keep-alive, as Jetty does
+
+            def _serve(self) -> None:
+                length = int(self.headers.get("Content-Length") or 0)
+                body = self.rfile.read(length) if length else b""
+                with outer._lock:
+                    outer.requests.append(Seen(self.command, self.path, dict(self.headers), body, self.client_address[1]))
+                    reply = outer.replies.pop(0) if len(outer.replies) > 1 else outer.replies[0]
+                if reply.delay:
+                    time.sleep(reply.delay)
+                self.send_response(reply.status)
+                for name, value in reply.headers.items():
+                    self.send_header(name, value)
+                self.send_header("Content-Length", str(len(reply.body)))
+                if reply.truncate_to is not None:
+                    self.send_header("Connection", "close")
+                self.end_headers()
+                self.wfile.write(reply.body[: reply.truncate_to] if reply.truncate_to is not None else reply.body)
+                if reply.truncate_to is not None:
+                    self.close_connection = True
+
+            do_GET = do_POST = _serve
+
+            def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - stdlib's name
+                pass  # keep pytest output clean
+
+        self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.httpd.daemon_threads = True
+        self.url = f"http://127.0.0.1:{self.httpd.server_address[1]}"
+
+    def script(self, *replies: Reply) -> None:
+        with self._lock:
+            self.replies = list(replies)
+            self.requests.clear()
+
+
+@contextmanager
+def misbehaving_server() -> Iterator[MisbehavingServer]:
+    server = MisbehavingServer()
+    thread = threading.Thread(target=server.httpd.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
+    thread.start()
+    try:
+        yield server
+    finally:
+        server.httpd.shutdown()
+        server.httpd.server_close()
+        thread.join(5)
