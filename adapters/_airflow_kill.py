@@ -1,0 +1,101 @@
+"""Why a running task is being stopped, and whether that should cancel its external job.
+
+Airflow stops a task the same way for very different reasons: a user marking
+it failed (or clearing it) and a worker shutting down both arrive as SIGTERM,
+and the task runner calls ``on_kill()`` from inside the signal handler. What
+differs is the task instance's state on the server: still ``running`` when
+only the worker is going away, anything else when somebody changed it.
+Asking the server means using the supervisor channel, which takes a
+non-reentrant lock the interrupted code may hold; so ``on_kill`` only sets a
+flag and the operator asks (and cancels) from ordinary code, between polls.
+An execution timeout is different again: the runner calls ``on_kill()`` from
+its ``except AirflowTaskTimeout`` block, outside any signal handler.
+"""
+
+from __future__ import annotations
+
+import enum
+from dataclasses import dataclass
+from typing import Any
+
+from resumable_core import ResumableError
+
+
+class KillCause(str, enum.Enum):
+    TIMEOUT = "execution_timeout"      # the task ran past its execution_timeout
+    USER_ACTION = "user_action"        # marked failed/success or cleared while running
+    WORKER_SHUTDOWN = "worker_shutdown"  # SIGTERM while the task instance is still running
+
+
+@dataclass(frozen=True, slots=True)
+class KillPolicy:
+    """Whether stopping the task cancels the external job, per cause.
+
+    The default cancels when somebody meant the work to stop (a timeout, a
+    user's mark-failed or clear) and leaves the job running when only the
+    worker is going away (deploy, spot reclaim, scale-in), so that the retry
+    reattaches instead of starting over.
+    """
+
+    cancel_on_timeout: bool = True
+    cancel_on_user_action: bool = True
+    cancel_on_worker_shutdown: bool = False
+
+    def cancels(self, cause: KillCause) -> bool:
+        return {
+            KillCause.TIMEOUT: self.cancel_on_timeout,
+            KillCause.USER_ACTION: self.cancel_on_user_action,
+            KillCause.WORKER_SHUTDOWN: self.cancel_on_worker_shutdown,
+        }[cause]
+
+
+CANCEL_BY_CAUSE = KillPolicy()
+ALWAYS_CANCEL = KillPolicy(cancel_on_timeout=True, cancel_on_user_action=True, cancel_on_worker_shutdown=True)
+NEVER_CANCEL = KillPolicy(cancel_on_timeout=False, cancel_on_user_action=False, cancel_on_worker_shutdown=False)
+
+
+class TaskInterrupted(ResumableError):
+    """The task was stopped while its job ran; *cause* says why, *cancelled* what became of the job."""
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        cause: KillCause,
+        cancelled: bool,
+        key: str | None = None,
+        job_id: str | None = None,
+        status: str | None = None,
+    ) -> None:
+        super().__init__(message, key=key, job_id=job_id, status=status)
+        self.cause = cause
+        self.cancelled = cancelled
+
+
+def cause_from_state(state: str | None) -> KillCause:
+    """The cause of a SIGTERM, from the task instance's state as the server sees it.
+
+    ``running``: nobody changed the task instance, so its worker is stopping.
+    Anything else (failed, success, restarting after a clear, removed): a user
+    or the API did. Unknown (None, the server could not be asked) counts as a
+    worker shutdown: wrongly leaving a job running costs a reattach or a
+    manual cancel, wrongly cancelling it loses its work.
+    """
+    if state is None or state == "running":
+        return KillCause.WORKER_SHUTDOWN
+    return KillCause.USER_ACTION
+
+
+def task_instance_state(ti: Any) -> str | None:
+    """Ask the server for this task instance's current state (outside a signal handler only)."""
+    map_index = ti.map_index if ti.map_index is not None and ti.map_index >= 0 else None
+    states = ti.get_task_states(
+        dag_id=ti.dag_id,
+        task_ids=[ti.task_id],
+        run_ids=[ti.run_id],
+        map_index=map_index,
+    )
+    # Shape: {run_id: {task_id: state}}, mapped instances as "<task_id>_<map_index>".
+    name = ti.task_id if map_index is None else f"{ti.task_id}_{map_index}"
+    state = (states.get(ti.run_id) or {}).get(name)
+    return None if state is None else str(getattr(state, "value", state))
