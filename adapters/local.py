@@ -61,6 +61,7 @@ LOST = "LOST"  # the runner vanished without recording an exit code
 
 ACTIVE_STATUSES = frozenset({RUNNING, CANCELLING})
 _SAFE_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,119}")
+_KILL_WAIT = 5.0  # seconds a SIGKILLed process group may take to disappear from /proc
 _RUNNER = str(Path(records.__file__).resolve())
 
 
@@ -223,12 +224,11 @@ class LocalProcessJob:
             )
         if not self._signal_group(info, signal.SIGTERM):
             return
-        deadline = time.monotonic() + self.grace_period
-        while time.monotonic() < deadline:
-            if not self._group_alive(info):
-                return
-            time.sleep(0.05)
+        if self._wait_gone(info, self.grace_period):
+            return
         self._signal_group(info, signal.SIGKILL)
+        # SIGKILL is not instant either: return once the status no longer says it runs.
+        self._wait_gone(info, _KILL_WAIT)
 
     def job_fingerprint(self) -> str:
         spec = json.dumps({"command": self.command, "cwd": self.cwd}, sort_keys=True)
@@ -331,6 +331,14 @@ class LocalProcessJob:
         # The command outlived its runner (runner SIGKILLed): still ours if it is the
         # recorded process and still in the runner's process group.
         return stat is not None and stat[2] == command.get("start_ticks") and stat[1] == info.runner_pid
+
+    def _wait_gone(self, info: LocalJobInfo, seconds: float) -> bool:
+        deadline = time.monotonic() + seconds
+        while self._group_alive(info):
+            if time.monotonic() >= deadline:
+                return False
+            time.sleep(0.05)
+        return True
 
     def _signal_group(self, info: LocalJobInfo, signum: int) -> bool:
         """Signal the job's process group if it is verifiably still the job's; False if it is gone."""

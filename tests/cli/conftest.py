@@ -1,0 +1,119 @@
+"""Fixtures for the command line's end-to-end tests: real subprocesses, real files, real signals."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from adapters.local import LocalProcessJob
+from resumable_core import ResumableError
+
+REPO = Path(__file__).resolve().parents[2]
+WAIT = 30.0  # an upper bound for things that take well under a second: never a timing assertion
+
+
+def wait_until(condition: Callable[[], Any], what: str, timeout: float = WAIT) -> Any:
+    deadline = time.monotonic() + timeout
+    while True:
+        value = condition()
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out waiting for {what}")
+        time.sleep(0.02)
+
+
+def stop_leftover_jobs(jobs_dir: Path) -> None:
+    """Cancel (TERM, then KILL) every job a test left running: only our own, verified processes."""
+    if not jobs_dir.is_dir():
+        return
+    watcher = LocalProcessJob(None, jobs_dir=jobs_dir, grace_period=1.0)
+    for entry in jobs_dir.iterdir():
+        if entry.name.startswith("."):
+            continue
+        try:
+            watcher.cancel_job(entry.name)
+        except ResumableError:
+            pass
+
+
+@dataclass
+class Result:
+    code: int
+    stdout: str
+    stderr: str
+
+    @property
+    def events(self) -> list[dict[str, Any]]:
+        return [json.loads(line) for line in self.stdout.splitlines() if line.startswith("{")]
+
+    def event_names(self) -> list[str]:
+        return [e.get("event", "") for e in self.events]
+
+
+@dataclass
+class Cli:
+    """Runs ``python -m adapters.cli`` with a private state file and data directory."""
+
+    tmp: Path
+    env: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def state(self) -> Path:
+        return self.tmp / "state.db"
+
+    @property
+    def jobs_dir(self) -> Path:
+        return self.tmp / "state-jobs"
+
+    def argv(self, *args: str, script: str | None = None) -> list[str]:
+        head = [sys.executable, str(REPO / "tests" / "cli" / script)] if script else [sys.executable, "-m", "adapters.cli"]
+        return head + list(args)
+
+    def run(self, *args: str, timeout: float = 60.0) -> Result:
+        done = subprocess.run(self.argv(*args), cwd=self.tmp, env=self.env, capture_output=True, text=True,
+                              timeout=timeout)
+        return Result(done.returncode, done.stdout, done.stderr)
+
+    def start(self, *args: str, script: str | None = None, **kwargs: Any) -> subprocess.Popen[str]:
+        options: dict[str, Any] = {"stdout": subprocess.PIPE, "stderr": subprocess.PIPE, "text": True}
+        options.update(kwargs)
+        return subprocess.Popen(self.argv(*args, script=script), cwd=self.tmp, env=self.env, **options)
+
+    def watcher(self) -> LocalProcessJob:
+        return LocalProcessJob(None, jobs_dir=self.jobs_dir, grace_period=1.0)
+
+    def job_dirs(self) -> list[str]:
+        if not self.jobs_dir.is_dir():
+            return []
+        return sorted(p.name for p in self.jobs_dir.iterdir() if not p.name.startswith("."))
+
+
+@pytest.fixture
+def cli(tmp_path: Path) -> Iterator[Cli]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("RESUMABLE_", "XDG_"))}
+    env.update({
+        "RESUMABLE_STATE": str(tmp_path / "state.db"),
+        "HOME": str(tmp_path / "home"),
+        "PYTHONPATH": str(REPO),
+        "PYTHONUNBUFFERED": "1",
+    })
+    runner = Cli(tmp_path, env)
+    yield runner
+    stop_leftover_jobs(runner.jobs_dir)
+
+
+@pytest.fixture
+def jobs_dir(tmp_path: Path) -> Iterator[Path]:
+    path = tmp_path / "jobs"
+    yield path
+    stop_leftover_jobs(path)

@@ -1,0 +1,227 @@
+"""LocalProcessJob against real processes: the job contract, pid reuse, a lost runner, cancel."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import uuid
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from adapters import _local_runner as records
+from adapters.local import CANCELLED, FAILED, LOST, RUNNING, SUCCEEDED, LocalProcessJob, job_name
+from resumable_core import InvalidArgument, JobNotFound, PollPolicy, ResumableJob, TransientError
+from resumable_core._polling import Poller
+from tests.cli.conftest import wait_until
+from tests.contracts.job_contract import JobContract
+
+FAST = PollPolicy(min_interval=0.02, max_interval=0.2)
+
+
+class LocalHarness:
+    poll = FAST
+
+    def __init__(self, jobs_dir: Path) -> None:
+        self.jobs_dir = jobs_dir
+
+    def job(self, kind: str, spec: str = "a") -> ResumableJob[Any]:
+        script = {"succeed": f"echo {spec}", "fail": f"echo {spec}; exit 3", "long": f"sleep 30 # {spec}"}[kind]
+        return LocalProcessJob(["sh", "-c", script], jobs_dir=self.jobs_dir, grace_period=2.0)
+
+    def unknown_job_id(self) -> str:
+        return uuid.uuid4().hex
+
+    def count_jobs(self) -> int:
+        if not self.jobs_dir.is_dir():
+            return 0
+        return sum(1 for p in self.jobs_dir.iterdir() if not p.name.startswith("."))
+
+
+class TestLocalProcessJobContract(JobContract):
+    @pytest.fixture
+    def harness(self, jobs_dir: Path) -> LocalHarness:
+        return LocalHarness(jobs_dir)
+
+
+def _record(jobs_dir: Path, job_id: str, name: str) -> dict[str, Any]:
+    value: dict[str, Any] = json.loads((jobs_dir / job_id / name).read_text())
+    return value
+
+
+def _wait_ended(job: LocalProcessJob, job_id: str) -> str:
+    return job.poll_until_complete(job_id, Poller(FAST))
+
+
+def test_result_names_exit_code_duration_and_output(jobs_dir: Path) -> None:
+    job = LocalProcessJob(["sh", "-c", "echo out; echo err >&2; exit 0"], jobs_dir=jobs_dir)
+    job_id = job.submit_job("ref-1")
+    status = _wait_ended(job, job_id)
+    result = job.get_job_result(job_id, status)
+    assert status == SUCCEEDED
+    assert result["exit_code"] == 0 and result["signal"] is None
+    assert isinstance(result["duration"], float) and result["duration"] >= 0
+    assert Path(str(result["stdout"])).read_text() == "out\n"
+    assert Path(str(result["stderr"])).read_text() == "err\n"
+
+
+def test_failure_and_missing_command_are_failed_with_their_codes(jobs_dir: Path) -> None:
+    failing = LocalProcessJob(["sh", "-c", "exit 7"], jobs_dir=jobs_dir)
+    job_id = failing.submit_job("ref-fail")
+    assert _wait_ended(failing, job_id) == FAILED
+    assert failing.get_job_result(job_id, FAILED)["exit_code"] == 7
+
+    missing = LocalProcessJob(["/nonexistent/command"], jobs_dir=jobs_dir)
+    job_id = missing.submit_job("ref-missing")
+    assert _wait_ended(missing, job_id) == FAILED
+    result = missing.get_job_result(job_id, FAILED)
+    assert result["exit_code"] == 127 and "No such file" in str(result["error"])
+
+
+def test_the_job_runs_detached_in_its_own_session(jobs_dir: Path) -> None:
+    job = LocalProcessJob(["sleep", "30"], jobs_dir=jobs_dir)
+    job_id = job.submit_job("ref-detached")
+    info = job.inspect(job_id)
+    assert info.runner_pid is not None
+    # Its own session and process group (pid == pgid == sid), and not our child:
+    # nothing we do to our session or our children reaches it.
+    assert os.getsid(info.runner_pid) == info.runner_pid != os.getsid(0)
+    assert os.getpgid(info.runner_pid) == info.runner_pid
+    with open(f"/proc/{info.runner_pid}/stat") as stat:
+        parent = int(stat.read().rsplit(")", 1)[1].split()[1])
+    assert parent != os.getpid()
+
+
+def test_submit_is_idempotent_per_reference(jobs_dir: Path) -> None:
+    job = LocalProcessJob(["sleep", "30"], jobs_dir=jobs_dir)
+    first = job.submit_job("same-ref")
+    assert job.submit_job("same-ref") == first
+    assert job.find_job_by_reference("same-ref") == first
+    assert [p.name for p in jobs_dir.iterdir() if not p.name.startswith(".")] == [first]
+
+
+def test_references_that_are_not_file_names_are_hashed(jobs_dir: Path) -> None:
+    job = LocalProcessJob(["true"], jobs_dir=jobs_dir)
+    job_id = job.submit_job("../../etc/passwd key/with spaces")
+    assert job_id == job_name("../../etc/passwd key/with spaces") and "/" not in job_id
+    assert (jobs_dir / job_id).is_dir()
+    assert job.find_job_by_reference("../../etc/passwd key/with spaces") == job_id
+    with pytest.raises(JobNotFound):
+        job.get_job_status("../outside")
+
+
+def test_a_reused_pid_is_not_mistaken_for_the_job_nor_signalled(jobs_dir: Path) -> None:
+    job = LocalProcessJob(["sleep", "30"], jobs_dir=jobs_dir, grace_period=1.0)
+    job_id = job.submit_job("ref-reuse")
+    info = job.inspect(job_id)
+    assert job.get_job_status(job_id) == RUNNING
+    # The job's processes die without a trace (as in a crash) ...
+    os.killpg(info.runner_pid or 0, signal.SIGKILL)
+    wait_until(lambda: records.process_stat(info.runner_pid or 0) is None, "the runner to die")
+    # ... and the kernel hands its pid to an unrelated process. We cannot make the
+    # kernel reuse a pid on demand, so we point the record at one that is alive.
+    stranger = subprocess.Popen(["sleep", "30"])
+    try:
+        for name in (records.RUNNER_RECORD, records.COMMAND_RECORD):
+            value = _record(jobs_dir, job_id, name)
+            value["pid"] = stranger.pid  # same start time as recorded, different process
+            records.write_json_durably(str(jobs_dir / job_id), name, value)
+        assert job.get_job_status(job_id) == LOST
+        job.cancel_job(job_id)
+        assert stranger.poll() is None, "cancel signalled a process that is not the job"
+    finally:
+        stranger.kill()
+        stranger.wait()
+
+
+def test_a_runner_that_vanished_without_an_exit_code_is_lost_not_success(jobs_dir: Path) -> None:
+    job = LocalProcessJob(["sleep", "30"], jobs_dir=jobs_dir, grace_period=1.0)
+    job_id = job.submit_job("ref-lost")
+    info = job.inspect(job_id)
+    wait_until(lambda: job.inspect(job_id).command_pid, "the command to start")
+    command_pid = job.inspect(job_id).command_pid or 0
+    os.kill(info.runner_pid or 0, signal.SIGKILL)  # only the runner: the command lives on
+    wait_until(lambda: records.process_stat(info.runner_pid or 0) is None, "the runner to die")
+    status = job.get_job_status(job_id)
+    assert status == LOST
+    assert not job.is_job_active(status) and not job.is_job_succeeded(status)
+    assert job.get_job_result(job_id, status)["exit_code"] is None
+    # The orphaned command is still the job's (same pid, start time, process group): cancel reaches it.
+    assert records.process_stat(command_pid) is not None
+    job.cancel_job(job_id)
+    wait_until(lambda: records.process_stat(command_pid) is None, "the orphaned command to end")
+
+
+def test_cancel_escalates_to_kill_after_the_grace_period(jobs_dir: Path) -> None:
+    stubborn = "trap '' TERM; echo ready; while :; do sleep 0.1; done"
+    job = LocalProcessJob(["sh", "-c", stubborn], jobs_dir=jobs_dir, grace_period=0.5)
+    job_id = job.submit_job("ref-stubborn")
+    wait_until(lambda: (jobs_dir / job_id / "stdout").read_text() == "ready\n", "the trap to be set")
+    job.cancel_job(job_id)
+    status = job.get_job_status(job_id)
+    assert status == CANCELLED
+    info = job.inspect(job_id)
+    assert records.process_stat(info.command_pid or 0) is None
+    job.cancel_job(job_id)  # idempotent
+
+
+def test_cancel_lets_the_runner_record_a_terminated_command(jobs_dir: Path) -> None:
+    job = LocalProcessJob(["sleep", "30"], jobs_dir=jobs_dir, grace_period=5.0)
+    job_id = job.submit_job("ref-term")
+    wait_until(lambda: job.inspect(job_id).command_pid, "the command to start")
+    job.cancel_job(job_id)
+    assert _wait_ended(job, job_id) == CANCELLED
+    assert job.get_job_result(job_id, CANCELLED)["signal"] == signal.SIGTERM
+
+
+def test_find_waits_while_a_submission_is_starting_and_tidies_dead_ones(jobs_dir: Path) -> None:
+    job = LocalProcessJob(["true"], jobs_dir=jobs_dir)
+    assert job.find_job_by_reference("ref-x") is None  # no jobs dir at all yet
+    (jobs_dir / ".locks").mkdir(parents=True)
+    # A submitter (here: a process we start) holds the reference's lock: a job may appear.
+    holder = subprocess.Popen(
+        [sys.executable, "-c",
+         "import fcntl, os, sys, time; fd = os.open(sys.argv[1], os.O_RDWR | os.O_CREAT); "
+         "fcntl.flock(fd, fcntl.LOCK_EX); print('locked', flush=True); time.sleep(30)",
+         str(jobs_dir / ".locks" / "ref-x")],
+        stdout=subprocess.PIPE, text=True,
+    )
+    try:
+        assert holder.stdout is not None and holder.stdout.readline() == "locked\n"
+        stale = jobs_dir / ".tmp-ref-x-abc"
+        stale.mkdir()
+        with pytest.raises(TransientError):
+            job.find_job_by_reference("ref-x")
+        with pytest.raises(TransientError):
+            job.submit_job("ref-x")
+    finally:
+        holder.kill()
+        holder.wait()
+    # The submitter died before its job existed: nothing ran, and its leftovers go.
+    assert job.find_job_by_reference("ref-x") is None
+    assert not stale.exists()
+
+
+def test_records_are_versioned_json_written_whole(jobs_dir: Path) -> None:
+    job = LocalProcessJob(["true"], jobs_dir=jobs_dir)
+    job_id = job.submit_job("ref-records")
+    _wait_ended(job, job_id)
+    for name in (records.RUNNER_RECORD, records.COMMAND_RECORD, records.EXIT_RECORD):
+        assert _record(jobs_dir, job_id, name)["version"] == records.RECORD_VERSION
+    assert not [p for p in (jobs_dir / job_id).iterdir() if p.name.endswith(".tmp")]
+    assert oct((jobs_dir / job_id / records.EXIT_RECORD).stat().st_mode & 0o777) == "0o600"
+
+
+def test_fingerprint_covers_command_and_directory_and_argv_must_be_a_list(jobs_dir: Path, tmp_path: Path) -> None:
+    a = LocalProcessJob(["echo", "a"], jobs_dir=jobs_dir, cwd=tmp_path)
+    assert a.job_fingerprint() == LocalProcessJob(["echo", "a"], jobs_dir=jobs_dir, cwd=tmp_path).job_fingerprint()
+    assert a.job_fingerprint() != LocalProcessJob(["echo", "b"], jobs_dir=jobs_dir, cwd=tmp_path).job_fingerprint()
+    assert a.job_fingerprint() != LocalProcessJob(["echo", "a"], jobs_dir=jobs_dir, cwd="/").job_fingerprint()
+    with pytest.raises(InvalidArgument):
+        LocalProcessJob("echo a", jobs_dir=jobs_dir)
+    with pytest.raises(InvalidArgument):
+        LocalProcessJob(None, jobs_dir=jobs_dir).submit_job("r")
