@@ -1,0 +1,455 @@
+"""Crash-injection machinery for tests/core/test_crash_injection.py.
+
+- ``Caller``: one process calling run_resumable. Every I/O step it makes (each
+  store call, each call to the external system) goes through ``Caller.step``,
+  which can apply a ``Fault`` scheduled for that step number: the process dies
+  before or after the call (``Crash``), the system answers transiently, forgets
+  the recorded job, or loses the response to a submit that it accepted.
+- ``World``: what all callers of one example share (the fake system, the key,
+  a checking view of the store) and the invariants checked after every step.
+- ``Scheduler``: a deterministic interleaving of several callers, each in its
+  own thread, over virtual time (see its docstring).
+- ``drive``: restart a caller after each crash until run_resumable returns.
+"""
+
+from __future__ import annotations
+
+import enum
+import threading
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass, field
+from typing import TypeVar
+
+from resumable_core import (
+    CompareAndSetStore,
+    JobRecord,
+    JsonValue,
+    Policy,
+    Poller,
+    PollPolicy,
+    StateStore,
+    load_record,
+    run_resumable,
+)
+from resumable_core.testing import ACTIVE, FakeClock, FakeExternalSystem, FakeJob, PlainFakeJob
+
+T = TypeVar("T")
+
+
+class Crash(BaseException):
+    """The caller's process dies here.
+
+    A BaseException: a dying process runs none of the library's ``except
+    Exception`` handlers, so none of them may absorb it.
+    """
+
+
+class Violation(BaseException):
+    """An invariant broke. A BaseException so that no handler in the core hides it."""
+
+
+class FaultKind(enum.Enum):
+    CRASH_BEFORE = "crash before the call"
+    CRASH_AFTER = "crash after the call took effect"
+    TRANSIENT = "the system answers transiently"
+    FORGET = "the system forgets the recorded job"
+    LOSE_SUBMIT_RESPONSE = "the next submit is accepted but its response lost"
+
+
+@dataclass(frozen=True)
+class Fault:
+    kind: FaultKind
+    count: int = 1  # TRANSIENT: how many next calls to the system fail
+
+    def __repr__(self) -> str:
+        return f"{self.kind.name}" + (f"x{self.count}" if self.kind is FaultKind.TRANSIENT else "")
+
+
+CRASHES = (FaultKind.CRASH_BEFORE, FaultKind.CRASH_AFTER)
+
+
+@dataclass
+class World:
+    """State shared by every caller of one example, and the invariants on it."""
+
+    system: FakeExternalSystem
+    checker: StateStore  # the store as a bystander sees it, never faulted
+    key: str
+    at_most_one_live: bool  # asserted after every step when the setting promises it
+    success_recorded: bool = False
+    submits: int = 0
+    violations: list[str] = field(default_factory=list)
+
+    def live_jobs(self) -> list[str]:
+        """Jobs the system still runs. A forgotten job counts as gone: in the fake
+        it never advances again, as a driver lost in a master restart."""
+        return [r.job_id for r in self.system.runs.values() if r.status in ACTIVE and not r.forgotten]
+
+    def record(self) -> JobRecord | None:
+        return load_record(self.checker, self.key)
+
+    def fail(self, message: str) -> None:
+        self.violations.append(message)
+        raise Violation(message)
+
+    def check_live(self) -> None:
+        if self.at_most_one_live:
+            live = self.live_jobs()
+            if len(live) > 1:
+                self.fail(f"more than one live job for key {self.key!r}: {live}")
+
+    def before_submit(self) -> None:
+        self.submits += 1
+        if self.success_recorded:
+            self.fail(f"a submission after a success was recorded for key {self.key!r}")
+
+    def wrote(self, value: JsonValue) -> None:
+        if isinstance(value, dict) and value.get("phase") == "succeeded":
+            self.success_recorded = True
+
+    def forget_recorded_job(self) -> None:
+        record = self.record()
+        if record is not None and record.job_id is not None and record.job_id in self.system.runs:
+            self.system.forget(record.job_id)
+
+
+class Caller:
+    """One process: its fault schedule, its step counter, its place in the interleaving."""
+
+    def __init__(
+        self,
+        world: World,
+        faults: dict[int, Fault],
+        *,
+        scheduler: Scheduler | None = None,
+        index: int = 0,
+    ) -> None:
+        self.world = world
+        self.faults = dict(faults)
+        self.scheduler = scheduler
+        self.index = index
+        self.steps = 0
+        self.trace: list[str] = []  # "name" per step, for locating step boundaries
+        self.errors: list[str] = []  # errors that ended an attempt, by type name
+
+    def step(self, name: str, call: Callable[[], T]) -> T:
+        if self.scheduler is not None:
+            self.scheduler.yield_point(self.index)
+        fault = self.faults.pop(self.steps, None)
+        self.steps += 1
+        self.trace.append(name)
+        system = self.world.system
+        if fault is not None:
+            if fault.kind is FaultKind.CRASH_BEFORE:
+                raise Crash(f"before step {self.steps - 1} ({name})")
+            if fault.kind is FaultKind.TRANSIENT:
+                system.transient_failures = fault.count
+            elif fault.kind is FaultKind.FORGET:
+                self.world.forget_recorded_job()
+            elif fault.kind is FaultKind.LOSE_SUBMIT_RESPONSE:
+                system.lose_next_submit_response = True
+        if name == "submit":
+            self.world.before_submit()
+        try:
+            result = call()
+        finally:
+            self.world.check_live()
+        if fault is not None and fault.kind is FaultKind.CRASH_AFTER:
+            raise Crash(f"after step {self.steps - 1} ({name})")
+        return result
+
+    def sleep(self, seconds: float, clock: FakeClock) -> None:
+        if self.scheduler is not None:
+            self.scheduler.sleep(self.index, seconds)
+        else:
+            clock.sleep(seconds)
+
+
+# -- proxies: every call is a step -----------------------------------------------------------
+
+
+class StoreProxy:
+    def __init__(self, store: StateStore, caller: Caller) -> None:
+        self.store = store
+        self.caller = caller
+
+    def get(self, key: str, default: JsonValue = None) -> JsonValue:
+        return self.caller.step("get", lambda: self.store.get(key, default))
+
+    def set(self, key: str, value: JsonValue) -> None:
+        def call() -> None:
+            self.store.set(key, value)
+            self.caller.world.wrote(value)  # before a crash-after can hit: the write is durable
+
+        self.caller.step("set", call)
+
+    def delete(self, key: str) -> None:
+        self.caller.step("delete", lambda: self.store.delete(key))
+
+
+class CasStoreProxy(StoreProxy):
+    def __init__(self, store: CompareAndSetStore, caller: Caller) -> None:
+        super().__init__(store, caller)
+        self.cas_store = store
+
+    def compare_and_set(self, key: str, expected: JsonValue, value: JsonValue) -> bool:
+        def call() -> bool:
+            ok = self.cas_store.compare_and_set(key, expected, value)
+            if ok:  # noted before a crash-after can hit: the write is durable
+                self.caller.world.wrote(value)
+            return ok
+
+        return self.caller.step("cas", call)
+
+
+def proxy_store(store: StateStore, caller: Caller) -> StateStore:
+    """A proxy with compare-and-set exactly when the store has it (the core checks with isinstance)."""
+    if isinstance(store, CompareAndSetStore):
+        return CasStoreProxy(store, caller)
+    return StoreProxy(store, caller)
+
+
+class PlainJobProxy:
+    """The six required operations; no lookup, so an intent without id is ambiguous."""
+
+    def __init__(self, job: PlainFakeJob, caller: Caller) -> None:
+        self.job = job
+        self.caller = caller
+
+    def submit_job(self, reference: str) -> str:
+        return self.caller.step("submit", lambda: self.job.submit_job(reference))
+
+    def get_job_status(self, job_id: str) -> str:
+        return self.caller.step("status", lambda: self.job.get_job_status(job_id))
+
+    def is_job_active(self, status: str) -> bool:
+        return self.job.is_job_active(status)
+
+    def is_job_succeeded(self, status: str) -> bool:
+        return self.job.is_job_succeeded(status)
+
+    def poll_until_complete(self, job_id: str, poller: Poller) -> str:
+        return poller.wait(self, job_id)  # through the proxy: each poll is a step
+
+    def get_job_result(self, job_id: str, status: str) -> JsonValue:
+        return self.caller.step("result", lambda: self.job.get_job_result(job_id, status))
+
+
+class FullJobProxy(PlainJobProxy):
+    """Every capability: find by reference, cancel, fingerprint."""
+
+    def __init__(self, job: FakeJob, caller: Caller) -> None:
+        super().__init__(job, caller)
+        self.full = job
+
+    def find_job_by_reference(self, reference: str) -> str | None:
+        return self.caller.step("find", lambda: self.full.find_job_by_reference(reference))
+
+    def cancel_job(self, job_id: str) -> None:
+        self.caller.step("cancel", lambda: self.full.cancel_job(job_id))
+
+    def job_fingerprint(self) -> str:
+        return self.full.job_fingerprint()  # computed locally, not I/O
+
+
+def proxy_job(system: FakeExternalSystem, caller: Caller, *, can_find: bool) -> PlainJobProxy:
+    if can_find:
+        return FullJobProxy(FakeJob(system), caller)
+    return PlainJobProxy(PlainFakeJob(system), caller)
+
+
+# -- the driver -----------------------------------------------------------------------------
+
+
+@dataclass
+class Ending:
+    """How a caller's sequence of attempts ended: a result, or an error that needs a human."""
+
+    result: JsonValue = None
+    stopped: BaseException | None = None
+    attempts: int = 0
+
+
+def drive(
+    caller: Caller,
+    job: PlainJobProxy,
+    store: StateStore,
+    clock: FakeClock,
+    *,
+    policy: Policy,
+    poll: PollPolicy,
+    restart_on: tuple[type[BaseException], ...],
+    stop_on: tuple[type[BaseException], ...] = (),
+    max_attempts: int = 60,
+) -> Ending:
+    """Call run_resumable again after every crash (and every error in *restart_on*,
+    as an orchestrator's retry would) until it returns or raises one of *stop_on*.
+
+    Each attempt is a new run_resumable call: a new process with a new owner id,
+    the same store and the same external system.
+    """
+    for attempt in range(1, max_attempts + 1):
+        try:
+            result = run_resumable(
+                job,
+                store,
+                key=caller.world.key,
+                policy=policy,
+                poll=poll,
+                clock=clock,
+                sleep=lambda seconds: caller.sleep(seconds, clock),
+                rand=lambda: 0.5,  # no jitter: a schedule replays exactly
+            )
+        except Crash:
+            continue
+        except stop_on as exc:
+            caller.errors.append(type(exc).__name__)
+            return Ending(stopped=exc, attempts=attempt)
+        except restart_on as exc:
+            caller.errors.append(type(exc).__name__)
+            continue
+        return Ending(result=result, attempts=attempt)
+    raise AssertionError(f"no result after {max_attempts} attempts; errors {caller.errors}")
+
+
+# -- a deterministic interleaving --------------------------------------------------------------
+
+
+class SchedulerStuck(BaseException):
+    """A thread waited for its turn for far too long: a bug in the harness, not the core."""
+
+
+class Scheduler:
+    """Runs several callers, one thread each, one step at a time, in an order drawn by the test.
+
+    Exactly one thread runs at any moment; it hands the turn over at each step
+    (before each store or system call) and when it sleeps. The next thread is
+    ``runnable[choice % len(runnable)]`` with *choices* drawn by hypothesis
+    (the first runnable once they run out), so a schedule replays and shrinks.
+
+    Time is virtual (a FakeClock) and moves only when every live thread sleeps:
+    it jumps to the earliest wake-up. So store and system calls take no time,
+    which is the core's documented assumption that the intent lease outlasts any
+    submit call; a crashed caller's lease, on the other hand, does run out while
+    the others wait, as it would in real life.
+    """
+
+    def __init__(self, count: int, choices: Sequence[int], clock: FakeClock) -> None:
+        self.cond = threading.Condition()
+        self.clock = clock
+        self.turn: int | None = None
+        self.wake: list[float | None] = [None] * count
+        self.done = [False] * count
+        self.choices: Iterator[int] = iter(choices)
+
+    def begin(self) -> None:
+        with self.cond:
+            self._hand_over()
+
+    def start(self, me: int) -> None:
+        with self.cond:
+            self._wait_turn(me)
+
+    def yield_point(self, me: int) -> None:
+        with self.cond:
+            self._hand_over()
+            self._wait_turn(me)
+
+    def sleep(self, me: int, seconds: float) -> None:
+        with self.cond:
+            self.wake[me] = self.clock.now + max(0.0, seconds)
+            self._hand_over()
+            self._wait_turn(me)
+            self.wake[me] = None
+
+    def finish(self, me: int) -> None:
+        with self.cond:
+            self.done[me] = True
+            self._hand_over()
+
+    def _runnable(self) -> list[int]:
+        return [
+            i
+            for i, wake in enumerate(self.wake)
+            if not self.done[i] and (wake is None or wake <= self.clock.now)
+        ]
+
+    def _hand_over(self) -> None:
+        runnable = self._runnable()
+        if not runnable:
+            sleeping = [w for i, w in enumerate(self.wake) if not self.done[i] and w is not None]
+            if sleeping:
+                self.clock.now = max(self.clock.now, min(sleeping))
+                runnable = self._runnable()
+        if not runnable:
+            self.turn = None
+        elif len(runnable) == 1:
+            self.turn = runnable[0]
+        else:
+            self.turn = runnable[next(self.choices, 0) % len(runnable)]
+        self.cond.notify_all()
+
+    def _wait_turn(self, me: int) -> None:
+        while self.turn != me:
+            if not self.cond.wait(timeout=60):
+                raise SchedulerStuck(f"thread {me} never got its turn back (turn={self.turn})")
+
+
+def run_interleaved(scheduler: Scheduler, bodies: Sequence[Callable[[], Ending]]) -> list[Ending]:
+    """Run *bodies* in threads under *scheduler*; re-raise the first error any of them hit."""
+    endings: list[Ending | None] = [None] * len(bodies)
+    errors: list[BaseException | None] = [None] * len(bodies)
+
+    def thread_main(me: int) -> None:
+        try:
+            scheduler.start(me)
+            endings[me] = bodies[me]()
+        except BaseException as exc:  # carried to the main thread, re-raised there
+            errors[me] = exc
+        finally:
+            scheduler.finish(me)
+
+    threads = [threading.Thread(target=thread_main, args=(i,), daemon=True) for i in range(len(bodies))]
+    for thread in threads:
+        thread.start()
+    scheduler.begin()
+    for thread in threads:
+        thread.join(timeout=120)
+        if thread.is_alive():
+            raise AssertionError("an interleaved caller did not finish")
+    for error in errors:
+        if error is not None:
+            raise error
+    return [ending for ending in endings if ending is not None]
+
+
+# -- invariants on the end state ----------------------------------------------------------------
+
+
+def check_every_submission_in_history(world: World) -> JobRecord:
+    """Every job the system received is named, with its reference, in the record's history."""
+    record = world.record()
+    assert record is not None
+    recorded = {(h.reference, h.job_id) for h in record.history if h.job_id is not None}
+    for run in world.system.runs.values():
+        assert (run.reference, run.job_id) in recorded, (
+            f"job {run.job_id} (reference {run.reference}) missing from the history {record.history}"
+        )
+    job_ids = [h.job_id for h in record.history if h.job_id is not None]
+    assert len(job_ids) == len(set(job_ids)), f"a job appears twice in the history {record.history}"
+    return record
+
+
+def check_result_matches_record(world: World, result: JsonValue) -> JobRecord:
+    """The value returned is the result of the recorded, succeeded job."""
+    record = world.record()
+    assert record is not None
+    assert record.phase.value == "succeeded", record
+    assert isinstance(result, dict), result
+    assert result["job_id"] == record.job_id, (result, record)
+    assert result["reference"] == record.reference, (result, record)
+    assert result["status"] == "SUCCEEDED"
+    assert record.has_result and record.result == result
+    run = world.system.runs[str(record.job_id)]
+    assert run.reference == record.reference and run.steps[-1] == "SUCCEEDED"
+    return record

@@ -1,0 +1,481 @@
+"""Crash injection: run_resumable killed at every step boundary, restarted, in schedules drawn by hypothesis.
+
+The model (machinery in tests/core/_crash.py):
+
+- The external system is ``resumable_core.testing.FakeExternalSystem``: each job
+  goes QUEUED -> RUNNING -> its planned end (success, or failure as drawn).
+- A caller is one process. Every I/O step it takes (each store call, each call
+  to the system: submit, status, find, result, cancel) is numbered; a schedule
+  maps step numbers to faults: the process dies just before the call or just
+  after it took effect (``Crash``, a BaseException), the system answers the next
+  N calls transiently, forgets the recorded job (as a Spark master restarted
+  without recovery), or accepts a submission and loses the response.
+- After a crash the caller is restarted: a new run_resumable call, new owner id,
+  same store, same system. JobFailed, TransientError and ResultUnavailable also
+  restart it, as an orchestrator's retry would; anything else fails the test.
+- Time is a FakeClock: leases, backoff and lease waits cost nothing.
+
+Two callers at once: each runs in its own thread, but only one thread runs at a
+time; the turn passes at every step (before each store or system call) and at
+every sleep, to the thread picked by a list of choices hypothesis draws (see
+``_crash.Scheduler``). The interleaving is deterministic, replays and shrinks.
+Virtual time moves only when every caller sleeps, which models the core's
+documented assumption that a submit call is shorter than the intent lease;
+a crashed caller's lease does run out while the other waits.
+
+Invariants, checked after every step and at the end:
+
+- with find-by-reference (FakeJob), or compare-and-set between concurrent
+  callers, never more than one live (active, not forgotten) job for the key;
+- once a success is recorded, nothing is submitted again for the key;
+- the value returned is the recorded job's result (job id and reference match
+  the record, the system ran that job to success);
+- every submission the system received is in the record's history, once;
+- with PlainFakeJob (no lookup) and ``on_ambiguous=FAIL``, a crash between
+  submit and persisting the id ends in AmbiguousSubmission, never a duplicate.
+
+Budget: about 2,000 schedules for the main property and several thousand in all;
+the example counts scale with RESUMABLE_CRASH_SCALE (e.g. 0.1 for a quick run,
+10 for a soak). The whole module takes well under 90 s on two cores.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import shutil
+import tempfile
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from typing import Any
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from adapters.sqlite import SqliteStateStore
+from resumable_core import (
+    AmbiguousSubmission,
+    CompareAndSetStore,
+    JobFailed,
+    MemoryStateStore,
+    OnAmbiguous,
+    Outcome,
+    Phase,
+    Policy,
+    PollPolicy,
+    ResultUnavailable,
+    StateStore,
+    TransientError,
+)
+from resumable_core.testing import FAILED, SUCCEEDED, FakeClock, FakeExternalSystem
+
+from ._crash import (
+    CRASHES,
+    Caller,
+    Ending,
+    Fault,
+    FaultKind,
+    Scheduler,
+    World,
+    check_every_submission_in_history,
+    check_result_matches_record,
+    drive,
+    proxy_job,
+    proxy_store,
+    run_interleaved,
+)
+
+KEY = "dag/run/crash"
+POLL = PollPolicy(min_interval=1.0, max_interval=8.0)
+RESTART_ON = (TransientError, JobFailed, ResultUnavailable)
+SCALE = float(os.environ.get("RESUMABLE_CRASH_SCALE", "1"))
+
+
+def examples(count: int) -> int:
+    return max(1, int(count * SCALE))
+
+
+def profile(count: int) -> Callable[[Any], Any]:
+    return settings(
+        max_examples=examples(count),
+        deadline=None,
+        suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
+    )
+
+
+# -- strategies -------------------------------------------------------------------------------
+
+ANY_FAULT = st.one_of(
+    st.sampled_from(
+        [Fault(FaultKind.CRASH_BEFORE)] * 3
+        + [Fault(FaultKind.CRASH_AFTER)] * 3
+        + [Fault(FaultKind.FORGET), Fault(FaultKind.LOSE_SUBMIT_RESPONSE)]
+    ),
+    st.builds(Fault, st.just(FaultKind.TRANSIENT), st.integers(1, 12)),
+)
+# What a caller without lookup may meet without a duplicate being legitimate.
+NO_DUPLICATE_FAULT = st.one_of(
+    st.just(Fault(FaultKind.FORGET)),
+    st.builds(Fault, st.just(FaultKind.TRANSIENT), st.integers(1, 12)),
+)
+
+
+def schedules(fault: st.SearchStrategy[Fault], last_step: int = 90) -> st.SearchStrategy[dict[int, Fault]]:
+    return st.dictionaries(st.integers(0, last_step), fault, max_size=10)
+
+
+OUTCOMES = st.lists(st.sampled_from([SUCCEEDED, FAILED]), max_size=3)
+LEASES = st.sampled_from([1.0, 10.0, 120.0])
+
+
+# -- stores ------------------------------------------------------------------------------------
+
+
+@pytest.fixture(autouse=True)
+def quiet_core_logs() -> Iterator[None]:
+    """Thousands of schedules log tens of thousands of lines nobody reads; the logs
+    themselves are tested in test_run_cases.py."""
+    logger = logging.getLogger("resumable_core")
+    level = logger.level
+    logger.setLevel(logging.CRITICAL)
+    yield
+    logger.setLevel(level)
+
+
+@contextmanager
+def sqlite_dir() -> Iterator[str]:
+    """A directory for one example's SQLite file: on tmpfs when there is one, where
+    fsync is free (durability is not what these properties are about)."""
+    base = "/dev/shm" if os.path.isdir("/dev/shm") and os.access("/dev/shm", os.W_OK) else None
+    path = tempfile.mkdtemp(prefix="resumable-crash-", dir=base)
+    try:
+        yield path
+    finally:
+        shutil.rmtree(path, ignore_errors=True)
+
+
+class Stores:
+    """One store per caller (a SQLite caller opens its own connection) plus a checker's view."""
+
+    def __init__(self, kind: str, directory: str | None) -> None:
+        self.kind = kind
+        self.directory = directory
+        self.memory = MemoryStateStore()
+        self.opened: list[SqliteStateStore] = []
+
+    def open(self) -> StateStore:
+        if self.kind == "memory":
+            return self.memory
+        assert self.directory is not None
+        store = SqliteStateStore(os.path.join(self.directory, "state.db"))
+        self.opened.append(store)
+        return store
+
+    def close(self) -> None:
+        for store in self.opened:
+            store.close()
+
+
+@contextmanager
+def stores(kind: str) -> Iterator[Stores]:
+    if kind == "memory":
+        made = Stores(kind, None)
+        yield made
+        return
+    with sqlite_dir() as directory:
+        made = Stores(kind, directory)
+        try:
+            yield made
+        finally:
+            made.close()
+
+
+# -- one caller, crashing and restarting ------------------------------------------------------
+
+
+def one_caller(
+    store: StateStore,
+    checker: StateStore,
+    *,
+    can_find: bool,
+    faults: dict[int, Fault],
+    policy: Policy,
+    outcomes: list[str],
+    running_polls: int = 1,
+    stop_on: tuple[type[BaseException], ...] = (),
+) -> tuple[World, Caller, Ending]:
+    system = FakeExternalSystem(running_polls=running_polls, outcomes=list(outcomes))
+    world = World(system, checker, KEY, at_most_one_live=can_find or policy.on_ambiguous is OnAmbiguous.FAIL)
+    caller = Caller(world, faults)
+    ending = drive(
+        caller,
+        proxy_job(system, caller, can_find=can_find),
+        proxy_store(store, caller),
+        FakeClock(),
+        policy=policy,
+        poll=POLL,
+        restart_on=RESTART_ON,
+        stop_on=stop_on,
+    )
+    return world, caller, ending
+
+
+def check_full_run(world: World, caller: Caller, ending: Ending, faults: dict[int, Fault]) -> None:
+    """The invariants of a caller that can find its jobs by reference."""
+    assert not world.violations
+    record = check_result_matches_record(world, ending.result)
+    check_every_submission_in_history(world)
+    assert record.history[-1].job_id == record.job_id
+    assert record.history[-1].outcome is Outcome.SUCCEEDED
+    # Nothing was submitted again without cause: every job but the last failed or
+    # was forgotten by the system (a success is never redone, none left running).
+    for run in world.system.runs.values():
+        if run.job_id != record.job_id:
+            assert run.status == FAILED or run.forgotten, (run, record.history)
+    if "ResultUnavailable" in caller.errors:
+        assert any(f.kind is FaultKind.FORGET for f in faults.values()), caller.errors
+
+
+def rerun_returns_the_same(world: World, caller: Caller, store: StateStore, result: Any, can_find: bool) -> None:
+    """Later runs (still crashing on schedule) return the recorded result and submit nothing."""
+    submits = world.submits
+    again = drive(
+        caller,
+        proxy_job(world.system, caller, can_find=can_find),
+        proxy_store(store, caller),
+        FakeClock(),
+        policy=Policy(),
+        poll=POLL,
+        restart_on=RESTART_ON,
+    )
+    assert again.result == result
+    assert world.submits == submits
+
+
+@profile(2000)
+@given(
+    faults=schedules(ANY_FAULT),
+    outcomes=OUTCOMES,
+    running_polls=st.integers(0, 2),
+    lease=LEASES,
+    reruns=st.integers(0, 2),
+)
+def test_crashes_with_lookup_never_duplicate_and_return_the_recorded_result(
+    faults: dict[int, Fault], outcomes: list[str], running_polls: int, lease: float, reruns: int
+) -> None:
+    store = MemoryStateStore()
+    world, caller, ending = one_caller(
+        store, store, can_find=True, faults=faults, policy=Policy(intent_lease=lease),
+        outcomes=outcomes, running_polls=running_polls,
+    )
+    check_full_run(world, caller, ending, faults)
+    for _ in range(reruns):
+        rerun_returns_the_same(world, caller, store, ending.result, can_find=True)
+
+
+@profile(150)
+@given(faults=schedules(ANY_FAULT), outcomes=OUTCOMES, lease=LEASES)
+def test_crashes_with_lookup_on_sqlite(faults: dict[int, Fault], outcomes: list[str], lease: float) -> None:
+    with stores("sqlite") as made:
+        world, caller, ending = one_caller(
+            made.open(), made.open(), can_find=True, faults=faults, policy=Policy(intent_lease=lease),
+            outcomes=outcomes,
+        )
+        check_full_run(world, caller, ending, faults)
+
+
+@profile(400)
+@given(faults=schedules(ANY_FAULT), outcomes=OUTCOMES, lease=LEASES)
+def test_crashes_without_lookup_resubmit_policy_keeps_the_record_true(
+    faults: dict[int, Fault], outcomes: list[str], lease: float
+) -> None:
+    """No lookup, on_ambiguous=resubmit: a crash after submit may leave a duplicate
+    (documented); the result still matches the record, no success is redone, and
+    each duplicate carries a reference the history names."""
+    store = MemoryStateStore()
+    world, _, ending = one_caller(
+        store, store, can_find=False, faults=faults, policy=Policy(intent_lease=lease), outcomes=outcomes
+    )
+    assert not world.violations
+    record = check_result_matches_record(world, ending.result)
+    references = {h.reference for h in record.history}
+    assert all(run.reference in references for run in world.system.runs.values())
+
+
+# -- no lookup, on_ambiguous=FAIL ------------------------------------------------------------------
+
+def check_fail_policy(world: World, ending: Ending) -> None:
+    """A submission whose id was never persisted stops the key for a human; never a second job."""
+    assert not world.violations
+    record = world.record()
+    assert record is not None
+    recorded = {h.job_id for h in record.history}
+    orphans = [run for run in world.system.runs.values() if run.job_id not in recorded]
+    if isinstance(ending.stopped, AmbiguousSubmission):
+        assert ending.stopped.key == KEY
+        # Left as it was for the human: an intent, no job id.
+        assert record.phase is Phase.INTENT and record.job_id is None
+        assert all(run.reference == record.reference for run in orphans)
+        assert len(orphans) <= 1
+    else:
+        assert ending.stopped is None
+        assert not orphans, f"a submission never recorded, yet the run went on: {orphans}"
+        check_result_matches_record(world, ending.result)
+
+
+@profile(1000)
+@given(faults=schedules(ANY_FAULT), outcomes=OUTCOMES, lease=LEASES)
+def test_crash_between_submit_and_persist_without_lookup_is_ambiguous_never_duplicate(
+    faults: dict[int, Fault], outcomes: list[str], lease: float
+) -> None:
+    store = MemoryStateStore()
+    world, _, ending = one_caller(
+        store, store, can_find=False, faults=faults,
+        policy=Policy(intent_lease=lease, on_ambiguous=OnAmbiguous.FAIL), outcomes=outcomes,
+        stop_on=(AmbiguousSubmission,),
+    )
+    check_fail_policy(world, ending)
+
+
+# -- every step boundary, exhaustively ----------------------------------------------------------
+
+
+def clean_trace(can_find: bool) -> list[str]:
+    store = MemoryStateStore()
+    _, caller, _ = one_caller(store, store, can_find=can_find, faults={}, policy=Policy(), outcomes=[])
+    return caller.trace
+
+
+def test_clean_run_takes_the_expected_steps() -> None:
+    """The step numbering the exhaustive tests rely on: get, intent, submit, persist, then polling."""
+    trace = clean_trace(can_find=True)
+    assert trace[:4] == ["get", "cas", "submit", "cas"]
+    assert trace[-2:] == ["result", "cas"]
+
+
+@pytest.mark.parametrize("kind", ["memory", "sqlite"])
+def test_every_single_crash_point_with_lookup(kind: str) -> None:
+    trace = clean_trace(can_find=True)
+    for step in range(len(trace) + 1):
+        for crash in CRASHES:
+            faults = {step: Fault(crash)}
+            with stores(kind) as made:
+                world, caller, ending = one_caller(
+                    made.open(), made.open(), can_find=True, faults=faults, policy=Policy(), outcomes=[]
+                )
+                check_full_run(world, caller, ending, faults)
+                assert len(world.system.runs) == 1, (faults, caller.trace)
+
+
+def test_every_pair_of_crash_points_with_lookup() -> None:
+    """The second crash lands anywhere in the recovery of the first, one submission throughout."""
+    last = len(clean_trace(can_find=True)) + 8
+    for first in range(last):
+        for second in range(first + 1, last + 8):
+            for crash_a in CRASHES:
+                for crash_b in CRASHES:
+                    faults = {first: Fault(crash_a), second: Fault(crash_b)}
+                    store = MemoryStateStore()
+                    world, caller, ending = one_caller(
+                        store, store, can_find=True, faults=faults, policy=Policy(), outcomes=[]
+                    )
+                    check_full_run(world, caller, ending, faults)
+                    assert len(world.system.runs) == 1, (faults, caller.trace)
+
+
+def test_every_single_crash_point_without_lookup_fail_policy() -> None:
+    """Exactly the crashes that leave an intent without id are ambiguous; the rest submit once."""
+    trace = clean_trace(can_find=False)
+    intent, submit, persist = 1, 2, 3
+    assert trace[intent : persist + 1] == ["cas", "submit", "cas"]
+    for step in range(len(trace) + 1):
+        for crash in CRASHES:
+            store = MemoryStateStore()
+            world, caller, ending = one_caller(
+                store, store, can_find=False, faults={step: Fault(crash)},
+                policy=Policy(on_ambiguous=OnAmbiguous.FAIL), outcomes=[],
+                stop_on=(AmbiguousSubmission,),
+            )
+            check_fail_policy(world, ending)
+            after = crash is FaultKind.CRASH_AFTER
+            ambiguous = (step == intent and after) or step == submit or (step == persist and not after)
+            assert isinstance(ending.stopped, AmbiguousSubmission) == ambiguous, (step, crash, caller.trace)
+            submitted = (step == submit and after) or step == persist or not ambiguous
+            assert len(world.system.runs) == (1 if submitted else 0), (step, crash)
+
+
+# -- two callers at once on a compare-and-set store ------------------------------------------------
+
+
+def two_callers(
+    kind: str,
+    *,
+    can_find: bool,
+    faults: tuple[dict[int, Fault], dict[int, Fault]],
+    choices: list[int],
+    outcomes: list[str],
+    lease: float,
+) -> tuple[World, list[Ending]]:
+    """Run two interleaved callers to the end; check the invariants while the store is open."""
+    with stores(kind) as made:
+        checker = made.open()
+        assert isinstance(checker, CompareAndSetStore)
+        system = FakeExternalSystem(running_polls=1, outcomes=list(outcomes))
+        world = World(system, checker, KEY, at_most_one_live=True)
+        clock = FakeClock()
+        scheduler = Scheduler(2, choices, clock)
+        policy = Policy(intent_lease=lease)
+
+        def body(index: int) -> Callable[[], Ending]:
+            caller = Caller(world, faults[index], scheduler=scheduler, index=index)
+            job = proxy_job(system, caller, can_find=can_find)
+            store = proxy_store(made.open(), caller)
+            return lambda: drive(caller, job, store, clock, policy=policy, poll=POLL, restart_on=RESTART_ON)
+
+        endings = run_interleaved(scheduler, [body(0), body(1)])
+        assert not world.violations
+        assert len(endings) == 2
+        for ending in endings:
+            check_result_matches_record(world, ending.result)
+        check_every_submission_in_history(world)
+        return world, endings
+
+
+CHOICES = st.lists(st.integers(0, 1), max_size=200)
+
+
+def caller_faults(can_find: bool) -> st.SearchStrategy[tuple[dict[int, Fault], dict[int, Fault]]]:
+    """With lookup, anything; without, only what cannot make a duplicate legitimate
+    (a crash after submit without lookup resubmits by policy: documented)."""
+    fault = ANY_FAULT if can_find else NO_DUPLICATE_FAULT
+    return st.tuples(schedules(fault, 60), schedules(fault, 60))
+
+
+@profile(800)
+@given(
+    kind=st.sampled_from(["memory", "memory", "sqlite"]),
+    case=st.booleans().flatmap(lambda can_find: st.tuples(st.just(can_find), caller_faults(can_find))),
+    choices=CHOICES,
+    outcomes=OUTCOMES,
+    lease=LEASES,
+)
+def test_two_callers_on_a_compare_and_set_store_never_run_two_jobs(
+    kind: str,
+    case: tuple[bool, tuple[dict[int, Fault], dict[int, Fault]]],
+    choices: list[int],
+    outcomes: list[str],
+    lease: float,
+) -> None:
+    """With lookup: crashing callers. Without: compare-and-set and the intent lease alone."""
+    can_find, faults = case
+    two_callers(kind, can_find=can_find, faults=faults, choices=choices, outcomes=outcomes, lease=lease)
+
+
+@profile(300)
+@given(kind=st.sampled_from(["memory", "sqlite"]), can_find=st.booleans(), choices=CHOICES)
+def test_two_callers_on_one_key_submit_exactly_once(kind: str, can_find: bool, choices: list[int]) -> None:
+    """Issue 2 case 10 over every interleaving: one submits, the other attaches to that job."""
+    world, endings = two_callers(kind, can_find=can_find, faults=({}, {}), choices=choices, outcomes=[], lease=120.0)
+    assert len(world.system.runs) == 1
+    assert endings[0].result == endings[1].result
