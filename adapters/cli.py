@@ -43,6 +43,8 @@ from resumable_core import (
     JobRecord,
     JsonValue,
     ProtocolError,
+    RecordCorrupt,
+    RecordFromNewerVersion,
     ResumableError,
     ResumableJob,
     StoreError,
@@ -191,6 +193,8 @@ def exit_code_for(exc: ResumableError) -> int:
 def describe(exc: ResumableError) -> str:
     if isinstance(exc, TransientError):
         return f"could not reach the external system: {exc}"
+    if isinstance(exc, (RecordCorrupt, RecordFromNewerVersion)):
+        return str(exc)
     if isinstance(exc, StoreError):
         return f"state file unusable: {exc}"
     return str(exc)
@@ -420,7 +424,16 @@ def cmd_cancel(args: argparse.Namespace) -> int:
 def cmd_forget(args: argparse.Namespace) -> int:
     key = check_key(args.key)
     store = existing_store(args)
-    record = load_record(store, key) if store is not None else None
+    try:
+        record = load_record(store, key) if store is not None else None
+    except RecordCorrupt:
+        # Not ours: forgetting is the way out the error names, so it must work here.
+        assert store is not None
+        forget(store, key)
+        store.delete(meta_key(key))
+        _say(args, f"forgot key {key!r} (its value was not a resumable-core record)",
+             {"event": "forget", "key": key, "changed": True})
+        return EXIT_OK
     if store is None or record is None:
         _say(args, f"nothing recorded under key {key!r}", {"event": "forget", "key": key, "changed": False})
         return EXIT_OK

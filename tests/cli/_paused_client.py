@@ -1,0 +1,38 @@
+"""Test harness: the real ``resumable`` CLI, held still at one point of a submission.
+
+    python _paused_client.py before-submit|after-submit READY_FILE -- CLI ARGS...
+
+``before-submit``: the intent and reference are recorded, submit_job is not called.
+``after-submit``: submit_job returned (the process runs), the job id is not recorded.
+At that point READY_FILE is created and the client sleeps until the test SIGKILLs it:
+the two moments a kill -9 cannot be aimed at from outside.
+"""
+
+from __future__ import annotations
+
+import sys
+import time
+from pathlib import Path
+
+from adapters import cli
+from adapters.local import LocalProcessJob
+
+
+def main() -> int:
+    point, ready, separator, *cli_args = sys.argv[1:]
+    assert separator == "--" and point in ("before-submit", "after-submit")
+    real_submit = LocalProcessJob.submit_job
+
+    def held_submit(self: LocalProcessJob, reference: str) -> str:
+        if point == "after-submit":
+            real_submit(self, reference)
+        Path(ready).write_text(reference)
+        while True:
+            time.sleep(60)
+
+    LocalProcessJob.submit_job = held_submit  # type: ignore[method-assign]  # the harness's one hook
+    return cli.main(cli_args)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,359 @@
+"""The ``resumable`` command end to end: real subprocesses, a real SQLite file, real signals."""
+
+from __future__ import annotations
+
+import json
+import os
+import pty
+import signal
+import socket
+import sqlite3
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from adapters.cli import (
+    EXIT_AMBIGUOUS,
+    EXIT_INTERRUPTED,
+    EXIT_JOB_FAILED,
+    EXIT_NO_RECORD,
+    EXIT_STATE,
+    EXIT_UNREACHABLE,
+    EXIT_USAGE,
+)
+from adapters.sqlite import SqliteStateStore
+from resumable_core import JobRecord, Phase, load_record
+from tests.cli.conftest import Cli, Result, wait_until
+
+LONG = ["sh", "-c", "sleep 30"]
+
+
+def record(cli: Cli, key: str) -> JobRecord | None:
+    with SqliteStateStore(cli.state) as store:
+        return load_record(store, key)
+
+
+def rows(path: Path) -> list[tuple[str, str]]:
+    with sqlite3.connect(path) as conn:
+        return list(conn.execute("SELECT key, value FROM resumable_state ORDER BY key"))
+
+
+def one_error_line(result: Result) -> str:
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1, f"expected one line on stderr, got: {result.stderr!r}"
+    assert lines[0].startswith("resumable: error: ") and "Traceback" not in result.stderr
+    return lines[0]
+
+
+def start_and_wait_submitted(cli: Cli, key: str, command: list[str], *extra: str) -> tuple[subprocess.Popen[str], str]:
+    """A client in --json mode, returned once the job id is recorded and the job runs."""
+    client = cli.start("run", "--json", "--key", key, *extra, "--", *command)
+    assert client.stdout is not None
+    event = json.loads(client.stdout.readline())
+    assert event["event"] == "submitted", event
+    job_id = str(event["job_id"])
+    wait_until(lambda: cli.watcher().get_job_status(job_id) == "RUNNING", "the job to run")
+    return client, job_id
+
+
+def kill9(process: subprocess.Popen[str]) -> None:
+    process.send_signal(signal.SIGKILL)
+    assert process.wait() == -signal.SIGKILL
+
+
+# -- run -----------------------------------------------------------------------------------------
+
+
+def test_run_succeeds_prints_the_output_and_a_rerun_reuses_it(cli: Cli) -> None:
+    first = cli.run("run", "--key", "hello", "--", "sh", "-c", "echo hello; echo note >&2")
+    assert first.code == 0, first.stderr
+    assert first.stdout == "hello\n" and "note" in first.stderr and "submitted job" in first.stderr
+    again = cli.run("run", "--key", "hello", "--", "sh", "-c", "echo hello; echo note >&2")
+    assert again.code == 0 and again.stdout == "hello\n"
+    assert "result reused" in again.stderr and "submitted job" not in again.stderr
+    rec = record(cli, "hello")
+    assert rec is not None and rec.phase is Phase.SUCCEEDED and rec.submissions == 1
+    assert len(cli.job_dirs()) == 1
+
+
+def test_json_mode_prints_only_json_events_ending_with_the_result(cli: Cli) -> None:
+    result = cli.run("run", "--json", "--key", "j", "--", "true")
+    assert result.code == 0 and result.stderr == ""
+    assert all(line.startswith("{") for line in result.stdout.splitlines())
+    assert result.event_names()[0] == "submitted" and result.event_names()[-1] == "result"
+    final = result.events[-1]
+    assert final["exit_code"] == 0 and final["result"]["exit_code"] == 0
+    assert final["job_id"] == result.events[0]["job_id"]
+
+
+def test_a_failed_job_exits_1_with_one_line_and_a_rerun_submits_again(cli: Cli) -> None:
+    failed = cli.run("run", "--key", "bad", "--", "sh", "-c", "echo oops >&2; exit 3")
+    assert failed.code == EXIT_JOB_FAILED
+    assert "oops" in failed.stderr  # the job's stderr, replayed
+    last = failed.stderr.strip().splitlines()[-1]
+    assert last.startswith("resumable: error: ") and "exit code 3" in last
+    again = cli.run("run", "--key", "bad", "--", "sh", "-c", "echo oops >&2; exit 3")
+    assert again.code == EXIT_JOB_FAILED and "previous failed" in again.stderr
+    assert len(cli.job_dirs()) == 2
+    history = cli.run("history", "--json", "bad")
+    assert [e["outcome"] for e in history.events] == ["failed", "failed"]
+
+
+# -- kill -9 of the client at several points -----------------------------------------------------
+
+
+def test_kill9_while_polling_then_rerun_reattaches_to_the_same_job(cli: Cli) -> None:
+    command = ["sh", "-c", "sleep 1; echo done"]
+    client, job_id = start_and_wait_submitted(cli, "poll", command)
+    kill9(client)
+    assert cli.watcher().get_job_status(job_id) == "RUNNING"  # the job outlived its client
+    rerun = cli.run("run", "--json", "--key", "poll", "--", *command)
+    assert rerun.code == 0, rerun.stderr
+    reattached = [e for e in rerun.events if e["event"] == "reattached"]
+    assert reattached and reattached[0]["job_id"] == job_id and reattached[0]["via"] == "record"
+    assert "submitted" not in rerun.event_names()
+    assert rerun.events[-1]["result"]["job_id"] == job_id
+    assert cli.job_dirs() == [job_id]
+
+
+def test_kill9_before_submit_then_rerun_submits_exactly_once(cli: Cli) -> None:
+    ready = cli.tmp / "ready"
+    client = cli.start("before-submit", str(ready), "--", "run", "--key", "early", "--", "true",
+                       script="_paused_client.py")
+    reference = wait_until(lambda: ready.exists() and ready.read_text(), "the client to reach submit")
+    kill9(client)
+    rec = record(cli, "early")
+    assert rec is not None and rec.phase is Phase.INTENT and rec.reference == reference
+    assert cli.job_dirs() == []
+    rerun = cli.run("run", "--json", "--key", "early", "--", "true")
+    assert rerun.code == 0, rerun.stderr
+    assert rerun.event_names().count("submitted") == 1
+    assert cli.job_dirs() == [reference]  # submitted under the reference the intent recorded
+
+
+def test_kill9_after_submit_before_the_id_is_recorded_then_rerun_adopts_the_job(cli: Cli) -> None:
+    ready = cli.tmp / "ready"
+    command = ["sh", "-c", "sleep 1"]
+    client = cli.start("after-submit", str(ready), "--", "run", "--key", "mid", "--", *command,
+                       script="_paused_client.py")
+    reference = wait_until(lambda: ready.exists() and ready.read_text(), "the client to submit")
+    kill9(client)
+    rec = record(cli, "mid")
+    assert rec is not None and rec.phase is Phase.INTENT and rec.job_id is None
+    assert cli.job_dirs() == [reference]
+    rerun = cli.run("run", "--json", "--key", "mid", "--", *command)
+    assert rerun.code == 0, rerun.stderr
+    assert "submitted" not in rerun.event_names()
+    reattached = [e for e in rerun.events if e["event"] == "reattached"]
+    assert reattached and reattached[0]["via"] == "reference" and reattached[0]["job_id"] == reference
+    assert cli.job_dirs() == [reference]
+
+
+def test_a_lost_runner_is_reported_lost_and_the_rerun_submits_again(cli: Cli) -> None:
+    client, job_id = start_and_wait_submitted(cli, "lost", LONG)
+    kill9(client)
+    runner = cli.watcher().inspect(job_id).runner_pid
+    assert runner is not None
+    os.killpg(runner, signal.SIGKILL)  # runner and command die without recording an exit code
+    wait_until(lambda: cli.watcher().get_job_status(job_id) == "LOST", "the job to be seen lost")
+    status = cli.run("status", "--json", "lost")
+    assert status.code == 0 and status.events[0]["live_status"] == "LOST"
+    rerun = cli.run("run", "--json", "--key", "lost", "--", "true")  # the spec changed too: a new run
+    assert rerun.code == 0, rerun.stderr
+    history = cli.run("history", "--json", "lost").events
+    assert history[0]["job_id"] == job_id and history[0]["outcome"] != "succeeded"
+    assert history[-1]["outcome"] == "succeeded"
+
+
+# -- status, history, list, cancel, forget --------------------------------------------------------
+
+
+def test_status_history_and_list(cli: Cli) -> None:
+    assert cli.run("run", "--key", "s1", "--", "true").code == 0
+    status = cli.run("status", "s1")
+    assert status.code == 0
+    assert "succeeded" in status.stdout and "submissions  1" in status.stdout
+    assert cli.run("status", "--json", "s1").events[0]["phase"] == "succeeded"
+    history = cli.run("history", "s1")
+    assert history.code == 0 and "succeeded" in history.stdout
+    listing = cli.run("list")
+    assert listing.code == 0 and listing.stdout.startswith("s1  succeeded")
+    missing = cli.run("status", "nope")
+    assert missing.code == EXIT_NO_RECORD and "nope" in one_error_line(missing)
+    assert cli.run("history", "nope").code == EXIT_NO_RECORD
+
+
+def test_cancel_stops_the_job_and_marks_the_record(cli: Cli) -> None:
+    client, job_id = start_and_wait_submitted(cli, "c", LONG)
+    kill9(client)
+    cancelled = cli.run("cancel", "c")
+    assert cancelled.code == 0, cancelled.stderr
+    assert cli.watcher().get_job_status(job_id) == "CANCELLED"
+    rec = record(cli, "c")
+    assert rec is not None and rec.phase is Phase.CANCELLED
+    again = cli.run("cancel", "c")
+    assert again.code == 0 and "nothing to cancel" in again.stderr
+    assert cli.run("cancel", "unknown").code == EXIT_NO_RECORD
+
+
+def test_cancel_while_a_client_polls_ends_that_client_non_zero(cli: Cli) -> None:
+    client, job_id = start_and_wait_submitted(cli, "cp", LONG)
+    assert cli.run("cancel", "cp").code == 0
+    _, err = client.communicate(timeout=30)
+    assert client.returncode == EXIT_JOB_FAILED and "CANCELLED" in err
+    assert cli.watcher().get_job_status(job_id) == "CANCELLED"
+
+
+def test_forget_lets_the_next_run_submit_afresh(cli: Cli) -> None:
+    assert cli.run("run", "--key", "f", "--", "true").code == 0
+    forgot = cli.run("forget", "f")
+    assert forgot.code == 0 and "forgot" in forgot.stderr
+    assert cli.run("status", "f").code == EXIT_NO_RECORD
+    assert cli.run("forget", "f").code == 0  # nothing to forget is fine
+    rerun = cli.run("run", "--json", "--key", "f", "--", "true")
+    assert rerun.code == 0 and "submitted" in rerun.event_names()
+    assert len(cli.job_dirs()) == 2
+
+
+# -- interrupts and the terminal -----------------------------------------------------------------
+
+
+def test_ctrl_c_detaches_and_says_how_to_reattach(cli: Cli) -> None:
+    client = cli.start("run", "--key", "int", "--", *LONG)
+    wait_until(lambda: cli.state.exists() and (r := record(cli, "int")) is not None and r.phase is Phase.SUBMITTED,
+               "the job id to be recorded")
+    client.send_signal(signal.SIGINT)
+    _, err = client.communicate(timeout=30)
+    assert client.returncode == EXIT_INTERRUPTED
+    assert "detached" in err and "Reattach with: resumable run --key int -- sh -c 'sleep 30'" in err
+    rec = record(cli, "int")
+    assert rec is not None and rec.job_id is not None
+    assert cli.watcher().get_job_status(rec.job_id) == "RUNNING"
+
+
+def test_sigterm_with_cancel_on_interrupt_cancels_the_job(cli: Cli) -> None:
+    client = cli.start("run", "--cancel-on-interrupt", "--grace", "2", "--key", "term", "--", *LONG)
+    wait_until(lambda: cli.state.exists() and (r := record(cli, "term")) is not None and r.phase is Phase.SUBMITTED,
+               "the job id to be recorded")
+    client.send_signal(signal.SIGTERM)
+    client.communicate(timeout=30)
+    assert client.returncode == EXIT_INTERRUPTED
+    rec = record(cli, "term")
+    assert rec is not None and rec.phase is Phase.CANCELLED and rec.job_id is not None
+    assert cli.watcher().get_job_status(rec.job_id) == "CANCELLED"
+
+
+def test_on_a_terminal_a_live_status_line_shows_state_job_elapsed_and_how(cli: Cli) -> None:
+    primary, secondary = pty.openpty()
+    client = cli.start("run", "--key", "tty", "--", "sh", "-c", "sleep 1.5", stderr=secondary)
+    os.close(secondary)
+    seen = b""
+    while True:
+        try:
+            chunk = os.read(primary, 4096)
+        except OSError:  # EIO: the client closed the terminal
+            break
+        if not chunk:
+            break
+        seen += chunk
+    os.close(primary)
+    assert client.wait(timeout=30) == 0
+    text = seen.decode()
+    job_id = cli.job_dirs()[0]
+    assert f"\r\x1b[K[RUNNING] job {job_id}  elapsed 0:0" in text and "(submitted)" in text
+    # The live line is cleared before the permanent summary line.
+    assert "\r\x1b[Kresumable: job " + job_id + " ended SUCCEEDED" in text
+    assert text.rstrip().endswith("; output in " + str(cli.jobs_dir / job_id / "stdout"))
+
+
+# -- errors: one line, a distinct code, the state untouched ---------------------------------------
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        [],
+        ["bogus"],
+        ["run"],
+        ["run", "--key", "k"],
+        ["run", "--key", "k", "--"],
+        ["run", "--key", "", "--", "true"],
+        ["run", "--key", "k", "--grace", "soon", "--", "true"],
+        ["status"],
+        ["spark-submit", "--key", "k", "--master", "spark://127.0.0.1:9", "--class", "C", "--conf", "novalue", "a.jar"],
+    ],
+    ids=lambda a: " ".join(a) or "nothing",
+)
+def test_bad_arguments_give_one_line_and_exit_2_creating_nothing(cli: Cli, args: list[str]) -> None:
+    result = cli.run(*args)
+    assert result.code == EXIT_USAGE
+    one_error_line(result)
+    assert not cli.state.exists()
+
+
+@pytest.mark.parametrize(
+    "args",
+    [["run", "--key", "k", "--", "true"], ["status", "k"], ["history", "k"], ["list"], ["cancel", "k"],
+     ["forget", "k"]],
+    ids=lambda a: a[0],
+)
+def test_a_corrupt_state_file_gives_one_line_and_exit_5_leaving_it_untouched(cli: Cli, args: list[str]) -> None:
+    garbage = b"this is not a SQLite database\n" * 10
+    cli.state.write_bytes(garbage)
+    result = cli.run(*args)
+    assert result.code == EXIT_STATE
+    assert "state file unusable" in one_error_line(result)
+    assert cli.state.read_bytes() == garbage
+    assert cli.job_dirs() == []
+
+
+def test_a_state_path_that_cannot_be_opened_gives_exit_5_and_debug_shows_the_traceback(cli: Cli) -> None:
+    cli.state.mkdir()  # as root, permissions cannot make a file unreadable; a directory can't be opened either
+    result = cli.run("run", "--key", "k", "--", "true")
+    assert result.code == EXIT_STATE
+    one_error_line(result)
+    debug = cli.run("run", "--debug", "--key", "k", "--", "true")
+    assert debug.code == EXIT_STATE and "Traceback" in debug.stderr
+    assert cli.job_dirs() == []
+
+
+def test_a_foreign_value_under_the_key_is_refused_untouched_until_forgotten(cli: Cli) -> None:
+    with SqliteStateStore(cli.state) as store:
+        store.set("k", {"not": "a record"})
+    before = rows(cli.state)
+    for args in (["run", "--key", "k", "--", "true"], ["status", "k"], ["cancel", "k"]):
+        result = cli.run(*args)
+        assert result.code == EXIT_STATE and "not a resumable-core record" in one_error_line(result)
+    assert rows(cli.state) == before and cli.job_dirs() == []
+    assert cli.run("forget", "k").code == 0  # the way out the error message names
+    assert cli.run("run", "--key", "k", "--", "true").code == 0
+
+
+def test_unreachable_system_exits_4_and_an_unverifiable_submission_exits_3(cli: Cli) -> None:
+    with socket.socket() as probe:  # a loopback port nobody listens on
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    args = ["spark-submit", "--key", "sp", "--master", f"spark://127.0.0.1:{port}", "--class", "a.Main", "file:/a.jar"]
+    first = cli.run(*args)
+    assert first.code == EXIT_UNREACHABLE and "could not reach" in one_error_line(first)
+    # The intent is recorded and the driver cannot be looked up (no --master-web-ui):
+    # the rerun must not guess; a human decides.
+    second = cli.run(*args)
+    assert second.code == EXIT_AMBIGUOUS
+    one_error_line(second)
+
+
+def test_state_location_defaults_and_overrides(cli: Cli) -> None:
+    env = {k: v for k, v in cli.env.items() if k != "RESUMABLE_STATE"}
+    xdg = Cli(cli.tmp, {**env, "XDG_DATA_HOME": str(cli.tmp / "xdg")})
+    assert xdg.run("run", "--key", "loc", "--", "true").code == 0
+    assert (cli.tmp / "xdg" / "resumable" / "state.db").exists()
+    assert (cli.tmp / "xdg" / "resumable" / "state-jobs").is_dir()
+    home = Cli(cli.tmp, env)
+    assert home.run("run", "--key", "loc", "--", "true").code == 0
+    assert (cli.tmp / "home" / ".local" / "share" / "resumable" / "state.db").exists()
+    explicit = cli.tmp / "elsewhere" / "mine.db"
+    assert cli.run("run", "--state", str(explicit), "--key", "loc", "--", "true").code == 0
+    assert explicit.exists() and (explicit.parent / "mine-jobs").is_dir()
+    assert cli.run("status", "--state", str(explicit), "loc").code == 0
