@@ -170,35 +170,39 @@ class PostgresStateStore:
             self._connection()
 
     def __repr__(self) -> str:
-        return f"PostgresStateStore({self._where}, table={self._table_text()})"
+        return f"PostgresStateStore({self._name()})"
+
+    def _name(self) -> str:
+        """How messages name this store: where it connects and its table, never a secret."""
+        table = f"{self.schema}.{self.table}" if self.schema is not None else self.table
+        return self._scrub(f"{self._where}, table {table}")
 
     # -- connection ------------------------------------------------------------------------
 
-    def _table_text(self) -> str:
-        return f"{self.schema}.{self.table}" if self.schema is not None else self.table
-
-    def _connection(self) -> psycopg.Connection[Any]:
+    def _connection(self, key: str | None = None) -> psycopg.Connection[Any]:
         """The connection for this process, (re)opened when needed. Call with the lock held."""
         pid = os.getpid()
         if self._injected is not None:
             if self._pid not in (-1, pid):
                 raise StoreError(
-                    f"{self._where}: the injected connection was opened in process {self._pid} and "
+                    f"{self._name()}: the injected connection was opened in process {self._pid} and "
                     f"cannot be used from forked process {pid}; pass a conninfo string or a factory"
                 )
             if not self._table_ready:
                 self._pid = pid
-                self._guard(None, self._ensure_table, self._injected)
+                self._guard(key, self._ensure_table, self._injected)
             return self._injected
         if self._conn is not None and self._pid != pid:
             self._inherited.append(self._conn)
             self._conn = None
         if self._conn is not None and not self._conn.closed:
             return self._conn
-        conn = self._guard(None, self._open)
+        # Whatever stops us connecting (refused, timeout, bad password, no such database)
+        # means the store cannot be opened: StoreUnavailable, whatever the SQLSTATE.
+        conn = self._guard(key, self._open, unavailable=True)
         try:
             if not self._table_ready:
-                self._guard(None, self._ensure_table, conn)
+                self._guard(key, self._ensure_table, conn)
         except BaseException:
             _close_quietly(conn)
             raise
@@ -313,22 +317,44 @@ class PostgresStateStore:
     def _run(self, key: str | None, operation: Callable[[psycopg.Cursor[TupleRow]], T]) -> T:
         """*operation* in one transaction on this process's connection, errors mapped."""
 
+        begun = False
+
         def in_transaction(conn: psycopg.Connection[Any]) -> T:
-            with conn.transaction(), conn.cursor(row_factory=tuple_row) as cur:
-                return operation(cur)
+            nonlocal begun
+            with conn.transaction():
+                begun = True  # BEGIN answered: from here on, our statements may have run
+                with conn.cursor(row_factory=tuple_row) as cur:
+                    return operation(cur)
 
         with self._lock:
-            conn = self._connection()
-            return self._guard(key, in_transaction, conn)
+            kept = self._has_kept_connection()
+            conn = self._connection(key)
+            if not kept:
+                return self._guard(key, in_transaction, conn)
+            try:
+                return self._guard(key, in_transaction, conn)
+            except StoreUnavailable:
+                # A kept connection that the server dropped while it was idle (restart,
+                # failover, idle timeout) fails at BEGIN, before any statement of ours ran:
+                # one retry on a new connection is then safe, even for compare-and-set.
+                # Past BEGIN, or on a connection still usable, the outcome is the caller's.
+                if begun or self._conn is not None:
+                    raise
+            return self._guard(key, in_transaction, self._connection(key))
 
-    def _guard(self, key: str | None, call: Callable[..., T], *args: Any) -> T:
+    def _has_kept_connection(self) -> bool:
+        """True when the store holds a connection of its own, opened earlier in this process."""
+        conn = self._conn
+        return self._injected is None and conn is not None and not conn.closed and self._pid == os.getpid()
+
+    def _guard(self, key: str | None, call: Callable[..., T], *args: Any, unavailable: bool = False) -> T:
         """Run *call*, turning psycopg's errors into ours (never letting a secret through)."""
         failure: StoreError
         try:
             return call(*args)
         except psycopg.Error as exc:
             self._forget_broken_connection()
-            failure = self._map(exc, key)
+            failure = self._map(exc, key, unavailable=unavailable or _is_unavailable(exc))
             if not self._mentions_secret(exc):
                 raise failure from exc
         # A driver message quoted the password: raised outside the except block so that
@@ -342,11 +368,11 @@ class PostgresStateStore:
             _close_quietly(conn)
             self._conn = None
 
-    def _map(self, exc: psycopg.Error, key: str | None) -> StoreError:
-        detail = self._scrub(str(exc).strip()) or type(exc).__name__
-        if _is_unavailable(exc):
-            return StoreUnavailable(f"{self._where} (table {self._table_text()}) is unavailable: {detail}", key=key)
-        return StoreError(f"{self._where} (table {self._table_text()}) failed: {detail}", key=key)
+    def _map(self, exc: psycopg.Error, key: str | None, *, unavailable: bool) -> StoreError:
+        detail = str(exc).strip() or type(exc).__name__
+        if unavailable:
+            return StoreUnavailable(self._scrub(f"{self._name()} is unavailable: {detail}"), key=key)
+        return StoreError(self._scrub(f"{self._name()} failed: {detail}"), key=key)
 
     def _scrub(self, text: str) -> str:
         for secret in self._secrets:
