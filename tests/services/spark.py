@@ -12,7 +12,7 @@ Register as a pytest plugin (``pytest_plugins = ["tests.services.spark"]``) and 
   ``app_resource`` is the ``file:`` URL a CreateSubmissionRequest wants.
 - ``start_spark_cluster(base_dir, ...)``: a context manager for a private cluster (for
   instance with FILESYSTEM recovery, ``restart_master()`` keeping its ports, or a JWS
-  filter on the REST server). Used by the master-restart and auth tests.
+  filter on the REST server, then pass ``ready_auth``). Used by the master-restart and auth tests.
 
 Every JVM is started here, its PID written to ``$RESUMABLE_TEST_RUN_DIR/pids/`` when that
 is set (so a crashed pytest run can still be cleaned up), and stopped by that PID only.
@@ -82,8 +82,9 @@ def _forget_pid(name: str, pid: int) -> None:
             (Path(run_dir) / "pids" / f"{name}-{pid}.pid").unlink()
 
 
-def _get_json(url: str, timeout: float = 2.0) -> Any:
-    with urllib.request.urlopen(url, timeout=timeout) as response:  # loopback only
+def _get_json(url: str, timeout: float = 2.0, headers: Mapping[str, str] | None = None) -> Any:
+    request = urllib.request.Request(url, headers=dict(headers or {}))
+    with urllib.request.urlopen(request, timeout=timeout) as response:  # loopback only
         return json.loads(response.read())
 
 
@@ -126,6 +127,8 @@ class SparkCluster:
     master: _Daemon | None = None
     worker: _Daemon | None = None
     restarts: int = 0
+    # Something with .header() -> "Bearer ..." when the REST server requires auth (JWSFilter).
+    rest_auth: Any = None
 
     @property
     def rest_url(self) -> str:
@@ -247,7 +250,8 @@ class SparkCluster:
     # -- readiness -------------------------------------------------------------------------
 
     def _master_ready(self) -> bool:
-        return bool(_get_json(f"{self.rest_url}/v1/submissions/readyz").get("success"))
+        headers = {"Authorization": self.rest_auth.header()} if self.rest_auth is not None else None
+        return bool(_get_json(f"{self.rest_url}/v1/submissions/readyz", headers=headers).get("success"))
 
     def _worker_alive(self) -> bool:
         return int(self.master_state().get("aliveworkers", 0)) >= 1
@@ -277,6 +281,7 @@ def start_spark_cluster(
     with_worker: bool = True,
     recovery_dir: Path | None = None,
     extra_master_properties: Mapping[str, str] | None = None,
+    ready_auth: Any = None,
     attempts: int = 3,
 ) -> Iterator[SparkCluster]:
     """A cluster on free ports, stopped on exit; retried on new ports if one was taken meanwhile."""
@@ -302,6 +307,7 @@ def start_spark_cluster(
             web_ui_port=web_ui_port,
             worker_web_ui_port=worker_ui_port,
             master_properties=properties,
+            rest_auth=ready_auth,
         )
         try:
             # The worker only after the master answers: one that connects while the master

@@ -32,7 +32,7 @@ pytestmark = pytest.mark.spark
 
 
 def test_success_returns_the_driver_result(make_job: JobFactory, spark_cluster: SparkCluster) -> None:
-    store, events = MemoryStateStore(), []  # type: list[Event]
+    store, events = MemoryStateStore(), list[Event]()
     result = run_resumable(make_job(1, 0), store, key="ok", poll=FAST_POLL, listener=events.append)
     driver_id = result["driver_id"]
     assert result["state"] == "FINISHED"

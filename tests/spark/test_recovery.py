@@ -1,0 +1,119 @@
+"""A private cluster with FILESYSTEM recovery: a master crash while a driver runs, and a master
+that forgot a completed driver (``/clear``). Private, so the shared cluster is never restarted
+or cleared under another test."""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from adapters.spark import SparkRestClient, SparkRestJob
+from resumable_core import (
+    Event,
+    JobNotFound,
+    MemoryStateStore,
+    ResultReused,
+    StatusChanged,
+    Submitted,
+    TransientError,
+    load_record,
+    run_resumable,
+)
+from tests.services.spark import DriverJar, SparkCluster, start_spark_cluster
+from tests.spark.conftest import FAST_POLL, submission
+
+pytestmark = pytest.mark.spark
+
+
+class CountingJob(SparkRestJob):
+    transient_errors = 0
+
+    def get_job_status(self, job_id: str) -> str:
+        try:
+            return super().get_job_status(job_id)
+        except TransientError:
+            self.transient_errors += 1
+            raise
+
+
+@pytest.fixture(scope="module")
+def recovering_cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SparkCluster]:
+    base = tmp_path_factory.mktemp("spark-recovery")
+    with start_spark_cluster(base / "cluster", recovery_dir=base / "recovery") as cluster:
+        yield cluster
+
+
+@pytest.fixture
+def client(recovering_cluster: SparkCluster) -> Iterator[SparkRestClient]:
+    c = SparkRestClient(recovering_cluster.rest_url, web_ui_urls=recovering_cluster.web_ui_url, timeout=5.0)
+    yield c
+    c.close()
+
+
+def test_master_crash_while_the_driver_runs(
+    recovering_cluster: SparkCluster, client: SparkRestClient, spark_driver_jar: DriverJar
+) -> None:
+    job = CountingJob(client, submission(spark_driver_jar, seconds=15))
+    store, events = MemoryStateStore(), list[Event]()
+    outcome: dict[str, Any] = {}
+
+    def run() -> None:
+        try:
+            outcome["result"] = run_resumable(job, store, key="survives", poll=FAST_POLL, listener=events.append)
+        except Exception as exc:  # noqa: BLE001 - handed to the test thread
+            outcome["error"] = exc
+
+    runner = threading.Thread(target=run)
+    runner.start()
+    driver_id = _wait_running(store, "survives")
+    recovering_cluster.restart_master()  # SIGKILL, then the same ports and recovery directory
+    runner.join(120)
+    assert not runner.is_alive()
+    assert "error" not in outcome, outcome
+    assert outcome["result"]["driver_id"] == driver_id and outcome["result"]["state"] == "FINISHED"
+    assert [e for e in events if isinstance(e, Submitted)] == [events[0]]  # one submission only
+    statuses = [e.status for e in events if isinstance(e, StatusChanged)]
+    assert statuses == ["RUNNING", "FINISHED"]  # the outage was transient, never "not found"
+    assert job.transient_errors > 0  # the poller really saw the master gone (refused, then RECOVERING)
+    assert [d["id"] for d in recovering_cluster.drivers()] == [driver_id]
+
+
+def test_a_forgotten_success_is_still_returned_from_the_record(
+    recovering_cluster: SparkCluster, client: SparkRestClient, spark_driver_jar: DriverJar
+) -> None:
+    recovering_cluster.wait_master_alive()
+    job = SparkRestJob(client, submission(spark_driver_jar, seconds=0.5))
+    store = MemoryStateStore()
+    result = run_resumable(job, store, key="daily", poll=FAST_POLL)
+    assert client.clear()
+    assert result["driver_id"] not in {d["id"] for d in recovering_cluster.drivers()}
+    with pytest.raises(JobNotFound):
+        job.get_job_status(str(result["driver_id"]))
+
+    events: list[Event] = []
+    again = run_resumable(job, store, key="daily", poll=FAST_POLL, listener=events.append)
+    assert again == result
+    assert [type(e) for e in events] == [ResultReused]
+    assert recovering_cluster.drivers() == []  # nothing resubmitted
+    record = load_record(store, "daily")
+    assert record is not None and record.submissions == 1
+
+
+def _wait_running(store: MemoryStateStore, key: str, timeout: float = 60.0) -> str:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        record = load_record(store, key)
+        if record is not None and record.job_id and record.status == "RUNNING":
+            return record.job_id
+        time.sleep(0.1)
+    raise AssertionError("driver never ran")
+
+
+def test_recovery_dir_is_used(recovering_cluster: SparkCluster) -> None:
+    assert recovering_cluster.master_properties["spark.deploy.recoveryMode"] == "FILESYSTEM"
+    assert any(Path(recovering_cluster.master_properties["spark.deploy.recoveryDirectory"]).iterdir())
