@@ -61,6 +61,7 @@ class Output:
         mode: Mode,
         *,
         started_at: Callable[[str], float | None] = lambda job_id: None,
+        is_active: Callable[[str], bool] = lambda status: True,
         out: TextIO | None = None,
         err: TextIO | None = None,
         clock: Callable[[], float] = time.time,
@@ -70,6 +71,7 @@ class Output:
         self.err = err or sys.stderr
         self.clock = clock
         self._started_at = started_at
+        self._is_active = is_active
         self.job_id: str | None = None
         self.status: str | None = None
         self.how: str | None = None  # submitted / reattached / reused
@@ -96,7 +98,7 @@ class Output:
             self._say(f"result reused from job {event.job_id}: nothing submitted")
         elif isinstance(event, StatusChanged):
             self.status = event.status
-            if self.mode == "plain":
+            if self.mode == "plain" and self._is_active(event.status):  # the end has its own line
                 self._say(f"job {event.job_id} is {event.status}")
         elif isinstance(event, Finished):
             self.status = event.status

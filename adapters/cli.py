@@ -70,6 +70,7 @@ EXIT_STATE = 5
 EXIT_NO_RECORD = 6
 EXIT_INTERNAL = 70
 EXIT_INTERRUPTED = 130
+EXIT_BROKEN_PIPE = 141  # 128 + SIGPIPE, as a filter killed by SIGPIPE would exit
 
 STATE_ENV = "RESUMABLE_STATE"
 # The CLI remembers, per key, which adapter ran it (so that cancel/status can
@@ -95,13 +96,12 @@ class _Parser(argparse.ArgumentParser):
 
 
 def build_parser() -> argparse.ArgumentParser:
+    parser = _Parser(prog="resumable", description="Run a long job once; reattach after a crash.")
+    _add_common_options(parser, defaults=True)
+    # The same options after the subcommand; SUPPRESS keeps a subcommand's unset
+    # option from overwriting one given before the subcommand.
     common = _Parser(add_help=False)
-    common.add_argument("--state", metavar="PATH", help=f"state file (default: ${STATE_ENV} or a per-user file)")
-    common.add_argument("--json", action="store_true", help="print one JSON object per line on stdout")
-    common.add_argument("--debug", action="store_true", help="show tracebacks and the core's log")
-
-    parser = _Parser(prog="resumable", description="Run a long job once; reattach after a crash.",
-                     parents=[common])
+    _add_common_options(common, defaults=False)
     commands = parser.add_subparsers(dest="command_name", metavar="COMMAND", parser_class=_Parser)
     commands.required = True
 
@@ -145,6 +145,15 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _add_common_options(parser: argparse.ArgumentParser, *, defaults: bool) -> None:
+    parser.add_argument("--state", metavar="PATH", default=None if defaults else argparse.SUPPRESS,
+                        help=f"state file (default: ${STATE_ENV} or a per-user file)")
+    parser.add_argument("--json", action="store_true", default=False if defaults else argparse.SUPPRESS,
+                        help="print one JSON object per line on stdout")
+    parser.add_argument("--debug", action="store_true", default=False if defaults else argparse.SUPPRESS,
+                        help="show tracebacks and the core's log")
+
+
 def _add_run_options(sub: argparse.ArgumentParser) -> None:
     sub.add_argument("--key", required=True, help="names the logical job: same key, same job")
     sub.add_argument("--fresh", action="store_true", help="ignore a recorded success and run again")
@@ -173,6 +182,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         _error("interrupted", debug)
         return EXIT_INTERRUPTED
+    except BrokenPipeError:
+        # The reader of our stdout went away (| head): like any filter, stop quietly.
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        return EXIT_BROKEN_PIPE
     except Exception as exc:  # a bug: one line unless --debug
         _error(f"internal error: {type(exc).__name__}: {exc} (rerun with --debug for the traceback)", debug)
         return EXIT_INTERNAL
@@ -291,7 +305,7 @@ def drive(
     meta = kind.meta()
     if store.get(meta_key(key)) != meta:
         store.set(meta_key(key), meta)
-    output = Output(_mode(args), started_at=kind.started_at)
+    output = Output(_mode(args), started_at=kind.started_at, is_active=job.is_job_active)
     try:
         with _sigterm_as_interrupt():
             try:
