@@ -84,6 +84,11 @@ class PostgresStateStore:
       it, the store's writes become a savepoint in it and are durable only once the caller
       commits.
 
+    *table* (default ``resumable_state``) and *schema* (default: the first of the session's
+    ``search_path``) choose where records live. *timeout*: seconds a write waits for a row
+    another writer holds before ``StoreUnavailable`` (``lock_timeout`` on the connections the
+    store opens). *connect_timeout*: used unless the connection string sets its own.
+
     Behaviour:
 
     - The table (``key``, ``value``, ``updated_at``) is created if missing (and *schema*, when
@@ -95,11 +100,13 @@ class PostgresStateStore:
     - Safe under several processes and threads: compare-and-set locks the row (see the note
       above ``_CREATE_TABLE``); one connection per store object, guarded by a lock.
     - Errors: ``StoreUnavailable`` when the server cannot be reached or used right now
-      (connection refused or lost, shutdown, too many connections, lock timeout), else
+      (connection refused or lost, authentication failed, shutdown, too many connections,
+      lock timeout), else
       ``StoreError``; both name the store (user@host:port/dbname and table, never a password)
       and the key. A stored value that is not JSON raises ``RecordCorrupt`` naming the key,
-      and is left as it is. When a write fails because the connection was lost, whether it
-      committed is unknown: read again before deciding.
+      and is left as it is. A kept connection the server dropped while idle is replaced
+      transparently (the failure shows at BEGIN, before anything ran); when a connection is
+      lost later in an operation, whether a write committed is unknown: read again.
     - The connection string's password (and ``sslpassword``) never appears in a message or
       in ``repr``; a driver error quoting it is not chained.
     """

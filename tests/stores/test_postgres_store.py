@@ -168,21 +168,25 @@ def _increment_in_child(dsn: str, schema: str, rounds: int, barrier: Any, result
     store.close()
 
 
-def test_no_lost_update_across_processes(postgres_dsn: str, postgres_schema: str) -> None:
-    workers, rounds = 4, 25
-    PostgresStateStore(postgres_dsn, schema=postgres_schema).set("counter", 0)
+def _in_processes(workers: int, target: Callable[..., None], *args: object) -> list[Any]:
+    """Run ``target(*args, barrier, results)`` in *workers* forked processes started together;
+    what each put on ``results``."""
     ctx = multiprocessing.get_context("fork")
     barrier, results = ctx.Barrier(workers), ctx.Queue()
-    procs = [
-        ctx.Process(target=_increment_in_child, args=(postgres_dsn, postgres_schema, rounds, barrier, results))
-        for _ in range(workers)
-    ]
+    procs = [ctx.Process(target=target, args=(*args, barrier, results)) for _ in range(workers)]
     for proc in procs:
         proc.start()
     outcomes = [results.get(timeout=_BOUND) for _ in procs]
     for proc in procs:
         proc.join(_BOUND)
         assert proc.exitcode == 0
+    return outcomes
+
+
+def test_no_lost_update_across_processes(postgres_dsn: str, postgres_schema: str) -> None:
+    workers, rounds = 4, 25
+    PostgresStateStore(postgres_dsn, schema=postgres_schema).set("counter", 0)
+    outcomes = _in_processes(workers, _increment_in_child, postgres_dsn, postgres_schema, rounds)
     store = PostgresStateStore(postgres_dsn, schema=postgres_schema)
     lost_races = sum(lost for _, lost in outcomes)
     assert sum(won for won, _ in outcomes) == workers * rounds
@@ -226,17 +230,7 @@ def test_processes_creating_the_table_together_all_succeed(postgres_dsn: str, po
     # CREATE TABLE IF NOT EXISTS alone can fail with a duplicate catalog row when two
     # sessions run it at once; the store serialises creation on an advisory lock.
     workers = 4
-    ctx = multiprocessing.get_context("fork")
-    barrier, results = ctx.Barrier(workers), ctx.Queue()
-    procs = [
-        ctx.Process(target=_open_store_in_child, args=(postgres_dsn, postgres_schema, "fresh", barrier, results))
-        for _ in range(workers)
-    ]
-    for proc in procs:
-        proc.start()
-    outcomes = [results.get(timeout=_BOUND) for _ in procs]
-    for proc in procs:
-        proc.join(_BOUND)
+    outcomes = _in_processes(workers, _open_store_in_child, postgres_dsn, postgres_schema, "fresh")
     assert outcomes == ["ok"] * workers
     assert len(PostgresStateStore(postgres_dsn, schema=postgres_schema, table="fresh").keys()) == workers
 
@@ -265,6 +259,50 @@ def test_a_lock_held_too_long_is_store_unavailable(postgres_dsn: str, postgres_s
     assert info.value.key == "k"
     assert "lock timeout" in str(info.value)
     assert store.get("k") == 1
+    store.close()
+
+
+def _terminate(observer: psycopg.Connection[Any], app: str) -> None:
+    row = observer.execute(
+        "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity WHERE application_name = %s", (app,)
+    ).fetchone()
+    assert row == (1,)
+
+
+def test_a_connection_dropped_while_idle_is_replaced_transparently(
+    postgres_server: PostgresServer, postgres_dsn: str, postgres_schema: str
+) -> None:
+    app = f"idle-{uuid.uuid4().hex[:12]}"
+    store = PostgresStateStore(postgres_server.dsn(application_name=app), schema=postgres_schema)
+    store.set("k", 1)
+    with psycopg.connect(postgres_dsn, autocommit=True) as observer:
+        _terminate(observer, app)  # what a restart, failover or idle timeout does to it
+        assert store.compare_and_set("k", 1, 2)  # fails at BEGIN, retried on a new connection
+        _terminate(observer, app)
+        assert store.get("k") == 2
+    store.close()
+
+
+def test_a_connection_lost_during_compare_and_set_is_not_retried(
+    postgres_server: PostgresServer, postgres_dsn: str, postgres_schema: str
+) -> None:
+    # Past BEGIN the outcome of a compare-and-set is unknown to the store; retrying it could
+    # report a lost race for a swap that in fact committed. It must say "unavailable" instead.
+    store = PostgresStateStore(postgres_dsn, schema=postgres_schema)
+    store.set("k", 1)
+    with psycopg.connect(postgres_dsn, autocommit=True) as observer, psycopg.connect(postgres_dsn) as writer:
+        writer.execute(sql.SQL("SELECT 1 FROM {} WHERE key = 'k' FOR UPDATE").format(_table(postgres_schema)))
+        cas = _BlockedCas(postgres_server, postgres_schema, lambda s: s.compare_and_set("k", 1, 2))
+        cas.start_and_wait_until_blocked(observer)
+        _terminate(observer, cas.app)
+        with pytest.raises(StoreUnavailable) as info:
+            cas.finish()  # a retry would block again on the row the writer still holds
+        writer.rollback()
+    assert info.value.key == "k"
+    assert "administrator command" in str(info.value), "the terminated attempt, not a retry's lock timeout"
+    assert store.get("k") == 1
+    assert cas.store.get("k") == 1, "the store reconnects at its next call"
+    cas.store.close()
     store.close()
 
 
