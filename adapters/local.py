@@ -141,8 +141,12 @@ class LocalProcessJob:
         if not self.command:
             raise InvalidArgument("no command to run: this LocalProcessJob can only watch and cancel")
         name = job_name(reference)
-        self.jobs_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
-        lock_fd = self._lock(name, create=True)
+        try:
+            self.jobs_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
+            lock_fd = self._lock(name, create=True)
+        except OSError as exc:
+            # Before the lock nothing can have started: a definite "not submitted".
+            raise SubmissionRejected(f"cannot use the jobs directory {str(self.jobs_dir)!r}: {exc}") from exc
         if lock_fd is None:
             raise TransientError(f"another submission with reference {reference!r} is in progress")
         try:
@@ -282,7 +286,10 @@ class LocalProcessJob:
         return fd
 
     def _launch(self, name: str, lock_fd: int) -> str:
-        temp_dir = Path(tempfile.mkdtemp(prefix=f".tmp-{name}-", dir=self.jobs_dir))
+        try:
+            temp_dir = Path(tempfile.mkdtemp(prefix=f".tmp-{name}-", dir=self.jobs_dir))
+        except OSError as exc:
+            raise SubmissionRejected(f"cannot prepare local job {name!r}: {exc}") from exc
         final_dir = self.jobs_dir / name
         ready_r, ready_w = os.pipe()
         try:

@@ -357,3 +357,15 @@ def test_state_location_defaults_and_overrides(cli: Cli) -> None:
     assert cli.run("run", "--state", str(explicit), "--key", "loc", "--", "true").code == 0
     assert explicit.exists() and (explicit.parent / "mine-jobs").is_dir()
     assert cli.run("status", "--state", str(explicit), "loc").code == 0
+
+
+def test_two_clients_racing_on_one_key_share_one_job(cli: Cli) -> None:
+    command = ["sh", "-c", "sleep 0.5; echo once"]
+    clients = [cli.start("run", "--json", "--key", "race", "--", *command) for _ in range(2)]
+    outputs = [client.communicate(timeout=60) for client in clients]
+    assert [client.returncode for client in clients] == [0, 0], [err for _, err in outputs]
+    finals = [Result(0, out, err).events[-1] for out, err in outputs]
+    assert finals[0]["result"]["job_id"] == finals[1]["result"]["job_id"]
+    assert len(cli.job_dirs()) == 1
+    rec = record(cli, "race")
+    assert rec is not None and rec.submissions == 1

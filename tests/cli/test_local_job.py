@@ -15,7 +15,14 @@ import pytest
 
 from adapters import _local_runner as records
 from adapters.local import CANCELLED, FAILED, LOST, RUNNING, SUCCEEDED, LocalProcessJob, job_name
-from resumable_core import InvalidArgument, JobNotFound, PollPolicy, ResumableJob, TransientError
+from resumable_core import (
+    InvalidArgument,
+    JobNotFound,
+    PollPolicy,
+    ResumableJob,
+    SubmissionRejected,
+    TransientError,
+)
 from resumable_core._polling import Poller
 from tests.cli.conftest import wait_until
 from tests.contracts.job_contract import JobContract
@@ -225,3 +232,11 @@ def test_fingerprint_covers_command_and_directory_and_argv_must_be_a_list(jobs_d
         LocalProcessJob("echo a", jobs_dir=jobs_dir)
     with pytest.raises(InvalidArgument):
         LocalProcessJob(None, jobs_dir=jobs_dir).submit_job("r")
+
+
+def test_an_unusable_jobs_directory_is_a_definite_rejection(tmp_path: Path) -> None:
+    blocker = tmp_path / "file"
+    blocker.write_text("not a directory")
+    job = LocalProcessJob(["true"], jobs_dir=blocker / "jobs")
+    with pytest.raises(SubmissionRejected):
+        job.submit_job("ref")
