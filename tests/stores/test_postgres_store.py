@@ -309,7 +309,7 @@ def test_a_connection_lost_during_compare_and_set_is_not_retried(
 # -- failures ---------------------------------------------------------------------------------
 
 
-def test_server_down_is_store_unavailable_and_the_store_recovers(tmp_path: Path) -> None:
+def test_server_down_is_store_unavailable_and_the_store_recovers() -> None:
     with start_postgres(pid_name="postgres-down-test") as server:
         store = PostgresStateStore(server.dsn())
         store.set("k", {"job_id": "j-1"})
