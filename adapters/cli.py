@@ -40,8 +40,6 @@ from resumable_core import (
     InvalidArgument,
     JobFailed,
     JobLost,
-    JobRecord,
-    JsonValue,
     ProtocolError,
     RecordCorrupt,
     RecordFromNewerVersion,
@@ -51,42 +49,34 @@ from resumable_core import (
     TransientError,
     cancel_resumable,
     check_key,
-    forget,
     load_record,
     run_resumable,
 )
 
-from ._cli_jobs import JobKind, LocalKind, SparkKind, kind_from_meta
+from ._cli_common import (
+    EXIT_AMBIGUOUS,
+    EXIT_BROKEN_PIPE,
+    EXIT_INTERNAL,
+    EXIT_INTERRUPTED,
+    EXIT_JOB_FAILED,
+    EXIT_NO_RECORD,
+    EXIT_OK,
+    EXIT_STATE,
+    EXIT_UNREACHABLE,
+    EXIT_USAGE,
+    STATE_ENV,
+    CliError,
+    default_jobs_dir,
+    meta_key,
+    open_store,
+    state_path,
+)
+from ._cli_jobs import JobKind, LocalKind, SparkKind
 from ._cli_output import Mode, Output
-from ._cli_show import show_history, show_list, show_status
+from ._cli_records import cmd_cancel, cmd_forget, cmd_history, cmd_list, cmd_status
 from .sqlite import SqliteStateStore
 
-EXIT_OK = 0
-EXIT_JOB_FAILED = 1
-EXIT_USAGE = 2
-EXIT_AMBIGUOUS = 3
-EXIT_UNREACHABLE = 4
-EXIT_STATE = 5
-EXIT_NO_RECORD = 6
-EXIT_INTERNAL = 70
-EXIT_INTERRUPTED = 130
-EXIT_BROKEN_PIPE = 141  # 128 + SIGPIPE, as a filter killed by SIGPIPE would exit
-
-STATE_ENV = "RESUMABLE_STATE"
-# The CLI remembers, per key, which adapter ran it (so that cancel/status can
-# rebuild the job). The prefix holds a control character, which check_key
-# refuses, so it can never collide with a user's key.
-META_PREFIX = "\x1fresumable-cli\x1f"
-
 log = logging.getLogger("resumable.cli")
-
-
-class CliError(Exception):
-    """An error the command reports as one line with its own exit status."""
-
-    def __init__(self, message: str, code: int) -> None:
-        super().__init__(message)
-        self.code = code
 
 
 class _Parser(argparse.ArgumentParser):
@@ -221,38 +211,6 @@ def _error(message: str, debug: bool) -> None:
     sys.stderr.flush()
 
 
-# -- the state file -------------------------------------------------------------------------
-
-
-def state_path(args: argparse.Namespace) -> Path:
-    if args.state:
-        return Path(args.state)
-    if os.environ.get(STATE_ENV):
-        return Path(os.environ[STATE_ENV])
-    data_home = os.environ.get("XDG_DATA_HOME") or os.path.join(os.path.expanduser("~"), ".local", "share")
-    return Path(data_home) / "resumable" / "state.db"
-
-
-def open_store(args: argparse.Namespace) -> SqliteStateStore:
-    """The state store, created (with its directory) when missing."""
-    path = state_path(args)
-    try:
-        path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
-    except OSError as exc:
-        raise CliError(f"cannot create the directory of the state file {str(path)!r}: {exc}", EXIT_STATE) from exc
-    return SqliteStateStore(path)
-
-
-def existing_store(args: argparse.Namespace) -> SqliteStateStore | None:
-    """The state store, or None when there is no state file: reading commands never create one."""
-    path = state_path(args)
-    return SqliteStateStore(path) if path.exists() else None
-
-
-def meta_key(key: str) -> str:
-    return META_PREFIX + key
-
-
 # -- run and spark-submit -------------------------------------------------------------------
 
 
@@ -287,10 +245,6 @@ def cmd_spark_submit(args: argparse.Namespace) -> int:
     store = open_store(args)
     hint = f"rerun the same spark-submit command with --key {shlex.quote(key)}"
     return drive(args, store, key, kind, job, reattach_hint=hint)
-
-
-def default_jobs_dir(state: Path) -> Path:
-    return state.parent / f"{state.stem}-jobs"
 
 
 def _state_args(args: argparse.Namespace) -> list[str]:
@@ -391,102 +345,20 @@ def _is_json_dict(value: object) -> bool:
     return isinstance(value, dict)
 
 
-# -- status, history, cancel, forget, list -----------------------------------------------------
-
-
-def _recorded(args: argparse.Namespace) -> tuple[str, SqliteStateStore, JobRecord]:
-    """The key, the store and the record it names; exit 6 when there is none."""
-    key = check_key(args.key)
-    store = existing_store(args)
-    record = load_record(store, key) if store is not None else None
-    if store is None or record is None:
-        raise CliError(f"nothing recorded under key {key!r} in {str(state_path(args))!r}", EXIT_NO_RECORD)
-    return key, store, record
-
-
-def cmd_status(args: argparse.Namespace) -> int:
-    key, store, record = _recorded(args)
-    kind = _kind_for(store, key)
-    live = kind.live_status(record.job_id) if kind is not None and record.job_id and not record.phase.terminal else None
-    show_status(record, live, json_mode=args.json)
-    return EXIT_OK
-
-
-def cmd_history(args: argparse.Namespace) -> int:
-    _, _, record = _recorded(args)
-    show_history(record, json_mode=args.json)
-    return EXIT_OK
-
-
-def cmd_cancel(args: argparse.Namespace) -> int:
-    key, store, record = _recorded(args)
-    if record.phase.terminal:
-        _say(args, f"nothing to cancel: key {key!r} is already {record.phase.value}",
-             {"event": "cancel", "key": key, "job_id": record.job_id, "phase": record.phase.value, "changed": False})
-        return EXIT_OK
-    kind = _kind_for(store, key)
-    if kind is None:
-        raise CliError(f"key {key!r} was not started by this command line; cancel it where it was started",
-                       EXIT_USAGE)
-    final = cancel_resumable(kind.watcher(), store, key=key)
-    job_id = final.job_id if final is not None else None
-    _say(args, f"cancelled job {job_id} (key {key!r})",
-         {"event": "cancel", "key": key, "job_id": job_id, "phase": "cancelled", "changed": True})
-    return EXIT_OK
-
-
-def cmd_forget(args: argparse.Namespace) -> int:
-    key = check_key(args.key)
-    store = existing_store(args)
-    try:
-        record = load_record(store, key) if store is not None else None
-    except RecordCorrupt:
-        # Not ours: forgetting is the way out the error names, so it must work here.
-        assert store is not None
-        forget(store, key)
-        store.delete(meta_key(key))
-        _say(args, f"forgot key {key!r} (its value was not a resumable-core record)",
-             {"event": "forget", "key": key, "changed": True})
-        return EXIT_OK
-    if store is None or record is None:
-        _say(args, f"nothing recorded under key {key!r}", {"event": "forget", "key": key, "changed": False})
-        return EXIT_OK
-    forget(store, key)
-    store.delete(meta_key(key))
-    text = f"forgot key {key!r}"
-    if not record.phase.terminal and record.job_id:
-        text += f"; its job {record.job_id} was not stopped and is no longer tracked"
-    _say(args, text, {"event": "forget", "key": key, "job_id": record.job_id, "changed": True})
-    return EXIT_OK
-
-
-def cmd_list(args: argparse.Namespace) -> int:
-    store = existing_store(args)
-    if store is None:
-        return EXIT_OK
-    records: list[tuple[str, JobRecord | None, str | None]] = []
-    for key in store.keys():
-        if key.startswith(META_PREFIX):
-            continue
-        try:
-            records.append((key, load_record(store, key), None))
-        except StoreError as exc:
-            records.append((key, None, str(exc)))
-    show_list(records, json_mode=args.json)
-    return EXIT_OK
-
-
-def _kind_for(store: SqliteStateStore, key: str) -> JobKind | None:
-    meta: JsonValue = store.get(meta_key(key))
-    return kind_from_meta(meta)
-
-
-def _say(args: argparse.Namespace, text: str, data: dict[str, JsonValue]) -> None:
-    if args.json:
-        Output("json").json_line(data)
-    else:
-        sys.stderr.write(f"resumable: {text}\n")
-
+__all__ = [
+    "EXIT_AMBIGUOUS",
+    "EXIT_BROKEN_PIPE",
+    "EXIT_INTERNAL",
+    "EXIT_INTERRUPTED",
+    "EXIT_JOB_FAILED",
+    "EXIT_NO_RECORD",
+    "EXIT_OK",
+    "EXIT_STATE",
+    "EXIT_UNREACHABLE",
+    "EXIT_USAGE",
+    "build_parser",
+    "main",
+]
 
 if __name__ == "__main__":
     sys.exit(main())

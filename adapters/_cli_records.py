@@ -1,0 +1,108 @@
+"""``resumable status``, ``history``, ``cancel``, ``forget`` and ``list``: commands on recorded keys."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+from resumable_core import JobRecord, JsonValue, RecordCorrupt, StoreError, cancel_resumable, check_key, forget, load_record
+
+from ._cli_common import EXIT_NO_RECORD, EXIT_OK, EXIT_USAGE, META_PREFIX, CliError, existing_store, meta_key, state_path
+from ._cli_jobs import JobKind, kind_from_meta
+from ._cli_output import Output
+from ._cli_show import show_history, show_list, show_status
+from .sqlite import SqliteStateStore
+
+
+def _recorded(args: argparse.Namespace) -> tuple[str, SqliteStateStore, JobRecord]:
+    """The key, the store and the record it names; exit 6 when there is none."""
+    key = check_key(args.key)
+    store = existing_store(args)
+    record = load_record(store, key) if store is not None else None
+    if store is None or record is None:
+        raise CliError(f"nothing recorded under key {key!r} in {str(state_path(args))!r}", EXIT_NO_RECORD)
+    return key, store, record
+
+
+def cmd_status(args: argparse.Namespace) -> int:
+    key, store, record = _recorded(args)
+    kind = _kind_for(store, key)
+    live = kind.live_status(record.job_id) if kind is not None and record.job_id and not record.phase.terminal else None
+    show_status(record, live, json_mode=args.json)
+    return EXIT_OK
+
+
+def cmd_history(args: argparse.Namespace) -> int:
+    _, _, record = _recorded(args)
+    show_history(record, json_mode=args.json)
+    return EXIT_OK
+
+
+def cmd_cancel(args: argparse.Namespace) -> int:
+    key, store, record = _recorded(args)
+    if record.phase.terminal:
+        _say(args, f"nothing to cancel: key {key!r} is already {record.phase.value}",
+             {"event": "cancel", "key": key, "job_id": record.job_id, "phase": record.phase.value, "changed": False})
+        return EXIT_OK
+    kind = _kind_for(store, key)
+    if kind is None:
+        raise CliError(f"key {key!r} was not started by this command line; cancel it where it was started",
+                       EXIT_USAGE)
+    final = cancel_resumable(kind.watcher(), store, key=key)
+    job_id = final.job_id if final is not None else None
+    _say(args, f"cancelled job {job_id} (key {key!r})",
+         {"event": "cancel", "key": key, "job_id": job_id, "phase": "cancelled", "changed": True})
+    return EXIT_OK
+
+
+def cmd_forget(args: argparse.Namespace) -> int:
+    key = check_key(args.key)
+    store = existing_store(args)
+    try:
+        record = load_record(store, key) if store is not None else None
+    except RecordCorrupt:
+        # Not ours: forgetting is the way out the error names, so it must work here.
+        assert store is not None
+        forget(store, key)
+        store.delete(meta_key(key))
+        _say(args, f"forgot key {key!r} (its value was not a resumable-core record)",
+             {"event": "forget", "key": key, "changed": True})
+        return EXIT_OK
+    if store is None or record is None:
+        _say(args, f"nothing recorded under key {key!r}", {"event": "forget", "key": key, "changed": False})
+        return EXIT_OK
+    forget(store, key)
+    store.delete(meta_key(key))
+    text = f"forgot key {key!r}"
+    if not record.phase.terminal and record.job_id:
+        text += f"; its job {record.job_id} was not stopped and is no longer tracked"
+    _say(args, text, {"event": "forget", "key": key, "job_id": record.job_id, "changed": True})
+    return EXIT_OK
+
+
+def cmd_list(args: argparse.Namespace) -> int:
+    store = existing_store(args)
+    if store is None:
+        return EXIT_OK
+    records: list[tuple[str, JobRecord | None, str | None]] = []
+    for key in store.keys():
+        if key.startswith(META_PREFIX):
+            continue
+        try:
+            records.append((key, load_record(store, key), None))
+        except StoreError as exc:
+            records.append((key, None, str(exc)))
+    show_list(records, json_mode=args.json)
+    return EXIT_OK
+
+
+def _kind_for(store: SqliteStateStore, key: str) -> JobKind | None:
+    meta: JsonValue = store.get(meta_key(key))
+    return kind_from_meta(meta)
+
+
+def _say(args: argparse.Namespace, text: str, data: dict[str, JsonValue]) -> None:
+    if args.json:
+        Output("json").json_line(data)
+    else:
+        sys.stderr.write(f"resumable: {text}\n")
