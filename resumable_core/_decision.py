@@ -11,8 +11,9 @@ State machine of the record (one key)::
     SUBMITTED --active--> poll --FINISHED--> SUCCEEDED (result recorded when JSON)
                                 --failed--> FAILED
     SUBMITTED --not found + policy resubmit--> INTENT (new reference)
-    FAILED | CANCELLED --> INTENT (new reference)
-    any non-terminal --cancel_resumable--> CANCELLED
+    FAILED --> INTENT (new reference)
+    any non-terminal --cancel_resumable--> CANCELLED (stays: JobCancelled until fresh / new generation / forget)
+    any non-terminal --cancel_resumable(rerun=True)--> FAILED (the next run submits afresh)
     any --fingerprint changed / fresh run--> INTENT (new reference; old job left or cancelled)
 """
 
@@ -148,7 +149,7 @@ class WaitForOwner:
 class Stop:
     """End the run with an error; *kind* names which one."""
 
-    kind: str  # "ambiguous" | "lost" | "result_unavailable"
+    kind: str  # "ambiguous" | "lost" | "cancelled" | "result_unavailable"
     job_id: str | None = None
 
 
@@ -194,7 +195,10 @@ def decide(record: JobRecord | None, observation: Observation | None, request: R
     if record.phase is Phase.FAILED:
         return Submit(SubmitReason.PREVIOUS_FAILED)
     if record.phase is Phase.CANCELLED:
-        return Submit(SubmitReason.PREVIOUS_CANCELLED)
+        # A cancel is a decision about this logical job, not a failure: an
+        # automatic retry must not undo it. A fresh run, a new generation, a new
+        # spec (above) or forgetting the key starts over.
+        return Stop("cancelled", record.job_id)
 
     if record.phase is Phase.SUBMITTED:
         assert record.job_id is not None  # a SUBMITTED record always names its job

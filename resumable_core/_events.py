@@ -12,7 +12,6 @@ class SubmitReason(str, enum.Enum):
 
     NEW = "new"                                  # nothing stored under the key
     PREVIOUS_FAILED = "previous_failed"          # the recorded job failed
-    PREVIOUS_CANCELLED = "previous_cancelled"    # the recorded job was cancelled
     JOB_LOST = "job_lost"                        # the external system forgot the recorded id
     NOT_SUBMITTED = "not_submitted"              # intent recorded, lookup found no job
     AMBIGUOUS = "ambiguous"                      # intent recorded, no way to look up: policy resubmit

@@ -323,6 +323,14 @@ class _Runner(_Session, Generic[R]):
                 "the key (to submit again) or rerun with on_ambiguous='resubmit'",
                 key=self.key,
             )
+        if action.kind == "cancelled":
+            return JobCancelled(
+                "this key was cancelled; run it fresh (fresh=True, a new generation) or forget the key "
+                "to submit again",
+                key=self.key,
+                job_id=action.job_id,
+                status=record.status if record is not None else None,
+            )
         if action.kind == "lost":
             return JobLost(
                 "the external system does not know the recorded job (policy on_lost='fail')",
@@ -426,6 +434,13 @@ class _Runner(_Session, Generic[R]):
     def lost_race(self, intent: JobRecord, job_id: str) -> _Retry | _PollJob:
         """Our intent was replaced while we submitted (our lease ran out mid-submit)."""
         current = self.load()
+        if current is not None and current.reference == intent.reference and current.phase is Phase.CANCELLED:
+            # Cancelled while we were submitting: the job we just made must not run.
+            if isinstance(self.job, SupportsCancel):
+                canceller = self.job
+                self.poller.retry_transient(lambda: canceller.cancel_job(job_id), what="cancel", job_id=job_id)
+            self.append_foreign_submission(intent, job_id, Outcome.CANCELLED)
+            raise JobCancelled("this key was cancelled while the job was being submitted", key=self.key, job_id=job_id)
         if current is not None and current.reference == intent.reference:
             if current.job_id == job_id:
                 return _PollJob(job_id)  # another process adopted our job by reference
@@ -600,9 +615,14 @@ def cancel_resumable(
     listener: EventListener | None = None,
     clock: Callable[[], float] = time.time,
     sleep: Callable[[float], None] = time.sleep,
+    rerun: bool = False,
 ) -> JobRecord | None:
-    """Cancel the recorded job under *key* and mark the record cancelled.
+    """Cancel the recorded job under *key* and mark the record.
 
+    By default the record becomes CANCELLED, and later runs raise JobCancelled
+    rather than undo the cancel (until ``fresh=True``, a new generation or
+    ``forget``). With *rerun* it becomes FAILED instead, so the next run submits
+    afresh (an orchestrator's timeout followed by a retry).
     Idempotent: a record already terminal is returned unchanged; no record
     returns None. An intent without a job id is looked up by reference first.
     """
@@ -633,9 +653,9 @@ def cancel_resumable(
         now = clock()
         final = record.evolve(
             now,
-            phase=Phase.CANCELLED,
+            phase=Phase.FAILED if rerun else Phase.CANCELLED,
             job_id=job_id,
-            status=record.status,
+            status=record.status or "CANCELLED",
             owner=None,
             lease_until=None,
             history=mark_history(record, record.reference, job_id=job_id, outcome=Outcome.CANCELLED, ended_at=now),

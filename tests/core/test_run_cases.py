@@ -386,6 +386,29 @@ def test_11_cancel_resumable_cancels_marks_and_is_idempotent(h: Harness) -> None
     assert cancel_resumable(FakeJob(h.system), h.store, key="other", clock=h.clock) is None
 
 
+def test_11_a_cancelled_key_stays_cancelled_until_a_fresh_run(h: Harness) -> None:
+    h.crash_while_polling()
+    cancel_resumable(FakeJob(h.system), h.store, key=KEY, clock=h.clock)
+    with pytest.raises(JobCancelled) as info:
+        h.run()  # an automatic retry must not undo a human's cancel
+    assert info.value.key == KEY
+    assert len(h.system.submissions()) == 1
+    result = h.run(fresh=True)
+    assert len(h.system.submissions()) == 2 and result["job_id"] == h.system.submissions()[1]
+
+
+def test_11_cancel_with_rerun_lets_the_next_run_submit_afresh(h: Harness) -> None:
+    h.crash_while_polling()
+    (first,) = h.system.submissions()
+    record = cancel_resumable(FakeJob(h.system), h.store, key=KEY, clock=h.clock, rerun=True)
+    assert record is not None and record.phase is Phase.FAILED
+    assert record.history[-1].outcome is Outcome.CANCELLED
+    assert first not in h.system.live_jobs()
+    result = h.run()
+    assert result["job_id"] != first
+    assert h.of(Submitted)[-1].reason is SubmitReason.PREVIOUS_FAILED
+
+
 def test_11_a_poller_sees_the_cancellation_as_job_cancelled(h: Harness) -> None:
     class CancelDuringPoll(FakeJob):
         def get_job_status(self, job_id: str) -> str:
