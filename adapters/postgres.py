@@ -21,9 +21,9 @@ except ImportError as _exc:  # pragma: no cover - exercised by the import test i
         "adapters.postgres needs psycopg 3: pip install 'resumable-core[postgres]'"
     ) from _exc
 
-from adapters.sqlite import _check_key as _check_json_key
-from adapters.sqlite import _decode
-from adapters.sqlite import _encode as _encode_json_text
+from adapters._json_text import check_key as _check_json_key
+from adapters._json_text import decode as _decode
+from adapters._json_text import encode as _encode_json_text
 from resumable_core import InvalidArgument, JsonValue, StoreError, StoreUnavailable
 
 T = TypeVar("T")

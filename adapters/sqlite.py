@@ -5,14 +5,17 @@ Standard library only (sqlite3), so it needs no extra.
 
 from __future__ import annotations
 
-import json
 import os
 import sqlite3
 import threading
 import time
 from pathlib import Path
 
-from resumable_core import InvalidArgument, JsonValue, RecordCorrupt, StoreError, StoreUnavailable, is_json
+from resumable_core import JsonValue, StoreError, StoreUnavailable
+
+from ._json_text import check_key as _check_key
+from ._json_text import decode as _decode
+from ._json_text import encode as _encode
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS resumable_state (
@@ -148,30 +151,6 @@ def _map(exc: sqlite3.Error, key: str | None) -> StoreError:
     if isinstance(exc, (sqlite3.OperationalError, sqlite3.DatabaseError)):
         return StoreUnavailable(f"SQLite state store failed: {exc}", key=key)
     return StoreError(f"SQLite state store failed: {exc}", key=key)
-
-
-def _check_key(key: str) -> None:
-    if not isinstance(key, str) or not key:
-        raise InvalidArgument(f"key must be a non-empty string, got {key!r}")
-
-
-def _encode(key: str, value: JsonValue) -> str:
-    _check_key(key)
-    if value is None:
-        raise InvalidArgument("None cannot be stored; delete the key instead", key=key)
-    if not is_json(value):
-        raise InvalidArgument(f"value for key {key!r} is not JSON (NaN, tuple, non-str dict key...)", key=key)
-    return json.dumps(value, separators=(",", ":"), allow_nan=False)
-
-
-def _decode(key: str, text: object) -> JsonValue:
-    try:
-        if not isinstance(text, str):
-            raise ValueError(f"stored value is {type(text).__name__}, not text")
-        value: JsonValue = json.loads(text)
-        return value
-    except ValueError as exc:
-        raise RecordCorrupt(f"value stored under key {key!r} is not JSON: {exc}", key=key) from exc
 
 
 __all__ = ["SqliteStateStore"]
