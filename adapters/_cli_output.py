@@ -77,6 +77,7 @@ class Output:
         self.how: str | None = None  # submitted / reattached / reused
         self.since: float | None = None
         self._line_shown = False
+        self._last_line = ""
         self._said: set[str] = set()
 
     # -- from the core ----------------------------------------------------------------------
@@ -165,6 +166,8 @@ class Output:
             return
         elapsed = format_duration(self.clock() - self.since) if self.since is not None else "-"
         line = f"[{self.status or 'SUBMITTED'}] job {self.job_id}  elapsed {elapsed}  ({self.how})"
+        if self._line_shown and line == self._last_line:
+            return
         self.err.write("\r\x1b[K" + line)
         self.err.flush()
-        self._line_shown = True
+        self._line_shown, self._last_line = True, line

@@ -9,6 +9,7 @@ import signal
 import socket
 import sqlite3
 import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -104,7 +105,7 @@ def test_a_failed_job_exits_1_with_one_line_and_a_rerun_submits_again(cli: Cli) 
 
 
 def test_kill9_while_polling_then_rerun_reattaches_to_the_same_job(cli: Cli) -> None:
-    command = ["sh", "-c", "sleep 1; echo done"]
+    command = ["sh", "-c", "sleep 2; echo done"]
     client, job_id = start_and_wait_submitted(cli, "poll", command)
     kill9(client)
     assert cli.watcher().get_job_status(job_id) == "RUNNING"  # the job outlived its client
@@ -265,6 +266,40 @@ def test_on_a_terminal_a_live_status_line_shows_state_job_elapsed_and_how(cli: C
     # The live line is cleared before the permanent summary line.
     assert "\r\x1b[Kresumable: job " + job_id + " ended SUCCEEDED" in text
     assert text.rstrip().endswith("; output in " + str(cli.jobs_dir / job_id / "stdout"))
+
+
+def test_ctrl_c_on_a_real_terminal_reaches_the_client_not_the_job(cli: Cli) -> None:
+    # The terminal sends SIGINT to its whole foreground process group: the job
+    # survives only because it runs in a session of its own.
+    pid, terminal = pty.fork()
+    if pid == 0:  # the child: the CLI with the pty as its controlling terminal
+        os.chdir(cli.tmp)
+        os.execve(sys.executable, cli.argv("run", "--key", "tty-int", "--", *LONG), cli.env)
+    status: int | None = None
+    try:
+        wait_until(lambda: cli.state.exists() and (r := record(cli, "tty-int")) is not None
+                   and r.phase is Phase.SUBMITTED, "the job id to be recorded")
+        os.write(terminal, b"\x03")  # Ctrl-C, typed
+        seen = b""
+        while True:
+            try:
+                chunk = os.read(terminal, 4096)
+            except OSError:  # EIO: the client closed the terminal
+                break
+            if not chunk:
+                break
+            seen += chunk
+        _, status = os.waitpid(pid, 0)
+    finally:
+        os.close(terminal)
+        if status is None:  # the test failed early: do not leave our client behind
+            os.kill(pid, signal.SIGKILL)
+            os.waitpid(pid, 0)
+    assert os.waitstatus_to_exitcode(status) == EXIT_INTERRUPTED
+    rec = record(cli, "tty-int")
+    assert rec is not None and rec.job_id is not None
+    assert f"[RUNNING] job {rec.job_id}" in seen.decode() and "Reattach with:" in seen.decode()
+    assert cli.watcher().get_job_status(rec.job_id) == "RUNNING"
 
 
 # -- errors: one line, a distinct code, the state untouched ---------------------------------------
