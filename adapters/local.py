@@ -57,9 +57,10 @@ CANCELLING = "CANCELLING"  # cancel asked, the process group has not ended yet
 SUCCEEDED = "SUCCEEDED"
 FAILED = "FAILED"
 CANCELLED = "CANCELLED"
-LOST = "LOST"  # the runner vanished without recording an exit code
+ORPHANED = "ORPHANED"  # the runner vanished, the command still runs: it will end LOST
+LOST = "LOST"  # the runner vanished without recording an exit code, and the command is gone
 
-ACTIVE_STATUSES = frozenset({RUNNING, CANCELLING})
+ACTIVE_STATUSES = frozenset({RUNNING, CANCELLING, ORPHANED})
 _SAFE_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,119}")
 _KILL_WAIT = 5.0  # seconds a SIGKILLed process group may take to disappear from /proc
 _RUNNER = str(Path(records.__file__).resolve())
@@ -167,6 +168,10 @@ class LocalProcessJob:
         info = self.inspect(job_id)
         if info.ended:
             return _ended_status(info)
+        if self._orphan_alive(info):
+            # The runner was killed but the command runs on. Still active, so that
+            # nobody submits a duplicate beside it; its exit code is lost with the runner.
+            return CANCELLING if info.cancel_requested else ORPHANED
         return CANCELLED if info.cancel_requested else LOST
 
     def is_job_active(self, status: str) -> bool:
@@ -326,17 +331,18 @@ class LocalProcessJob:
 
     def _group_alive(self, info: LocalJobInfo) -> bool:
         """True while the runner, or the command it started, is still the recorded process."""
-        if self._runner_alive(info):
-            return True
+        return self._runner_alive(info) or self._orphan_alive(info)
+
+    def _orphan_alive(self, info: LocalJobInfo) -> bool:
+        """True when the command outlived its runner and is verifiably still the recorded process
+        (same pid, start time and boot, still in the runner's process group)."""
         runner = _read_record(info.directory, records.RUNNER_RECORD, info.job_id) or {}
         if runner.get("boot_id") != records.boot_id():
             return False
         command = _read_record(info.directory, records.COMMAND_RECORD, info.job_id)
-        if command is None or info.runner_pid is None:
+        if command is None or info.runner_pid is None or not isinstance(command.get("pid"), int):
             return False
-        stat = records.process_stat(command["pid"]) if isinstance(command.get("pid"), int) else None
-        # The command outlived its runner (runner SIGKILLed): still ours if it is the
-        # recorded process and still in the runner's process group.
+        stat = records.process_stat(command["pid"])
         return stat is not None and stat[2] == command.get("start_ticks") and stat[1] == info.runner_pid
 
     def _wait_gone(self, info: LocalJobInfo, seconds: float) -> bool:

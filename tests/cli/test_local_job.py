@@ -14,7 +14,7 @@ from typing import Any
 import pytest
 
 from adapters import _local_runner as records
-from adapters.local import CANCELLED, FAILED, LOST, RUNNING, SUCCEEDED, LocalProcessJob, job_name
+from adapters.local import CANCELLED, FAILED, LOST, ORPHANED, RUNNING, SUCCEEDED, LocalProcessJob, job_name
 from resumable_core import (
     InvalidArgument,
     JobNotFound,
@@ -145,22 +145,36 @@ def test_a_reused_pid_is_not_mistaken_for_the_job_nor_signalled(jobs_dir: Path) 
         stranger.wait()
 
 
+def _kill_runner_only(job: LocalProcessJob, job_id: str) -> int:
+    """SIGKILL the job's runner, leaving its command running; return the command's pid."""
+    wait_until(lambda: job.inspect(job_id).command_pid, "the command to start")
+    info = job.inspect(job_id)
+    os.kill(info.runner_pid or 0, signal.SIGKILL)
+    wait_until(lambda: records.process_stat(info.runner_pid or 0) is None, "the runner to die")
+    return info.command_pid or 0
+
+
 def test_a_runner_that_vanished_without_an_exit_code_is_lost_not_success(jobs_dir: Path) -> None:
     job = LocalProcessJob(["sleep", "30"], jobs_dir=jobs_dir, grace_period=1.0)
     job_id = job.submit_job("ref-lost")
-    info = job.inspect(job_id)
-    wait_until(lambda: job.inspect(job_id).command_pid, "the command to start")
-    command_pid = job.inspect(job_id).command_pid or 0
-    os.kill(info.runner_pid or 0, signal.SIGKILL)  # only the runner: the command lives on
-    wait_until(lambda: records.process_stat(info.runner_pid or 0) is None, "the runner to die")
+    command_pid = _kill_runner_only(job, job_id)
+    # The command runs on without its runner: still active, so nothing is submitted beside it.
+    assert job.get_job_status(job_id) == ORPHANED and job.is_job_active(ORPHANED)
+    os.kill(command_pid, signal.SIGKILL)
+    wait_until(lambda: job.get_job_status(job_id) != ORPHANED, "the orphaned command to end")
     status = job.get_job_status(job_id)
     assert status == LOST
     assert not job.is_job_active(status) and not job.is_job_succeeded(status)
     assert job.get_job_result(job_id, status)["exit_code"] is None
-    # The orphaned command is still the job's (same pid, start time, process group): cancel reaches it.
-    assert records.process_stat(command_pid) is not None
+
+
+def test_cancel_reaches_a_command_that_outlived_its_runner(jobs_dir: Path) -> None:
+    job = LocalProcessJob(["sleep", "30"], jobs_dir=jobs_dir, grace_period=1.0)
+    job_id = job.submit_job("ref-orphan")
+    command_pid = _kill_runner_only(job, job_id)
     job.cancel_job(job_id)
-    wait_until(lambda: records.process_stat(command_pid) is None, "the orphaned command to end")
+    assert records.process_stat(command_pid) is None
+    assert job.get_job_status(job_id) == CANCELLED
 
 
 def test_cancel_escalates_to_kill_after_the_grace_period(jobs_dir: Path) -> None:
