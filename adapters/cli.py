@@ -17,6 +17,7 @@ Exit status (also in docs/cli.md):
 6     nothing is recorded under that key
 70    internal error (a bug: rerun with --debug and report it)
 130   interrupted: the client detached (the job keeps running) or cancelled it
+141   the reader of stdout went away (``| head``)
 ====  =====================================================================
 """
 
@@ -75,8 +76,6 @@ from ._cli_jobs import JobKind, LocalKind, SparkKind
 from ._cli_output import Mode, Output
 from ._cli_records import cmd_cancel, cmd_forget, cmd_history, cmd_list, cmd_status
 from .sqlite import SqliteStateStore
-
-log = logging.getLogger("resumable.cli")
 
 
 class _Parser(argparse.ArgumentParser):
@@ -153,9 +152,10 @@ def _add_run_options(sub: argparse.ArgumentParser) -> None:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args_list = list(sys.argv[1:] if argv is None else argv)
-    debug = "--debug" in args_list
+    debug = False  # a usage error needs no traceback
     try:
         args = build_parser().parse_args(args_list)
+        debug = bool(args.debug)
         logging.basicConfig(level=logging.DEBUG if debug else logging.CRITICAL + 1,
                             format="resumable: %(levelname)s %(name)s: %(message)s")
         code: int = args.handler(args)
