@@ -40,7 +40,6 @@ from resumable_core import (
     AmbiguousSubmission,
     InvalidArgument,
     JobFailed,
-    JobLost,
     ProtocolError,
     RecordCorrupt,
     RecordFromNewerVersion,
@@ -273,16 +272,13 @@ def drive(
         output.close()
         code = EXIT_JOB_FAILED
         details = kind.failure_details(exc.job_id) if exc.job_id else None
-        message = f"job {exc.job_id} ended {exc.status}" + (f": {details}" if details else "")
+        message = f"key {key!r}: job {exc.job_id} ended {exc.status}" + (f": {details}" if details else "")
         if output.mode == "json":
             output.json_line({"event": "error", "key": key, "job_id": exc.job_id, "status": exc.status,
                               "message": message, "exit_code": code})
         else:
             kind.replay_output(exc.job_id)
         raise CliError(message, code) from exc
-    except JobLost as exc:
-        output.close()
-        raise CliError(str(exc), EXIT_JOB_FAILED) from exc
     except ResumableError as exc:
         output.close()
         if output.mode == "json":
@@ -292,7 +288,7 @@ def drive(
     output.close()
     if output.mode == "json":
         output.json_line({"event": "result", "key": key, "job_id": output.job_id, "how": output.how,
-                          "result": result if _is_json_dict(result) else None, "exit_code": EXIT_OK})
+                          "result": result if isinstance(result, dict) else None, "exit_code": EXIT_OK})
     else:
         kind.replay_output(output.job_id)
         output.say(kind.success_summary(result))
@@ -339,10 +335,6 @@ def _mode(args: argparse.Namespace) -> Mode:
     if args.json:
         return "json"
     return "tty" if sys.stderr.isatty() else "plain"
-
-
-def _is_json_dict(value: object) -> bool:
-    return isinstance(value, dict)
 
 
 __all__ = [
