@@ -5,9 +5,28 @@ from __future__ import annotations
 import argparse
 import sys
 
-from resumable_core import JobRecord, JsonValue, RecordCorrupt, StoreError, cancel_resumable, check_key, forget, load_record
+from resumable_core import (
+    JobRecord,
+    JsonValue,
+    Phase,
+    RecordCorrupt,
+    StoreError,
+    cancel_resumable,
+    check_key,
+    forget,
+    load_record,
+)
 
-from ._cli_common import EXIT_NO_RECORD, EXIT_OK, EXIT_USAGE, META_PREFIX, CliError, existing_store, meta_key, state_path
+from ._cli_common import (
+    EXIT_NO_RECORD,
+    EXIT_OK,
+    EXIT_USAGE,
+    META_PREFIX,
+    CliError,
+    existing_store,
+    meta_key,
+    state_path,
+)
 from ._cli_jobs import JobKind, kind_from_meta
 from ._cli_output import Output
 from ._cli_show import show_history, show_list, show_status
@@ -49,9 +68,14 @@ def cmd_cancel(args: argparse.Namespace) -> int:
         raise CliError(f"key {key!r} was not started by this command line; cancel it where it was started",
                        EXIT_USAGE)
     final = cancel_resumable(kind.watcher(), store, key=key)
-    job_id = final.job_id if final is not None else None
-    _say(args, f"cancelled job {job_id} (key {key!r})",
-         {"event": "cancel", "key": key, "job_id": job_id, "phase": "cancelled", "changed": True})
+    if final is None:  # forgotten meanwhile
+        raise CliError(f"nothing recorded under key {key!r} any more", EXIT_NO_RECORD)
+    if final.phase is Phase.CANCELLED:
+        text = f"cancelled job {final.job_id} (key {key!r})"
+    else:  # a client polling it recorded the end first
+        text = f"job {final.job_id} (key {key!r}) ended {final.phase.value} ({final.status}) as it was cancelled"
+    _say(args, text, {"event": "cancel", "key": key, "job_id": final.job_id, "phase": final.phase.value,
+                      "status": final.status, "changed": True})
     return EXIT_OK
 
 
