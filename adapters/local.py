@@ -144,7 +144,9 @@ class LocalProcessJob:
         name = job_name(reference)
         try:
             self.jobs_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
-            lock_fd = self._lock(name, create=True)
+            # Another submitter of this reference (a rerun that took over a slow
+            # submission's intent) is starting it: wait, then adopt what it started.
+            lock_fd = self._lock(name, create=True, wait=self.start_timeout)
         except OSError as exc:
             # Before the lock nothing can have started: a definite "not submitted".
             raise SubmissionRejected(f"cannot use the jobs directory {str(self.jobs_dir)!r}: {exc}") from exc
@@ -274,8 +276,9 @@ class LocalProcessJob:
 
     # -- internals ----------------------------------------------------------
 
-    def _lock(self, name: str, *, create: bool) -> int | None:
-        """An fd holding the exclusive flock for *name*, or None when someone else holds it."""
+    def _lock(self, name: str, *, create: bool, wait: float = 0.0) -> int | None:
+        """An fd holding the exclusive flock for *name*, or None when someone else holds it
+        for longer than *wait* seconds."""
         locks = self.jobs_dir / ".locks"
         if create:
             locks.mkdir(mode=0o700, exist_ok=True)
@@ -283,12 +286,16 @@ class LocalProcessJob:
             fd = os.open(locks / name, os.O_RDWR | (os.O_CREAT if create else 0), 0o600)
         except FileNotFoundError:
             return None
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            os.close(fd)
-            return None
-        return fd
+        deadline = time.monotonic() + wait
+        while True:
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                return fd
+            except BlockingIOError:
+                if time.monotonic() >= deadline:
+                    os.close(fd)
+                    return None
+                time.sleep(0.05)
 
     def _launch(self, name: str, lock_fd: int) -> str:
         try:

@@ -217,8 +217,9 @@ def test_find_waits_while_a_submission_is_starting_and_tidies_dead_ones(jobs_dir
         stale.mkdir()
         with pytest.raises(TransientError):
             job.find_job_by_reference("ref-x")
+        impatient = LocalProcessJob(["true"], jobs_dir=jobs_dir, start_timeout=0.2)
         with pytest.raises(TransientError):
-            job.submit_job("ref-x")
+            impatient.submit_job("ref-x")
     finally:
         holder.kill()
         holder.wait()
@@ -254,3 +255,18 @@ def test_an_unusable_jobs_directory_is_a_definite_rejection(tmp_path: Path) -> N
     job = LocalProcessJob(["true"], jobs_dir=blocker / "jobs")
     with pytest.raises(SubmissionRejected):
         job.submit_job("ref")
+
+
+def test_concurrent_submissions_of_one_reference_start_one_process(jobs_dir: Path) -> None:
+    code = (
+        "import sys; from adapters.local import LocalProcessJob; "
+        "print(LocalProcessJob(['sleep', '2'], jobs_dir=sys.argv[1]).submit_job('shared'))"
+    )
+    env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[2])}
+    submitters = [
+        subprocess.Popen([sys.executable, "-c", code, str(jobs_dir)], stdout=subprocess.PIPE, text=True, env=env)
+        for _ in range(3)
+    ]
+    ids = {submitter.communicate(timeout=60)[0].strip() for submitter in submitters}
+    assert ids == {"shared"}
+    assert [p.name for p in jobs_dir.iterdir() if not p.name.startswith(".")] == ["shared"]
