@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -97,11 +98,14 @@ def _report(ready_fd: int, message: str) -> None:
         os.close(ready_fd)
 
 
+_signalled: list[int] = []
+
+
 def _note_signal(signum: int, frame: object) -> None:
     # TERM/INT/HUP reach the whole process group: the command decides how to end,
     # and the runner stays to record that ending. A handler (not SIG_IGN) so the
     # command, after exec, gets the default dispositions back.
-    pass
+    _signalled.append(signum)
 
 
 def main(argv: list[str]) -> int:
@@ -137,11 +141,22 @@ def main(argv: list[str]) -> int:
         # Another runner owns this reference already; the client holds a lock that
         # should make this impossible, so say so and run nothing.
         _report(ready_fd, "exists")
+        shutil.rmtree(temp_dir, ignore_errors=True)
         return 3
     fsync_directory(os.path.dirname(final_dir))
     os.close(lock_fd)  # the job directory exists now: finders no longer need to wait
 
     started = time.monotonic()
+    if _signalled:
+        # Cancelled while starting: the command never runs.
+        write_json_durably(
+            final_dir,
+            EXIT_RECORD,
+            {"version": RECORD_VERSION, "exit_code": None, "signal": _signalled[0],
+             "error": "cancelled before the command started", "ended_at": time.time(), "duration": 0.0},
+        )
+        _report(ready_fd, "ok")
+        return 0
     try:
         with open(os.path.join(final_dir, STDOUT_FILE), "wb") as out, \
                 open(os.path.join(final_dir, STDERR_FILE), "wb") as err:
