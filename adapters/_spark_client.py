@@ -164,6 +164,11 @@ class SparkRestClient:
         )
         self._preferred = 0  # index of the master that answered last: try it first
 
+    @property
+    def active_rest_url(self) -> str:
+        """The master that answered last (asked first next time)."""
+        return self.rest_urls[self._preferred]
+
     # -- the protocol --------------------------------------------------------------------------
 
     def create(self, request: Mapping[str, JsonValue]) -> str:
@@ -192,7 +197,7 @@ class SparkRestClient:
             worker_id=_opt_str(data.get("workerId")),
             worker_host_port=_opt_str(data.get("workerHostPort")),
             message=_opt_str(data.get("message")),
-            master=self.rest_urls[self._preferred],
+            master=self.active_rest_url,
         )
 
     def kill(self, driver_id: str) -> bool:

@@ -251,7 +251,10 @@ class SparkCluster:
 
     def _master_ready(self) -> bool:
         headers = {"Authorization": self.rest_auth.header()} if self.rest_auth is not None else None
-        return bool(_get_json(f"{self.rest_url}/v1/submissions/readyz", headers=headers).get("success"))
+        if not _get_json(f"{self.rest_url}/v1/submissions/readyz", headers=headers).get("success"):
+            return False
+        # Our master, not another session's that took a port we were told was free.
+        return self.master_state().get("url") == self.master_url
 
     def _worker_alive(self) -> bool:
         return int(self.master_state().get("aliveworkers", 0)) >= 1

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+import logging
 import threading
 import time
 import uuid
@@ -25,7 +27,7 @@ from resumable_core import (
     run_resumable,
 )
 from tests.contracts.job_contract import JobContract
-from tests.services.spark import DriverJar, SparkCluster
+from tests.services.spark import DriverJar, SparkCluster, free_port
 from tests.spark.conftest import FAST_POLL, JobFactory, submission
 
 pytestmark = pytest.mark.spark
@@ -154,3 +156,35 @@ class TestSparkRestJobContract(JobContract):
     @pytest.fixture
     def harness(self, spark_client: SparkRestClient, spark_driver_jar: DriverJar, spark_cluster: SparkCluster) -> SparkHarness:
         return SparkHarness(spark_client, spark_driver_jar, spark_cluster)
+
+
+def test_no_secret_reaches_logs_events_record_or_result(
+    spark_client: SparkRestClient, spark_driver_jar: DriverJar, caplog: pytest.LogCaptureFixture
+) -> None:
+    secret = "pw-" + uuid.uuid4().hex
+    sub = submission(
+        spark_driver_jar,
+        0.5,
+        0,
+        properties={"spark.hadoop.fs.s3a.secret.key": secret, "spark.myapp.db.password": secret},
+        environment={"DB_PASSWORD": secret},
+    )
+    job = SparkRestJob(spark_client, sub)
+    store, events = MemoryStateStore(), list[Event]()
+    caplog.set_level(logging.DEBUG)
+    result = run_resumable(job, store, key="secretive", poll=FAST_POLL, listener=events.append)
+    record = load_record(store, "secretive")
+    assert record is not None
+    shown = [caplog.text, repr(events), json.dumps(record.to_json()), json.dumps(result), repr(job), job.job_fingerprint()]
+    assert all(secret not in text for text in shown)
+    # The secret did reach the driver (it needs it), and Spark redacted it in the launch line.
+    head = spark_client.driver_log_head(spark_client.master_state().worker_ui[str(result["worker_id"])], str(result["driver_id"]))
+    assert "spark.hadoop.fs.s3a.secret.key=*********(redacted)" in head and secret not in head
+
+
+def test_a_dead_master_listed_first_is_skipped(spark_cluster: SparkCluster, spark_driver_jar: DriverJar) -> None:
+    client = SparkRestClient([f"http://127.0.0.1:{free_port()}", spark_cluster.rest_url], timeout=5.0)
+    job = SparkRestJob(client, submission(spark_driver_jar, 0.5, 0))
+    result = run_resumable(job, MemoryStateStore(), key="ha", poll=FAST_POLL)
+    assert result["state"] == "FINISHED"
+    assert client.active_rest_url == spark_cluster.rest_url
