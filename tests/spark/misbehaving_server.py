@@ -9,6 +9,7 @@ Every request is recorded (method, path, headers, body) for assertions.
 from __future__ import annotations
 
 import json
+import ssl
 import threading
 import time
 from collections.abc import Iterator
@@ -46,7 +47,7 @@ class Seen:
 
 
 class MisbehavingServer:
-    def __init__(self) -> None:
+    def __init__(self, tls: tuple[str, str] | None = None) -> None:
         self.replies: list[Reply] = [Reply.json(success=False)]
         self.requests: list[Seen] = []
         self._lock = threading.Lock()
@@ -83,7 +84,13 @@ class MisbehavingServer:
         self.httpd.daemon_threads = True
         # The client hanging up on a slow or truncated answer is the point of those tests.
         self.httpd.handle_error = lambda request, client_address: None  # type: ignore[method-assign]
-        self.url = f"http://127.0.0.1:{self.httpd.server_address[1]}"
+        scheme = "http"
+        if tls is not None:  # (certificate file, key file)
+            context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+            context.load_cert_chain(*tls)
+            self.httpd.socket = context.wrap_socket(self.httpd.socket, server_side=True)
+            scheme = "https"
+        self.url = f"{scheme}://127.0.0.1:{self.httpd.server_address[1]}"
 
     def script(self, *replies: Reply) -> None:
         with self._lock:
@@ -92,8 +99,8 @@ class MisbehavingServer:
 
 
 @contextmanager
-def misbehaving_server() -> Iterator[MisbehavingServer]:
-    server = MisbehavingServer()
+def misbehaving_server(tls: tuple[str, str] | None = None) -> Iterator[MisbehavingServer]:
+    server = MisbehavingServer(tls)
     thread = threading.Thread(target=server.httpd.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
     thread.start()
     try:

@@ -6,13 +6,15 @@ import base64
 import hashlib
 import hmac
 import json
+import shutil
 import socket
+import subprocess
 from collections.abc import Iterator
 
 import pytest
 import urllib3
 
-from adapters.spark import JwsAuth, SparkRestClient, SparkRestJob, SparkSubmission
+from adapters.spark import BearerToken, JwsAuth, SparkRestClient, SparkRestJob, SparkSubmission
 from resumable_core import (
     InvalidArgument,
     JobNotFound,
@@ -241,3 +243,38 @@ def test_listen_socket_closed_mid_answer() -> None:
         with pytest.raises(TransientError):
             job_for(client_for(f"http://127.0.0.1:{port}")).submit_job("ref-6")
         thread.join(5)
+
+
+def test_bearer_token_is_sent_only_to_the_configured_master(server: MisbehavingServer) -> None:
+    server.script(Reply(302, b"", {"Location": "http://127.0.0.1:1/steal"}))
+    client = client_for(server.url, auth=BearerToken("static-tok-1234"))
+    with pytest.raises(ProtocolError, match="not followed"):
+        client.status(DRIVER)
+    assert server.requests[0].headers["Authorization"] == "Bearer static-tok-1234"
+    assert len(server.requests) == 1
+
+
+@pytest.fixture(scope="module")
+def self_signed(tmp_path_factory: pytest.TempPathFactory) -> tuple[str, str]:
+    if shutil.which("openssl") is None:
+        pytest.skip("needs the openssl command to make a certificate")
+    directory = tmp_path_factory.mktemp("tls")
+    cert, key = str(directory / "cert.pem"), str(directory / "key.pem")
+    subprocess.run(
+        ["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1", "-subj", "/CN=127.0.0.1",
+         "-addext", "subjectAltName=IP:127.0.0.1", "-keyout", key, "-out", cert],
+        check=True, capture_output=True,
+    )
+    return cert, key
+
+
+def test_tls_is_verified_by_default(self_signed: tuple[str, str]) -> None:
+    cert, _ = self_signed
+    with misbehaving_server(tls=self_signed) as tls_server:
+        tls_server.script(status_reply("RUNNING"))
+        with pytest.raises(ProtocolError, match="TLS"):
+            client_for(tls_server.url).status(DRIVER)
+        assert tls_server.requests == []  # nothing was sent over the unverified connection
+        trusted = client_for(tls_server.url, ca_certs=cert, timeout=urllib3.Timeout(connect=2.0, read=2.0))
+        status = trusted.status(DRIVER)
+        assert status is not None and status.state == "RUNNING"
