@@ -35,6 +35,7 @@ SCRIPT = "build-report.sh"
 SCRIPT_TEXT = f"echo 'building the report...'\nsleep {JOB_SECONDS}\necho 'report ready: 42 rows'\n"
 JOB = ["sh", SCRIPT]
 STEP_TIMEOUT = 20.0  # no step may hang the demo
+DEMO_TIMEOUT = 90  # seconds; it takes about 8
 
 
 CLIENTS: list[Client] = []
@@ -184,6 +185,11 @@ def main() -> int:
     say("resumable-core demo: submit once, survive the client's crash, reuse the result.")
     say("(a SQLite state file and a local process; the client is the real `resumable` command)")
     say()
+    def too_slow(signum: int, frame: object) -> None:
+        raise DemoFailed(f"the demo took more than {DEMO_TIMEOUT}s")
+
+    signal.signal(signal.SIGALRM, too_slow)
+    signal.alarm(DEMO_TIMEOUT)  # a client that hangs must not hang the demo
     with tempfile.TemporaryDirectory(prefix="resumable-demo-") as tmp:
         try:
             return run_demo(Path(tmp))
@@ -192,6 +198,7 @@ def main() -> int:
             say(f"DEMO FAILED: {exc}")
             return 1
         finally:
+            signal.alarm(0)
             for client in CLIENTS:
                 if client.process.poll() is None:
                     client.process.kill()
