@@ -83,8 +83,16 @@ class _Parser(argparse.ArgumentParser):
         raise CliError(f"{message} (see: {self.prog} --help)", EXIT_USAGE)
 
 
+_EXIT_HELP = """exit status:
+  0 success   1 job failed/cancelled/lost   2 bad usage   3 ambiguous submission
+  4 could not reach the external system   5 state file unusable   6 nothing recorded
+  70 internal error   130 interrupted (detached or cancelled)   141 stdout closed
+see docs/cli.md"""
+
+
 def build_parser() -> argparse.ArgumentParser:
-    parser = _Parser(prog="resumable", description="Run a long job once; reattach after a crash.")
+    parser = _Parser(prog="resumable", description="Run a long job once; reattach after a crash.",
+                     epilog=_EXIT_HELP, formatter_class=argparse.RawDescriptionHelpFormatter)
     _add_common_options(parser, defaults=True)
     # The same options after the subcommand; SUPPRESS keeps a subcommand's unset
     # option from overwriting one given before the subcommand.
