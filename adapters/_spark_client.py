@@ -36,6 +36,7 @@ from resumable_core import (
 )
 
 from ._spark_auth import SparkAuth
+from ._spark_model import DriverStatus, MasterState, opt_str, parse_master_state
 
 try:
     import urllib3
@@ -67,37 +68,6 @@ def _base_url(url: str) -> str:
     if parts.username or parts.password or parts.query or parts.fragment:
         raise InvalidArgument("Spark URL must carry no credentials, query or fragment (use auth=)")
     return url.rstrip("/")
-
-
-@dataclass(frozen=True, slots=True)
-class DriverStatus:
-    driver_id: str
-    state: str
-    worker_id: str | None
-    worker_host_port: str | None
-    message: str | None
-    master: str
-
-
-@dataclass(frozen=True, slots=True)
-class MasterDriver:
-    """A driver as the master's ``/json/`` lists it (no name, args or properties there)."""
-
-    driver_id: str
-    state: str
-    worker_id: str | None
-    main_class: str | None
-    cores: int | None
-    memory_mb: int | None
-    start_time: float | None  # seconds since the epoch, when the master accepted it
-
-
-@dataclass(frozen=True, slots=True)
-class MasterState:
-    url: str
-    status: str
-    drivers: tuple[MasterDriver, ...]
-    worker_ui: Mapping[str, str]  # ALIVE worker id -> its web UI address
 
 
 @dataclass(frozen=True, slots=True)
@@ -194,9 +164,9 @@ class SparkRestClient:
         return DriverStatus(
             driver_id=driver_id,
             state=state,
-            worker_id=_opt_str(data.get("workerId")),
-            worker_host_port=_opt_str(data.get("workerHostPort")),
-            message=_opt_str(data.get("message")),
+            worker_id=opt_str(data.get("workerId")),
+            worker_host_port=opt_str(data.get("workerHostPort")),
+            message=opt_str(data.get("message")),
             master=self.active_rest_url,
         )
 
@@ -232,7 +202,7 @@ class SparkRestClient:
             if status != "ALIVE":
                 seen.append(f"{base}: {status}")
                 continue
-            return _parse_master_state(base, data)
+            return parse_master_state(base, data)
         raise TransientError("no ALIVE Spark master UI answered: " + "; ".join(seen))
 
     def driver_log_head(self, worker_ui: str, driver_id: str) -> str:
@@ -356,47 +326,9 @@ class SparkRestClient:
         raise ProtocolError(message, job_id=job_id)
 
 
-def _parse_master_state(url: str, data: dict[str, Any]) -> MasterState:
-    try:
-        workers = {
-            str(w["id"]): str(w["webuiaddress"])
-            for w in data.get("workers", [])
-            if w.get("state") == "ALIVE" and w.get("webuiaddress")
-        }
-        drivers = tuple(
-            MasterDriver(
-                driver_id=str(d["id"]),
-                state=str(d["state"]),
-                worker_id=_opt_str(d.get("worker")),
-                main_class=_opt_str(d.get("mainclass")),
-                cores=_opt_int(d.get("cores")),
-                memory_mb=_opt_int(d.get("memory")),
-                start_time=(int(d["starttime"]) / 1000.0) if d.get("starttime") is not None else None,
-            )
-            for d in list(data.get("activedrivers", [])) + list(data.get("completeddrivers", []))
-        )
-    except (KeyError, TypeError, ValueError, AttributeError) as exc:
-        raise ProtocolError(f"Spark master {url}/json/ has an unexpected shape: {exc!r}") from None
-    return MasterState(url=url, status=str(data.get("status")), drivers=drivers, worker_ui=workers)
-
-
 def _message(data: Mapping[str, Any]) -> str:
     message = data.get("message")
     return " ".join(message.split())[:300] if isinstance(message, str) else "no message"
-
-
-def _opt_str(value: object) -> str | None:
-    return value if isinstance(value, str) and value and value != "None" else None
-
-
-def _opt_int(value: object) -> int | None:
-    if isinstance(value, bool):
-        return None
-    if isinstance(value, int):
-        return value
-    if isinstance(value, str) and value.isdigit():
-        return int(value)
-    return None
 
 
 def _path_free(url: str) -> str:

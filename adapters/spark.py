@@ -31,7 +31,6 @@ from collections.abc import Callable
 from resumable_core import (
     AmbiguousSubmission,
     ExternalSystemError,
-    InvalidArgument,
     JobNotFound,
     JsonValue,
     Poller,
@@ -40,14 +39,8 @@ from resumable_core import (
 )
 
 # _spark_client first: it raises the ImportError naming the extra when urllib3 is missing.
-from ._spark_client import (
-    DRIVER_ID_RE,
-    DriverStatus,
-    MasterDriver,
-    MasterState,
-    SparkRestClient,
-    check_driver_id,
-)
+from ._spark_client import DRIVER_ID_RE, SparkRestClient, check_driver_id
+from ._spark_model import DriverStatus, MasterDriver, MasterState
 from ._spark_auth import BearerToken, JwsAuth, SparkAuth
 from ._spark_submission import (
     DEFAULT_REFERENCE_PROPERTY,
