@@ -5,7 +5,8 @@ it failed (or clearing it) and a worker shutting down both arrive as SIGTERM,
 and the task runner calls ``on_kill()`` from inside the signal handler. What
 differs is the task instance's state on the server: still ``running`` when
 only the worker is going away, anything else when somebody changed it.
-Asking the server means using the supervisor channel, which takes a
+(A clear of a running task is a user action too: the state is
+``restarting``.) Asking the server means using the supervisor channel, which takes a
 non-reentrant lock the interrupted code may hold; so ``on_kill`` only sets a
 flag and the operator asks (and cancels) from ordinary code, between polls.
 An execution timeout is different again: the runner calls ``on_kill()`` from
@@ -22,9 +23,21 @@ from resumable_core import ResumableError
 
 
 class KillCause(str, enum.Enum):
-    TIMEOUT = "execution_timeout"      # the task ran past its execution_timeout
-    USER_ACTION = "user_action"        # marked failed/success or cleared while running
+    TIMEOUT = "execution_timeout"        # the task ran past its execution_timeout
+    USER_ACTION = "user_action"          # marked failed or success (or removed) while running
+    USER_CLEAR = "user_clear"            # cleared while running: Airflow runs it again
     WORKER_SHUTDOWN = "worker_shutdown"  # SIGTERM while the task instance is still running
+
+    @property
+    def reruns(self) -> bool:
+        """Whether Airflow may run the task again on purpose after this stop.
+
+        A timeout is followed by a retry (when retries remain) and a clear by a
+        new try; those tries must submit afresh, so the cancelled record is
+        left as FAILED. A mark-failed is a decision about the work: the record
+        stays CANCELLED, and only a later clear (a new generation) reruns it.
+        """
+        return self in (KillCause.TIMEOUT, KillCause.USER_CLEAR)
 
 
 @dataclass(frozen=True, slots=True)
@@ -38,13 +51,14 @@ class KillPolicy:
     """
 
     cancel_on_timeout: bool = True
-    cancel_on_user_action: bool = True
+    cancel_on_user_action: bool = True  # a mark-failed/-success, or a clear, of the running task
     cancel_on_worker_shutdown: bool = False
 
     def cancels(self, cause: KillCause) -> bool:
         return {
             KillCause.TIMEOUT: self.cancel_on_timeout,
             KillCause.USER_ACTION: self.cancel_on_user_action,
+            KillCause.USER_CLEAR: self.cancel_on_user_action,
             KillCause.WORKER_SHUTDOWN: self.cancel_on_worker_shutdown,
         }[cause]
 
@@ -76,13 +90,16 @@ def cause_from_state(state: str | None) -> KillCause:
     """The cause of a SIGTERM, from the task instance's state as the server sees it.
 
     ``running``: nobody changed the task instance, so its worker is stopping.
-    Anything else (failed, success, restarting after a clear, removed): a user
-    or the API did. Unknown (None, the server could not be asked) counts as a
-    worker shutdown: wrongly leaving a job running costs a reattach or a
-    manual cancel, wrongly cancelling it loses its work.
+    ``restarting``: a user cleared it while it ran. Anything else (failed,
+    success, removed): a user or the API ended it. Unknown (None, the server
+    could not be asked) counts as a worker shutdown: wrongly leaving a job
+    running costs a reattach or a manual cancel, wrongly cancelling it loses
+    its work.
     """
     if state is None or state == "running":
         return KillCause.WORKER_SHUTDOWN
+    if state == "restarting":
+        return KillCause.USER_CLEAR
     return KillCause.USER_ACTION
 
 

@@ -14,7 +14,7 @@ from resumable_core import (
     Event,
     Finished,
     OnSuperseded,
-    Phase,
+    Outcome,
     PollPolicy,
     Policy,
     Reattached,
@@ -229,11 +229,15 @@ class ResumableOperator(BaseOperator):
                 key=active.key,
                 poll=PollPolicy(min_interval=0.2, max_interval=1.0, transient_attempts=3, transient_seconds=3.0),
                 listener=self._log_event,
+                rerun=cause.reruns,
             )
         except ResumableError as exc:
             self.log.error("%s: could not cancel the job: %s", cause.value, exc)
             return False
-        return record is not None and record.phase is Phase.CANCELLED
+        cancelled = record is not None and record.history[-1:] != () and record.history[-1].outcome is Outcome.CANCELLED
+        if cancelled and cause.reruns:
+            self.log.info("%s: job cancelled; a new try of this task submits afresh", cause.value)
+        return cancelled
 
     def _recorded_job_id(self) -> str | None:
         active = self._active

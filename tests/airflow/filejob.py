@@ -6,6 +6,7 @@ Each job is one JSON file under ``<root>/jobs``; every submission and cancel
 is appended to a log the tests read. One-shot triggers (files under
 ``<root>/triggers``) make the next status query crash the process, send it
 SIGTERM, or call a hook: the ways a task gets interrupted in real life.
+``TriggeredJob`` adds those triggers to any job (the Spark one included).
 """
 
 from __future__ import annotations
@@ -16,9 +17,11 @@ import os
 import signal
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import Any, Generic, TypeVar
 
-from resumable_core import JobNotFound, JsonValue, Poller
+from resumable_core import JobNotFound, JsonValue, Poller, ResumableJob, SupportsCancel, SupportsFindByReference
+
+R = TypeVar("R")
 
 CRASH_EXIT_CODE = 86  # what a crashed try exits with: recognisable in the test's assertion
 
@@ -79,8 +82,9 @@ class FileJobSystem:
         os.replace(tmp, path)
 
     def new_job_id(self) -> str:
+        # Named after the root (tests give each task its own), so ids are unique across roots.
         for number in itertools.count(len(list(self.jobs.glob("*.json"))) + 1):
-            job_id = f"job-{number:04d}"
+            job_id = f"{self.root.name}-{number:04d}"
             if not (self.jobs / f"{job_id}.json").exists():
                 return job_id
         raise AssertionError("unreachable")
@@ -100,12 +104,10 @@ class FileJob:
         *,
         value: JsonValue = "done",
         running_polls: int = 2,
-        hook: Callable[[], None] | None = None,
     ) -> None:
         self.system = FileJobSystem(root)
         self.value = value
         self.running_polls = running_polls
-        self.hook = hook
 
     def submit_job(self, reference: str) -> str:
         job_id = self.system.new_job_id()
@@ -117,7 +119,6 @@ class FileJob:
         return job_id
 
     def get_job_status(self, job_id: str) -> str:
-        self._fire_triggers()
         job = self.system.job(job_id)
         if job is None:
             raise JobNotFound(f"no job {job_id}", job_id=job_id)
@@ -128,15 +129,6 @@ class FileJob:
             self.system.save(job)
         status: str = job["status"]
         return status
-
-    def _fire_triggers(self) -> None:
-        if self.system.take("crash"):
-            # A hard crash: no exception handler, no finally, no Airflow bookkeeping.
-            os._exit(CRASH_EXIT_CODE)
-        if self.system.take("hook") and self.hook is not None:
-            self.hook()
-        if self.system.take("sigterm"):
-            os.kill(os.getpid(), signal.SIGTERM)
 
     def is_job_active(self, status: str) -> bool:
         return status == RUNNING
@@ -161,7 +153,6 @@ class FileJob:
         if job["status"] == RUNNING:
             job["status"] = CANCELLED
             self.system.save(job)
-        self.system.append("cancels", {"job_id": job_id, "pid": os.getpid()})
 
     def find_job_by_reference(self, reference: str) -> str | None:
         for path in sorted(self.system.jobs.glob("*.json")):
@@ -170,3 +161,51 @@ class FileJob:
                 found: str = job["job_id"]
                 return found
         return None
+
+
+class TriggeredJob(Generic[R]):
+    """*inner* with the armed triggers of *system* fired on its next status query.
+
+    The query comes after the core persisted the job id (the core polls only
+    once the id is recorded), so "crash" there is a crash inside the window a
+    retry must reattach from. Cancel and lookup pass through.
+    """
+
+    def __init__(self, inner: ResumableJob[R], system: FileJobSystem, hook: Callable[[], None] | None = None) -> None:
+        self.inner = inner
+        self.system = system
+        self.hook = hook
+
+    def submit_job(self, reference: str) -> str:
+        return self.inner.submit_job(reference)
+
+    def get_job_status(self, job_id: str) -> str:
+        if self.system.take("crash"):
+            # A hard crash: no exception handler, no finally, no Airflow bookkeeping.
+            os._exit(CRASH_EXIT_CODE)
+        if self.system.take("hook") and self.hook is not None:
+            self.hook()
+        if self.system.take("sigterm"):
+            os.kill(os.getpid(), signal.SIGTERM)
+        return self.inner.get_job_status(job_id)
+
+    def is_job_active(self, status: str) -> bool:
+        return self.inner.is_job_active(status)
+
+    def is_job_succeeded(self, status: str) -> bool:
+        return self.inner.is_job_succeeded(status)
+
+    def poll_until_complete(self, job_id: str, poller: Poller) -> str:
+        return poller.wait(self, job_id)
+
+    def get_job_result(self, job_id: str, status: str) -> R:
+        return self.inner.get_job_result(job_id, status)
+
+    def cancel_job(self, job_id: str) -> None:
+        assert isinstance(self.inner, SupportsCancel)
+        self.inner.cancel_job(job_id)
+        self.system.append("cancels", {"job_id": job_id, "pid": os.getpid()})
+
+    def find_job_by_reference(self, reference: str) -> str | None:
+        assert isinstance(self.inner, SupportsFindByReference)
+        return self.inner.find_job_by_reference(reference)

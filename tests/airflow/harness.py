@@ -1,6 +1,6 @@
 """Runs one DAG in real Airflow, in its own process, and writes a JSON report.
 
-    python -m tests.airflow.harness DAG_FILE DAG_ID LOGICAL_DATE REPORT {start,resume,clear}
+    python -m tests.airflow.harness DAG_FILE DAG_ID LOGICAL_DATE REPORT {start,resume,clear} [TASK_ID...]
 
 The parent test sets AIRFLOW_HOME and friends in the environment; each call is
 a fresh process because a task under test may crash it hard (os._exit).
@@ -122,8 +122,8 @@ def find_run(session: Any, dag_id: str, logical_date: datetime) -> Any:
     return session.scalars(select(DagRun).where(DagRun.dag_id == dag_id, DagRun.logical_date == logical_date)).one()
 
 
-def clear_run(dag_id: str, logical_date: datetime) -> None:
-    """What ``airflow tasks clear`` does: clear every task instance of the run."""
+def clear_run(dag_id: str, logical_date: datetime, task_ids: list[str]) -> None:
+    """What ``airflow tasks clear`` does: clear task instances of the run (all when none named)."""
     from airflow.models.dagbag import DBDagBag
     from airflow.utils.session import create_session
 
@@ -131,7 +131,7 @@ def clear_run(dag_id: str, logical_date: datetime) -> None:
         run = find_run(session, dag_id, logical_date)
         scheduler_dag = DBDagBag().get_latest_version_of_dag(dag_id, session=session)
         assert scheduler_dag is not None
-        scheduler_dag.clear(run_id=run.run_id, session=session)
+        scheduler_dag.clear(run_id=run.run_id, task_ids=task_ids or None, session=session)
 
 
 def drive(dag: Any, logical_date: datetime) -> None:
@@ -173,6 +173,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("logical_date")
     parser.add_argument("report", type=Path)
     parser.add_argument("mode", choices=["start", "resume", "clear"])
+    parser.add_argument("task_ids", nargs="*", help="clear: the tasks to clear (default: all)")
     args = parser.parse_args(argv)
     logical_date = datetime.fromisoformat(args.logical_date)
 
@@ -187,7 +188,7 @@ def main(argv: list[str] | None = None) -> int:
             notes["failed_for_retry"] = fail_running_tries(args.dag_id, logical_date)
             drive(dag, logical_date)
         else:
-            clear_run(args.dag_id, logical_date)
+            clear_run(args.dag_id, logical_date, args.task_ids)
             drive(dag, logical_date)
     finally:
         # Running a task installs the task runner's SIGTERM handler and leaves it.

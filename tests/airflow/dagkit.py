@@ -1,0 +1,89 @@
+"""What the test DAG files use: tasks wired to the file-backed fake and the interruption triggers.
+
+Imported by DAG files inside the Airflow process (PYTHONPATH is the repo root).
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+from collections.abc import Callable
+from typing import Any
+
+from adapters.airflow import ResumableOperator, ResumableSparkSubmitOperator
+from resumable_core import PollPolicy, ResumableJob
+from tests.airflow.filejob import CRASH_EXIT_CODE, FileJob, FileJobSystem, TriggeredJob
+
+# Polls fast: the jobs here change state on every status query, not with time.
+FAST_POLL = PollPolicy(min_interval=0.05, max_interval=0.2)
+SPARK_POLL = PollPolicy(min_interval=0.5, max_interval=1.0)
+
+
+def set_state_then_sigterm(dag_id: str, state: str) -> Callable[[], None]:
+    """What a user's action does to a running task: the row changes, then SIGTERM arrives.
+
+    Mark-failed (state "failed") and clear (state "restarting") change the task
+    instance row through the API; the supervisor's next heartbeat is refused and
+    it sends SIGTERM to the task. dag.test() has no heartbeat, so this does both.
+    """
+
+    def hook() -> None:
+        from sqlalchemy import select
+
+        from airflow.models.taskinstance import TaskInstance
+        from airflow.utils.session import create_session
+
+        with create_session() as session:
+            ti = session.scalars(
+                select(TaskInstance).where(TaskInstance.dag_id == dag_id, TaskInstance.state == "running")
+            ).one()
+            ti.set_state(state, session=session)
+        os.kill(os.getpid(), signal.SIGTERM)
+
+    return hook
+
+
+class FakeJobOperator(ResumableOperator):
+    """ResumableOperator on the file-backed fake, its jobs under ``<jobs>/<task_id>``, with the triggers.
+
+    Besides the job's triggers, "crash-after-success" kills the process right
+    after the job's success was recorded, before Airflow hears of it.
+    """
+
+    def __init__(
+        self,
+        *,
+        jobs: str,
+        running_polls: int = 2,
+        value: Any = "done",
+        hook: Callable[[], None] | None = None,
+        **kwargs: Any,
+    ) -> None:
+        kwargs.setdefault("poll_policy", FAST_POLL)
+        super().__init__(**kwargs)
+        self.system = FileJobSystem(os.path.join(jobs, self.task_id))
+        self.running_polls = running_polls
+        self.value = value
+        self.hook = hook
+
+    def make_job(self, context: Any) -> ResumableJob[Any]:
+        inner = FileJob(self.system.root, value=self.value, running_polls=self.running_polls)
+        return TriggeredJob(inner, self.system, self.hook)
+
+    def execute(self, context: Any) -> Any:
+        result = super().execute(context)
+        if self.system.take("crash-after-success"):
+            os._exit(CRASH_EXIT_CODE)
+        return result
+
+
+class TriggeredSparkSubmitOperator(ResumableSparkSubmitOperator):
+    """The Spark operator with the test triggers around its job."""
+
+    def __init__(self, *, jobs: str, **kwargs: Any) -> None:
+        kwargs.setdefault("poll_policy", SPARK_POLL)
+        super().__init__(**kwargs)
+        self.system = FileJobSystem(os.path.join(jobs, self.task_id))
+
+    def make_job(self, context: Any) -> ResumableJob[Any]:
+        return TriggeredJob(super().make_job(context), self.system)
