@@ -19,6 +19,7 @@ from resumable_core import (
     JobNotFound,
     MemoryStateStore,
     Phase,
+    Poller,
     PollPolicy,
     ResumableJob,
     Submitted,
@@ -188,3 +189,14 @@ def test_a_dead_master_listed_first_is_skipped(spark_cluster: SparkCluster, spar
     result = run_resumable(job, MemoryStateStore(), key="ha", poll=FAST_POLL)
     assert result["state"] == "FINISHED"
     assert client.active_rest_url == spark_cluster.rest_url
+
+
+def test_a_completed_driver_is_found_by_reference(make_job: JobFactory) -> None:
+    job = make_job(0.5, 0)
+    reference = uuid.uuid4().hex
+    driver_id = job.submit_job(reference)
+    poller = Poller(FAST_POLL)
+    assert job.poll_until_complete(driver_id, poller) == "FINISHED"
+    assert job.find_job_by_reference(reference) == driver_id
+    # Every driver has launched (none waits for a worker): an unused reference is surely absent.
+    assert job.find_job_by_reference(uuid.uuid4().hex) is None
