@@ -39,6 +39,7 @@ from typing import Any, NoReturn
 from resumable_core import (
     AmbiguousSubmission,
     InvalidArgument,
+    JobCancelled,
     JobFailed,
     ProtocolError,
     RecordCorrupt,
@@ -279,8 +280,13 @@ def drive(
     except JobFailed as exc:
         output.close()
         code = EXIT_JOB_FAILED
-        details = kind.failure_details(exc.job_id) if exc.job_id else None
-        message = f"key {key!r}: job {exc.job_id} ended {exc.status}" + (f": {details}" if details else "")
+        if isinstance(exc, JobCancelled):
+            # Cancelled now or earlier: either way the key stays cancelled until asked again.
+            message = (f"key {key!r}: job {exc.job_id} was cancelled; to run it again add --fresh "
+                       f"(or: resumable forget {shlex.quote(key)})")
+        else:
+            details = kind.failure_details(exc.job_id) if exc.job_id else None
+            message = f"key {key!r}: job {exc.job_id} ended {exc.status}" + (f": {details}" if details else "")
         if output.mode == "json":
             output.json_line({"event": "error", "key": key, "job_id": exc.job_id, "status": exc.status,
                               "message": message, "exit_code": code})

@@ -196,6 +196,11 @@ def test_cancel_stops_the_job_and_marks_the_record(cli: Cli) -> None:
     again = cli.run("cancel", "c")
     assert again.code == 0 and "nothing to cancel" in again.stderr
     assert cli.run("cancel", "unknown").code == EXIT_NO_RECORD
+    # A cancel is a decision about the key: a plain rerun does not undo it, --fresh does.
+    rerun = cli.run("run", "--key", "c", "--", *LONG)
+    assert rerun.code == EXIT_JOB_FAILED and "--fresh" in one_error_line(rerun)
+    assert cli.job_dirs() == [job_id]
+    assert cli.run("run", "--fresh", "--key", "c", "--", "true").code == 0
 
 
 def test_cancel_while_a_client_polls_ends_that_client_non_zero(cli: Cli) -> None:
