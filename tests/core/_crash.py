@@ -10,6 +10,7 @@
 - ``Scheduler``: a deterministic interleaving of several callers, each in its
   own thread, over virtual time (see its docstring).
 - ``drive``: restart a caller after each crash until run_resumable returns.
+- ``operator_cancels``: another process running cancel_resumable, interleaved.
 """
 
 from __future__ import annotations
@@ -24,14 +25,17 @@ from resumable_core import (
     CompareAndSetStore,
     JobRecord,
     JsonValue,
+    Phase,
     Policy,
     Poller,
     PollPolicy,
+    ResumableError,
     StateStore,
+    cancel_resumable,
     load_record,
     run_resumable,
 )
-from resumable_core.testing import ACTIVE, FakeClock, FakeExternalSystem, FakeJob, PlainFakeJob
+from resumable_core.testing import ACTIVE, SUCCEEDED, FakeClock, FakeExternalSystem, FakeJob, PlainFakeJob
 
 T = TypeVar("T")
 
@@ -45,7 +49,8 @@ class Crash(BaseException):
 
 
 class Violation(BaseException):
-    """An invariant broke. A BaseException so that no handler in the core hides it."""
+    """An invariant broke. A BaseException so that no handler in the core hides it;
+    ``drive`` turns it into an AssertionError, which hypothesis shrinks and reports."""
 
 
 class FaultKind(enum.Enum):
@@ -68,6 +73,15 @@ class Fault:
 CRASHES = (FaultKind.CRASH_BEFORE, FaultKind.CRASH_AFTER)
 
 
+@dataclass(frozen=True)
+class CancelSeen:
+    """What the system looked like when an operator's cancel_resumable marked the key cancelled."""
+
+    reference: str
+    ended: frozenset[str]  # jobs that had already ended then (cancelling them changes nothing)
+    succeeded: frozenset[str]
+
+
 @dataclass
 class World:
     """State shared by every caller of one example, and the invariants on it."""
@@ -76,8 +90,11 @@ class World:
     checker: StateStore  # the store as a bystander sees it, never faulted
     key: str
     at_most_one_live: bool  # asserted after every step when the setting promises it
+    clock: FakeClock = field(default_factory=FakeClock)
     success_recorded: bool = False
     submits: int = 0
+    cancel: CancelSeen | None = None
+    cancel_stops_the_run: bool = True  # check that no new reference is submitted after a cancel
     violations: list[str] = field(default_factory=list)
 
     def live_jobs(self) -> list[str]:
@@ -98,14 +115,33 @@ class World:
             if len(live) > 1:
                 self.fail(f"more than one live job for key {self.key!r}: {live}")
 
-    def before_submit(self) -> None:
+    def before_submit(self, reference: str) -> None:
         self.submits += 1
         if self.success_recorded:
             self.fail(f"a submission after a success was recorded for key {self.key!r}")
+        if self.cancel_stops_the_run and self.cancel is not None and reference != self.cancel.reference:
+            self.fail(f"a new submission (reference {reference}) after key {self.key!r} was cancelled")
 
     def wrote(self, value: JsonValue) -> None:
-        if isinstance(value, dict) and value.get("phase") == "succeeded":
+        if not isinstance(value, dict):
+            return
+        if value.get("phase") == "succeeded":
             self.success_recorded = True
+        if value.get("phase") == "cancelled":  # only cancel_resumable writes it
+            self.note_cancel(self.snapshot(str(value.get("reference"))))
+
+    def snapshot(self, reference: str) -> CancelSeen:
+        runs = self.system.runs.values()
+        return CancelSeen(
+            reference,
+            frozenset(r.job_id for r in runs if r.status not in ACTIVE),
+            frozenset(r.job_id for r in runs if r.status == SUCCEEDED),
+        )
+
+    def note_cancel(self, seen: CancelSeen) -> None:
+        """The operator's cancel takes effect (it stops a running job, or writes the record)."""
+        if self.cancel is None:
+            self.cancel = seen
 
     def forget_recorded_job(self) -> None:
         record = self.record()
@@ -132,7 +168,7 @@ class Caller:
         self.trace: list[str] = []  # "name" per step, for locating step boundaries
         self.errors: list[str] = []  # errors that ended an attempt, by type name
 
-    def step(self, name: str, call: Callable[[], T]) -> T:
+    def step(self, name: str, call: Callable[[], T], *, reference: str | None = None) -> T:
         if self.scheduler is not None:
             self.scheduler.yield_point(self.index)
         fault = self.faults.pop(self.steps, None)
@@ -148,8 +184,8 @@ class Caller:
                 self.world.forget_recorded_job()
             elif fault.kind is FaultKind.LOSE_SUBMIT_RESPONSE:
                 system.lose_next_submit_response = True
-        if name == "submit":
-            self.world.before_submit()
+        if reference is not None:
+            self.world.before_submit(reference)
         try:
             result = call()
         finally:
@@ -158,11 +194,11 @@ class Caller:
             raise Crash(f"after step {self.steps - 1} ({name})")
         return result
 
-    def sleep(self, seconds: float, clock: FakeClock) -> None:
+    def sleep(self, seconds: float) -> None:
         if self.scheduler is not None:
             self.scheduler.sleep(self.index, seconds)
         else:
-            clock.sleep(seconds)
+            self.world.clock.sleep(seconds)
 
 
 # -- proxies: every call is a step -----------------------------------------------------------
@@ -217,7 +253,7 @@ class PlainJobProxy:
         self.caller = caller
 
     def submit_job(self, reference: str) -> str:
-        return self.caller.step("submit", lambda: self.job.submit_job(reference))
+        return self.caller.step("submit", lambda: self.job.submit_job(reference), reference=reference)
 
     def get_job_status(self, job_id: str) -> str:
         return self.caller.step("status", lambda: self.job.get_job_status(job_id))
@@ -252,6 +288,21 @@ class FullJobProxy(PlainJobProxy):
         return self.full.job_fingerprint()  # computed locally, not I/O
 
 
+class OperatorJobProxy(FullJobProxy):
+    """The operator's job: its cancel is the moment the cancellation takes effect."""
+
+    def cancel_job(self, job_id: str) -> None:
+        def call() -> None:
+            world = self.caller.world
+            run = world.system.runs[job_id]
+            before = world.snapshot(run.reference)
+            self.full.cancel_job(job_id)
+            if job_id not in before.ended:  # cancelling an ended job changes nothing
+                world.note_cancel(before)
+
+        self.caller.step("cancel", call)
+
+
 def proxy_job(system: FakeExternalSystem, caller: Caller, *, can_find: bool) -> PlainJobProxy:
     if can_find:
         return FullJobProxy(FakeJob(system), caller)
@@ -274,7 +325,6 @@ def drive(
     caller: Caller,
     job: PlainJobProxy,
     store: StateStore,
-    clock: FakeClock,
     *,
     policy: Policy,
     poll: PollPolicy,
@@ -286,27 +336,35 @@ def drive(
     as an orchestrator's retry would) until it returns or raises one of *stop_on*.
 
     Each attempt is a new run_resumable call: a new process with a new owner id,
-    the same store and the same external system.
+    the same store and the same external system. Once an operator cancelled the
+    key, nothing restarts it: the attempt under way is the last.
     """
+    world = caller.world
     for attempt in range(1, max_attempts + 1):
         try:
             result = run_resumable(
                 job,
                 store,
-                key=caller.world.key,
+                key=world.key,
                 policy=policy,
                 poll=poll,
-                clock=clock,
-                sleep=lambda seconds: caller.sleep(seconds, clock),
+                clock=world.clock,
+                sleep=caller.sleep,
                 rand=lambda: 0.5,  # no jitter: a schedule replays exactly
             )
-        except Crash:
+        except Violation as exc:
+            raise AssertionError(str(exc)) from exc
+        except Crash as exc:
+            if world.cancel is not None:
+                return Ending(stopped=exc, attempts=attempt)
             continue
         except stop_on as exc:
             caller.errors.append(type(exc).__name__)
             return Ending(stopped=exc, attempts=attempt)
         except restart_on as exc:
             caller.errors.append(type(exc).__name__)
+            if world.cancel is not None:
+                return Ending(stopped=exc, attempts=attempt)
             continue
         return Ending(result=result, attempts=attempt)
     raise AssertionError(f"no result after {max_attempts} attempts; errors {caller.errors}")
@@ -339,6 +397,7 @@ class Scheduler:
         self.clock = clock
         self.turn: int | None = None
         self.wake: list[float | None] = [None] * count
+        self.until: list[Callable[[], bool] | None] = [None] * count
         self.done = [False] * count
         self.choices: Iterator[int] = iter(choices)
 
@@ -362,17 +421,29 @@ class Scheduler:
             self._wait_turn(me)
             self.wake[me] = None
 
+    def wait_until(self, me: int, condition: Callable[[], bool]) -> None:
+        """Not runnable until *condition* holds (checked at each hand-over)."""
+        with self.cond:
+            self.until[me] = condition
+            self._hand_over()
+            self._wait_turn(me)
+            self.until[me] = None
+
     def finish(self, me: int) -> None:
         with self.cond:
             self.done[me] = True
             self._hand_over()
 
     def _runnable(self) -> list[int]:
-        return [
-            i
-            for i, wake in enumerate(self.wake)
-            if not self.done[i] and (wake is None or wake <= self.clock.now)
-        ]
+        return [i for i in range(len(self.done)) if self._ready(i)]
+
+    def _ready(self, i: int) -> bool:
+        wake, condition = self.wake[i], self.until[i]
+        return (
+            not self.done[i]
+            and (wake is None or wake <= self.clock.now)
+            and (condition is None or condition())
+        )
 
     def _hand_over(self) -> None:
         runnable = self._runnable()
@@ -393,6 +464,29 @@ class Scheduler:
         while self.turn != me:
             if not self.cond.wait(timeout=60):
                 raise SchedulerStuck(f"thread {me} never got its turn back (turn={self.turn})")
+
+
+def operator_cancels(
+    world: World, store: StateStore, scheduler: Scheduler, runner: Caller, *, index: int, after_steps: int
+) -> Callable[[], Ending]:
+    """An operator (another process) who runs cancel_resumable once the runner took *after_steps* steps.
+
+    Its store and system calls are steps too, so the interleaving can slip the
+    runner's steps between any two of them.
+    """
+    operator = Caller(world, {}, scheduler=scheduler, index=index)
+    job = OperatorJobProxy(FakeJob(world.system), operator)
+    proxied = proxy_store(store, operator)
+
+    def body() -> Ending:
+        scheduler.wait_until(index, lambda: runner.steps >= after_steps or scheduler.done[runner.index])
+        try:
+            cancel_resumable(job, proxied, key=world.key, clock=world.clock, sleep=operator.sleep)
+        except ResumableError as exc:  # the system stayed unreachable: the cancel failed
+            return Ending(stopped=exc)
+        return Ending()
+
+    return body
 
 
 def run_interleaved(scheduler: Scheduler, bodies: Sequence[Callable[[], Ending]]) -> list[Ending]:
@@ -426,12 +520,15 @@ def run_interleaved(scheduler: Scheduler, bodies: Sequence[Callable[[], Ending]]
 # -- invariants on the end state ----------------------------------------------------------------
 
 
-def check_every_submission_in_history(world: World) -> JobRecord:
-    """Every job the system received is named, with its reference, in the record's history."""
+def check_every_submission_in_history(world: World, *, except_reference: str | None = None) -> JobRecord:
+    """Every job the system received is named, with its reference, in the record's history
+    (but those submitted under *except_reference*, when given)."""
     record = world.record()
     assert record is not None
     recorded = {(h.reference, h.job_id) for h in record.history if h.job_id is not None}
     for run in world.system.runs.values():
+        if run.reference == except_reference:
+            continue
         assert (run.reference, run.job_id) in recorded, (
             f"job {run.job_id} (reference {run.reference}) missing from the history {record.history}"
         )
@@ -453,3 +550,29 @@ def check_result_matches_record(world: World, result: JsonValue) -> JobRecord:
     run = world.system.runs[str(record.job_id)]
     assert run.reference == record.reference and run.steps[-1] == "SUCCEEDED"
     return record
+
+
+def check_cancel_kept(world: World, ending: Ending) -> None:
+    """An operator's cancel is never undone by the run that was under way.
+
+    Every job of the cancelled reference that had not ended when the cancel
+    landed ends cancelled (the job behind an in-flight submit included), no new
+    reference is submitted (checked at each submit), and the record stays
+    cancelled unless its job had already ended (then it may say how).
+    """
+    cancel = world.cancel
+    assert cancel is not None
+    for run in world.system.runs.values():
+        if run.reference == cancel.reference and run.job_id not in cancel.ended and not run.forgotten:
+            assert run.status == "CANCELLED", f"job {run.job_id} still ran after the cancel: {run.status}"
+    assert not world.live_jobs(), world.live_jobs()
+    record = world.record()
+    assert record is not None
+    if record.phase is Phase.SUCCEEDED:
+        assert record.job_id in cancel.succeeded, f"the cancelled record was overwritten: {record}"
+    elif record.phase is Phase.FAILED:  # the truth about a job that had failed before the cancel
+        assert record.job_id in cancel.ended, f"the cancelled record was overwritten: {record}"
+    else:
+        assert record.phase is Phase.CANCELLED, f"the cancelled record was overwritten: {record}"
+    if ending.stopped is None:
+        assert record.phase is Phase.SUCCEEDED and ending.result == record.result

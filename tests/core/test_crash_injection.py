@@ -23,6 +23,10 @@ Virtual time moves only when every caller sleeps, which models the core's
 documented assumption that a submit call is shorter than the intent lease;
 a crashed caller's lease does run out while the other waits.
 
+An operator's cancel: a second thread runs cancel_resumable (its store and
+system calls are steps too) once the caller has taken a drawn number of steps;
+after the cancel took effect the caller is not restarted.
+
 Invariants, checked after every step and at the end:
 
 - with find-by-reference (FakeJob), or compare-and-set between concurrent
@@ -32,7 +36,14 @@ Invariants, checked after every step and at the end:
   the record, the system ran that job to success);
 - every submission the system received is in the record's history, once;
 - with PlainFakeJob (no lookup) and ``on_ambiguous=FAIL``, a crash between
-  submit and persisting the id ends in AmbiguousSubmission, never a duplicate.
+  submit and persisting the id ends in AmbiguousSubmission, never a duplicate;
+- a cancel is kept: the run under way submits nothing new after it, its jobs
+  end cancelled, the record stays cancelled (xfail: core bugs, see the reasons).
+
+Each property was checked against deliberately broken cores (lookup answering
+None, writes without compare-and-set, no intent lease, a transient error taken
+for "not found", the ambiguous stop turned into a resubmission, no success
+recorded): every one is caught.
 
 Budget: about 2,000 schedules for the main property and several thousand in all;
 the example counts scale with RESUMABLE_CRASH_SCALE (e.g. 0.1 for a quick run,
@@ -57,6 +68,7 @@ from adapters.sqlite import SqliteStateStore
 from resumable_core import (
     AmbiguousSubmission,
     CompareAndSetStore,
+    JobCancelled,
     JobFailed,
     MemoryStateStore,
     OnAmbiguous,
@@ -68,7 +80,7 @@ from resumable_core import (
     StateStore,
     TransientError,
 )
-from resumable_core.testing import FAILED, SUCCEEDED, FakeClock, FakeExternalSystem
+from resumable_core.testing import FAILED, SUCCEEDED, FakeExternalSystem
 
 from ._crash import (
     CRASHES,
@@ -78,9 +90,11 @@ from ._crash import (
     FaultKind,
     Scheduler,
     World,
+    check_cancel_kept,
     check_every_submission_in_history,
     check_result_matches_record,
     drive,
+    operator_cancels,
     proxy_job,
     proxy_store,
     run_interleaved,
@@ -125,6 +139,7 @@ def schedules(fault: st.SearchStrategy[Fault], last_step: int = 90) -> st.Search
     return st.dictionaries(st.integers(0, last_step), fault, max_size=10)
 
 
+CHOICES = st.lists(st.integers(0, 1), max_size=200)  # who runs next at each hand-over
 OUTCOMES = st.lists(st.sampled_from([SUCCEEDED, FAILED]), max_size=3)
 LEASES = st.sampled_from([1.0, 10.0, 120.0])
 
@@ -212,7 +227,6 @@ def one_caller(
         caller,
         proxy_job(system, caller, can_find=can_find),
         proxy_store(store, caller),
-        FakeClock(),
         policy=policy,
         poll=POLL,
         restart_on=RESTART_ON,
@@ -244,7 +258,6 @@ def rerun_returns_the_same(world: World, caller: Caller, store: StateStore, resu
         caller,
         proxy_job(world.system, caller, can_find=can_find),
         proxy_store(store, caller),
-        FakeClock(),
         policy=Policy(),
         poll=POLL,
         restart_on=RESTART_ON,
@@ -301,6 +314,127 @@ def test_crashes_without_lookup_resubmit_policy_keeps_the_record_true(
     record = check_result_matches_record(world, ending.result)
     references = {h.reference for h in record.history}
     assert all(run.reference in references for run in world.system.runs.values())
+
+
+# -- an operator's cancel at any step -------------------------------------------------------------
+
+CANCEL_BEFORE_WRITE = (
+    "core bug: cancel_resumable cancels the job before it writes CANCELLED; a runner that sees the "
+    "job's CANCELLED status in between records FAILED (record_terminal overwrites even a CANCELLED "
+    "it reloads) and raises JobFailed, cancel_resumable then returns that FAILED record, and the next "
+    "automatic run resubmits; or, checking status after a restart, the runner resubmits at once"
+)
+CANCEL_IGNORES_LEASE = (
+    "core bug: cancel_resumable marks an intent CANCELLED while its owner's lease is live and its "
+    "submit may be in flight; when that submit's response is lost (or its process dies before "
+    "persisting the id) the job runs on, named nowhere in the record"
+)
+
+
+def run_with_operator(
+    kind: str,
+    *,
+    faults: dict[int, Fault],
+    cancel_after: int,
+    choices: list[int],
+    outcomes: list[str],
+    lease: float,
+    cancel_kept: bool,
+) -> tuple[World, Ending]:
+    """A crashing caller (restarted until the key is cancelled) and an operator who cancels it."""
+    with stores(kind) as made:
+        system = FakeExternalSystem(running_polls=1, outcomes=list(outcomes))
+        world = World(system, made.open(), KEY, at_most_one_live=True, cancel_stops_the_run=cancel_kept)
+        scheduler = Scheduler(2, choices, world.clock)
+        runner = Caller(world, faults, scheduler=scheduler, index=0)
+        job, store = proxy_job(system, runner, can_find=True), proxy_store(made.open(), runner)
+
+        def run() -> Ending:
+            return drive(
+                runner, job, store, policy=Policy(intent_lease=lease), poll=POLL,
+                restart_on=RESTART_ON, stop_on=(JobCancelled,),
+            )
+
+        operator = operator_cancels(world, made.open(), scheduler, runner, index=1, after_steps=cancel_after)
+        ending, _ = run_interleaved(scheduler, [run, operator])
+        assert not world.violations
+        if world.cancel is None:  # nothing was under way to cancel
+            check_full_run(world, runner, ending, faults)
+        elif cancel_kept:
+            check_cancel_kept(world, ending)
+            check_every_submission_in_history(world)
+        else:
+            # Today a submit in flight when the cancel looked (and found nothing)
+            # can leave a job the record never names: see CANCEL_IGNORES_LEASE.
+            check_every_submission_in_history(world, except_reference=world.cancel.reference)
+            if ending.stopped is None:
+                check_result_matches_record(world, ending.result)
+        return world, ending
+
+
+@pytest.mark.parametrize(
+    "cancel_kept",
+    [
+        pytest.param(
+            True, marks=pytest.mark.xfail(strict=True, reason=CANCEL_BEFORE_WRITE + "; " + CANCEL_IGNORES_LEASE)
+        ),
+        False,
+    ],
+    ids=["cancel-kept", "bookkeeping"],
+)
+@profile(600)
+@given(
+    kind=st.sampled_from(["memory", "memory", "memory", "sqlite"]),
+    faults=schedules(ANY_FAULT, 60),
+    cancel_after=st.integers(0, 40),
+    choices=CHOICES,
+    outcomes=OUTCOMES,
+    lease=LEASES,
+)
+def test_an_operator_cancels_while_a_caller_runs(
+    cancel_kept: bool,
+    kind: str,
+    faults: dict[int, Fault],
+    cancel_after: int,
+    choices: list[int],
+    outcomes: list[str],
+    lease: float,
+) -> None:
+    """cancel_resumable from another process, interleaved with a crashing caller's steps.
+
+    cancel-kept: once the cancel took effect the run under way submits nothing
+    new, every job of the cancelled reference ends cancelled, and the record stays
+    cancelled (or says how its job had already ended). bookkeeping, what holds
+    today: one live job at most, the history complete but for a submit in flight
+    the cancel overlooked, a returned value is the record's.
+    """
+    run_with_operator(
+        kind, faults=faults, cancel_after=cancel_after, choices=choices, outcomes=outcomes, lease=lease,
+        cancel_kept=cancel_kept,
+    )
+
+
+@pytest.mark.xfail(strict=True, reason=CANCEL_BEFORE_WRITE)
+def test_a_cancel_racing_the_first_poll_is_kept() -> None:
+    """No crash. The runner submits; the operator reads the intent, finds the job by
+    reference and cancels it; the runner persists the id, polls CANCELLED and records
+    FAILED before the operator's write. Today: JobFailed, record FAILED, and
+    cancel_resumable returns that FAILED record."""
+    _, ending = run_with_operator(
+        "memory", faults={}, cancel_after=1, choices=[1, 0, 1, 0, 1, 1, 1], outcomes=[], lease=120.0, cancel_kept=True
+    )
+    assert isinstance(ending.stopped, JobCancelled)
+
+
+@pytest.mark.xfail(strict=True, reason=CANCEL_IGNORES_LEASE)
+def test_a_cancel_while_the_submit_is_in_flight_leaves_no_job_running() -> None:
+    """The runner wrote its intent and is about to submit; the operator finds nothing by
+    reference and marks the intent cancelled; the submit then creates the job and its
+    response is lost. Today that job runs on and the record never names it."""
+    run_with_operator(
+        "memory", faults={2: Fault(FaultKind.LOSE_SUBMIT_RESPONSE)}, cancel_after=2, choices=[1] * 10,
+        outcomes=[], lease=120.0, cancel_kept=True,
+    )
 
 
 # -- no lookup, on_ambiguous=FAIL ------------------------------------------------------------------
@@ -423,15 +557,14 @@ def two_callers(
         assert isinstance(checker, CompareAndSetStore)
         system = FakeExternalSystem(running_polls=1, outcomes=list(outcomes))
         world = World(system, checker, KEY, at_most_one_live=True)
-        clock = FakeClock()
-        scheduler = Scheduler(2, choices, clock)
+        scheduler = Scheduler(2, choices, world.clock)
         policy = Policy(intent_lease=lease)
 
         def body(index: int) -> Callable[[], Ending]:
             caller = Caller(world, faults[index], scheduler=scheduler, index=index)
             job = proxy_job(system, caller, can_find=can_find)
             store = proxy_store(made.open(), caller)
-            return lambda: drive(caller, job, store, clock, policy=policy, poll=POLL, restart_on=RESTART_ON)
+            return lambda: drive(caller, job, store, policy=policy, poll=POLL, restart_on=RESTART_ON)
 
         endings = run_interleaved(scheduler, [body(0), body(1)])
         assert not world.violations
@@ -440,9 +573,6 @@ def two_callers(
             check_result_matches_record(world, ending.result)
         check_every_submission_in_history(world)
         return world, endings
-
-
-CHOICES = st.lists(st.integers(0, 1), max_size=200)
 
 
 def caller_faults(can_find: bool) -> st.SearchStrategy[tuple[dict[int, Fault], dict[int, Fault]]]:
