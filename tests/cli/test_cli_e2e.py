@@ -207,7 +207,7 @@ def test_cancel_while_a_client_polls_ends_that_client_non_zero(cli: Cli) -> None
     client, job_id = start_and_wait_submitted(cli, "cp", LONG)
     assert cli.run("cancel", "cp").code == 0
     _, err = client.communicate(timeout=30)
-    assert client.returncode == EXIT_JOB_FAILED and "CANCELLED" in err
+    assert client.returncode == EXIT_JOB_FAILED and "cancelled" in err.lower()
     assert cli.watcher().get_job_status(job_id) == "CANCELLED"
 
 
