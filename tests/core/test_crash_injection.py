@@ -384,22 +384,18 @@ def run_with_operator(
 )
 @profile(600)
 @given(
-    kind=st.sampled_from(["memory", "memory", "memory", "sqlite"]),
-    faults=schedules(ANY_FAULT, 60),
-    cancel_after=st.integers(0, 40),
-    choices=CHOICES,
-    outcomes=OUTCOMES,
-    lease=LEASES,
+    case=st.fixed_dictionaries(
+        {
+            "kind": st.sampled_from(["memory", "memory", "memory", "sqlite"]),
+            "faults": schedules(ANY_FAULT, 60),
+            "cancel_after": st.integers(0, 40),
+            "choices": CHOICES,
+            "outcomes": OUTCOMES,
+            "lease": LEASES,
+        }
+    )
 )
-def test_an_operator_cancels_while_a_caller_runs(
-    cancel_kept: bool,
-    kind: str,
-    faults: dict[int, Fault],
-    cancel_after: int,
-    choices: list[int],
-    outcomes: list[str],
-    lease: float,
-) -> None:
+def test_an_operator_cancels_while_a_caller_runs(cancel_kept: bool, case: dict[str, Any]) -> None:
     """cancel_resumable from another process, interleaved with a crashing caller's steps.
 
     cancel-kept: once the cancel took effect the run under way submits nothing
@@ -408,10 +404,7 @@ def test_an_operator_cancels_while_a_caller_runs(
     today: one live job at most, the history complete but for a submit in flight
     the cancel overlooked, a returned value is the record's.
     """
-    run_with_operator(
-        kind, faults=faults, cancel_after=cancel_after, choices=choices, outcomes=outcomes, lease=lease,
-        cancel_kept=cancel_kept,
-    )
+    run_with_operator(cancel_kept=cancel_kept, **case)
 
 
 @pytest.mark.xfail(strict=True, reason=CANCEL_BEFORE_WRITE)
