@@ -58,6 +58,19 @@ def start_and_wait_submitted(cli: Cli, key: str, command: list[str], *extra: str
     return client, job_id
 
 
+def read_terminal(fd: int) -> bytes:
+    """Everything written to a pty until the client closes it."""
+    seen = b""
+    while True:
+        try:
+            chunk = os.read(fd, 4096)
+        except OSError:  # EIO: the client closed the terminal
+            return seen
+        if not chunk:
+            return seen
+        seen += chunk
+
+
 def kill9(process: subprocess.Popen[str]) -> None:
     process.send_signal(signal.SIGKILL)
     assert process.wait() == -signal.SIGKILL
@@ -254,15 +267,7 @@ def test_on_a_terminal_a_live_status_line_shows_state_job_elapsed_and_how(cli: C
     primary, secondary = pty.openpty()
     client = cli.start("run", "--key", "tty", "--", "sh", "-c", "sleep 1.5", stderr=secondary)
     os.close(secondary)
-    seen = b""
-    while True:
-        try:
-            chunk = os.read(primary, 4096)
-        except OSError:  # EIO: the client closed the terminal
-            break
-        if not chunk:
-            break
-        seen += chunk
+    seen = read_terminal(primary)
     os.close(primary)
     assert client.wait(timeout=30) == 0
     text = seen.decode()
@@ -285,15 +290,7 @@ def test_ctrl_c_on_a_real_terminal_reaches_the_client_not_the_job(cli: Cli) -> N
         wait_until(lambda: cli.state.exists() and (r := record(cli, "tty-int")) is not None
                    and r.phase is Phase.SUBMITTED, "the job id to be recorded")
         os.write(terminal, b"\x03")  # Ctrl-C, typed
-        seen = b""
-        while True:
-            try:
-                chunk = os.read(terminal, 4096)
-            except OSError:  # EIO: the client closed the terminal
-                break
-            if not chunk:
-                break
-            seen += chunk
+        seen = read_terminal(terminal)
         _, status = os.waitpid(pid, 0)
     finally:
         os.close(terminal)
