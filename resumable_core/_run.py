@@ -621,17 +621,29 @@ def cancel_resumable(
 
     By default the record becomes CANCELLED, and later runs raise JobCancelled
     rather than undo the cancel (until ``fresh=True``, a new generation or
-    ``forget``). With *rerun* it becomes FAILED instead, so the next run submits
-    afresh (an orchestrator's timeout followed by a retry).
-    Idempotent: a record already terminal is returned unchanged; no record
-    returns None. An intent without a job id is looked up by reference first.
+    ``forget``). The record is written *before* the job is killed, so that a
+    retry starting in between sees the cancel, not a failed job to resubmit.
+    Calling it again re-sends the cancel (harmless on an ended job), so a cancel
+    that failed half-way can simply be repeated.
+
+    With *rerun* the record becomes FAILED instead, after the kill, so the next
+    run submits afresh (an orchestrator's timeout followed by a retry).
+
+    A record that ended otherwise is returned unchanged; no record returns None.
+    An intent without a job id is looked up by reference first.
     """
     session = _Session(
         job, store, key, policy=Policy(), poll=poll, listener=listener, clock=clock, sleep=sleep, rand=random.random
     )
     for _ in range(_MAX_STEPS):
         record = session.load()
-        if record is None or record.phase.terminal:
+        if record is None:
+            return None
+        if record.phase is Phase.CANCELLED:
+            if record.job_id is not None:
+                _send_cancel(session, job, record.job_id)
+            return record
+        if record.phase.terminal:
             return record
         job_id = record.job_id
         if job_id is None and isinstance(job, SupportsFindByReference):
@@ -640,31 +652,35 @@ def cancel_resumable(
                 lambda: finder.find_job_by_reference(record.reference),
                 what=f"lookup of reference {record.reference!r}",
             )
-        if job_id is not None:
-            if not isinstance(job, SupportsCancel):
-                raise InvalidArgument(f"{type(job).__name__} cannot cancel jobs", key=session.key, job_id=job_id)
-            canceller = job
-            found_id = job_id
-            session.poller.retry_transient(
-                lambda: canceller.cancel_job(found_id), what=f"cancel of job {found_id!r}", job_id=found_id
-            )
-        else:
+        if job_id is not None and not isinstance(job, SupportsCancel):
+            raise InvalidArgument(f"{type(job).__name__} cannot cancel jobs", key=session.key, job_id=job_id)
+        if job_id is None:
             session.log(logging.WARNING, "no job id recorded or found; marking the intent cancelled")
+        if rerun and job_id is not None:
+            _send_cancel(session, job, job_id)
         now = clock()
         final = record.evolve(
             now,
             phase=Phase.FAILED if rerun else Phase.CANCELLED,
             job_id=job_id,
-            status=record.status or "CANCELLED",
             owner=None,
             lease_until=None,
             history=mark_history(record, record.reference, job_id=job_id, outcome=Outcome.CANCELLED, ended_at=now),
         )
-        if session.write(final):
-            session.emit(Cancelled(session.key, record.reference, job_id))
-            session.log(logging.INFO, "cancelled", job_id=job_id)
-            return final
+        if not session.write(final):
+            continue
+        if not rerun and job_id is not None:
+            _send_cancel(session, job, job_id)
+        session.emit(Cancelled(session.key, record.reference, job_id))
+        session.log(logging.INFO, "cancelled", job_id=job_id)
+        return final
     raise ConcurrentUpdate("could not record the cancellation", key=key)
+
+
+def _send_cancel(session: _Session, job: object, job_id: str) -> None:
+    if not isinstance(job, SupportsCancel):
+        raise InvalidArgument(f"{type(job).__name__} cannot cancel jobs", key=session.key, job_id=job_id)
+    session.poller.retry_transient(lambda: job.cancel_job(job_id), what=f"cancel of job {job_id!r}", job_id=job_id)
 
 
 __all__ = ["cancel_resumable", "check_key", "forget", "load_record", "new_reference", "run_resumable"]

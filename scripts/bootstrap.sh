@@ -11,6 +11,10 @@ if [ ! -x .venv/bin/python ]; then
     "$PY" -m venv .venv
 fi
 stamp=".venv/.installed-$profile"
+# The test profile installs everything the core profile does.
+if [ "$profile" = core ] && [ -f .venv/.installed-test ] && [ ! pyproject.toml -nt .venv/.installed-test ]; then
+    stamp=.venv/.installed-test
+fi
 # Reinstall when pyproject.toml changed since the last install of this profile.
 if [ ! -f "$stamp" ] || [ pyproject.toml -nt "$stamp" ]; then
     .venv/bin/python -m pip install --quiet --disable-pip-version-check --upgrade pip

@@ -409,6 +409,26 @@ def test_11_cancel_with_rerun_lets_the_next_run_submit_afresh(h: Harness) -> Non
     assert h.of(Submitted)[-1].reason is SubmitReason.PREVIOUS_FAILED
 
 
+def test_11_a_retry_starting_during_the_cancel_does_not_resubmit(h: Harness) -> None:
+    h.crash_while_polling()
+    retry_saw: list[BaseException] = []
+
+    class RetryRacesTheCancel(FakeJob):
+        def cancel_job(self, job_id: str) -> None:
+            super().cancel_job(job_id)
+            try:  # a retry starts right after the kill, before cancel_resumable returns
+                h.run()
+            except JobCancelled as exc:
+                retry_saw.append(exc)
+
+    record = cancel_resumable(RetryRacesTheCancel(h.system), h.store, key=KEY, clock=h.clock)
+    assert retry_saw, "the retry saw the cancel, not a failed job to resubmit"
+    assert record is not None and record.phase is Phase.CANCELLED
+    with pytest.raises(JobCancelled):
+        h.run()
+    assert len(h.system.submissions()) == 1
+
+
 def test_11_a_poller_sees_the_cancellation_as_job_cancelled(h: Harness) -> None:
     class CancelDuringPoll(FakeJob):
         def get_job_status(self, job_id: str) -> str:
