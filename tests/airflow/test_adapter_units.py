@@ -1,0 +1,231 @@
+"""The Airflow adapter's pieces that need no DAG run: imports, the store binding, kill causes, Spark arguments."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from datetime import timedelta
+from typing import Any
+
+import pytest
+
+from resumable_core import InvalidArgument, JsonValue, StoreUnavailable
+from tests.airflow.conftest import REPO
+
+pytestmark = pytest.mark.airflow
+
+
+def run_python(code: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-c", code], cwd=REPO, capture_output=True, text=True, timeout=120,
+        env={"PATH": "/usr/bin:/bin", "PYTHONPATH": str(REPO)},
+    )
+
+
+def test_importing_the_core_never_imports_airflow() -> None:
+    proc = run_python(
+        "import sys, resumable_core, resumable_core.testing, adapters\n"
+        "loaded = sorted(m for m in sys.modules if m == 'airflow' or m.startswith('airflow.'))\n"
+        "print(loaded)"
+    )
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.strip() == "[]"
+
+
+def test_importing_the_adapter_without_airflow_names_the_extra() -> None:
+    # sys.modules[name] = None makes that import fail as if the package were not installed.
+    proc = run_python(
+        "import sys\n"
+        "sys.modules['airflow'] = None\n"
+        "try:\n"
+        "    import adapters.airflow\n"
+        "except ImportError as exc:\n"
+        "    print(exc)\n"
+    )
+    assert proc.returncode == 0, proc.stderr
+    assert "pip install 'resumable-core[airflow]'" in proc.stdout
+
+
+# --- AirflowStateStore ---------------------------------------------------------------------
+
+
+class RecordingAccessor:
+    """Stands in for TaskStateStoreAccessor, whose methods need a running task's supervisor."""
+
+    def __init__(self, fail: Exception | None = None) -> None:
+        self.values: dict[str, JsonValue] = {}
+        self.retentions: list[timedelta | None] = []
+        self.fail = fail
+
+    def get(self, key: str, default: JsonValue = None) -> JsonValue:
+        if self.fail:
+            raise self.fail
+        return self.values.get(key, default)
+
+    def set(self, key: str, value: JsonValue, *, retention: timedelta | None = None) -> None:
+        if self.fail:
+            raise self.fail
+        self.values[key] = value
+        self.retentions.append(retention)
+
+    def delete(self, key: str) -> None:
+        if self.fail:
+            raise self.fail
+        self.values.pop(key, None)
+
+
+def test_the_store_writes_with_never_expire_by_default() -> None:
+    from airflow.sdk import NEVER_EXPIRE
+
+    from adapters.airflow import AirflowStateStore
+
+    accessor = RecordingAccessor()
+    store = AirflowStateStore.from_context({"task_state_store": accessor})
+    store.set("k", {"a": [1, 2.5, None, True]})
+    assert store.get("k") == {"a": [1, 2.5, None, True]}
+    assert store.get("missing", "default") == "default"
+    # Airflow compares with `is`: only its own NEVER_EXPIRE object means "never".
+    assert accessor.retentions[0] is NEVER_EXPIRE
+    store.delete("k")
+    assert store.get("k") is None
+
+    AirflowStateStore(accessor, retention=timedelta(days=400)).set("k", 1)
+    AirflowStateStore(accessor, retention=None).set("k", 2)
+    assert accessor.retentions[1:] == [timedelta(days=400), None]
+
+
+@pytest.mark.parametrize("value", [None, (1, 2), float("nan"), {1: "int key"}])
+def test_the_store_refuses_what_airflow_would_refuse(value: Any) -> None:
+    from adapters.airflow import AirflowStateStore
+
+    accessor = RecordingAccessor()
+    with pytest.raises(InvalidArgument) as info:
+        AirflowStateStore(accessor).set("k", value)
+    assert info.value.key == "k"
+    assert accessor.values == {}
+
+
+def test_store_failures_are_mapped_to_the_core_errors() -> None:
+    from airflow.sdk.exceptions import AirflowRuntimeError, ErrorType
+    from airflow.sdk.execution_time.comms import ErrorResponse
+
+    from adapters.airflow import AirflowStateStore
+
+    failure = AirflowRuntimeError(ErrorResponse(error=ErrorType.GENERIC_ERROR, detail={"message": "db down"}))
+    store = AirflowStateStore(RecordingAccessor(fail=failure))
+    for call in (lambda: store.get("k"), lambda: store.set("k", 1), lambda: store.delete("k")):
+        with pytest.raises(StoreUnavailable) as info:
+            call()
+        assert info.value.key == "k"
+        assert info.value.__cause__ is failure
+
+
+def test_without_a_task_state_store_the_error_says_what_to_pass_instead() -> None:
+    from adapters.airflow import AirflowStateStore, AirflowStateStoreUnavailable
+
+    with pytest.raises(AirflowStateStoreUnavailable) as info:
+        AirflowStateStore.from_context({"ti": object()})  # what Airflow < 3.3 hands a task
+    message = str(info.value)
+    assert "Airflow >= 3.3" in message
+    assert "SqliteStateStore" in message and "state_store=" in message
+    assert isinstance(info.value, StoreUnavailable)
+
+
+# --- kill causes ---------------------------------------------------------------------------
+
+
+def test_kill_causes_and_the_default_policy() -> None:
+    from adapters.airflow import ALWAYS_CANCEL, CANCEL_BY_CAUSE, NEVER_CANCEL, KillCause, cause_from_state
+
+    assert cause_from_state("running") is KillCause.WORKER_SHUTDOWN
+    assert cause_from_state(None) is KillCause.WORKER_SHUTDOWN  # could not ask: keep the job
+    assert cause_from_state("restarting") is KillCause.USER_CLEAR
+    for state in ("failed", "success", "removed", "up_for_retry"):
+        assert cause_from_state(state) is KillCause.USER_ACTION
+    assert [CANCEL_BY_CAUSE.cancels(c) for c in KillCause] == [True, True, True, False]
+    assert all(ALWAYS_CANCEL.cancels(c) for c in KillCause)
+    assert not any(NEVER_CANCEL.cancels(c) for c in KillCause)
+    assert [c.reruns for c in KillCause] == [True, False, True, False]
+
+
+# --- the Spark operator's arguments ------------------------------------------------------------
+
+
+def spark_operator(**kwargs: Any) -> Any:
+    from adapters.airflow import ResumableSparkSubmitOperator
+
+    kwargs.setdefault("task_id", "spark")
+    kwargs.setdefault("application", "/jobs/etl.jar")
+    kwargs.setdefault("java_class", "etl.Main")
+    return ResumableSparkSubmitOperator(**kwargs)
+
+
+def test_spark_submit_operator_arguments_become_the_submission() -> None:
+    operator = spark_operator(
+        conf={"spark.eventLog.enabled": "true", "spark.executor.memory": "3g"},
+        application_args=["--date", 20260101],
+        name="etl",
+        driver_memory="2g",
+        executor_memory="1g",  # conf wins, as with spark-submit --conf after --executor-memory
+        total_executor_cores=4,
+        jars="file:/jobs/dep.jar",
+        packages="org.example:lib:1.0",
+        env_vars={"MODE": "prod"},
+        deploy_mode="cluster",
+        spark_binary="spark-submit",
+    )
+    submission = operator.submission("spark://master:7077")
+    request = submission.create_request()
+    assert request["appResource"] == "file:/jobs/etl.jar"
+    assert request["mainClass"] == "etl.Main"
+    assert request["appArgs"] == ["--date", "20260101"]
+    assert request["environmentVariables"] == {"MODE": "prod"}
+    props = request["sparkProperties"]
+    assert isinstance(props, dict)
+    assert props["spark.app.name"] == "etl"
+    assert props["spark.driver.memory"] == "2g"
+    assert props["spark.executor.memory"] == "3g"
+    assert props["spark.cores.max"] == "4"
+    assert props["spark.jars"] == "file:/jobs/etl.jar,file:/jobs/dep.jar"
+    assert props["spark.jars.packages"] == "org.example:lib:1.0"
+    assert props["spark.master"] == "spark://master:7077"
+    assert "application_args" in operator.template_fields and "conf" in operator.template_fields
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "says"),
+    [
+        ({"java_class": None}, "java_class is required"),
+        ({"py_files": "deps.zip"}, "py_files is not supported"),
+        ({"principal": "me@REALM"}, "Kerberos"),
+        ({"deploy_mode": "client"}, "deploy_mode must be 'cluster'"),
+    ],
+)
+def test_spark_arguments_that_cannot_work_are_refused(kwargs: dict[str, Any], says: str) -> None:
+    with pytest.raises(InvalidArgument, match=says):
+        spark_operator(**kwargs).submission()
+
+
+@pytest.mark.parametrize(
+    ("host", "port", "extra", "expected"),
+    [
+        ("spark://master", 7077, {}, ("spark://master:7077", "http://master:6066", ["http://master:8080"])),
+        ("master", None, {}, ("spark://master:7077", "http://master:6066", ["http://master:8080"])),
+        (
+            "spark://127.0.0.1:7078",
+            None,
+            {"rest_url": "http://127.0.0.1:16066", "web_ui_url": ""},
+            ("spark://127.0.0.1:7078", "http://127.0.0.1:16066", []),
+        ),
+    ],
+)
+def test_the_master_comes_from_an_airflow_connection(
+    host: str, port: int | None, extra: dict[str, str], expected: tuple[str, str, list[str]]
+) -> None:
+    from airflow.sdk import Connection
+
+    from adapters._airflow_spark import spark_endpoints
+
+    conn = Connection(conn_id="spark_default", conn_type="spark", host=host, port=port, extra=json.dumps(extra))
+    assert spark_endpoints(conn) == expected

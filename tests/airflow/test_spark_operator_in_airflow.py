@@ -1,0 +1,122 @@
+"""ResumableSparkSubmitOperator in real Airflow 3.3 against the real Spark standalone cluster.
+
+The key scenarios of test_operator_in_airflow.py again, with Spark drivers as
+the external jobs. One DAG, three chained tasks, three child processes:
+
+    start:  reattach dies hard at its first status query (the driver id is persisted)
+    resume: reattach's retry reattaches to the SAME driver; shutdown gets a worker-shutdown
+            SIGTERM, leaves its driver running and its retry reattaches; timeout hits its
+            execution_timeout and kills its driver
+    clear:  a user clears reattach: a new driver is submitted
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import pytest
+
+from tests.airflow.conftest import AirflowSandbox, DagRunResult
+from tests.airflow.filejob import CRASH_EXIT_CODE
+from tests.services.spark import DriverJar, SparkCluster
+
+pytestmark = [pytest.mark.airflow, pytest.mark.spark, pytest.mark.slow]
+
+# reattach's driver runs 15 s: longer than the crash and a new process's start-up, so the
+# retry finds it still running.
+SPARK_CHAIN = """
+common = dict(
+    jobs=JOBS, conn_id="spark_test", application={jar!r}, java_class={main_class!r},
+    driver_memory="256m", retries=1, retry_delay=timedelta(0),
+)
+reattach = TriggeredSparkSubmitOperator(task_id="reattach", name="af-reattach", application_args=["15", "0"], **common)
+shutdown = TriggeredSparkSubmitOperator(task_id="shutdown", name="af-shutdown", application_args=["4", "0"], **common)
+timeout = TriggeredSparkSubmitOperator(
+    task_id="timeout", name="af-timeout", application_args=["300", "0"],
+    execution_timeout=timedelta(seconds=8), **dict(common, retries=0),
+)
+reattach >> shutdown >> timeout
+"""
+
+
+@pytest.fixture(scope="module")
+def spark_chain(
+    new_sandbox: Any, spark_cluster: SparkCluster, spark_driver_jar: DriverJar
+) -> tuple[AirflowSandbox, dict[str, DagRunResult], dict[str, dict[str, Any]]]:
+    sandbox: AirflowSandbox = new_sandbox("spark_chain")
+    sandbox.extra_env["AIRFLOW_CONN_SPARK_TEST"] = json.dumps(
+        {
+            "conn_type": "spark",
+            "host": spark_cluster.master_url,
+            "extra": {"rest_url": spark_cluster.rest_url, "web_ui_url": spark_cluster.web_ui_url},
+        }
+    )
+    sandbox.write_dag(
+        "spark_chain",
+        SPARK_CHAIN.format(jar=spark_driver_jar.app_resource, main_class=spark_driver_jar.main_class),
+    )
+    sandbox.jobs("reattach").arm("crash")
+    sandbox.jobs("shutdown").arm("sigterm")
+    before = spark_cluster.driver_ids()
+    steps = {
+        "start": sandbox.run("spark_chain"),
+        "resume": sandbox.run("spark_chain", "resume"),
+        "clear": sandbox.run("spark_chain", "clear", tasks=["reattach"]),
+    }
+    ours = {d["id"]: d for d in spark_cluster.drivers() if d["id"] not in before}
+    return sandbox, steps, ours
+
+
+def test_a_retry_after_a_hard_crash_reattaches_to_the_same_driver(spark_chain: Any) -> None:
+    sandbox, steps, drivers = spark_chain
+    assert steps["start"].returncode == CRASH_EXIT_CODE, steps["start"].output[-3000:]
+    resumed = steps["resume"]
+    assert resumed.returncode == 0, resumed.output[-3000:]
+    task = resumed.task("reattach")
+    assert task["state"] == "success" and task["try_number"] == 2
+    driver_id = task["xcom"]["driver_id"]
+    assert task["xcom"]["state"] == "FINISHED"
+    assert f"reattached to job {driver_id}" in resumed.output
+    record = resumed.record("reattach")
+    assert [h["job_id"] for h in record["history"]] == [driver_id]
+    # The master ran that driver once.
+    assert drivers[driver_id]["state"] == "FINISHED"
+    assert sum(1 for d in drivers.values() if d["id"] == driver_id) == 1
+
+
+def test_a_worker_shutdown_leaves_the_driver_running_for_the_retry(spark_chain: Any) -> None:
+    sandbox, steps, drivers = spark_chain
+    resumed = steps["resume"]
+    task = resumed.task("shutdown")
+    assert task["state"] == "success" and task["try_number"] == 2
+    driver_id = task["xcom"]["driver_id"]
+    assert f"worker_shutdown): job {driver_id} left running" in resumed.output
+    assert f"reattached to job {driver_id}" in resumed.output
+    assert sandbox.jobs("shutdown").log("cancels") == []
+    assert drivers[driver_id]["state"] == "FINISHED"
+
+
+def test_an_execution_timeout_kills_the_driver(spark_chain: Any) -> None:
+    sandbox, steps, drivers = spark_chain
+    resumed = steps["resume"]
+    assert resumed.task("timeout")["state"] == "failed"
+    record = resumed.record("timeout")
+    driver_id = record["job_id"]
+    assert [c["job_id"] for c in sandbox.jobs("timeout").log("cancels")] == [driver_id]
+    assert record["history"][-1]["outcome"] == "cancelled"
+    assert drivers[driver_id]["state"] == "KILLED"
+
+
+def test_a_user_clear_submits_a_new_driver(spark_chain: Any) -> None:
+    sandbox, steps, drivers = spark_chain
+    cleared = steps["clear"]
+    assert cleared.returncode == 0, cleared.output[-3000:]
+    first = steps["resume"].task("reattach")["xcom"]["driver_id"]
+    task = cleared.task("reattach")
+    second = task["xcom"]["driver_id"]
+    assert task["state"] == "success" and second != first
+    assert f"resubmitted because fresh_run: job {second}" in cleared.output
+    assert drivers[second]["state"] == "FINISHED"
+    # Four drivers in all: one per task, plus the cleared task's new one.
+    assert len(drivers) == 4
