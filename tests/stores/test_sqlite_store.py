@@ -67,3 +67,27 @@ def test_a_file_that_is_not_a_database_is_store_unavailable(tmp_path: Path) -> N
     with pytest.raises(StoreUnavailable):
         SqliteStateStore(path)
     assert path.read_bytes() == b"this is not sqlite" * 100
+
+
+def _open_and_write(path: str, index: int) -> str:
+    try:
+        with SqliteStateStore(path) as store:
+            store.set(f"k{index}", index)
+        return "ok"
+    except Exception as exc:  # reported to the parent, which asserts on it
+        return repr(exc)
+
+
+def test_several_processes_creating_one_new_file_at_once(tmp_path: Path) -> None:
+    # Switching a new file to WAL can answer "database is locked" without waiting
+    # on the busy handler; the store must retry rather than fail.
+    import multiprocessing
+
+    ctx = multiprocessing.get_context("spawn")
+    for round_ in range(5):
+        path = str(tmp_path / f"new-{round_}.db")
+        with ctx.Pool(4) as pool:
+            outcomes = pool.starmap(_open_and_write, [(path, i) for i in range(4)])
+        assert outcomes == ["ok"] * 4
+        with SqliteStateStore(path) as store:
+            assert store.keys() == ["k0", "k1", "k2", "k3"]
