@@ -97,7 +97,10 @@ def private_cluster() -> Iterator[tuple[SparkCluster, str, Callable[[], None]]]:
             driver_id = client.create(sub.create_request())
             while (status := client.status(driver_id)) is None or status.state != "RUNNING":
                 time.sleep(0.2)
-            yield cluster, driver_id, lambda: client.kill(driver_id) and None
+            def kill() -> None:
+                client.kill(driver_id)
+
+            yield cluster, driver_id, kill
     finally:
         shutil.rmtree(base, ignore_errors=True)
 

@@ -12,6 +12,7 @@ from resumable_core import (
     SCHEMA_VERSION,
     InvalidArgument,
     JobRecord,
+    JsonValue,
     MemoryStateStore,
     Phase,
     RecordCorrupt,
@@ -51,7 +52,10 @@ def test_foreign_values_are_corrupt_and_name_the_key(value: object) -> None:
 
 def test_each_malformed_field_is_corrupt() -> None:
     good = sample().to_json()
-    for field, bad in [("phase", "exploded"), ("revision", "1"), ("history", {}), ("has_result", 1), ("job_id", 5), ("key", "other")]:
+    cases: list[tuple[str, JsonValue]] = [
+        ("phase", "exploded"), ("revision", "1"), ("history", {}), ("has_result", 1), ("job_id", 5), ("key", "other")
+    ]
+    for field, bad in cases:
         broken = dict(good)
         broken[field] = bad
         with pytest.raises(RecordCorrupt):

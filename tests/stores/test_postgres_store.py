@@ -27,6 +27,7 @@ from psycopg.rows import dict_row
 
 from adapters.postgres import PostgresStateStore
 from resumable_core import (
+    JsonValue,
     InvalidArgument,
     RecordCorrupt,
     StoreError,
@@ -314,7 +315,8 @@ def test_server_down_is_store_unavailable_and_the_store_recovers() -> None:
         store = PostgresStateStore(server.dsn())
         store.set("k", {"job_id": "j-1"})
         server.stop()  # fast shutdown: the store's session is terminated
-        for attempt in (lambda: store.get("k"), lambda: store.set("k", {"job_id": "j-2"})):
+        attempts: tuple[Callable[[], object], ...] = (lambda: store.get("k"), lambda: store.set("k", {"job_id": "j-2"}))
+        for attempt in attempts:
             with pytest.raises(StoreUnavailable) as info:
                 attempt()
             assert f"127.0.0.1:{server.port}/resumable_test" in str(info.value)
@@ -405,7 +407,7 @@ def test_a_value_that_is_not_json_is_corrupt_and_left_untouched(postgres_dsn: st
 
 def test_values_jsonb_would_alter_round_trip_exactly(postgres_store: PostgresStateStore) -> None:
     # The reasons the value column is TEXT, not JSONB (see adapters/postgres.py).
-    value = {"z": 1e16, "nul": "a\x00b", "lone": "\ud800", "a": [5e-324, -0.0, 1.5]}
+    value: dict[str, JsonValue] = {"z": 1e16, "nul": "a\x00b", "lone": "\ud800", "a": [5e-324, -0.0, 1.5]}
     postgres_store.set("k", value)
     got = postgres_store.get("k")
     assert got == value
@@ -422,7 +424,8 @@ def test_cas_compares_like_the_other_stores(postgres_store: PostgresStateStore) 
 
 @pytest.mark.parametrize("key", ["a\x00b", "\udc80"])
 def test_keys_postgres_cannot_hold_are_rejected(postgres_store: PostgresStateStore, key: str) -> None:
-    for call in (lambda: postgres_store.set(key, 1), lambda: postgres_store.get(key)):
+    calls: tuple[Callable[[], object], ...] = (lambda: postgres_store.set(key, 1), lambda: postgres_store.get(key))
+    for call in calls:
         with pytest.raises(InvalidArgument):
             call()
     assert postgres_store.keys() == []
