@@ -23,8 +23,10 @@ from resumable_core import (
     ResumableJob,
     StateStore,
     StatusChanged,
+    StoreError,
     Submitted,
     Superseded,
+    SupportsCancel,
     WaitingForOwner,
     cancel_resumable,
     run_resumable,
@@ -127,6 +129,7 @@ class ResumableOperator(BaseOperator):
         self.resume_policy = resume_policy
         self.poll_policy = poll_policy or PollPolicy()
         self._active: _ActiveRun | None = None
+        self._job_id: str | None = None
         self._sigterm_pending = False
 
     # -- what subclasses override -----------------------------------------------------
@@ -231,6 +234,10 @@ class ResumableOperator(BaseOperator):
                 listener=self._log_event,
                 rerun=cause.reruns,
             )
+        except StoreError as exc:
+            # The record could not be written (the task instance may no longer be
+            # allowed to); the user still meant the job to stop.
+            return self._cancel_unrecorded(cause, exc)
         except ResumableError as exc:
             self.log.error("%s: could not cancel the job: %s", cause.value, exc)
             return False
@@ -239,21 +246,29 @@ class ResumableOperator(BaseOperator):
             self.log.info("%s: job cancelled; a new try of this task submits afresh", cause.value)
         return cancelled
 
-    def _recorded_job_id(self) -> str | None:
+    def _cancel_unrecorded(self, cause: KillCause, error: StoreError) -> bool:
         active = self._active
-        if active is None:
-            return None
+        job_id = self._job_id
+        if active is None or job_id is None or not isinstance(active.job, SupportsCancel):
+            self.log.error("%s: could not cancel the job: %s", cause.value, error)
+            return False
         try:
-            value = active.store.get(active.key)
-        except ResumableError:
-            return None
-        job_id = value.get("job_id") if isinstance(value, dict) else None
-        return job_id if isinstance(job_id, str) else None
+            active.job.cancel_job(job_id)
+        except ResumableError as exc:
+            self.log.error("%s: could not cancel job %s: %s", cause.value, job_id, exc)
+            return False
+        self.log.warning("%s: cancelled job %s, but the record could not be updated: %s", cause.value, job_id, error)
+        return True
+
+    def _recorded_job_id(self) -> str | None:
+        return self._job_id
 
     # -- logs ---------------------------------------------------------------------------
 
     def _log_event(self, event: Event) -> None:
         """One line per core event, in the words users grep task logs for."""
+        if isinstance(event, (Submitted, Reattached, StatusChanged)):
+            self._job_id = event.job_id  # for on_kill, which must not depend on the store
         log = self.log
         if isinstance(event, Submitted):
             if event.resubmitted:

@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 
-from resumable_core import InvalidArgument, JsonValue, StoreUnavailable
+from resumable_core import InvalidArgument, JsonValue, MemoryStateStore, StoreUnavailable, load_record
 from tests.airflow.conftest import REPO
 
 pytestmark = pytest.mark.airflow
@@ -229,3 +229,71 @@ def test_the_master_comes_from_an_airflow_connection(
 
     conn = Connection(conn_id="spark_default", conn_type="spark", host=host, port=port, extra=json.dumps(extra))
     assert spark_endpoints(conn) == expected
+
+
+# --- on_kill after a timeout, in-process ----------------------------------------------------
+
+
+class StoreRefusingEnds(MemoryStateStore):
+    """Refuses to record an ended job: what a store does when the task may no longer write."""
+
+    def compare_and_set(self, key: str, expected: JsonValue, value: JsonValue) -> bool:
+        if isinstance(value, dict) and value.get("phase") in ("failed", "cancelled"):
+            raise StoreUnavailable("writes refused", key=key)
+        return super().compare_and_set(key, expected, value)
+
+
+@pytest.mark.parametrize("store_kind", ["memory", "refusing"])
+def test_a_timeout_cancels_the_job_even_when_the_record_cannot_be_written(tmp_path: Any, store_kind: str) -> None:
+    from types import SimpleNamespace
+
+    from airflow.sdk.exceptions import AirflowTaskTimeout
+
+    from adapters.airflow import ResumableOperator
+    from tests.airflow.dagkit import FAST_POLL
+    from tests.airflow.filejob import CANCELLED, FileJob, FileJobSystem, TriggeredJob
+
+    system = FileJobSystem(tmp_path / "jobs")
+    system.arm("hook")
+
+    def alarm() -> None:  # what SIGALRM does inside the poll: raise from wherever the task is
+        raise AirflowTaskTimeout()
+
+    job = TriggeredJob(FileJob(system.root, running_polls=-1), system, alarm)
+    store = MemoryStateStore() if store_kind == "memory" else StoreRefusingEnds()
+    operator = ResumableOperator(task_id="t", job=job, state_store=store, poll_policy=FAST_POLL)
+    ti = SimpleNamespace(dag_id="d", run_id="r", task_id="t", map_index=-1, max_tries=0)
+    try:
+        operator.execute({"ti": ti})  # type: ignore[arg-type]
+    except AirflowTaskTimeout:
+        operator.on_kill()  # as the task runner does, inside its except block
+    [submission] = system.log("submissions")
+    assert system.job(submission["job_id"])["status"] == CANCELLED  # type: ignore[index]
+    record = load_record(store, "airflow/d/r/t/-1")
+    assert record is not None
+    assert record.phase.value == ("failed" if store_kind == "memory" else "submitted")
+
+
+def test_a_mark_failed_cancels_the_job_even_when_the_record_cannot_be_written(tmp_path: Any) -> None:
+    from types import SimpleNamespace
+
+    from adapters.airflow import KillCause, ResumableOperator, TaskInterrupted
+    from tests.airflow.dagkit import FAST_POLL
+    from tests.airflow.filejob import CANCELLED, FileJob, FileJobSystem, TriggeredJob
+
+    system = FileJobSystem(tmp_path / "jobs")
+    system.arm("hook")
+    store = StoreRefusingEnds()
+    operator = ResumableOperator(task_id="t", state_store=store, poll_policy=FAST_POLL)
+    # The task runner's SIGTERM handler does nothing but call on_kill(); so does this hook.
+    operator.job = TriggeredJob(FileJob(system.root, running_polls=-1), system, operator.on_kill)
+    ti = SimpleNamespace(
+        dag_id="d", run_id="r", task_id="t", map_index=-1, max_tries=0,
+        get_task_states=lambda **query: {"r": {"t": "failed"}},  # the server after a mark-failed
+    )
+    with pytest.raises(TaskInterrupted) as info:
+        operator.execute({"ti": ti})  # type: ignore[arg-type]
+    assert info.value.cause is KillCause.USER_ACTION and info.value.cancelled
+    [submission] = system.log("submissions")
+    assert info.value.job_id == submission["job_id"]
+    assert system.job(submission["job_id"])["status"] == CANCELLED  # type: ignore[index]
