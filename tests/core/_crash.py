@@ -25,6 +25,7 @@ from resumable_core import (
     CompareAndSetStore,
     JobRecord,
     JsonValue,
+    Outcome,
     Phase,
     Policy,
     Poller,
@@ -75,11 +76,9 @@ CRASHES = (FaultKind.CRASH_BEFORE, FaultKind.CRASH_AFTER)
 
 @dataclass(frozen=True)
 class CancelSeen:
-    """What the system looked like when an operator's cancel_resumable marked the key cancelled."""
+    """An operator's cancel took effect, on the submission with this reference."""
 
     reference: str
-    ended: frozenset[str]  # jobs that had already ended then (cancelling them changes nothing)
-    succeeded: frozenset[str]
 
 
 @dataclass
@@ -95,12 +94,30 @@ class World:
     submits: int = 0
     cancel: CancelSeen | None = None
     cancel_stops_the_run: bool = True  # check that no new reference is submitted after a cancel
+    excuse_unnamed_superseded: bool = False
     violations: list[str] = field(default_factory=list)
 
     def live_jobs(self) -> list[str]:
         """Jobs the system still runs. A forgotten job counts as gone: in the fake
         it never advances again, as a driver lost in a master restart."""
-        return [r.job_id for r in self.system.runs.values() if r.status in ACTIVE and not r.forgotten]
+        excused = self.unnamed_superseded()
+        return [
+            r.job_id
+            for r in self.system.runs.values()
+            if r.status in ACTIVE and not r.forgotten and r.reference not in excused
+        ]
+
+    def unnamed_superseded(self) -> frozenset[str]:
+        """References of intents a new spec or generation replaced before their job id
+        was known: documented as left alone (decide(): "left alone (documented)")."""
+        if not self.excuse_unnamed_superseded:
+            return frozenset()
+        record = self.record()
+        if record is None:
+            return frozenset()
+        return frozenset(
+            h.reference for h in record.history if h.job_id is None and h.outcome is Outcome.SUPERSEDED
+        )
 
     def record(self) -> JobRecord | None:
         return load_record(self.checker, self.key)
@@ -128,20 +145,12 @@ class World:
         if value.get("phase") == "succeeded":
             self.success_recorded = True
         if value.get("phase") == "cancelled":  # only cancel_resumable writes it
-            self.note_cancel(self.snapshot(str(value.get("reference"))))
+            self.note_cancel(str(value.get("reference")))
 
-    def snapshot(self, reference: str) -> CancelSeen:
-        runs = self.system.runs.values()
-        return CancelSeen(
-            reference,
-            frozenset(r.job_id for r in runs if r.status not in ACTIVE),
-            frozenset(r.job_id for r in runs if r.status == SUCCEEDED),
-        )
-
-    def note_cancel(self, seen: CancelSeen) -> None:
-        """The operator's cancel takes effect (it stops a running job, or writes the record)."""
+    def note_cancel(self, reference: str) -> None:
+        """The operator's cancel takes effect (it writes the record, or stops a running job)."""
         if self.cancel is None:
-            self.cancel = seen
+            self.cancel = CancelSeen(reference)
 
     def forget_recorded_job(self) -> None:
         record = self.record()
@@ -293,12 +302,11 @@ class OperatorJobProxy(FullJobProxy):
 
     def cancel_job(self, job_id: str) -> None:
         def call() -> None:
-            world = self.caller.world
-            run = world.system.runs[job_id]
-            before = world.snapshot(run.reference)
+            run = self.full.system.runs[job_id]
+            running = run.status in ACTIVE
             self.full.cancel_job(job_id)
-            if job_id not in before.ended:  # cancelling an ended job changes nothing
-                world.note_cancel(before)
+            if running:  # cancelling an ended job changes nothing
+                self.caller.world.note_cancel(run.reference)
 
         self.caller.step("cancel", call)
 
@@ -330,6 +338,8 @@ def drive(
     poll: PollPolicy,
     restart_on: tuple[type[BaseException], ...],
     stop_on: tuple[type[BaseException], ...] = (),
+    generation: str | None = None,
+    abandon_on_crash: bool = False,
     max_attempts: int = 60,
 ) -> Ending:
     """Call run_resumable again after every crash (and every error in *restart_on*,
@@ -337,7 +347,8 @@ def drive(
 
     Each attempt is a new run_resumable call: a new process with a new owner id,
     the same store and the same external system. Once an operator cancelled the
-    key, nothing restarts it: the attempt under way is the last.
+    key, nothing restarts it: the attempt under way is the last; nor does
+    anything after a crash with *abandon_on_crash* (the next logical run follows).
     """
     world = caller.world
     for attempt in range(1, max_attempts + 1):
@@ -346,6 +357,7 @@ def drive(
                 job,
                 store,
                 key=world.key,
+                generation=generation,
                 policy=policy,
                 poll=poll,
                 clock=world.clock,
@@ -355,7 +367,7 @@ def drive(
         except Violation as exc:
             raise AssertionError(str(exc)) from exc
         except Crash as exc:
-            if world.cancel is not None:
+            if world.cancel is not None or abandon_on_crash:
                 return Ending(stopped=exc, attempts=attempt)
             continue
         except stop_on as exc:
@@ -480,11 +492,14 @@ def operator_cancels(
 
     def body() -> Ending:
         scheduler.wait_until(index, lambda: runner.steps >= after_steps or scheduler.done[runner.index])
-        try:
-            cancel_resumable(job, proxied, key=world.key, clock=world.clock, sleep=operator.sleep)
-        except ResumableError as exc:  # the system stayed unreachable: the cancel failed
-            return Ending(stopped=exc)
-        return Ending()
+        error: ResumableError | None = None
+        for _ in range(5):  # a cancel that failed half-way is repeated (its docstring says so)
+            try:
+                cancel_resumable(job, proxied, key=world.key, clock=world.clock, sleep=operator.sleep)
+                return Ending()
+            except ResumableError as exc:  # the system stayed unreachable
+                error = exc
+        return Ending(stopped=error)
 
     return body
 
@@ -520,21 +535,23 @@ def run_interleaved(scheduler: Scheduler, bodies: Sequence[Callable[[], Ending]]
 # -- invariants on the end state ----------------------------------------------------------------
 
 
-def check_every_submission_in_history(world: World, *, except_reference: str | None = None) -> JobRecord:
+def check_every_submission_in_history(world: World, *, except_reference: str | None = None) -> None:
     """Every job the system received is named, with its reference, in the record's history
     (but those submitted under *except_reference*, when given)."""
     record = world.record()
-    assert record is not None
+    if record is None:
+        assert not world.system.runs, f"jobs submitted, no record: {list(world.system.runs)}"
+        return
     recorded = {(h.reference, h.job_id) for h in record.history if h.job_id is not None}
+    excused = world.unnamed_superseded()
     for run in world.system.runs.values():
-        if run.reference == except_reference:
+        if run.reference == except_reference or run.reference in excused:
             continue
         assert (run.reference, run.job_id) in recorded, (
             f"job {run.job_id} (reference {run.reference}) missing from the history {record.history}"
         )
     job_ids = [h.job_id for h in record.history if h.job_id is not None]
     assert len(job_ids) == len(set(job_ids)), f"a job appears twice in the history {record.history}"
-    return record
 
 
 def check_result_matches_record(world: World, result: JsonValue) -> JobRecord:
@@ -555,23 +572,17 @@ def check_result_matches_record(world: World, result: JsonValue) -> JobRecord:
 def check_cancel_kept(world: World, ending: Ending) -> None:
     """An operator's cancel is never undone by the run that was under way.
 
-    Every job of the cancelled reference that had not ended when the cancel
-    landed ends cancelled (the job behind an in-flight submit included), no new
-    reference is submitted (checked at each submit), and the record stays
-    cancelled unless its job had already ended (then it may say how).
+    No new reference is submitted after it (checked at each submit); no job is
+    left running (the one behind an in-flight submit included); the record stays
+    cancelled, or says succeeded when its job did finish before the kill landed
+    (a FAILED there would make the next automatic retry resubmit).
     """
-    cancel = world.cancel
-    assert cancel is not None
-    for run in world.system.runs.values():
-        if run.reference == cancel.reference and run.job_id not in cancel.ended and not run.forgotten:
-            assert run.status == "CANCELLED", f"job {run.job_id} still ran after the cancel: {run.status}"
-    assert not world.live_jobs(), world.live_jobs()
+    assert world.cancel is not None
+    assert not world.live_jobs(), f"jobs still running after the cancel: {world.live_jobs()}"
     record = world.record()
     assert record is not None
     if record.phase is Phase.SUCCEEDED:
-        assert record.job_id in cancel.succeeded, f"the cancelled record was overwritten: {record}"
-    elif record.phase is Phase.FAILED:  # the truth about a job that had failed before the cancel
-        assert record.job_id in cancel.ended, f"the cancelled record was overwritten: {record}"
+        assert world.system.runs[str(record.job_id)].status == SUCCEEDED, record
     else:
         assert record.phase is Phase.CANCELLED, f"the cancelled record was overwritten: {record}"
     if ending.stopped is None:

@@ -61,7 +61,7 @@ from contextlib import contextmanager
 from typing import Any
 
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
 from adapters.sqlite import SqliteStateStore
@@ -72,6 +72,7 @@ from resumable_core import (
     JobFailed,
     MemoryStateStore,
     OnAmbiguous,
+    OnSuperseded,
     Outcome,
     Phase,
     Policy,
@@ -80,7 +81,7 @@ from resumable_core import (
     StateStore,
     TransientError,
 )
-from resumable_core.testing import FAILED, SUCCEEDED, FakeExternalSystem
+from resumable_core.testing import FAILED, SUCCEEDED, FakeExternalSystem, FakeJob
 
 from ._crash import (
     CRASHES,
@@ -88,6 +89,7 @@ from ._crash import (
     Ending,
     Fault,
     FaultKind,
+    FullJobProxy,
     Scheduler,
     World,
     check_cancel_kept,
@@ -316,18 +318,132 @@ def test_crashes_without_lookup_resubmit_policy_keeps_the_record_true(
     assert all(run.reference in references for run in world.system.runs.values())
 
 
+# -- a new spec or a new generation, run after run ------------------------------------------------
+
+SUPERSEDED_LEFT_RUNNING = (
+    "core bug: with on_superseded=cancel, _Runner.submit writes the new intent (dropping the old "
+    "job id from the record) before supersede() cancels the old job; a crash in between leaves "
+    "the old job running, never cancelled, next to the new one"
+)
+
+
+@pytest.mark.parametrize("on_superseded", [OnSuperseded.CANCEL, OnSuperseded.LEAVE], ids=["cancel", "leave"])
+@profile(600)
+@given(
+    runs=st.lists(
+        st.tuples(st.integers(0, 2), st.sampled_from(["spec-a", "spec-b"]), st.booleans()), min_size=1, max_size=5
+    ),
+    faults=schedules(ANY_FAULT, 120),
+    outcomes=OUTCOMES,
+)
+def test_new_specs_and_generations_across_crashes(
+    on_superseded: OnSuperseded, runs: list[tuple[int, str, bool]], faults: dict[int, Fault], outcomes: list[str]
+) -> None:
+    """Logical runs one after another, each (generation, spec) retried through crashes,
+    or abandoned at its first crash (its job may still run when the next one starts).
+
+    Each finished run returns the result of a job of its own spec and generation; a
+    run like the last successful one reuses it (no submission); with
+    history names every job (but an intent replaced before its job id was known:
+    documented as left alone).
+    """
+    store = MemoryStateStore()
+    system = FakeExternalSystem(running_polls=1, outcomes=list(outcomes))
+    # One live job with on_superseded=cancel is checked step by step below, where
+    # the crash lands exactly (a drawn schedule rarely does).
+    world = World(system, store, KEY, at_most_one_live=False, excuse_unnamed_superseded=True)
+    caller = Caller(world, faults)
+    last: tuple[int, str] | None = None
+    runs[-1] = (*runs[-1][:2], False)  # the last one recovers whatever the others left behind
+    for generation, spec, abandon in runs:
+        if (generation, spec) != last:
+            world.success_recorded = False  # a new spec or generation may submit again
+        submits = world.submits
+        job = FullJobProxy(FakeJob(system, spec), caller)
+        ending = drive(
+            caller, job, proxy_store(store, caller), policy=Policy(on_superseded=on_superseded), poll=POLL,
+            restart_on=RESTART_ON, generation=f"g{generation}", abandon_on_crash=abandon,
+        )
+        if ending.stopped is not None:
+            last = None  # the abandoned run changed the record
+            continue
+        record = check_result_matches_record(world, ending.result)
+        assert isinstance(ending.result, dict) and ending.result["spec"] == spec
+        assert record.generation == f"g{generation}" and record.fingerprint == job.job_fingerprint()
+        if (generation, spec) == last:
+            assert world.submits == submits, "a recorded success of the same spec and generation was redone"
+        last = (generation, spec)
+    assert not world.violations
+    check_every_submission_in_history(world)
+
+
+def superseding_trace() -> list[str]:
+    """The steps of a run of spec-b replacing a running job of spec-a, without crash."""
+    _, caller = supersede_with_crash({}, OnSuperseded.CANCEL)
+    return caller.trace
+
+
+def supersede_with_crash(faults: dict[int, Fault], on_superseded: OnSuperseded) -> tuple[World, Caller]:
+    """spec-a is submitted and its caller dies polling; spec-b's run meets *faults* (by its
+    own step numbers) and is restarted until it returns."""
+    store = MemoryStateStore()
+    system = FakeExternalSystem(running_polls=3)
+    world = World(system, store, KEY, at_most_one_live=on_superseded is OnSuperseded.CANCEL)
+    first = Caller(world, {4: Fault(FaultKind.CRASH_BEFORE)})  # 0 get, 1 intent, 2 submit, 3 persist, 4 poll
+    policy = Policy(on_superseded=on_superseded)
+    drive(first, FullJobProxy(FakeJob(system, "spec-a"), first), proxy_store(store, first), policy=policy,
+          poll=POLL, restart_on=RESTART_ON, abandon_on_crash=True)
+    assert world.live_jobs() == ["job-0001"]
+    second = Caller(world, faults)
+    ending = drive(second, FullJobProxy(FakeJob(system, "spec-b"), second), proxy_store(store, second),
+                   policy=policy, poll=POLL, restart_on=RESTART_ON)
+    assert isinstance(ending.result, dict) and ending.result["spec"] == "spec-b"
+    check_result_matches_record(world, ending.result)
+    check_every_submission_in_history(world)
+    return world, second
+
+
+@pytest.mark.parametrize(
+    "on_superseded",
+    [
+        pytest.param(
+            OnSuperseded.CANCEL, marks=pytest.mark.xfail(strict=True, reason=SUPERSEDED_LEFT_RUNNING), id="cancel"
+        ),
+        pytest.param(OnSuperseded.LEAVE, id="leave"),
+    ],
+)
+def test_every_crash_point_while_a_new_spec_supersedes_a_running_job(on_superseded: OnSuperseded) -> None:
+    """With on_superseded=cancel the old job never runs next to the new one, wherever the
+    superseding run crashes (before or after each of its steps); with leave, the old
+    job runs on (documented) and the rest holds."""
+    for step in range(len(superseding_trace()) + 1):
+        for crash in CRASHES:
+            world, _ = supersede_with_crash({step: Fault(crash)}, on_superseded)
+            if on_superseded is OnSuperseded.CANCEL:
+                assert world.system.runs["job-0001"].status == "CANCELLED", (step, crash)
+
+
 # -- an operator's cancel at any step -------------------------------------------------------------
 
-CANCEL_BEFORE_WRITE = (
-    "core bug: cancel_resumable cancels the job before it writes CANCELLED; a runner that sees the "
-    "job's CANCELLED status in between records FAILED (record_terminal overwrites even a CANCELLED "
-    "it reloads) and raises JobFailed, cancel_resumable then returns that FAILED record, and the next "
-    "automatic run resubmits; or, checking status after a restart, the runner resubmits at once"
+FAILURE_OVER_CANCEL = (
+    "core bug: _Runner.record_terminal's retry loop reloads the record and writes FAILED over a "
+    "CANCELLED that cancel_resumable wrote for the same job meanwhile, then raises JobFailed; the "
+    "next automatic retry resubmits, undoing the cancel"
 )
 CANCEL_IGNORES_LEASE = (
     "core bug: cancel_resumable marks an intent CANCELLED while its owner's lease is live and its "
     "submit may be in flight; when that submit's response is lost (or its process dies before "
     "persisting the id) the job runs on, named nowhere in the record"
+)
+
+
+# Interleavings the property found, replayed on every run (so its strict xfail is deterministic).
+FAILURE_BEFORE_CANCEL: dict[str, Any] = dict(
+    kind="memory", faults={}, cancel_after=9, choices=[0, 1, 1, 1, 0, 1, 0, 1, 1, 0], outcomes=[FAILED], lease=10.0
+)
+CANCEL_DURING_SUBMIT: dict[str, Any] = dict(
+    kind="memory", faults={2: Fault(FaultKind.LOSE_SUBMIT_RESPONSE)}, cancel_after=2, choices=[1] * 10,
+    outcomes=[], lease=120.0,
 )
 
 
@@ -376,7 +492,7 @@ def run_with_operator(
     "cancel_kept",
     [
         pytest.param(
-            True, marks=pytest.mark.xfail(strict=True, reason=CANCEL_BEFORE_WRITE + "; " + CANCEL_IGNORES_LEASE)
+            True, marks=pytest.mark.xfail(strict=True, reason=FAILURE_OVER_CANCEL + "; " + CANCEL_IGNORES_LEASE)
         ),
         False,
     ],
@@ -395,6 +511,8 @@ def run_with_operator(
         }
     )
 )
+@example(case=FAILURE_BEFORE_CANCEL)
+@example(case=CANCEL_DURING_SUBMIT)
 def test_an_operator_cancels_while_a_caller_runs(cancel_kept: bool, case: dict[str, Any]) -> None:
     """cancel_resumable from another process, interleaved with a crashing caller's steps.
 
@@ -407,16 +525,22 @@ def test_an_operator_cancels_while_a_caller_runs(cancel_kept: bool, case: dict[s
     run_with_operator(cancel_kept=cancel_kept, **case)
 
 
-@pytest.mark.xfail(strict=True, reason=CANCEL_BEFORE_WRITE)
 def test_a_cancel_racing_the_first_poll_is_kept() -> None:
-    """No crash. The runner submits; the operator reads the intent, finds the job by
-    reference and cancels it; the runner persists the id, polls CANCELLED and records
-    FAILED before the operator's write. Today: JobFailed, record FAILED, and
-    cancel_resumable returns that FAILED record."""
+    """No crash. The operator's cancel lands while the runner persists its job id and
+    polls for the first time (before the fix, the runner saw the job CANCELLED before
+    the record did, recorded FAILED and raised JobFailed)."""
     _, ending = run_with_operator(
         "memory", faults={}, cancel_after=1, choices=[1, 0, 1, 0, 1, 1, 1], outcomes=[], lease=120.0, cancel_kept=True
     )
     assert isinstance(ending.stopped, JobCancelled)
+
+
+@pytest.mark.xfail(strict=True, reason=FAILURE_OVER_CANCEL)
+def test_a_failure_seen_before_the_cancel_is_recorded_does_not_replace_it() -> None:
+    """No crash. The job fails; the runner reads the record to write FAILED, the
+    operator writes CANCELLED, the runner's write loses, reloads, and writes FAILED
+    over the CANCELLED. Today: JobFailed, record FAILED (an automatic retry resubmits)."""
+    run_with_operator(cancel_kept=True, **FAILURE_BEFORE_CANCEL)
 
 
 @pytest.mark.xfail(strict=True, reason=CANCEL_IGNORES_LEASE)
@@ -424,10 +548,7 @@ def test_a_cancel_while_the_submit_is_in_flight_leaves_no_job_running() -> None:
     """The runner wrote its intent and is about to submit; the operator finds nothing by
     reference and marks the intent cancelled; the submit then creates the job and its
     response is lost. Today that job runs on and the record never names it."""
-    run_with_operator(
-        "memory", faults={2: Fault(FaultKind.LOSE_SUBMIT_RESPONSE)}, cancel_after=2, choices=[1] * 10,
-        outcomes=[], lease=120.0, cancel_kept=True,
-    )
+    run_with_operator(cancel_kept=True, **CANCEL_DURING_SUBMIT)
 
 
 # -- no lookup, on_ambiguous=FAIL ------------------------------------------------------------------
