@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import subprocess
+from collections.abc import Callable
 import sys
 from datetime import timedelta
 from typing import Any
@@ -76,7 +77,7 @@ class RecordingAccessor:
 
 
 def test_the_store_writes_with_never_expire_by_default() -> None:
-    from airflow.sdk import NEVER_EXPIRE
+    from airflow.sdk.execution_time.context import NEVER_EXPIRE
 
     from adapters.airflow import AirflowStateStore
 
@@ -114,7 +115,8 @@ def test_store_failures_are_mapped_to_the_core_errors() -> None:
 
     failure = AirflowRuntimeError(ErrorResponse(error=ErrorType.GENERIC_ERROR, detail={"message": "db down"}))
     store = AirflowStateStore(RecordingAccessor(fail=failure))
-    for call in (lambda: store.get("k"), lambda: store.set("k", 1), lambda: store.delete("k")):
+    calls: list[Callable[[], object]] = [lambda: store.get("k"), lambda: store.set("k", 1), lambda: store.delete("k")]
+    for call in calls:
         with pytest.raises(StoreUnavailable) as info:
             call()
         assert info.value.key == "k"
@@ -264,7 +266,7 @@ def test_a_timeout_cancels_the_job_even_when_the_record_cannot_be_written(tmp_pa
     operator = ResumableOperator(task_id="t", job=job, state_store=store, poll_policy=FAST_POLL)
     ti = SimpleNamespace(dag_id="d", run_id="r", task_id="t", map_index=-1, max_tries=0)
     try:
-        operator.execute({"ti": ti})  # type: ignore[arg-type]
+        operator.execute({"ti": ti})  # type: ignore[typeddict-item]  # a stand-in task instance
     except AirflowTaskTimeout:
         operator.on_kill()  # as the task runner does, inside its except block
     [submission] = system.log("submissions")
@@ -292,7 +294,7 @@ def test_a_mark_failed_cancels_the_job_even_when_the_record_cannot_be_written(tm
         get_task_states=lambda **query: {"r": {"t": "failed"}},  # the server after a mark-failed
     )
     with pytest.raises(TaskInterrupted) as info:
-        operator.execute({"ti": ti})  # type: ignore[arg-type]
+        operator.execute({"ti": ti})  # type: ignore[typeddict-item]  # a stand-in task instance
     assert info.value.cause is KillCause.USER_ACTION and info.value.cancelled
     [submission] = system.log("submissions")
     assert info.value.job_id == submission["job_id"]

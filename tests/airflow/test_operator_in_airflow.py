@@ -102,7 +102,7 @@ def test_any_state_store_can_replace_airflows(crash_chain: Any) -> None:
     from adapters.sqlite import SqliteStateStore
     from resumable_core import load_record
 
-    run_id = steps["resume3"].report["run_id"]  # type: ignore[index]
+    run_id = steps["resume3"].report["run_id"]
     with SqliteStateStore(sandbox.jobs_dir / "resumable.db") as store:
         record = load_record(store, f"airflow/crash_chain/{run_id}/own_store/-1")
     assert record is not None and record.job_id == "own_store-0002"  # after the clear below
