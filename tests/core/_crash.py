@@ -32,6 +32,8 @@ from resumable_core import (
     PollPolicy,
     ResumableError,
     StateStore,
+    StoreUnavailable,
+    TransientError,
     cancel_resumable,
     load_record,
     run_resumable,
@@ -60,6 +62,8 @@ class FaultKind(enum.Enum):
     TRANSIENT = "the system answers transiently"
     FORGET = "the system forgets the recorded job"
     LOSE_SUBMIT_RESPONSE = "the next submit is accepted but its response lost"
+    ERROR_BEFORE = "the call fails without effect (StoreUnavailable, or TransientError from the system)"
+    ERROR_AFTER = "the call takes effect and its answer is lost (StoreUnavailable / TransientError)"
 
 
 @dataclass(frozen=True)
@@ -72,6 +76,14 @@ class Fault:
 
 
 CRASHES = (FaultKind.CRASH_BEFORE, FaultKind.CRASH_AFTER)
+STORE_CALLS = frozenset({"get", "set", "cas", "delete"})
+
+
+def lost_answer(name: str, when: str) -> Exception:
+    """What a caller sees when the store or the system did not answer."""
+    if name in STORE_CALLS:
+        return StoreUnavailable(f"fault injected {when} store {name}")
+    return TransientError(f"fault injected {when} {name}")
 
 
 @dataclass(frozen=True)
@@ -187,6 +199,8 @@ class Caller:
         if fault is not None:
             if fault.kind is FaultKind.CRASH_BEFORE:
                 raise Crash(f"before step {self.steps - 1} ({name})")
+            if fault.kind is FaultKind.ERROR_BEFORE:
+                raise lost_answer(name, "before")
             if fault.kind is FaultKind.TRANSIENT:
                 system.transient_failures = fault.count
             elif fault.kind is FaultKind.FORGET:
@@ -201,6 +215,8 @@ class Caller:
             self.world.check_live()
         if fault is not None and fault.kind is FaultKind.CRASH_AFTER:
             raise Crash(f"after step {self.steps - 1} ({name})")
+        if fault is not None and fault.kind is FaultKind.ERROR_AFTER:
+            raise lost_answer(name, "after")
         return result
 
     def sleep(self, seconds: float) -> None:
