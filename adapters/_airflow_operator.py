@@ -207,13 +207,13 @@ class ResumableOperator(BaseOperator):
         cause = cause_from_state(state)
         self.log.info("SIGTERM received; task instance state %r: %s", state, cause.value)
         cancelled = self._stop_job(cause)
-        job_id = self._recorded_job_id()
+        job_id = self._job_id
         if cancelled:
             message = f"task stopped ({cause.value}, task instance {state!r}): job {job_id} cancelled"
+        elif cause is KillCause.WORKER_SHUTDOWN or cause.reruns:
+            message = f"task stopped ({cause.value}): job {job_id} left running; the next try reattaches to it"
         else:
-            message = (
-                f"task stopped ({cause.value}): job {job_id} left running; the next try reattaches to it"
-            )
+            message = f"task stopped ({cause.value}, task instance {state!r}): job {job_id} left running"
         raise TaskInterrupted(message, cause=cause, cancelled=cancelled, key=active.key, job_id=job_id)
 
     def _stop_job(self, cause: KillCause) -> bool:
@@ -222,7 +222,7 @@ class ResumableOperator(BaseOperator):
         if active is None:
             return False
         if not self.kill_policy.cancels(cause):
-            self.log.info("%s: leaving job %s running (kill_policy)", cause.value, self._recorded_job_id())
+            self.log.info("%s: leaving job %s running (kill_policy)", cause.value, self._job_id)
             return False
         try:
             # A short transient budget: after a user's mark-failed SIGKILL follows in 5 s.
@@ -241,7 +241,7 @@ class ResumableOperator(BaseOperator):
         except ResumableError as exc:
             self.log.error("%s: could not cancel the job: %s", cause.value, exc)
             return False
-        cancelled = record is not None and record.history[-1:] != () and record.history[-1].outcome is Outcome.CANCELLED
+        cancelled = record is not None and bool(record.history) and record.history[-1].outcome is Outcome.CANCELLED
         if cancelled and cause.reruns:
             self.log.info("%s: job cancelled; a new try of this task submits afresh", cause.value)
         return cancelled
@@ -259,9 +259,6 @@ class ResumableOperator(BaseOperator):
             return False
         self.log.warning("%s: cancelled job %s, but the record could not be updated: %s", cause.value, job_id, error)
         return True
-
-    def _recorded_job_id(self) -> str | None:
-        return self._job_id
 
     # -- logs ---------------------------------------------------------------------------
 
