@@ -204,4 +204,6 @@ class ResumableSparkSubmitOperator(ResumableOperator):
         # SparkSubmitHook never sent one, and a proxy in front of the master may want it.
         auth = BearerToken(conn.password) if self.auth_from_connection and conn.password else None
         client = SparkRestClient(rest_url, web_ui_urls=web_uis, auth=auth)
-        return SparkRestJob(client, self.submission(master))
+        # Its waits (finding a driver by reference) go through the operator's sleep,
+        # which acts on a pending SIGTERM.
+        return SparkRestJob(client, self.submission(master), sleep=self._sleep)
