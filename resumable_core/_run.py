@@ -37,6 +37,7 @@ from ._errors import (
     JobLost,
     JobNotFound,
     ResultUnavailable,
+    StoreError,
     SubmissionRejected,
 )
 from ._events import (
@@ -372,10 +373,12 @@ class _Runner(_Session, Generic[R]):
                 owner=self.owner,
                 lease_until=lease_until,
             )
+        if action.supersede_job_id is not None:
+            # Before the new intent: that write drops the old id from the record,
+            # and a crash right after it would leave the old job running unnamed.
+            self.supersede(action)
         if not self.write(intent):
             return _Retry()
-        if action.supersede_job_id is not None:
-            self.supersede(action)
         if action.reason is not SubmitReason.NEW:
             level = logging.WARNING if action.reason in (SubmitReason.AMBIGUOUS, SubmitReason.JOB_LOST) else logging.INFO
             self.log(level, "resubmitting because %s", action.reason.value)
@@ -406,12 +409,39 @@ class _Runner(_Session, Generic[R]):
             lease_until=None,
             history=mark_history(intent, intent.reference, job_id=job_id, outcome=Outcome.ACTIVE, submitted_at=submitted_at),
         )
-        if not self.write(recorded):
+        if not self.write_job_id(recorded, job_id):
             return self.lost_race(intent, job_id)
         previous_job = previous.job_id if previous is not None else None
         self.emit(Submitted(self.key, intent.reference, job_id, action.reason, previous_job))
         self.log(logging.INFO, "submitted job %s (%s)", job_id, action.reason.value, job_id=job_id)
         return _PollJob(job_id)
+
+    def write_job_id(self, recorded: JobRecord, job_id: str) -> bool:
+        """Persist the id of the job just submitted, retrying a failing store.
+
+        This write is the one that must not be lost: until it lands, only a
+        lookup by reference can find the job. If the store stays down, the error
+        names the job id (and so does the log), so a human can find it.
+        """
+        attempt = 0
+        while True:
+            try:
+                return self.write(recorded)
+            except StoreError as exc:
+                attempt += 1
+                if attempt >= self.poll_policy.transient_attempts:
+                    exc.job_id = job_id
+                    exc.key = exc.key or self.key
+                    self.log(
+                        logging.ERROR,
+                        "submitted job %s but could not record its id: %s",
+                        job_id,
+                        exc.message,
+                        job_id=job_id,
+                    )
+                    raise
+                self.log(logging.WARNING, "store failed recording job %s; retrying", job_id, job_id=job_id)
+                self.sleep(self.poll_policy.interval(attempt - 1, self.rand()))
 
     def supersede(self, action: Submit) -> None:
         old = action.supersede_job_id
@@ -552,6 +582,11 @@ class _Runner(_Session, Generic[R]):
                 return
             if record.phase is phase and (record.has_result or not has_result):
                 return  # another process recorded the same outcome
+            if record.phase is Phase.CANCELLED and phase is not Phase.SUCCEEDED:
+                # The cancel landed between our read and our write: it stands.
+                raise JobCancelled(
+                    f"job {job_id} was cancelled (state {status})", key=self.key, job_id=job_id, status=status
+                )
             now = self.clock()
             final = record.evolve(
                 now,
@@ -635,7 +670,8 @@ def cancel_resumable(
     session = _Session(
         job, store, key, policy=Policy(), poll=poll, listener=listener, clock=clock, sleep=sleep, rand=random.random
     )
-    for _ in range(_MAX_STEPS):
+    conflicts = 0
+    while conflicts < _MAX_STEPS:
         record = session.load()
         if record is None:
             return None
@@ -652,6 +688,13 @@ def cancel_resumable(
                 lambda: finder.find_job_by_reference(record.reference),
                 what=f"lookup of reference {record.reference!r}",
             )
+        if job_id is None and record.lease_until is not None and record.lease_until > clock():
+            # Another process may be inside submit_job right now: marking the intent
+            # cancelled could leave the job it is creating running, named nowhere.
+            # Wait for its id (or for its lease to run out), then cancel that.
+            session.log(logging.INFO, "a submission is in flight; waiting for its job id before cancelling")
+            sleep(max(0.0, min(record.lease_until - clock(), poll.min_interval or 0.5)))
+            continue
         if job_id is not None and not isinstance(job, SupportsCancel):
             raise InvalidArgument(f"{type(job).__name__} cannot cancel jobs", key=session.key, job_id=job_id)
         if job_id is None:
@@ -668,6 +711,7 @@ def cancel_resumable(
             history=mark_history(record, record.reference, job_id=job_id, outcome=Outcome.CANCELLED, ended_at=now),
         )
         if not session.write(final):
+            conflicts += 1
             continue
         if not rerun and job_id is not None:
             _send_cancel(session, job, job_id)

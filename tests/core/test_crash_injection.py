@@ -41,7 +41,10 @@ Invariants, checked after every step and at the end:
 - with PlainFakeJob (no lookup) and ``on_ambiguous=FAIL``, a crash between
   submit and persisting the id ends in AmbiguousSubmission, never a duplicate;
 - a cancel is kept: the run under way submits nothing new after it, its jobs
-  end cancelled, the record stays cancelled (xfail: core bugs, see the reasons).
+  end cancelled, the record stays cancelled.
+
+The properties found four core bugs, now fixed; each has a deterministic
+regression test below (the comments above them say what the bug was).
 
 Each property was checked against deliberately broken cores (lookup answering
 None, writes without compare-and-set, no intent lease, a transient error taken
@@ -328,11 +331,9 @@ def test_crashes_without_lookup_resubmit_policy_keeps_the_record_true(
 
 # -- a new spec or a new generation, run after run ------------------------------------------------
 
-SUPERSEDED_LEFT_RUNNING = (
-    "core bug: with on_superseded=cancel, _Runner.submit writes the new intent (dropping the old "
-    "job id from the record) before supersede() cancels the old job; a crash in between leaves "
-    "the old job running, never cancelled, next to the new one"
-)
+# Regression: with on_superseded=cancel, _Runner.submit wrote the new intent (dropping the old
+# job id from the record) before cancelling the old job; a crash in between left the old job
+# running, never cancelled, next to the new one.
 
 
 @pytest.mark.parametrize("on_superseded", [OnSuperseded.CANCEL, OnSuperseded.LEAVE], ids=["cancel", "leave"])
@@ -414,9 +415,7 @@ def supersede_with_crash(faults: dict[int, Fault], on_superseded: OnSuperseded) 
 @pytest.mark.parametrize(
     "on_superseded",
     [
-        pytest.param(
-            OnSuperseded.CANCEL, marks=pytest.mark.xfail(strict=True, reason=SUPERSEDED_LEFT_RUNNING), id="cancel"
-        ),
+        pytest.param(OnSuperseded.CANCEL, id="cancel"),
         pytest.param(OnSuperseded.LEAVE, id="leave"),
     ],
 )
@@ -433,19 +432,12 @@ def test_every_crash_point_while_a_new_spec_supersedes_a_running_job(on_supersed
 
 # -- an operator's cancel at any step -------------------------------------------------------------
 
-FAILURE_OVER_CANCEL = (
-    "core bug: _Runner.record_terminal's retry loop reloads the record and writes FAILED over a "
-    "CANCELLED that cancel_resumable wrote for the same job meanwhile, then raises JobFailed; the "
-    "next automatic retry resubmits, undoing the cancel"
-)
-CANCEL_IGNORES_LEASE = (
-    "core bug: cancel_resumable marks an intent CANCELLED while its owner's lease is live and its "
-    "submit may be in flight; when that submit's response is lost (or its process dies before "
-    "persisting the id) the job runs on, named nowhere in the record"
-)
+# Regressions: (1) _Runner.record_terminal's retry loop reloaded the record and wrote FAILED over
+# a CANCELLED that cancel_resumable wrote for the same job meanwhile, so the next automatic retry
+# resubmitted; (2) cancel_resumable marked an intent CANCELLED while its owner's lease was live and
+# its submit in flight; when that submit's response was lost the job ran on, named nowhere.
 
-
-# Interleavings the property found, replayed on every run (so its strict xfail is deterministic).
+# Interleavings the property found, replayed on every run.
 FAILURE_BEFORE_CANCEL: dict[str, Any] = dict(
     kind="memory", faults={}, cancel_after=9, choices=[0, 1, 1, 1, 0, 1, 0, 1, 1, 0], outcomes=[FAILED], lease=10.0
 )
@@ -488,8 +480,8 @@ def run_with_operator(
             check_cancel_kept(world, ending)
             check_every_submission_in_history(world)
         else:
-            # Today a submit in flight when the cancel looked (and found nothing)
-            # can leave a job the record never names: see CANCEL_IGNORES_LEASE.
+            # The bookkeeping invariants alone (the mode that held before the
+            # cancel fixes): history complete but for the cancelled reference.
             check_every_submission_in_history(world, except_reference=world.cancel.reference)
             if ending.stopped is None:
                 check_result_matches_record(world, ending.result)
@@ -499,9 +491,7 @@ def run_with_operator(
 @pytest.mark.parametrize(
     "cancel_kept",
     [
-        pytest.param(
-            True, marks=pytest.mark.xfail(strict=True, reason=FAILURE_OVER_CANCEL + "; " + CANCEL_IGNORES_LEASE)
-        ),
+        pytest.param(True),
         False,
     ],
     ids=["cancel-kept", "bookkeeping"],
@@ -543,19 +533,17 @@ def test_a_cancel_racing_the_first_poll_is_kept() -> None:
     assert isinstance(ending.stopped, JobCancelled)
 
 
-@pytest.mark.xfail(strict=True, reason=FAILURE_OVER_CANCEL)
 def test_a_failure_seen_before_the_cancel_is_recorded_does_not_replace_it() -> None:
     """No crash. The job fails; the runner reads the record to write FAILED, the
     operator writes CANCELLED, the runner's write loses, reloads, and writes FAILED
-    over the CANCELLED. Today: JobFailed, record FAILED (an automatic retry resubmits)."""
+    over the CANCELLED. Was: JobFailed, record FAILED (an automatic retry resubmitted)."""
     run_with_operator(cancel_kept=True, **FAILURE_BEFORE_CANCEL)
 
 
-@pytest.mark.xfail(strict=True, reason=CANCEL_IGNORES_LEASE)
 def test_a_cancel_while_the_submit_is_in_flight_leaves_no_job_running() -> None:
     """The runner wrote its intent and is about to submit; the operator finds nothing by
     reference and marks the intent cancelled; the submit then creates the job and its
-    response is lost. Today that job runs on and the record never names it."""
+    response is lost. Was: that job ran on and the record never named it."""
     run_with_operator(cancel_kept=True, **CANCEL_DURING_SUBMIT)
 
 
@@ -596,11 +584,9 @@ def test_crash_between_submit_and_persist_without_lookup_is_ambiguous_never_dupl
 
 # -- a store failure right after submit -------------------------------------------------------------
 
-JOB_ID_DROPPED = (
-    "core gap: when the store fails (StoreUnavailable) on the write that persists the job id, "
-    "_Runner.submit lets the error propagate without the id: the job runs on, named in no record, "
-    "log line or error (and without lookup the retry resubmits)"
-)
+# Regression: when the store failed (StoreUnavailable) on the write that persists the job id,
+# _Runner.submit let the error propagate without the id: the job ran on, named in no record,
+# log line or error. Now the write is retried, and a store that stays down names the job.
 
 
 class FailsOnceOnPersist(MemoryStateStore):
@@ -617,7 +603,6 @@ class FailsOnceOnPersist(MemoryStateStore):
         return super().compare_and_set(key, expected, value)
 
 
-@pytest.mark.xfail(strict=True, reason=JOB_ID_DROPPED)
 def test_a_store_failure_while_persisting_the_job_id_still_names_the_job() -> None:
     """Either the write is retried (the run goes on), or the error carries the job id."""
     system, clock = FakeExternalSystem(), FakeClock()
