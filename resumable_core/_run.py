@@ -523,7 +523,8 @@ class _Runner(_Session, Generic[R]):
             return
         self.emit(StatusChanged(self.key, record.reference, job_id, record.status, status))
         self.log(logging.INFO, "status %s", status, job_id=job_id)
-        if record.phase is Phase.SUBMITTED and record.status != status:
+        # A terminal status is written once, with the outcome, by finish().
+        if record.phase is Phase.SUBMITTED and record.status != status and self.job.is_job_active(status):
             try:
                 if not self.write(record.evolve(self.clock(), status=status)):
                     self.load()
