@@ -22,3 +22,11 @@ def test_import_is_stdlib_only() -> None:
     )
     assert third_party == []
     assert not any(m.split(".")[0] in {"adapters", "urllib3", "airflow", "psycopg", "pydantic"} for m in loaded)
+
+
+def test_version_comes_from_the_installed_metadata() -> None:
+    from importlib.metadata import version
+
+    import resumable_core
+
+    assert resumable_core.__version__ == version("resumable-core")
