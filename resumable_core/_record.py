@@ -211,7 +211,7 @@ def mark_history(record: JobRecord, reference: str, **changes: Any) -> tuple[Sub
 def recordable_result(result: object) -> tuple[bool, JsonValue]:
     """(True, result) when the result can be recorded and returned later unchanged."""
     if is_json(result):
-        return True, result  # type: ignore[return-value]  # is_json checked the shape
+        return True, result
     return False, None
 
 

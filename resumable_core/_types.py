@@ -5,14 +5,14 @@ from __future__ import annotations
 import math
 from typing import Union
 
-from typing_extensions import TypeAlias
+from typing_extensions import TypeAlias, TypeGuard
 
 JsonValue: TypeAlias = Union[
     None, bool, int, float, str, "list[JsonValue]", "dict[str, JsonValue]"
 ]
 
 
-def is_json(value: object) -> bool:
+def is_json(value: object) -> TypeGuard[JsonValue]:
     """True when *value* survives a JSON round trip unchanged.
 
     Strict on purpose: a tuple would come back as a list, a NaN is refused by
