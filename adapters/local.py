@@ -38,19 +38,19 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from resumable_core._errors import (
+from resumable_core import (
     InvalidArgument,
     JobNotFound,
+    JsonValue,
     ProtocolError,
     SubmissionRejected,
     TransientError,
 )
-from resumable_core._types import JsonValue
 
 from . import _local_runner as records
 
 if TYPE_CHECKING:
-    from resumable_core._polling import Poller
+    from resumable_core import Poller
 
 RUNNING = "RUNNING"
 CANCELLING = "CANCELLING"  # cancel asked, the process group has not ended yet

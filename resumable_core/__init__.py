@@ -8,6 +8,7 @@ imported here: no adapter, no third-party client.
 
 from __future__ import annotations
 
+from ._cancel import cancel_resumable
 from ._decision import (
     Action,
     Adopt,
@@ -59,8 +60,8 @@ from ._events import (
     Reattached,
     ResultReused,
     StatusChanged,
-    Submitted,
     SubmitReason,
+    Submitted,
     Superseded,
     WaitingForOwner,
 )
@@ -74,10 +75,17 @@ from ._protocols import (
     SupportsFindByReference,
     SupportsFingerprint,
 )
-from ._record import HISTORY_LIMIT, SCHEMA_VERSION, JobRecord, Outcome, Phase, Submission
-from ._run import cancel_resumable, check_key, forget, load_record, new_reference, run_resumable
+from ._record import (
+    HISTORY_LIMIT,
+    SCHEMA_VERSION,
+    JobRecord,
+    Outcome,
+    Phase,
+    Submission,
+)
+from ._run import run_resumable
+from ._session import check_key, forget, load_record, new_reference
 from ._types import JsonValue, is_json
-
 
 
 def __getattr__(name: str) -> str:

@@ -7,7 +7,12 @@ import time
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Callable, TypeVar
 
-from ._errors import InvalidArgument, PollTimeout, TransientBudgetExhausted, TransientError
+from ._errors import (
+    InvalidArgument,
+    PollTimeout,
+    TransientBudgetExhausted,
+    TransientError,
+)
 
 if TYPE_CHECKING:
     from ._protocols import ResumableJob

@@ -1,11 +1,10 @@
-"""run_resumable and cancel_resumable: sequence the pure decision against a job and a store."""
+"""run_resumable: sequence the pure decision against a job and a store."""
 
 from __future__ import annotations
 
 import logging
 import random
 import time
-import uuid
 from dataclasses import dataclass
 from typing import Any, Callable, Generic, TypeVar, cast
 
@@ -31,7 +30,6 @@ from ._decision import (
 from ._errors import (
     AmbiguousSubmission,
     ConcurrentUpdate,
-    InvalidArgument,
     JobCancelled,
     JobFailed,
     JobLost,
@@ -41,60 +39,38 @@ from ._errors import (
     SubmissionRejected,
 )
 from ._events import (
-    Cancelled,
-    Event,
     EventListener,
     Finished,
     Reattached,
     ResultReused,
     StatusChanged,
-    Submitted,
     SubmitReason,
+    Submitted,
     Superseded,
     WaitingForOwner,
 )
 from ._polling import Poller, PollPolicy
 from ._protocols import (
-    CompareAndSetStore,
     ResumableJob,
     StateStore,
     SupportsCancel,
     SupportsFindByReference,
     SupportsFingerprint,
 )
-from ._record import JobRecord, Outcome, Phase, mark_history, new_intent, recordable_result
+from ._record import (
+    JobRecord,
+    Outcome,
+    Phase,
+    mark_history,
+    new_intent,
+    recordable_result,
+)
+from ._session import Session, new_reference
 from ._types import JsonValue
 
 R = TypeVar("R")
 
-logger = logging.getLogger("resumable_core")
-
 _MAX_STEPS = 100  # submissions/adoptions tried per run: only a store that keeps changing under us gets near
-
-
-def new_reference() -> str:
-    """A fresh submission reference: 32 hex digits, safe in URLs, file names and Spark properties."""
-    return uuid.uuid4().hex
-
-
-def check_key(key: object) -> str:
-    if not isinstance(key, str) or not key.strip():
-        raise InvalidArgument(f"key must be a non-empty string, got {key!r}")
-    if len(key) > 512 or any(ord(c) < 32 for c in key):
-        raise InvalidArgument(f"key must be at most 512 printable characters, got {key!r}")
-    return key
-
-
-def load_record(store: StateStore, key: str) -> JobRecord | None:
-    """The record stored under *key*, or None; RecordCorrupt when it is not ours."""
-    raw = store.get(check_key(key))
-    return None if raw is None else JobRecord.from_json(key, raw)
-
-
-def forget(store: StateStore, key: str) -> None:
-    """Delete the record: the next run submits afresh. The job itself is not touched."""
-    store.delete(check_key(key))
-
 
 @dataclass(frozen=True, slots=True)
 class _Retry:
@@ -106,84 +82,7 @@ class _PollJob:
     job_id: str
 
 
-class _Session:
-    """State shared by run_resumable and cancel_resumable for one call: store I/O, events, logs."""
-
-    def __init__(
-        self,
-        job: Any,
-        store: StateStore,
-        key: str,
-        *,
-        policy: Policy,
-        poll: PollPolicy,
-        listener: EventListener | None,
-        clock: Callable[[], float],
-        sleep: Callable[[float], None],
-        rand: Callable[[], float],
-    ) -> None:
-        self.job = job
-        self.store = store
-        self.key = check_key(key)
-        self.policy = policy
-        self.poll_policy = poll
-        self.listener = listener
-        self.clock = clock
-        self.sleep = sleep
-        self.rand = rand
-        self.owner = uuid.uuid4().hex
-        self.raw: JsonValue = None
-        self.record: JobRecord | None = None
-        self.poller = Poller(poll, clock=clock, sleep=sleep, rand=rand)
-
-    # -- store ---------------------------------------------------------------------------
-
-    def load(self) -> JobRecord | None:
-        raw = self.store.get(self.key)
-        record = None if raw is None else JobRecord.from_json(self.key, raw)
-        self.raw, self.record = raw, record
-        return record
-
-    def write(self, new: JobRecord) -> bool:
-        """Replace the record we last read; False when somebody else changed it first."""
-        value = new.to_json()
-        if isinstance(self.store, CompareAndSetStore):
-            ok = self.store.compare_and_set(self.key, self.raw, value)
-        else:
-            # Not atomic: two writers can still interleave between get and set. It
-            # narrows the window; the README says what remains (no CAS, no guarantee).
-            ok = self.store.get(self.key) == self.raw
-            if ok:
-                self.store.set(self.key, value)
-        if ok:
-            self.raw, self.record = value, new
-        return ok
-
-    # -- events and logs ------------------------------------------------------------------
-
-    def emit(self, event: Event) -> None:
-        if self.listener is None:
-            return
-        try:
-            self.listener(event)
-        except Exception:  # a listener's bug must not break the job's bookkeeping
-            logger.exception("event listener failed on %s [key=%s]", type(event).__name__, self.key)
-
-    def log(self, level: int, message: str, *args: object, job_id: str | None = None) -> None:
-        reference = self.record.reference if self.record is not None else None
-        if job_id is None and self.record is not None:
-            job_id = self.record.job_id
-        logger.log(
-            level,
-            message + " [key=%s reference=%s job_id=%s]",
-            *args,
-            self.key,
-            reference,
-            job_id,
-        )
-
-
-class _Runner(_Session, Generic[R]):
+class _Runner(Session, Generic[R]):
     def __init__(self, job: ResumableJob[R], store: StateStore, key: str, **kwargs: Any) -> None:
         fresh = kwargs.pop("fresh")
         generation = kwargs.pop("generation")
@@ -642,90 +541,4 @@ def run_resumable(
     ).run()
 
 
-def cancel_resumable(
-    job: ResumableJob[Any],
-    store: StateStore,
-    *,
-    key: str,
-    poll: PollPolicy = PollPolicy(),
-    listener: EventListener | None = None,
-    clock: Callable[[], float] = time.time,
-    sleep: Callable[[float], None] = time.sleep,
-    rerun: bool = False,
-) -> JobRecord | None:
-    """Cancel the recorded job under *key* and mark the record.
-
-    By default the record becomes CANCELLED, and later runs raise JobCancelled
-    rather than undo the cancel (until ``fresh=True``, a new generation or
-    ``forget``). The record is written *before* the job is killed, so that a
-    retry starting in between sees the cancel, not a failed job to resubmit.
-    Calling it again re-sends the cancel (harmless on an ended job), so a cancel
-    that failed half-way can simply be repeated.
-
-    With *rerun* the record becomes FAILED instead, after the kill, so the next
-    run submits afresh (an orchestrator's timeout followed by a retry).
-
-    A record that ended otherwise is returned unchanged; no record returns None.
-    An intent without a job id is looked up by reference first.
-    """
-    session = _Session(
-        job, store, key, policy=Policy(), poll=poll, listener=listener, clock=clock, sleep=sleep, rand=random.random
-    )
-    conflicts = 0
-    while conflicts < _MAX_STEPS:
-        record = session.load()
-        if record is None:
-            return None
-        if record.phase is Phase.CANCELLED:
-            if record.job_id is not None:
-                _send_cancel(session, job, record.job_id)
-            return record
-        if record.phase.terminal:
-            return record
-        job_id = record.job_id
-        if job_id is None and isinstance(job, SupportsFindByReference):
-            finder = job
-            job_id = session.poller.retry_transient(
-                lambda: finder.find_job_by_reference(record.reference),
-                what=f"lookup of reference {record.reference!r}",
-            )
-        if job_id is None and record.lease_until is not None and record.lease_until > clock():
-            # Another process may be inside submit_job right now: marking the intent
-            # cancelled could leave the job it is creating running, named nowhere.
-            # Wait for its id (or for its lease to run out), then cancel that.
-            session.log(logging.INFO, "a submission is in flight; waiting for its job id before cancelling")
-            sleep(max(0.0, min(record.lease_until - clock(), poll.min_interval or 0.5)))
-            continue
-        if job_id is not None and not isinstance(job, SupportsCancel):
-            raise InvalidArgument(f"{type(job).__name__} cannot cancel jobs", key=session.key, job_id=job_id)
-        if job_id is None:
-            session.log(logging.WARNING, "no job id recorded or found; marking the intent cancelled")
-        if rerun and job_id is not None:
-            _send_cancel(session, job, job_id)
-        now = clock()
-        final = record.evolve(
-            now,
-            phase=Phase.FAILED if rerun else Phase.CANCELLED,
-            job_id=job_id,
-            owner=None,
-            lease_until=None,
-            history=mark_history(record, record.reference, job_id=job_id, outcome=Outcome.CANCELLED, ended_at=now),
-        )
-        if not session.write(final):
-            conflicts += 1
-            continue
-        if not rerun and job_id is not None:
-            _send_cancel(session, job, job_id)
-        session.emit(Cancelled(session.key, record.reference, job_id))
-        session.log(logging.INFO, "cancelled", job_id=job_id)
-        return final
-    raise ConcurrentUpdate("could not record the cancellation", key=key)
-
-
-def _send_cancel(session: _Session, job: object, job_id: str) -> None:
-    if not isinstance(job, SupportsCancel):
-        raise InvalidArgument(f"{type(job).__name__} cannot cancel jobs", key=session.key, job_id=job_id)
-    session.poller.retry_transient(lambda: job.cancel_job(job_id), what=f"cancel of job {job_id!r}", job_id=job_id)
-
-
-__all__ = ["cancel_resumable", "check_key", "forget", "load_record", "new_reference", "run_resumable"]
+__all__ = ["run_resumable"]

@@ -14,16 +14,25 @@ from typing import Any
 import pytest
 
 from adapters import _local_runner as records
-from adapters.local import CANCELLED, FAILED, LOST, ORPHANED, RUNNING, SUCCEEDED, LocalProcessJob, job_name
+from adapters.local import (
+    CANCELLED,
+    FAILED,
+    LOST,
+    ORPHANED,
+    RUNNING,
+    SUCCEEDED,
+    LocalProcessJob,
+    job_name,
+)
 from resumable_core import (
     InvalidArgument,
     JobNotFound,
+    Poller,
     PollPolicy,
     ResumableJob,
     SubmissionRejected,
     TransientError,
 )
-from resumable_core._polling import Poller
 from tests.cli.conftest import wait_until
 from tests.contracts.job_contract import JobContract
 

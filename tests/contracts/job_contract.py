@@ -17,6 +17,7 @@ from resumable_core import (
     JobNotFound,
     MemoryStateStore,
     Phase,
+    Poller,
     PollPolicy,
     ResumableJob,
     SupportsCancel,
@@ -26,7 +27,6 @@ from resumable_core import (
     load_record,
     run_resumable,
 )
-from resumable_core._polling import Poller
 
 
 class JobHarness(Protocol):

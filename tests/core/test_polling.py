@@ -4,8 +4,15 @@ from __future__ import annotations
 
 import pytest
 
-from resumable_core import InvalidArgument, JobNotFound, PollPolicy, PollTimeout, TransientBudgetExhausted, TransientError
-from resumable_core._polling import Poller
+from resumable_core import (
+    InvalidArgument,
+    JobNotFound,
+    Poller,
+    PollPolicy,
+    PollTimeout,
+    TransientBudgetExhausted,
+    TransientError,
+)
 from resumable_core.testing import FakeClock, FakeExternalSystem, FakeJob
 
 
