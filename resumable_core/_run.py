@@ -72,6 +72,7 @@ R = TypeVar("R")
 
 _MAX_STEPS = 100  # submissions/adoptions tried per run: only a store that keeps changing under us gets near
 
+
 @dataclass(frozen=True, slots=True)
 class _Retry:
     """The store changed under us: read it again and decide again."""
@@ -83,15 +84,16 @@ class _PollJob:
 
 
 class _Runner(Session, Generic[R]):
-    def __init__(self, job: ResumableJob[R], store: StateStore, key: str, **kwargs: Any) -> None:
-        fresh = kwargs.pop("fresh")
-        generation = kwargs.pop("generation")
-        super().__init__(job, store, key, **kwargs)
+    def __init__(
+        self, job: ResumableJob[R], store: StateStore, key: str, *, fresh: bool, generation: str | None, **session: Any
+    ) -> None:
+        super().__init__(job, store, key, **session)
         self.typed_job = job
         self.fresh = fresh
         self.generation = generation
         self.fingerprint = job.job_fingerprint() if isinstance(job, SupportsFingerprint) else None
         self.attached = False
+        self.waiting_for: tuple[str | None, float] | None = None
         self.poller.on_status = self._on_status
         self.polling_job: str | None = None
 
@@ -114,7 +116,7 @@ class _Runner(Session, Generic[R]):
         while True:
             if steps > _MAX_STEPS:
                 raise ConcurrentUpdate(
-                    f"gave up after {_MAX_STEPS} decisions: the record keeps changing", key=self.key
+                    f"gave up after {_MAX_STEPS} submissions or adoptions: the record keeps changing", key=self.key
                 )
             action: Action = decide(self.record, observation, self.request())
             observation = None
@@ -183,8 +185,10 @@ class _Runner(Session, Generic[R]):
     def wait_for_owner(self, until: float) -> None:
         record = self.record
         assert record is not None
-        self.emit(WaitingForOwner(self.key, record.reference, record.owner, until))
-        self.log(logging.INFO, "another process is submitting this key; waiting for its job id")
+        if self.waiting_for != (record.owner, until):  # once per owner, not once per look
+            self.waiting_for = (record.owner, until)
+            self.emit(WaitingForOwner(self.key, record.reference, record.owner, until))
+            self.log(logging.INFO, "another process is submitting this key; waiting for its job id")
         pause = max(0.0, min(until - self.clock(), self.poll_policy.min_interval or 0.5))
         self.sleep(pause)
         self.load()

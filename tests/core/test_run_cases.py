@@ -33,6 +33,7 @@ from resumable_core import (
     SubmitReason,
     Superseded,
     TransientBudgetExhausted,
+    WaitingForOwner,
     cancel_resumable,
     load_record,
     run_resumable,
@@ -239,6 +240,8 @@ def test_6_intent_with_nothing_found_submits_with_the_same_reference(h: Harness)
     assert result["reference"] == reference
     assert len(h.system.submissions()) == 1
     assert h.of(Submitted)[-1].reason is SubmitReason.NOT_SUBMITTED
+    # The crashed owner's lease was honoured (it might have been a live zombie), and said once.
+    assert len(h.of(WaitingForOwner)) == 1 and len(h.clock.slept) > 1
 
 
 def test_6_no_lookup_resubmits_by_default_with_a_warning(h: Harness, caplog: pytest.LogCaptureFixture) -> None:
