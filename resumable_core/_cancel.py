@@ -17,7 +17,7 @@ from ._protocols import (
     SupportsCancel,
     SupportsFindByReference,
 )
-from ._record import JobRecord, Outcome, Phase, mark_history
+from ._record import JobRecord, Outcome, Phase
 from ._session import Session
 
 _MAX_CONFLICTS = 100  # lost writes before giving up: only a store that keeps changing under us gets near
@@ -59,7 +59,7 @@ def cancel_resumable(
             return None
         if record.phase is Phase.CANCELLED:
             if record.job_id is not None:
-                _send_cancel(session, job, record.job_id)
+                session.cancel_job(record.job_id)
             return record
         if record.phase.terminal:
             return record
@@ -82,31 +82,20 @@ def cancel_resumable(
         if job_id is None:
             session.log(logging.WARNING, "no job id recorded or found; marking the intent cancelled")
         if rerun and job_id is not None:
-            _send_cancel(session, job, job_id)
+            session.cancel_job(job_id)
         now = clock()
-        final = record.evolve(
-            now,
-            phase=Phase.FAILED if rerun else Phase.CANCELLED,
-            job_id=job_id,
-            owner=None,
-            lease_until=None,
-            history=mark_history(record, record.reference, job_id=job_id, outcome=Outcome.CANCELLED, ended_at=now),
+        final = record.ended(
+            now, Phase.FAILED if rerun else Phase.CANCELLED, Outcome.CANCELLED, status=record.status, job_id=job_id
         )
         if not session.write(final):
             conflicts += 1
             continue
         if not rerun and job_id is not None:
-            _send_cancel(session, job, job_id)
+            session.cancel_job(job_id)
         session.emit(Cancelled(session.key, record.reference, job_id))
         session.log(logging.INFO, "cancelled", job_id=job_id)
         return final
     raise ConcurrentUpdate("could not record the cancellation", key=key)
-
-
-def _send_cancel(session: Session, job: object, job_id: str) -> None:
-    if not isinstance(job, SupportsCancel):
-        raise InvalidArgument(f"{type(job).__name__} cannot cancel jobs", key=session.key, job_id=job_id)
-    session.poller.retry_transient(lambda: job.cancel_job(job_id), what=f"cancel of job {job_id!r}", job_id=job_id)
 
 
 __all__ = ["cancel_resumable"]

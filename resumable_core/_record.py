@@ -87,6 +87,39 @@ class JobRecord:
         """A successor record: revision bumped, time stamped."""
         return replace(self, revision=self.revision + 1, updated_at=now, **changes)
 
+    def with_job_id(self, now: float, job_id: str) -> JobRecord:
+        """The current reference's job is known: SUBMITTED, its id persisted, lease released."""
+        return self.evolve(
+            now,
+            phase=Phase.SUBMITTED,
+            job_id=job_id,
+            lease_until=None,
+            history=mark_history(self, self.reference, job_id=job_id, outcome=Outcome.ACTIVE, submitted_at=now),
+        )
+
+    def ended(
+        self,
+        now: float,
+        phase: Phase,
+        outcome: Outcome,
+        *,
+        status: str | None,
+        job_id: str | None = None,
+        **changes: Any,
+    ) -> JobRecord:
+        """The current submission ended: terminal *phase*, lease released, its history entry closed."""
+        named = {} if job_id is None else {"job_id": job_id}
+        return self.evolve(
+            now,
+            phase=phase,
+            status=status,
+            owner=None,
+            lease_until=None,
+            history=mark_history(self, self.reference, outcome=outcome, ended_at=now, status=status, **named),
+            **named,
+            **changes,
+        )
+
     def to_json(self) -> dict[str, JsonValue]:
         return {
             "schema": SCHEMA,

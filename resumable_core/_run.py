@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 import random
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any, Callable, Generic, TypeVar, cast
 
 from ._decision import (
@@ -26,6 +26,7 @@ from ._decision import (
     Submit,
     WaitForOwner,
     decide,
+    superseded_reason,
 )
 from ._errors import (
     AmbiguousSubmission,
@@ -197,14 +198,7 @@ class _Runner(Session, Generic[R]):
         record = self.record
         assert record is not None
         now = self.clock()
-        adopted = record.evolve(
-            now,
-            phase=Phase.SUBMITTED,
-            job_id=job_id,
-            lease_until=None,
-            history=mark_history(record, record.reference, job_id=job_id, outcome=Outcome.ACTIVE, submitted_at=now),
-        )
-        if self.write(adopted):
+        if self.write(record.with_job_id(now, job_id)):
             self.note_reattached(job_id, None, via="reference")
         else:
             self.load()
@@ -290,29 +284,13 @@ class _Runner(Session, Generic[R]):
             job_id = self.typed_job.submit_job(intent.reference)
         except SubmissionRejected as exc:
             # Definite: nothing was submitted. Record it so a retry starts clean.
-            failed = intent.evolve(
-                self.clock(),
-                phase=Phase.FAILED,
-                status="REJECTED",
-                owner=None,
-                lease_until=None,
-                history=mark_history(intent, intent.reference, outcome=Outcome.FAILED, ended_at=self.clock(), status="REJECTED"),
-            )
-            self.write(failed)
+            self.write(intent.ended(self.clock(), Phase.FAILED, Outcome.FAILED, status="REJECTED"))
             exc.key = exc.key or self.key
             raise
         # Anything else (a timeout, a crash) leaves the intent: the submission may
         # exist, and the next attempt looks it up by reference or follows on_ambiguous.
 
-        submitted_at = self.clock()
-        recorded = intent.evolve(
-            submitted_at,
-            phase=Phase.SUBMITTED,
-            job_id=job_id,
-            lease_until=None,
-            history=mark_history(intent, intent.reference, job_id=job_id, outcome=Outcome.ACTIVE, submitted_at=submitted_at),
-        )
-        if not self.write_job_id(recorded, job_id):
+        if not self.write_job_id(intent.with_job_id(self.clock(), job_id), job_id):
             return self.lost_race(intent, job_id)
         previous_job = previous.job_id if previous is not None else None
         self.emit(Submitted(self.key, intent.reference, job_id, action.reason, previous_job))
@@ -350,8 +328,7 @@ class _Runner(Session, Generic[R]):
         old = action.supersede_job_id
         cancelled = False
         if action.cancel_superseded and old is not None:
-            job = cast(SupportsCancel, self.job)
-            self.poller.retry_transient(lambda: job.cancel_job(old), what=f"cancel of job {old!r}", job_id=old)
+            self.cancel_job(old)
             cancelled = True
         assert self.record is not None
         self.emit(Superseded(self.key, self.record.reference, old, action.reason, cancelled))
@@ -370,37 +347,23 @@ class _Runner(Session, Generic[R]):
         if current is not None and current.reference == intent.reference and current.phase is Phase.CANCELLED:
             # Cancelled while we were submitting: the job we just made must not run.
             if isinstance(self.job, SupportsCancel):
-                canceller = self.job
-                self.poller.retry_transient(lambda: canceller.cancel_job(job_id), what="cancel", job_id=job_id)
+                self.cancel_job(job_id)
             self.append_foreign_submission(intent, job_id, Outcome.CANCELLED)
             raise JobCancelled("this key was cancelled while the job was being submitted", key=self.key, job_id=job_id)
         if current is not None and current.reference == intent.reference:
             if current.job_id == job_id:
                 return _PollJob(job_id)  # another process adopted our job by reference
-            if current.job_id is None:
-                return self.retry_write_submitted(current, job_id)
+            if current.job_id is None:  # another process took over the lease, not yet the job
+                return _PollJob(job_id) if self.write(current.with_job_id(self.clock(), job_id)) else _Retry()
         # Someone else owns the key now: our job is a duplicate. Stop it when we
         # can, and make sure it appears in the history either way.
-        cancelled = False
-        if isinstance(self.job, SupportsCancel):
-            job = self.job
-            self.poller.retry_transient(lambda: job.cancel_job(job_id), what="cancel of duplicate", job_id=job_id)
-            cancelled = True
+        cancelled = isinstance(self.job, SupportsCancel)
+        if cancelled:
+            self.cancel_job(job_id, what="cancel of duplicate")
         self.log(logging.WARNING, "lost the key to another process; duplicate job %s %s", job_id,
                  "cancelled" if cancelled else "left running", job_id=job_id)
         self.append_foreign_submission(intent, job_id, Outcome.CANCELLED if cancelled else Outcome.SUPERSEDED)
         return _Retry()
-
-    def retry_write_submitted(self, current: JobRecord, job_id: str) -> _Retry | _PollJob:
-        now = self.clock()
-        recorded = current.evolve(
-            now,
-            phase=Phase.SUBMITTED,
-            job_id=job_id,
-            lease_until=None,
-            history=mark_history(current, current.reference, job_id=job_id, outcome=Outcome.ACTIVE, submitted_at=now),
-        )
-        return _PollJob(job_id) if self.write(recorded) else _Retry()
 
     def append_foreign_submission(self, intent: JobRecord, job_id: str, outcome: Outcome) -> None:
         entry = mark_history(intent, intent.reference, job_id=job_id, outcome=outcome, ended_at=self.clock())[-1]
@@ -437,14 +400,9 @@ class _Runner(Session, Generic[R]):
     def finish(self, job_id: str, status: str) -> R:
         if self.job.is_job_succeeded(status):
             return self.succeed(job_id, status, reused=False)
-        current = self.load()
-        assert current is not None
-        self.emit(Finished(self.key, current.reference, job_id, status, False))
-        if current.phase is Phase.CANCELLED and current.job_id == job_id:
-            raise JobCancelled(
-                f"job {job_id} was cancelled (state {status})", key=self.key, job_id=job_id, status=status
-            )
-        self.record_terminal(job_id, Phase.FAILED, status, False, None)
+        assert self.record is not None
+        self.emit(Finished(self.key, self.record.reference, job_id, status, False))
+        self.record_terminal(job_id, Phase.FAILED, status, False, None)  # JobCancelled if a cancel stands
         self.log(logging.ERROR, "job %s ended %s", job_id, status, job_id=job_id)
         raise JobFailed(f"job {job_id} ended in state {status}", key=self.key, job_id=job_id, status=status)
 
@@ -473,40 +431,80 @@ class _Runner(Session, Generic[R]):
             self.log(logging.INFO, "job %s succeeded", job_id, job_id=job_id)
         if not recorded:
             self.log(logging.WARNING, "result of job %s is not JSON; not recorded", job_id, job_id=job_id)
-        if self.record.phase is not Phase.SUCCEEDED or (recorded and not self.record.has_result):
-            self.record_terminal(job_id, Phase.SUCCEEDED, status, recorded, value)
+        standing: JobRecord | None = self.record
+        if standing is None or standing.job_id != job_id or standing.phase is not Phase.SUCCEEDED or (recorded and not standing.has_result):
+            standing = self.record_terminal(job_id, Phase.SUCCEEDED, status, recorded, value)
+        if (
+            standing is not None
+            and standing.job_id != job_id
+            and standing.phase is Phase.SUCCEEDED
+            and standing.has_result
+            and superseded_reason(standing, self.request()) is None
+        ):
+            # Another submission for this key succeeded and was recorded first: one
+            # key, one result, so every caller returns the recorded one.
+            self.log(logging.WARNING, "job %s succeeded too; returning the recorded result of %s",
+                     job_id, standing.job_id, job_id=job_id)
+            return cast(R, standing.result)
         return result
 
-    def record_terminal(self, job_id: str, phase: Phase, status: str, has_result: bool, result: JsonValue) -> None:
+    def record_terminal(
+        self, job_id: str, phase: Phase, status: str, has_result: bool, result: JsonValue
+    ) -> JobRecord | None:
+        """Record how *job_id* ended; returns the record that stands afterwards."""
         outcome = {Phase.SUCCEEDED: Outcome.SUCCEEDED, Phase.FAILED: Outcome.FAILED}.get(phase, Outcome.CANCELLED)
         for _ in range(_MAX_STEPS):
             record = self.record
-            if record is None or record.job_id != job_id:
-                self.log(logging.WARNING, "record moved on to another job; outcome %s not recorded", status, job_id=job_id)
-                return
-            if record.phase is phase and (record.has_result or not has_result):
-                return  # another process recorded the same outcome
-            if record.phase is Phase.CANCELLED and phase is not Phase.SUCCEEDED:
+            if record is not None and record.job_id != job_id and phase is Phase.SUCCEEDED:
+                final = self.reclaimed(record, job_id, status, has_result, result)
+            elif record is None or record.job_id != job_id:
+                final = None
+            elif record.phase is phase and (record.has_result or not has_result):
+                return record  # another process recorded the same outcome
+            elif record.phase is Phase.CANCELLED and phase is not Phase.SUCCEEDED:
                 # The cancel landed between our read and our write: it stands.
                 raise JobCancelled(
                     f"job {job_id} was cancelled (state {status})", key=self.key, job_id=job_id, status=status
                 )
-            now = self.clock()
-            final = record.evolve(
-                now,
-                phase=phase,
-                status=status,
-                has_result=has_result,
-                result=result,
-                owner=None,
-                lease_until=None,
-                history=mark_history(record, record.reference, outcome=outcome, ended_at=now, status=status),
-            )
+            else:
+                final = record.ended(self.clock(), phase, outcome, status=status, has_result=has_result, result=result)
+            if final is None:
+                self.log(logging.WARNING, "record moved on to another job; outcome %s not recorded", status, job_id=job_id)
+                return record
             if self.write(final):
-                return
+                return final
             self.load()
         raise ConcurrentUpdate("could not record the job's outcome", key=self.key, job_id=job_id, status=status)
 
+    def reclaimed(
+        self, record: JobRecord, job_id: str, status: str, has_result: bool, result: JsonValue
+    ) -> JobRecord | None:
+        """A success beats a "lost" verdict on the same job.
+
+        Another process found *job_id* unknown to the system (a completed job the
+        cluster forgot) and submitted anew, while we had seen it succeed. The
+        success is real: record it, and end the newer submission (cancelled when
+        it can be), rather than run the job twice. None when the record moved on
+        for another reason (a new spec, a fresh run, a cancel, a success).
+        """
+        ours = next((h for h in reversed(record.history) if h.job_id == job_id), None)
+        if ours is None or ours.outcome is not Outcome.LOST or record.phase.terminal:
+            return None
+        newer_id = record.job_id
+        if newer_id is None and isinstance(self.job, SupportsFindByReference):
+            newer_id = self.find(record.reference).job_id  # its submit may be in flight or done
+        newer = Outcome.SUPERSEDED  # an intent nobody can name is left alone, as on a new spec
+        if newer_id is not None and isinstance(self.job, SupportsCancel):
+            self.cancel_job(newer_id, what="cancel of a duplicate")
+            newer = Outcome.CANCELLED
+        now = self.clock()
+        named = {} if newer_id is None else {"job_id": newer_id}
+        history = mark_history(record, record.reference, outcome=newer, ended_at=now, **named)
+        self.log(logging.WARNING, "job %s succeeded after being declared lost; newer submission %s %s",
+                 job_id, newer_id or record.reference, newer.value, job_id=job_id)
+        return replace(record, reference=ours.reference, history=history).ended(
+            now, Phase.SUCCEEDED, Outcome.SUCCEEDED, status=status, job_id=job_id, has_result=has_result, result=result
+        )
 
 def run_resumable(
     job: ResumableJob[R],

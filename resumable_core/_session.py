@@ -10,7 +10,7 @@ from ._decision import Policy
 from ._errors import InvalidArgument
 from ._events import Event, EventListener
 from ._polling import Poller, PollPolicy
-from ._protocols import CompareAndSetStore, StateStore
+from ._protocols import CompareAndSetStore, StateStore, SupportsCancel
 from ._record import JobRecord
 from ._types import JsonValue
 
@@ -95,6 +95,15 @@ class Session:
         if ok:
             self.raw, self.record = value, new
         return ok
+
+    # -- the external system ------------------------------------------------------------------
+
+    def cancel_job(self, job_id: str, *, what: str = "cancel") -> None:
+        """Cancel *job_id*, transient errors retried; InvalidArgument when the job cannot cancel."""
+        job = self.job
+        if not isinstance(job, SupportsCancel):
+            raise InvalidArgument(f"{type(job).__name__} cannot cancel jobs", key=self.key, job_id=job_id)
+        self.poller.retry_transient(lambda: job.cancel_job(job_id), what=f"{what} of job {job_id!r}", job_id=job_id)
 
     # -- events and logs ------------------------------------------------------------------
 

@@ -293,6 +293,32 @@ def test_7_transient_errors_are_retried_and_never_mean_not_found(h: Harness) -> 
     assert result["job_id"] == h.system.submissions()[0]
 
 
+def test_7_a_success_beats_a_lost_verdict_given_while_it_was_being_recorded(h: Harness) -> None:
+    class SeesSuccessWhileAnotherProcessDeclaresItLost(FakeJob):
+        def get_job_result(self, job_id: str, status: str) -> Any:
+            result = super().get_job_result(job_id, status)
+            h.system.forget(job_id)  # the cluster forgets the completed job...
+
+            class DiesPollingItsOwnJob(FakeJob):
+                def get_job_status(self, other: str) -> str:
+                    if other != job_id:
+                        raise Crash
+                    return super().get_job_status(other)
+
+            with pytest.raises(Crash):  # ...another process finds it unknown, resubmits, dies polling
+                h.run(DiesPollingItsOwnJob(h.system))
+            return result
+
+    result = h.run(SeesSuccessWhileAnotherProcessDeclaresItLost(h.system))
+    first, second = h.system.submissions()
+    assert result["job_id"] == first
+    record = h.record()
+    assert (record.phase, record.job_id, record.result) == (Phase.SUCCEEDED, first, result)
+    assert [(s.job_id, s.outcome) for s in record.history] == [(first, Outcome.SUCCEEDED), (second, Outcome.CANCELLED)]
+    assert h.system.live_jobs() == [], "the duplicate was cancelled"
+    assert h.run() == result and len(h.system.submissions()) == 2
+
+
 def test_7_exhausted_transient_budget_raises_and_keeps_the_record(h: Harness) -> None:
     h.crash_while_polling()
     before = h.store.get(KEY)
