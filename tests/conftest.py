@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from resumable_core import MemoryStateStore, StateStore
+from resumable_core import JsonValue, MemoryStateStore, StateStore
 
 # Each service plugin starts its real server lazily, only for tests that ask for it.
 pytest_plugins = [
@@ -17,8 +17,25 @@ pytest_plugins = [
     if importlib.util.find_spec(name) is not None
 ]
 
+class PlainStore:
+    """A store without compare-and-set, like Airflow's task_state_store: the core's other write path."""
+
+    def __init__(self) -> None:
+        self._inner = MemoryStateStore()
+
+    def get(self, key: str, default: JsonValue = None) -> JsonValue:
+        return self._inner.get(key, default)
+
+    def set(self, key: str, value: JsonValue) -> None:
+        self._inner.set(key, value)
+
+    def delete(self, key: str) -> None:
+        self._inner.delete(key)
+
+
 STORE_KINDS = [
     pytest.param("memory", id="memory"),
+    pytest.param("plain", id="plain"),
     pytest.param("sqlite", id="sqlite"),
     pytest.param("postgres", id="postgres", marks=pytest.mark.postgres),
 ]
@@ -30,6 +47,8 @@ def store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[StateStore
     kind = request.param
     if kind == "memory":
         yield MemoryStateStore()
+    elif kind == "plain":
+        yield PlainStore()
     elif kind == "sqlite":
         from adapters.sqlite import SqliteStateStore
 
