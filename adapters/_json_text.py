@@ -4,21 +4,13 @@ from __future__ import annotations
 
 import json
 
-from resumable_core import InvalidArgument, JsonValue, RecordCorrupt, is_json
-
-
-def check_key(key: str) -> None:
-    if not isinstance(key, str) or not key:
-        raise InvalidArgument(f"key must be a non-empty string, got {key!r}")
+from resumable_core import JsonValue, RecordCorrupt
+from resumable_core.store import check_store_key, check_store_value
 
 
 def encode(key: str, value: JsonValue) -> str:
     """Compact JSON text; None and values that would not come back unchanged are refused."""
-    check_key(key)
-    if value is None:
-        raise InvalidArgument("None cannot be stored; delete the key instead", key=key)
-    if not is_json(value):
-        raise InvalidArgument(f"value for key {key!r} is not JSON (NaN, tuple, non-str dict key...)", key=key)
+    check_store_value(check_store_key(key), value)
     return json.dumps(value, separators=(",", ":"), allow_nan=False)
 
 

@@ -21,10 +21,13 @@ except ImportError as _exc:  # pragma: no cover - exercised by the import test i
         "adapters.postgres needs psycopg 3: pip install 'resumable-core[postgres]'"
     ) from _exc
 
-from adapters._json_text import check_key as _check_json_key
 from adapters._json_text import decode as _decode
-from adapters._json_text import encode as _encode_json_text
+
+# The SQLite store's JSON text: compact, ASCII-only, so NUL and lone surrogates inside strings
+# travel as \u escapes PostgreSQL's text type accepts; the store rules are checked first.
+from adapters._json_text import encode as _encode
 from resumable_core import InvalidArgument, JsonValue, StoreError, StoreUnavailable
+from resumable_core.store import check_store_key
 
 T = TypeVar("T")
 
@@ -283,7 +286,7 @@ class PostgresStateStore:
     # -- StateStore ------------------------------------------------------------------------
 
     def get(self, key: str, default: JsonValue = None) -> JsonValue:
-        _check_key(key)
+        check_store_key(key)
         rows = self._run(key, lambda cur: cur.execute(self._sql_get, (key,)).fetchall())
         if not rows:
             return default
@@ -294,7 +297,7 @@ class PostgresStateStore:
         self._run(key, lambda cur: cur.execute(self._sql_upsert, (key, text)))
 
     def delete(self, key: str) -> None:
-        _check_key(key)
+        check_store_key(key)
         self._run(key, lambda cur: cur.execute(self._sql_delete, (key,)))
 
     def compare_and_set(self, key: str, expected: JsonValue, value: JsonValue) -> bool:
@@ -441,23 +444,6 @@ def _close_quietly(conn: psycopg.Connection[Any]) -> None:
         conn.close()
     except psycopg.Error:
         pass  # closing a broken connection: nothing left to release
-
-
-def _check_key(key: str) -> None:
-    _check_json_key(key)
-    if "\x00" in key:
-        raise InvalidArgument("key must not contain NUL: PostgreSQL text cannot hold it", key=key)
-    try:
-        key.encode("utf-8")
-    except UnicodeEncodeError:
-        raise InvalidArgument("key is not valid Unicode (lone surrogate)", key=key) from None
-
-
-def _encode(key: str, value: JsonValue) -> str:
-    """The SQLite store's JSON text (compact, ASCII-only, so NUL and lone surrogates inside
-    strings travel as \\u escapes PostgreSQL's text type accepts), with our key rules first."""
-    _check_key(key)
-    return _encode_json_text(key, value)
 
 
 __all__ = ["ConnectionFactory", "PostgresStateStore"]

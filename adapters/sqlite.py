@@ -12,8 +12,8 @@ import time
 from pathlib import Path
 
 from resumable_core import JsonValue, StoreError, StoreUnavailable
+from resumable_core.store import check_store_key
 
-from ._json_text import check_key as _check_key
 from ._json_text import decode as _decode
 from ._json_text import encode as _encode
 
@@ -103,7 +103,7 @@ class SqliteStateStore:
     # -- StateStore ------------------------------------------------------------------------
 
     def get(self, key: str, default: JsonValue = None) -> JsonValue:
-        _check_key(key)
+        check_store_key(key)
         with self._lock:
             row = self._execute("SELECT value FROM resumable_state WHERE key = ?", (key,), key).fetchone()
         if row is None:
@@ -121,7 +121,7 @@ class SqliteStateStore:
             )
 
     def delete(self, key: str) -> None:
-        _check_key(key)
+        check_store_key(key)
         with self._lock:
             self._execute("DELETE FROM resumable_state WHERE key = ?", (key,), key)
 

@@ -121,7 +121,7 @@ def run(args: argparse.Namespace, rest_url: str, driver_id: str, env: dict[str, 
     client.close()
     table = {name: {"cpu_s": median(s, 0), "wall_s": median(s, 1), "runs": len(s)} for name, s in results.items()}
     ours = table["SparkRestClient (kept-alive)"]
-    for name, row in table.items():
+    for row in table.values():
         row["cpu_ratio_vs_client"] = row["cpu_s"] / ours["cpu_s"]
         row["wall_ratio_vs_client"] = row["wall_s"] / ours["wall_s"]
     return {"commands": {k: " ".join(v) for k, v in commands.items()}, "medians": table, "cpus": os.cpu_count()}

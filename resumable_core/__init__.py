@@ -1,95 +1,133 @@
 """resumable_core: submit a long-running external job once, survive the caller's crashes.
 
 The protocols (``ResumableJob``, ``StateStore`` and the optional capabilities)
-are what you implement; ``run_resumable`` sequences the pure ``decide``
-function against them. Only the standard library and typing-extensions are
-imported here: no adapter, no third-party client.
+are what you implement; ``run_resumable`` drives the pure decision
+(``resumable_core.decision``) against them. Only the standard library and
+typing-extensions are imported here: no adapter, no third-party client.
+
+Public submodules hold what fewer callers need: ``decision`` (drive the decision
+yourself), ``events``, ``errors`` (the whole tree), ``record``, ``store`` (for store
+authors) and ``testing`` (the fakes this project's own tests use).
+
+Names load on first use (PEP 562): a DAG file or a type check that imports the
+package pays for what it touches, not for the runner and its decision tables.
 """
 
 from __future__ import annotations
 
-from ._cancel import cancel_resumable
-from ._decision import (
-    Action,
-    Adopt,
-    Attach,
-    CheckStatus,
-    FetchResult,
-    FindByReference,
-    NotFoundSeen,
-    Observation,
-    OnAmbiguous,
-    OnLost,
-    OnSuperseded,
-    Policy,
-    ReferenceLookup,
-    Request,
-    ReturnRecorded,
-    StatusSeen,
-    Stop,
-    Submit,
-    WaitForOwner,
-    decide,
-)
-from ._errors import (
-    AmbiguousSubmission,
-    ConcurrentUpdate,
-    ExternalSystemError,
-    InvalidArgument,
-    JobCancelled,
-    JobFailed,
-    JobLost,
-    JobNotFound,
-    PollTimeout,
-    ProtocolError,
-    RecordCorrupt,
-    RecordFromNewerVersion,
-    ResultUnavailable,
-    ResumableError,
-    StoreError,
-    StoreUnavailable,
-    SubmissionRejected,
-    TransientBudgetExhausted,
-    TransientError,
-)
-from ._events import (
-    Cancelled,
-    Event,
-    EventListener,
-    Finished,
-    Reattached,
-    ResultReused,
-    StatusChanged,
-    SubmitReason,
-    Submitted,
-    Superseded,
-    WaitingForOwner,
-)
-from ._memory import MemoryStateStore
-from ._polling import Poller, PollPolicy
-from ._protocols import (
-    CompareAndSetStore,
-    ResumableJob,
-    StateStore,
-    SupportsCancel,
-    SupportsFindByReference,
-    SupportsFingerprint,
-)
-from ._record import (
-    HISTORY_LIMIT,
-    SCHEMA_VERSION,
-    JobRecord,
-    Outcome,
-    Phase,
-    Submission,
-)
-from ._run import run_resumable
-from ._session import check_key, forget, load_record, new_reference
-from ._types import JsonValue, is_json
+import importlib
+import warnings
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from ._cancel import cancel_resumable
+    from ._errors import (
+        AmbiguousSubmission,
+        ConcurrentUpdate,
+        InvalidArgument,
+        JobCancelled,
+        JobFailed,
+        JobLost,
+        JobNotFound,
+        ProtocolError,
+        RecordCorrupt,
+        ResultUnavailable,
+        ResumableError,
+        StoreError,
+        StoreUnavailable,
+        SubmissionRejected,
+        TransientError,
+    )
+    from ._events import Event, EventListener
+    from ._memory import MemoryStateStore
+    from ._policy import OnAmbiguous, OnLost, OnSuperseded, Policy
+    from ._polling import Poller, PollPolicy
+    from ._protocols import (
+        CompareAndSetStore,
+        ResumableJob,
+        StateStore,
+        SupportsCancel,
+        SupportsFindByReference,
+        SupportsFingerprint,
+    )
+    from ._record import JobRecord, Outcome, Phase
+    from ._run import run_resumable
+    from ._session import forget, load_record
+    from ._types import JsonValue
+
+# name -> the private module that defines it
+_HOMES: dict[str, str] = {
+    "cancel_resumable": "_cancel",
+    "run_resumable": "_run",
+    "forget": "_session",
+    "load_record": "_session",
+    "ResumableJob": "_protocols",
+    "StateStore": "_protocols",
+    "CompareAndSetStore": "_protocols",
+    "SupportsCancel": "_protocols",
+    "SupportsFindByReference": "_protocols",
+    "SupportsFingerprint": "_protocols",
+    "Policy": "_policy",
+    "OnAmbiguous": "_policy",
+    "OnLost": "_policy",
+    "OnSuperseded": "_policy",
+    "PollPolicy": "_polling",
+    "Poller": "_polling",
+    "JobRecord": "_record",
+    "Phase": "_record",
+    "Outcome": "_record",
+    "MemoryStateStore": "_memory",
+    "JsonValue": "_types",
+    "Event": "_events",
+    "EventListener": "_events",
+    "ResumableError": "_errors",
+    "InvalidArgument": "_errors",
+    "TransientError": "_errors",
+    "JobNotFound": "_errors",
+    "SubmissionRejected": "_errors",
+    "ProtocolError": "_errors",
+    "JobFailed": "_errors",
+    "JobCancelled": "_errors",
+    "JobLost": "_errors",
+    "AmbiguousSubmission": "_errors",
+    "ResultUnavailable": "_errors",
+    "StoreError": "_errors",
+    "StoreUnavailable": "_errors",
+    "ConcurrentUpdate": "_errors",
+    "RecordCorrupt": "_errors",
+}
+
+# Names that were importable from here before 0.2 and now live in a public submodule:
+# still importable, with a DeprecationWarning naming the new home.
+_MOVED: dict[str, str] = {
+    **dict.fromkeys(
+        ["ExternalSystemError", "PollTimeout", "RecordFromNewerVersion", "TransientBudgetExhausted"], "errors"
+    ),
+    **dict.fromkeys(
+        ["Cancelled", "Finished", "Reattached", "ResultReused", "StatusChanged", "SubmitReason", "Submitted",
+         "Superseded", "WaitingForOwner"], "events"
+    ),
+    **dict.fromkeys(["HISTORY_LIMIT", "SCHEMA_VERSION", "Submission"], "record"),
+    **dict.fromkeys(["check_key", "is_json"], "store"),
+    **dict.fromkeys(
+        ["Action", "CheckStatus", "FetchResult", "FindByReference", "NotFoundSeen", "Observation",
+         "ReferenceLookup", "Request", "ReturnRecorded", "StatusSeen", "Stop", "decide", "new_reference"],
+        "decision",
+    ),
+}
 
 
-def __getattr__(name: str) -> str:
-    # Lazy: importlib.metadata alone costs ~25 ms, a third of this package's import.
+def __getattr__(name: str) -> Any:
+    home = _HOMES.get(name)
+    if home is not None:
+        value = getattr(importlib.import_module(f"{__name__}.{home}"), name)
+        globals()[name] = value  # once: later lookups are plain attribute reads
+        return value
+    if name in _MOVED:
+        module = f"{__name__}.{_MOVED[name]}"
+        warnings.warn(f"import {name} from {module}; resumable_core.{name} is deprecated",
+                      DeprecationWarning, stacklevel=2)
+        return getattr(importlib.import_module(module), name)
     if name == "__version__":
         from importlib.metadata import PackageNotFoundError, version
 
@@ -99,23 +137,17 @@ def __getattr__(name: str) -> str:
             return "0.0.0"
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
+
+def __dir__() -> list[str]:
+    return sorted(__all__)
+
+
 __all__ = [
-    "HISTORY_LIMIT",
-    "SCHEMA_VERSION",
-    "Action",
-    "Adopt",
     "AmbiguousSubmission",
-    "Attach",
-    "Cancelled",
-    "CheckStatus",
     "CompareAndSetStore",
     "ConcurrentUpdate",
     "Event",
     "EventListener",
-    "ExternalSystemError",
-    "FetchResult",
-    "FindByReference",
-    "Finished",
     "InvalidArgument",
     "JobCancelled",
     "JobFailed",
@@ -124,54 +156,30 @@ __all__ = [
     "JobRecord",
     "JsonValue",
     "MemoryStateStore",
-    "NotFoundSeen",
-    "Observation",
     "OnAmbiguous",
     "OnLost",
     "OnSuperseded",
     "Outcome",
     "Phase",
     "PollPolicy",
-    "PollTimeout",
     "Poller",
     "Policy",
     "ProtocolError",
-    "Reattached",
     "RecordCorrupt",
-    "RecordFromNewerVersion",
-    "ReferenceLookup",
-    "Request",
-    "ResultReused",
     "ResultUnavailable",
     "ResumableError",
     "ResumableJob",
-    "ReturnRecorded",
     "StateStore",
-    "StatusChanged",
-    "StatusSeen",
-    "Stop",
     "StoreError",
     "StoreUnavailable",
-    "Submission",
     "SubmissionRejected",
-    "Submit",
-    "SubmitReason",
-    "Submitted",
-    "Superseded",
     "SupportsCancel",
     "SupportsFindByReference",
     "SupportsFingerprint",
-    "TransientBudgetExhausted",
     "TransientError",
-    "WaitForOwner",
-    "WaitingForOwner",
     "__version__",
     "cancel_resumable",
-    "check_key",
-    "decide",
     "forget",
-    "is_json",
     "load_record",
-    "new_reference",
     "run_resumable",
 ]

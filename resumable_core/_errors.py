@@ -23,10 +23,13 @@
     └── PollTimeout (TimeoutError)            the overall deadline passed while polling
 
 Only ``JobNotFound`` and a definite status may lead to a resubmission; a
-``TransientError`` never does.
+``TransientError`` never does. Every message passes through ``redact`` when the
+error is made: no credential reaches a log line, a ``--json`` error or a traceback.
 """
 
 from __future__ import annotations
+
+from ._redact import redact
 
 
 class ResumableError(Exception):
@@ -40,6 +43,7 @@ class ResumableError(Exception):
         job_id: str | None = None,
         status: str | None = None,
     ) -> None:
+        message = redact(message)
         super().__init__(message)
         self.message = message
         self.key = key

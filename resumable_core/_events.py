@@ -1,10 +1,16 @@
-"""Typed events emitted by run_resumable and cancel_resumable to an optional listener."""
+"""Typed events emitted by run_resumable and cancel_resumable to an optional listener.
+
+Each event says itself in one line, ``describe()``: the words the CLI, the Airflow
+operator's log, the demo and the core's own log use, written once here.
+"""
 
 from __future__ import annotations
 
 import enum
+import time
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Callable, Union
+from typing import Union
 
 
 class SubmitReason(str, enum.Enum):
@@ -31,6 +37,12 @@ class Submitted:
     def resubmitted(self) -> bool:
         return self.reason is not SubmitReason.NEW
 
+    def describe(self) -> str:
+        if self.resubmitted:
+            return (f"resubmitted because {self.reason.value}: job {self.job_id} "
+                    f"(previous job {self.previous_job_id}, reference {self.reference})")
+        return f"submitted job {self.job_id} (reference {self.reference})"
+
 
 @dataclass(frozen=True, slots=True)
 class Reattached:
@@ -42,6 +54,9 @@ class Reattached:
     status: str | None
     via: str
 
+    def describe(self) -> str:
+        return f"reattached to job {self.job_id} (found by {self.via}, status {self.status or 'not asked yet'})"
+
 
 @dataclass(frozen=True, slots=True)
 class ResultReused:
@@ -52,6 +67,10 @@ class ResultReused:
     job_id: str | None
     asked_external: bool
 
+    def describe(self) -> str:
+        asked = "asked the external system" if self.asked_external else "from the record"
+        return f"result reused from job {self.job_id} ({asked}): nothing submitted"
+
 
 @dataclass(frozen=True, slots=True)
 class StatusChanged:
@@ -60,6 +79,9 @@ class StatusChanged:
     job_id: str
     previous: str | None
     status: str
+
+    def describe(self) -> str:
+        return f"job {self.job_id}: {self.previous or 'unknown'} -> {self.status}"
 
 
 @dataclass(frozen=True, slots=True)
@@ -72,6 +94,10 @@ class Superseded:
     reason: SubmitReason
     cancelled: bool
 
+    def describe(self) -> str:
+        what = "cancelled" if self.cancelled else "left running"
+        return f"older job {self.job_id or 'with no recorded id'} {what} ({self.reason.value})"
+
 
 @dataclass(frozen=True, slots=True)
 class WaitingForOwner:
@@ -82,6 +108,11 @@ class WaitingForOwner:
     owner: str | None
     lease_until: float
 
+    def describe(self) -> str:
+        until = time.strftime("%H:%M:%S", time.localtime(self.lease_until))
+        return (f"another process is submitting this key (reference {self.reference}); "
+                f"waiting for its job id until {until}, when its lease runs out")
+
 
 @dataclass(frozen=True, slots=True)
 class Finished:
@@ -91,12 +122,18 @@ class Finished:
     status: str
     succeeded: bool
 
+    def describe(self) -> str:
+        return f"job {self.job_id} ended {self.status}"
+
 
 @dataclass(frozen=True, slots=True)
 class Cancelled:
     key: str
     reference: str
     job_id: str | None
+
+    def describe(self) -> str:
+        return f"cancelled job {self.job_id or '(none recorded)'}"
 
 
 Event = Union[

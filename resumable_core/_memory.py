@@ -3,11 +3,10 @@
 from __future__ import annotations
 
 import copy
-import json
 import threading
 
-from ._errors import InvalidArgument
-from ._types import JsonValue, is_json
+from ._checks import check_store_key, check_store_value
+from ._types import JsonValue
 
 
 class MemoryStateStore:
@@ -30,6 +29,7 @@ class MemoryStateStore:
             self._data[key] = copy.deepcopy(value)
 
     def delete(self, key: str) -> None:
+        check_store_key(key)
         with self._lock:
             self._data.pop(key, None)
 
@@ -47,11 +47,5 @@ class MemoryStateStore:
 
 
 def _check(key: str, value: JsonValue) -> None:
-    """The same rules as Airflow's store, so a test on this store holds there too."""
-    if not isinstance(key, str) or not key:
-        raise InvalidArgument(f"key must be a non-empty string, got {key!r}")
-    if value is None:
-        raise InvalidArgument("None cannot be stored; delete the key instead", key=key)
-    if not is_json(value):
-        raise InvalidArgument(f"value for key {key!r} is not JSON", key=key)
-    json.dumps(value)  # the recursion limit of a deeply nested value shows here, not later
+    """The rules every store applies (resumable_core.store), so a test on this store holds on the others."""
+    check_store_value(check_store_key(key), value)

@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-import random
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Callable, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from ._errors import (
     InvalidArgument,
@@ -69,12 +69,16 @@ class Poller:
         *,
         clock: Callable[[], float] = time.monotonic,
         sleep: Callable[[float], None] = time.sleep,
-        rand: Callable[[], float] = random.random,
+        rand: Callable[[], float] | None = None,
         on_status: Callable[[str], None] | None = None,
     ) -> None:
         self.policy = policy or PollPolicy()
         self.clock = clock
         self.sleep = sleep
+        if rand is None:
+            import random  # deferred: only a run that polls draws jitter
+
+            rand = random.random
         self.rand = rand
         self.on_status = on_status
         self.last_status: str | None = None

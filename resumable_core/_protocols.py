@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Protocol, TypeVar, runtime_checkable
 
+from ._errors import InvalidArgument
 from ._types import JsonValue
 
 if TYPE_CHECKING:
@@ -72,16 +73,22 @@ class ResumableJob(Protocol[ResultT_co]):
 
     def is_job_succeeded(self, status: str) -> bool: ...
 
-    def poll_until_complete(self, job_id: str, poller: Poller) -> str:
-        """Wait for a terminal status and return it.
-
-        Most adapters delegate: ``return poller.wait(self, job_id)``; the poller
-        carries backoff, deadline, transient budget and the core's status hook.
-        """
-        ...
-
     def get_job_result(self, job_id: str, status: str) -> ResultT_co:
         """The result of a finished job; recorded (and reused) when it is JSON."""
+        ...
+
+
+@runtime_checkable
+class SupportsPollUntilComplete(Protocol):
+    """A job that waits for its end its own way (a system that can push, or long-poll).
+
+    Without it the core's ``Poller`` asks ``get_job_status`` with backoff, a deadline
+    and the transient budget. An implementation should call ``poller.status`` for each
+    look, so that status changes are recorded and transients budgeted as usual.
+    """
+
+    def poll_until_complete(self, job_id: str, poller: Poller) -> str:
+        """Wait for a status in which the job can no longer change, and return it."""
         ...
 
 
@@ -115,11 +122,27 @@ class SupportsFingerprint(Protocol):
     def job_fingerprint(self) -> str: ...
 
 
+REQUIRED_OPERATIONS = ("submit_job", "get_job_status", "is_job_active", "is_job_succeeded", "get_job_result")
+
+
+def check_job(job: object) -> None:
+    """InvalidArgument naming the first required operation *job* lacks, before anything is submitted."""
+    for name in REQUIRED_OPERATIONS:
+        if not callable(getattr(job, name, None)):
+            raise InvalidArgument(
+                f"{type(job).__name__} is not a ResumableJob: it has no {name}() "
+                f"(a job needs {', '.join(n + '()' for n in REQUIRED_OPERATIONS)})"
+            )
+
+
 __all__ = [
+    "REQUIRED_OPERATIONS",
     "CompareAndSetStore",
     "ResumableJob",
     "StateStore",
     "SupportsCancel",
     "SupportsFindByReference",
     "SupportsFingerprint",
+    "SupportsPollUntilComplete",
+    "check_job",
 ]

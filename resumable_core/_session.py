@@ -1,35 +1,29 @@
-"""What run_resumable and cancel_resumable share: keys, references, store I/O, events, logs."""
+"""What the two drivers (run_resumable, cancel_resumable) share: store I/O, the shared
+action branches, events and logs. Nothing here decides anything: _decision does."""
 
 from __future__ import annotations
 
-import logging
-import uuid
-from typing import Any, Callable
+import time
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
 
-from ._decision import Policy
-from ._errors import InvalidArgument
-from ._events import Event, EventListener
+from ._checks import check_key
+from ._decision import CancelJob, FindByReference, Observation, ReferenceLookup, Write
+from ._errors import ConcurrentUpdate, InvalidArgument, StoreError
+from ._events import Event, EventListener, Finished, Superseded
+from ._ids import new_owner
 from ._polling import Poller, PollPolicy
-from ._protocols import CompareAndSetStore, StateStore, SupportsCancel
+from ._protocols import CompareAndSetStore, StateStore, SupportsCancel, SupportsFindByReference
 from ._record import JobRecord
+from ._redact import redact
 from ._types import JsonValue
 
-logger = logging.getLogger("resumable_core")
+if TYPE_CHECKING:
+    import logging
 
-_MAX_STEPS = 100  # submissions/adoptions tried per run: only a store that keeps changing under us gets near
-
-
-def new_reference() -> str:
-    """A fresh submission reference: 32 hex digits, safe in URLs, file names and Spark properties."""
-    return uuid.uuid4().hex
-
-
-def check_key(key: object) -> str:
-    if not isinstance(key, str) or not key.strip():
-        raise InvalidArgument(f"key must be a non-empty string, got {key!r}")
-    if len(key) > 512 or any(ord(c) < 32 for c in key):
-        raise InvalidArgument(f"key must be at most 512 printable characters, got {key!r}")
-    return key
+# logging's levels, without importing logging for a process that never logs.
+INFO, WARNING, ERROR = 20, 30, 40
+MAX_CONFLICTS = 100  # lost writes per call: only a store that keeps changing under us gets near
 
 
 def load_record(store: StateStore, key: str) -> JobRecord | None:
@@ -43,8 +37,14 @@ def forget(store: StateStore, key: str) -> None:
     store.delete(check_key(key))
 
 
+def logger() -> logging.Logger:
+    import logging
+
+    return logging.getLogger("resumable_core")
+
+
 class Session:
-    """State shared by run_resumable and cancel_resumable for one call: store I/O, events, logs."""
+    """One call's store I/O, events and logs, and the action branches both drivers share."""
 
     def __init__(
         self,
@@ -52,26 +52,26 @@ class Session:
         store: StateStore,
         key: str,
         *,
-        policy: Policy,
         poll: PollPolicy,
         listener: EventListener | None,
-        clock: Callable[[], float],
-        sleep: Callable[[float], None],
-        rand: Callable[[], float],
+        clock: Callable[[], float] | None,
+        sleep: Callable[[float], None] | None,
+        rand: Callable[[], float] | None,
     ) -> None:
         self.job = job
         self.store = store
         self.key = check_key(key)
-        self.policy = policy
         self.poll_policy = poll
         self.listener = listener
-        self.clock = clock
-        self.sleep = sleep
-        self.rand = rand
-        self.owner = uuid.uuid4().hex
+        self.clock = clock or time.time
+        self.sleep = sleep or time.sleep
+        self.poller = Poller(poll, clock=self.clock, sleep=self.sleep, rand=rand)
+        self.rand = self.poller.rand
+        self.owner = new_owner()
         self.raw: JsonValue = None
         self.record: JobRecord | None = None
-        self.poller = Poller(poll, clock=clock, sleep=sleep, rand=rand)
+        self.conflicts = 0
+        self.waiting_for: tuple[str | None, float] | None = None
 
     # -- store ---------------------------------------------------------------------------
 
@@ -96,37 +96,108 @@ class Session:
             self.raw, self.record = value, new
         return ok
 
-    # -- the external system ------------------------------------------------------------------
+    def write_landing(self, new: JobRecord) -> bool:
+        """``write``, retrying a failing store: for the id of a job just submitted.
 
-    def cancel_job(self, job_id: str, *, what: str = "cancel") -> None:
+        That write is the one that must not be lost: until it lands, only a lookup by
+        reference can find the job. If the store stays down, the error names the job id
+        (and so does the log), so a human can find it.
+        """
+        job_id = new.job_id
+        attempt = 0
+        while True:
+            try:
+                return self.write(new)
+            except StoreError as exc:
+                attempt += 1
+                if attempt >= self.poll_policy.transient_attempts:
+                    exc.job_id = job_id
+                    exc.key = exc.key or self.key
+                    self.log(ERROR, "submitted job %s but could not record its id: %s", job_id, exc.message,
+                             job_id=job_id)
+                    raise
+                self.log(WARNING, "store failed recording job %s; retrying", job_id, job_id=job_id)
+                self.sleep(self.poll_policy.interval(attempt - 1, self.rand()))
+
+    # -- the action branches both drivers have ---------------------------------------------
+
+    def perform_write(self, action: Write) -> Observation | None:
+        landed = self.write_landing(action.record) if action.must_land else self.write(action.record)
+        if landed:
+            if action.note is not None:
+                self.log(action.note_level, action.note, job_id=action.record.job_id)
+            self.emit(action.event)
+            return action.after
+        self.conflicts += 1
+        if self.conflicts > MAX_CONFLICTS:
+            raise ConcurrentUpdate(
+                f"gave up after {MAX_CONFLICTS} lost writes: the record keeps changing under us",
+                key=self.key, job_id=action.record.job_id,
+            )
+        self.load()
+        return action.on_conflict
+
+    def perform_cancel(self, action: CancelJob) -> Observation | None:
+        self.cancel_job(action.job_id)
+        if action.note is not None:
+            self.log(WARNING, action.note, job_id=action.job_id)
+        self.emit(action.event)
+        return action.after
+
+    def perform_find(self, action: FindByReference) -> ReferenceLookup:
+        job = self.job
+        if not isinstance(job, SupportsFindByReference):  # decide() asks only when Request.can_find
+            raise InvalidArgument(f"{type(job).__name__} cannot find jobs by reference", key=self.key)
+        found = self.poller.retry_transient(
+            lambda: job.find_job_by_reference(action.reference), what=f"lookup of reference {action.reference!r}"
+        )
+        return ReferenceLookup(action.reference, found, action.context)
+
+    def perform_wait(self, until: float, event: Event | None, note: str | None) -> None:
+        """Wait for another process's submission: at most until its lease runs out, then look again."""
+        record = self.record
+        owner = record.owner if record is not None else None
+        if self.waiting_for != (owner, until):  # said once per owner and lease, not once per look
+            self.waiting_for = (owner, until)
+            if note is not None:
+                self.log(INFO, note)
+            self.emit(event)
+        self.sleep(max(0.0, min(until - self.clock(), self.poll_policy.min_interval or 0.5)))
+        self.load()
+
+    def cancel_job(self, job_id: str) -> None:
         """Cancel *job_id*, transient errors retried; InvalidArgument when the job cannot cancel."""
         job = self.job
         if not isinstance(job, SupportsCancel):
             raise InvalidArgument(f"{type(job).__name__} cannot cancel jobs", key=self.key, job_id=job_id)
-        self.poller.retry_transient(lambda: job.cancel_job(job_id), what=f"{what} of job {job_id!r}", job_id=job_id)
+        self.poller.retry_transient(lambda: job.cancel_job(job_id), what=f"cancel of job {job_id!r}", job_id=job_id)
 
     # -- events and logs ------------------------------------------------------------------
 
-    def emit(self, event: Event) -> None:
+    def emit(self, event: Event | None) -> None:
+        """Say *event* in the log (its one text) and give it to the listener."""
+        if event is None:
+            return
+        level = WARNING if isinstance(event, Superseded) else INFO
+        if isinstance(event, Finished) and not event.succeeded:
+            level = ERROR
+        self.log(level, event.describe(), job_id=getattr(event, "job_id", None))
         if self.listener is None:
             return
         try:
             self.listener(event)
         except Exception:  # a listener's bug must not break the job's bookkeeping
-            logger.exception("event listener failed on %s [key=%s]", type(event).__name__, self.key)
+            logger().exception("event listener failed on %s [key=%s]", type(event).__name__, self.key)
 
     def log(self, level: int, message: str, *args: object, job_id: str | None = None) -> None:
+        log = logger()
+        if not log.isEnabledFor(level):
+            return
         reference = self.record.reference if self.record is not None else None
         if job_id is None and self.record is not None:
             job_id = self.record.job_id
-        logger.log(
-            level,
-            message + " [key=%s reference=%s job_id=%s]",
-            *args,
-            self.key,
-            reference,
-            job_id,
-        )
+        text = message % args if args else message
+        log.log(level, "%s [key=%s reference=%s job_id=%s]", redact(text), self.key, reference, job_id)
 
 
-__all__ = ["Session", "check_key", "forget", "load_record", "logger", "new_reference"]
+__all__ = ["ERROR", "INFO", "WARNING", "Session", "forget", "load_record", "logger"]

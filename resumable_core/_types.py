@@ -3,9 +3,7 @@
 from __future__ import annotations
 
 import math
-from typing import Union
-
-from typing_extensions import TypeAlias, TypeGuard
+from typing import TypeAlias, TypeGuard, Union
 
 JsonValue: TypeAlias = Union[
     None, bool, int, float, str, "list[JsonValue]", "dict[str, JsonValue]"

@@ -14,7 +14,6 @@ import threading
 from dataclasses import dataclass, field
 
 from ._errors import JobNotFound, SubmissionRejected, TransientError
-from ._polling import Poller
 from ._types import JsonValue
 
 ACTIVE = frozenset({"QUEUED", "RUNNING"})
@@ -147,9 +146,6 @@ class PlainFakeJob:
 
     def is_job_succeeded(self, status: str) -> bool:
         return status == SUCCEEDED
-
-    def poll_until_complete(self, job_id: str, poller: Poller) -> str:
-        return poller.wait(self, job_id)
 
     def get_job_result(self, job_id: str, status: str) -> JsonValue:
         run = self.system._known(job_id)

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # The whole test suite on a fresh machine: venv, packages, Java, the real services
 # (Spark master + worker, PostgreSQL: started by the pytest fixtures on 127.0.0.1,
-# stopped by PID), pytest, then mypy --strict. Extra arguments go to pytest.
+# stopped by PID), pytest, then ruff and mypy --strict. Extra arguments go to pytest.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/bootstrap.sh test
@@ -26,6 +26,8 @@ trap cleanup EXIT
 
 status=0
 .venv/bin/python -m pytest "$@" || status=$?
+echo "== ruff"
+.venv/bin/python -m ruff check . || status=$?
 echo "== mypy --strict"
 .venv/bin/python -m mypy || status=$?
 exit $status

@@ -28,10 +28,9 @@ def set_state_then_sigterm(dag_id: str, state: str) -> Callable[[], None]:
     """
 
     def hook() -> None:
-        from sqlalchemy import select
-
         from airflow.models.taskinstance import TaskInstance
         from airflow.utils.session import create_session
+        from sqlalchemy import select
 
         with create_session() as session:
             ti = session.scalars(

@@ -19,7 +19,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any, Generic, TypeVar
 
-from resumable_core import JobNotFound, JsonValue, Poller, ResumableJob, SupportsCancel, SupportsFindByReference
+from resumable_core import JobNotFound, JsonValue, ResumableJob, SupportsCancel, SupportsFindByReference
 
 R = TypeVar("R")
 
@@ -136,9 +136,6 @@ class FileJob:
     def is_job_succeeded(self, status: str) -> bool:
         return status == SUCCEEDED
 
-    def poll_until_complete(self, job_id: str, poller: Poller) -> str:
-        return poller.wait(self, job_id)
-
     def get_job_result(self, job_id: str, status: str) -> JsonValue:
         job = self.system.job(job_id)
         if job is None:
@@ -194,9 +191,6 @@ class TriggeredJob(Generic[R]):
 
     def is_job_succeeded(self, status: str) -> bool:
         return self.inner.is_job_succeeded(status)
-
-    def poll_until_complete(self, job_id: str, poller: Poller) -> str:
-        return poller.wait(self, job_id)
 
     def get_job_result(self, job_id: str, status: str) -> R:
         return self.inner.get_job_result(job_id, status)

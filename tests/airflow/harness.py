@@ -41,13 +41,12 @@ def load_dag(dag_file: Path, dag_id: str) -> Any:
 
 def fail_running_tries(dag_id: str, logical_date: datetime) -> list[str]:
     """Move task instances a crashed process left RUNNING to UP_FOR_RETRY via the execution API."""
-    from sqlalchemy import select
-
     from airflow.models.dagrun import DagRun
     from airflow.models.taskinstance import TaskInstance
     from airflow.sdk.execution_time.supervisor import InProcessTestSupervisor
     from airflow.utils.session import create_session
     from airflow.utils.state import TaskInstanceState
+    from sqlalchemy import select
 
     with create_session() as session:
         run = session.scalars(
@@ -74,13 +73,12 @@ def fail_running_tries(dag_id: str, logical_date: datetime) -> list[str]:
 
 
 def report(dag_id: str, logical_date: datetime) -> dict[str, Any]:
-    from sqlalchemy import select
-
     from airflow.models.dagrun import DagRun
     from airflow.models.task_state_store import TaskStateStoreModel
     from airflow.models.taskinstance import TaskInstance
     from airflow.models.xcom import XComModel
     from airflow.utils.session import create_session
+    from sqlalchemy import select
 
     with create_session() as session:
         run = session.scalars(
@@ -115,9 +113,8 @@ def report(dag_id: str, logical_date: datetime) -> dict[str, Any]:
 
 
 def find_run(session: Any, dag_id: str, logical_date: datetime) -> Any:
-    from sqlalchemy import select
-
     from airflow.models.dagrun import DagRun
+    from sqlalchemy import select
 
     return session.scalars(select(DagRun).where(DagRun.dag_id == dag_id, DagRun.logical_date == logical_date)).one()
 

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import json
 import subprocess
-from collections.abc import Callable
 import sys
+from collections.abc import Callable
 from datetime import timedelta
 from typing import Any
 
@@ -227,7 +227,7 @@ def test_the_master_comes_from_an_airflow_connection(
 ) -> None:
     from airflow.sdk import Connection
 
-    from adapters._airflow_spark import spark_endpoints
+    from adapters.airflow._spark import spark_endpoints
 
     conn = Connection(conn_id="spark_default", conn_type="spark", host=host, port=port, extra=json.dumps(extra))
     assert spark_endpoints(conn) == expected

@@ -76,7 +76,7 @@ def spark_chain(
 
 
 def test_a_retry_after_a_hard_crash_reattaches_to_the_same_driver(spark_chain: SparkChain) -> None:
-    sandbox, steps, drivers = spark_chain.sandbox, spark_chain.steps, spark_chain.drivers
+    steps, drivers = spark_chain.steps, spark_chain.drivers
     assert steps["start"].returncode == CRASH_EXIT_CODE, steps["start"].output[-3000:]
     resumed = steps["resume"]
     assert resumed.returncode == 0, resumed.output[-3000:]
@@ -116,7 +116,7 @@ def test_an_execution_timeout_kills_the_driver(spark_chain: SparkChain) -> None:
 
 
 def test_a_user_clear_submits_a_new_driver(spark_chain: SparkChain) -> None:
-    sandbox, steps, drivers = spark_chain.sandbox, spark_chain.steps, spark_chain.drivers
+    steps, drivers = spark_chain.steps, spark_chain.drivers
     cleared = steps["clear"]
     assert cleared.returncode == 0, cleared.output[-3000:]
     first = steps["resume"].task("reattach")["xcom"]["driver_id"]

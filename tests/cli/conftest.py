@@ -6,8 +6,7 @@ import json
 import os
 import subprocess
 import sys
-import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -15,35 +14,9 @@ from typing import Any
 import pytest
 
 from adapters.local import LocalProcessJob
-from resumable_core import ResumableError
+from tests.local.conftest import stop_leftover_jobs
 
 REPO = Path(__file__).resolve().parents[2]
-WAIT = 30.0  # an upper bound for things that take well under a second: never a timing assertion
-
-
-def wait_until(condition: Callable[[], Any], what: str, timeout: float = WAIT) -> Any:
-    deadline = time.monotonic() + timeout
-    while True:
-        value = condition()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out waiting for {what}")
-        time.sleep(0.02)
-
-
-def stop_leftover_jobs(jobs_dir: Path) -> None:
-    """Cancel (TERM, then KILL) every job a test left running: only our own, verified processes."""
-    if not jobs_dir.is_dir():
-        return
-    watcher = LocalProcessJob(None, jobs_dir=jobs_dir, grace_period=1.0)
-    for entry in jobs_dir.iterdir():
-        if entry.name.startswith("."):
-            continue
-        try:
-            watcher.cancel_job(entry.name)
-        except ResumableError:
-            pass
 
 
 @dataclass
@@ -110,10 +83,3 @@ def cli(tmp_path: Path) -> Iterator[Cli]:
     runner = Cli(tmp_path, env)
     yield runner
     stop_leftover_jobs(runner.jobs_dir)
-
-
-@pytest.fixture
-def jobs_dir(tmp_path: Path) -> Iterator[Path]:
-    path = tmp_path / "jobs"
-    yield path
-    stop_leftover_jobs(path)

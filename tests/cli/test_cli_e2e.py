@@ -25,7 +25,8 @@ from adapters.cli import (
 )
 from adapters.sqlite import SqliteStateStore
 from resumable_core import JobRecord, Phase, load_record
-from tests.cli.conftest import Cli, Result, wait_until
+from tests.cli.conftest import Cli, Result
+from tests.local.conftest import wait_until
 
 LONG = ["sh", "-c", "sleep 30"]
 
@@ -288,7 +289,8 @@ def test_ctrl_c_on_a_real_terminal_reaches_the_client_not_the_job(cli: Cli) -> N
     status: int | None = None
     try:
         wait_until(lambda: cli.state.exists() and (r := record(cli, "tty-int")) is not None
-                   and r.phase is Phase.SUBMITTED, "the job id to be recorded")
+                   and r.phase is Phase.SUBMITTED and r.status == "RUNNING",
+                       "RUNNING to be recorded (written after the client drew it)")
         os.write(terminal, b"\x03")  # Ctrl-C, typed
         seen = read_terminal(terminal)
         _, status = os.waitpid(pid, 0)

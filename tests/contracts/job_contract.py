@@ -23,10 +23,10 @@ from resumable_core import (
     SupportsCancel,
     SupportsFindByReference,
     SupportsFingerprint,
-    is_json,
     load_record,
     run_resumable,
 )
+from resumable_core.store import is_json
 
 
 class JobHarness(Protocol):
@@ -96,7 +96,7 @@ class JobContract:
             pytest.skip("adapter cannot cancel")
         job_id = job.submit_job(uuid.uuid4().hex)
         job.cancel_job(job_id)
-        status = job.poll_until_complete(job_id, Poller(harness.poll))
+        status = Poller(harness.poll).wait(job, job_id)
         assert not job.is_job_active(status) and not job.is_job_succeeded(status)
         job.cancel_job(job_id)  # cancelling an ended job is not an error
 

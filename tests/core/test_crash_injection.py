@@ -76,6 +76,7 @@ from resumable_core import (
     CompareAndSetStore,
     JobCancelled,
     JobFailed,
+    JobLost,
     JsonValue,
     MemoryStateStore,
     OnAmbiguous,
@@ -114,7 +115,9 @@ from ._crash import (
 
 KEY = "dag/run/crash"
 POLL = PollPolicy(min_interval=1.0, max_interval=8.0)
-RESTART_ON = (TransientError, StoreError, JobFailed, ResultUnavailable)
+# What an orchestrator's retry follows with a new run. JobLost included: a run stops after
+# Policy.max_lost_resubmits resubmissions of forgotten jobs, and the next try goes on.
+RESTART_ON = (TransientError, StoreError, JobFailed, JobLost, ResultUnavailable)
 SCALE = float(os.environ.get("RESUMABLE_CRASH_SCALE", "1"))
 
 

@@ -4,29 +4,24 @@ from __future__ import annotations
 
 import pytest
 
-from resumable_core import (
+from resumable_core import JobRecord, OnAmbiguous, OnLost, OnSuperseded, Phase, Policy
+from resumable_core.decision import (
     Adopt,
     Attach,
     CheckStatus,
     FetchResult,
     FindByReference,
-    JobRecord,
     NotFoundSeen,
-    OnAmbiguous,
-    OnLost,
-    OnSuperseded,
-    Phase,
-    Policy,
     ReferenceLookup,
     Request,
     ReturnRecorded,
     StatusSeen,
     Stop,
     Submit,
-    SubmitReason,
     WaitForOwner,
     decide,
 )
+from resumable_core.events import SubmitReason
 
 NOW = 1000.0
 

@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from resumable_core import JsonValue, MemoryStateStore, PollPolicy, run_resumable
+from resumable_core import JobFailed, JsonValue, MemoryStateStore, PollPolicy, run_resumable
 from resumable_core.testing import FakeClock, FakeExternalSystem, FakeJob
 
 
@@ -54,7 +54,7 @@ def test_every_log_line_names_key_reference_and_job(caplog: pytest.LogCaptureFix
     store = MemoryStateStore()
     clock = FakeClock()
     kwargs: dict[str, Any] = dict(key="the-key", clock=clock, sleep=clock.sleep)
-    with pytest.raises(Exception):
+    with pytest.raises(JobFailed):
         run_resumable(FakeJob(system), store, **kwargs)
     run_resumable(FakeJob(system), store, **kwargs)  # resubmits after the failure
     run_resumable(FakeJob(system), store, **kwargs)  # reuses the success

@@ -4,15 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from resumable_core import (
-    InvalidArgument,
-    JobNotFound,
-    Poller,
-    PollPolicy,
-    PollTimeout,
-    TransientBudgetExhausted,
-    TransientError,
-)
+from resumable_core import InvalidArgument, JobNotFound, Poller, PollPolicy, TransientError
+from resumable_core.errors import PollTimeout, TransientBudgetExhausted
 from resumable_core.testing import FakeClock, FakeExternalSystem, FakeJob
 
 

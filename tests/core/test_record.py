@@ -8,19 +8,11 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from resumable_core import (
-    SCHEMA_VERSION,
-    InvalidArgument,
-    JobRecord,
-    JsonValue,
-    MemoryStateStore,
-    Phase,
-    RecordCorrupt,
-    RecordFromNewerVersion,
-    is_json,
-    run_resumable,
-)
+from resumable_core import InvalidArgument, JobRecord, JsonValue, MemoryStateStore, Phase, RecordCorrupt, run_resumable
 from resumable_core._record import HISTORY_LIMIT, new_intent
+from resumable_core.errors import RecordFromNewerVersion
+from resumable_core.record import SCHEMA_VERSION
+from resumable_core.store import is_json
 from resumable_core.testing import FakeExternalSystem, FakeJob
 
 

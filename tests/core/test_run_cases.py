@@ -25,19 +25,14 @@ from resumable_core import (
     Phase,
     Policy,
     PollPolicy,
-    Reattached,
     RecordCorrupt,
-    ResultReused,
     StateStore,
-    Submitted,
-    SubmitReason,
-    Superseded,
-    TransientBudgetExhausted,
-    WaitingForOwner,
     cancel_resumable,
     load_record,
     run_resumable,
 )
+from resumable_core.errors import TransientBudgetExhausted
+from resumable_core.events import Reattached, ResultReused, SubmitReason, Submitted, Superseded, WaitingForOwner
 from resumable_core.testing import FakeClock, FakeExternalSystem, FakeJob, PlainFakeJob
 
 KEY = "dag/run/task"

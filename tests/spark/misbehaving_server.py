@@ -77,7 +77,7 @@ class MisbehavingServer:
 
             do_GET = do_POST = _serve
 
-            def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - stdlib's name
+            def log_message(self, format: str, *args: Any) -> None:
                 pass  # keep pytest output clean
 
         self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)

@@ -22,9 +22,9 @@ from resumable_core import (
     PollPolicy,
     ProtocolError,
     SubmissionRejected,
-    TransientBudgetExhausted,
     TransientError,
 )
+from resumable_core.errors import TransientBudgetExhausted
 from tests.services.spark import free_port
 from tests.spark.misbehaving_server import MisbehavingServer, Reply, misbehaving_server
 
@@ -107,12 +107,12 @@ def test_unknown_keeps_polling_within_the_budget_then_gives_up(server: Misbehavi
     server.script(status_reply("UNKNOWN"), status_reply("UNKNOWN"), status_reply("RUNNING"), status_reply("FINISHED"))
     job = job_for(client_for(server.url))
     poller = Poller(PollPolicy(min_interval=0, max_interval=0, transient_attempts=5), sleep=lambda s: None)
-    assert job.poll_until_complete(DRIVER, poller) == "FINISHED"
+    assert poller.wait(job, DRIVER) == "FINISHED"
 
     server.script(status_reply("UNKNOWN"))
     poller = Poller(PollPolicy(min_interval=0, max_interval=0, transient_attempts=3), sleep=lambda s: None)
     with pytest.raises(TransientBudgetExhausted):
-        job.poll_until_complete(DRIVER, poller)
+        poller.wait(job, DRIVER)
     assert len(server.requests) == 3
 
 

@@ -14,7 +14,6 @@ import pytest
 from adapters.spark import SparkRestClient, SparkRestJob
 from resumable_core import (
     Event,
-    Finished,
     JobFailed,
     JobNotFound,
     MemoryStateStore,
@@ -22,11 +21,11 @@ from resumable_core import (
     Poller,
     PollPolicy,
     ResumableJob,
-    Submitted,
     TransientError,
     load_record,
     run_resumable,
 )
+from resumable_core.events import Finished, Submitted
 from tests.contracts.job_contract import JobContract
 from tests.services.spark import DriverJar, SparkCluster, free_port
 from tests.spark.conftest import FAST_POLL, JobFactory, submission
@@ -71,7 +70,7 @@ def test_kill_while_running(make_job: JobFactory) -> None:
     def run() -> None:
         try:
             run_resumable(job, store, key="killme", poll=FAST_POLL)
-        except BaseException as exc:  # noqa: BLE001 - handed to the test thread
+        except BaseException as exc:
             outcome.append(exc)
 
     runner = threading.Thread(target=run)
@@ -196,7 +195,7 @@ def test_a_completed_driver_is_found_by_reference(make_job: JobFactory) -> None:
     reference = uuid.uuid4().hex
     driver_id = job.submit_job(reference)
     poller = Poller(FAST_POLL)
-    assert job.poll_until_complete(driver_id, poller) == "FINISHED"
+    assert poller.wait(job, driver_id) == "FINISHED"
     assert job.find_job_by_reference(reference) == driver_id
     # Every driver has launched (none waits for a worker): an unused reference is surely absent.
     assert job.find_job_by_reference(uuid.uuid4().hex) is None

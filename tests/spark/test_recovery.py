@@ -13,17 +13,8 @@ from typing import Any
 import pytest
 
 from adapters.spark import SparkRestClient, SparkRestJob
-from resumable_core import (
-    Event,
-    JobNotFound,
-    MemoryStateStore,
-    ResultReused,
-    StatusChanged,
-    Submitted,
-    TransientError,
-    load_record,
-    run_resumable,
-)
+from resumable_core import Event, JobNotFound, MemoryStateStore, TransientError, load_record, run_resumable
+from resumable_core.events import ResultReused, StatusChanged, Submitted
 from tests.services.spark import DriverJar, SparkCluster, start_spark_cluster
 from tests.spark.conftest import FAST_POLL, submission
 
@@ -65,7 +56,7 @@ def test_master_crash_while_the_driver_runs(
     def run() -> None:
         try:
             outcome["result"] = run_resumable(job, store, key="survives", poll=FAST_POLL, listener=events.append)
-        except Exception as exc:  # noqa: BLE001 - handed to the test thread
+        except Exception as exc:
             outcome["error"] = exc
 
     runner = threading.Thread(target=run)

@@ -27,8 +27,8 @@ from psycopg.rows import dict_row
 
 from adapters.postgres import PostgresStateStore
 from resumable_core import (
-    JsonValue,
     InvalidArgument,
+    JsonValue,
     RecordCorrupt,
     StoreError,
     StoreUnavailable,

@@ -6,7 +6,7 @@ import argparse
 import os
 from pathlib import Path
 
-from .sqlite import SqliteStateStore
+from ..sqlite import SqliteStateStore
 
 EXIT_OK = 0
 EXIT_JOB_FAILED = 1

@@ -43,18 +43,19 @@ from resumable_core import (
     JobFailed,
     ProtocolError,
     RecordCorrupt,
-    RecordFromNewerVersion,
     ResumableError,
     ResumableJob,
     StoreError,
     TransientError,
     cancel_resumable,
-    check_key,
     load_record,
     run_resumable,
 )
+from resumable_core.errors import RecordFromNewerVersion
+from resumable_core.store import check_key
 
-from ._cli_common import (
+from ..sqlite import SqliteStateStore
+from ._common import (
     EXIT_AMBIGUOUS,
     EXIT_BROKEN_PIPE,
     EXIT_INTERNAL,
@@ -72,10 +73,9 @@ from ._cli_common import (
     open_store,
     state_path,
 )
-from ._cli_jobs import JobKind, LocalKind, SparkKind
-from ._cli_output import Mode, Output
-from ._cli_records import cmd_cancel, cmd_forget, cmd_history, cmd_list, cmd_status
-from .sqlite import SqliteStateStore
+from ._jobs import JobKind, LocalKind, SparkKind
+from ._output import Mode, Output
+from ._records import cmd_cancel, cmd_forget, cmd_history, cmd_list, cmd_status
 
 
 class _Parser(argparse.ArgumentParser):
@@ -366,5 +366,3 @@ __all__ = [
     "main",
 ]
 
-if __name__ == "__main__":
-    sys.exit(main())

@@ -10,31 +10,33 @@ from datetime import timedelta
 from typing import Any, Union
 
 from resumable_core import (
-    Cancelled,
     Event,
-    Finished,
     OnSuperseded,
     Outcome,
-    PollPolicy,
     Policy,
-    Reattached,
-    ResultReused,
+    PollPolicy,
     ResumableError,
     ResumableJob,
     StateStore,
-    StatusChanged,
     StoreError,
-    Submitted,
-    Superseded,
     SupportsCancel,
-    WaitingForOwner,
     cancel_resumable,
     run_resumable,
 )
+from resumable_core.events import (
+    Cancelled,
+    Finished,
+    Reattached,
+    ResultReused,
+    StatusChanged,
+    Submitted,
+    Superseded,
+    WaitingForOwner,
+)
 
-from ._airflow_compat import NEVER_EXPIRE, AirflowTaskTimeout, BaseOperator, Context
-from ._airflow_kill import CANCEL_BY_CAUSE, KillCause, KillPolicy, TaskInterrupted, cause_from_state, task_instance_state
-from ._airflow_store import AirflowStateStore
+from ._compat import NEVER_EXPIRE, AirflowTaskTimeout, BaseOperator, Context
+from ._kill import CANCEL_BY_CAUSE, KillCause, KillPolicy, TaskInterrupted, cause_from_state, task_instance_state
+from ._store import AirflowStateStore
 
 JobSource = Union[ResumableJob[Any], Callable[[Context], ResumableJob[Any]]]
 StoreSource = Union[StateStore, Callable[[Context], StateStore]]

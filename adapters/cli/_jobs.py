@@ -15,7 +15,7 @@ from typing import Any, Protocol
 
 from resumable_core import InvalidArgument, JsonValue, Policy, PollPolicy, ResumableError, ResumableJob
 
-from .local import LocalJobInfo, LocalProcessJob
+from ..local import LocalJobInfo, LocalProcessJob
 
 
 class JobKind(Protocol):
@@ -128,7 +128,7 @@ class SparkKind:
 
     def _module(self) -> Any:
         try:
-            from . import spark
+            from .. import spark
         except ImportError as exc:
             raise InvalidArgument(f"the Spark adapter cannot be loaded: {exc}") from exc
         return spark

@@ -1,22 +1,5 @@
-"""A local command as a resumable job: it runs detached, under a runner that records it.
+"""LocalProcessJob: a detached local command as a ResumableJob."""
 
-Layout of *jobs_dir* (one directory per submission, named after its reference)::
-
-    jobs_dir/
-      .locks/<name>          flock held from the start of a submission until its directory exists
-      <name>/                the job id is this name
-        runner.json          runner pid, its start time (clock ticks since boot), boot id
-        command.json         the command's pid and start time
-        exit.json            exit code or signal, duration: only once the command ended
-        cancel.json          written before a cancel signals the process group
-        stdout, stderr       the command's output
-        runner.log           the runner's own stderr
-
-Status comes from those records and the process table. A pid is only taken to
-be the job's when its start time and the boot id match the record, so a pid the
-kernel handed to another process is never mistaken for the job (nor signalled).
-Linux only: it reads ``/proc``.
-"""
 
 from __future__ import annotations
 
@@ -47,10 +30,10 @@ from resumable_core import (
     TransientError,
 )
 
-from . import _local_runner as records
+from . import _runner as records
 
 if TYPE_CHECKING:
-    from resumable_core import Poller
+    pass
 
 RUNNING = "RUNNING"
 CANCELLING = "CANCELLING"  # cancel asked, the process group has not ended yet
@@ -181,9 +164,6 @@ class LocalProcessJob:
 
     def is_job_succeeded(self, status: str) -> bool:
         return status == SUCCEEDED
-
-    def poll_until_complete(self, job_id: str, poller: Poller) -> str:
-        return poller.wait(self, job_id)
 
     def get_job_result(self, job_id: str, status: str) -> dict[str, JsonValue]:
         info = self.inspect(job_id)
@@ -439,4 +419,4 @@ def _tail(path: Path, limit: int = 400) -> str:
     return " ".join(text.splitlines()[-3:])[-limit:]
 
 
-__all__ = ["LocalJobInfo", "LocalProcessJob", "job_name"]
+__all__ = ["ACTIVE_STATUSES", "CANCELLED", "CANCELLING", "FAILED", "LOST", "ORPHANED", "RUNNING", "SUCCEEDED", "LocalJobInfo", "LocalProcessJob", "job_name"]

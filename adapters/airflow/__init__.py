@@ -14,8 +14,8 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from ._airflow_compat import INSTALL_HINT, NEVER_EXPIRE
-from ._airflow_kill import (
+from ._compat import INSTALL_HINT, NEVER_EXPIRE
+from ._kill import (
     ALWAYS_CANCEL,
     CANCEL_BY_CAUSE,
     NEVER_CANCEL,
@@ -24,24 +24,24 @@ from ._airflow_kill import (
     TaskInterrupted,
     cause_from_state,
 )
-from ._airflow_operator import (
+from ._operator import (
     AIRFLOW_POLICY,
     TASK_STATE_KEY,
     ResumableOperator,
     clear_generation,
     default_state_key,
 )
-from ._airflow_store import AirflowStateStore, AirflowStateStoreUnavailable, TaskStateStoreLike
+from ._store import AirflowStateStore, AirflowStateStoreUnavailable, TaskStateStoreLike
 
 if TYPE_CHECKING:
-    from ._airflow_spark import ResumableSparkSubmitOperator
+    from ._spark import ResumableSparkSubmitOperator
 
 
 def __getattr__(name: str) -> Any:
     # The Spark operator needs the Spark adapter (urllib3, the 'spark' extra):
     # loaded on first use so that the base operator works without it.
     if name == "ResumableSparkSubmitOperator":
-        from ._airflow_spark import ResumableSparkSubmitOperator
+        from ._spark import ResumableSparkSubmitOperator
 
         return ResumableSparkSubmitOperator
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -1,56 +1,24 @@
-"""Spark standalone cluster mode for resumable_core, over the master's REST submission server.
+"""SparkRestJob: one SparkSubmission on one cluster, as a ResumableJob with every capability."""
 
-::
-
-    from adapters.spark import SparkRestClient, SparkRestJob, SparkSubmission
-    from adapters.sqlite import SqliteStateStore
-    from resumable_core import run_resumable
-
-    client = SparkRestClient("http://master:6066", web_ui_urls="http://master:8080")
-    job = SparkRestJob(client, SparkSubmission(app_resource="file:/jobs/etl.jar", main_class="etl.Main"))
-    result = run_resumable(job, SqliteStateStore("state.db"), key="etl-2026-11-24")
-
-Driver states: SUBMITTED, RUNNING, RELAUNCHING are active; FINISHED succeeded; FAILED,
-KILLED, ERROR failed. UNKNOWN (the master lost touch with the driver's worker) is not an
-answer: it raises TransientError, so it is polled again within the transient budget and
-never leads to a resubmission. ``success:false`` on a status is ``JobNotFound``.
-
-Finding a driver by reference (after a crash between submit and persist): the reference
-travels in the Spark property ``spark.resumable.ref`` (a key and value Spark does not
-redact) and is matched in the launch command each worker logs as the first line of the
-driver's stderr. Needs ``web_ui_urls``. Limits: a driver that never launched (missing
-jar, ERROR) or whose worker or work dir is gone cannot be found; a driver still
-SUBMITTED (no worker yet) is waited for, up to *find_wait* seconds, then TransientError.
-"""
 
 from __future__ import annotations
 
 import time
 from collections.abc import Callable
 
-from resumable_core import (
-    AmbiguousSubmission,
-    ExternalSystemError,
-    JobNotFound,
-    JsonValue,
-    Poller,
-    ProtocolError,
-    TransientError,
-)
+from resumable_core import AmbiguousSubmission, JobNotFound, JsonValue, ProtocolError, TransientError
+from resumable_core.errors import ExternalSystemError
 
 # _spark_client first: it raises the ImportError naming the extra when urllib3 is missing.
-from ._spark_client import DRIVER_ID_RE, SparkRestClient, check_driver_id
-from ._spark_model import DriverStatus, MasterDriver, MasterState
-from ._spark_auth import BearerToken, JwsAuth, SparkAuth
-from ._spark_submission import (
+from ._client import SparkRestClient, check_driver_id
+from ._model import DriverStatus, MasterDriver, MasterState
+from ._submission import (
     DEFAULT_REFERENCE_PROPERTY,
     DRIVER_STATE_UNKNOWN,
     DRIVER_STATES,
     DRIVER_STATES_ACTIVE,
-    DRIVER_STATES_FAILED,
     DRIVER_STATES_SUCCEEDED,
     SparkSubmission,
-    SparkSuperviseWarning,
     check_reference,
 )
 
@@ -126,9 +94,6 @@ class SparkRestJob:
 
     def is_job_succeeded(self, status: str) -> bool:
         return status in DRIVER_STATES_SUCCEEDED
-
-    def poll_until_complete(self, job_id: str, poller: Poller) -> str:
-        return poller.wait(self, job_id)
 
     def get_job_result(self, job_id: str, status: str) -> SparkDriverResult:
         check_driver_id(job_id)
@@ -222,21 +187,4 @@ class SparkRestJob:
         return (None if active else False) if end < 0 else False
 
 
-__all__ = [
-    "DRIVER_ID_RE",
-    "DRIVER_STATES_ACTIVE",
-    "DRIVER_STATES_FAILED",
-    "DRIVER_STATES_SUCCEEDED",
-    "BearerToken",
-    "DriverStatus",
-    "JwsAuth",
-    "MasterDriver",
-    "MasterState",
-    "SparkAuth",
-    "SparkDriverResult",
-    "SparkRestClient",
-    "SparkRestJob",
-    "SparkSubmission",
-    "SparkSuperviseWarning",
-    "check_driver_id",
-]
+__all__ = ["SparkDriverResult", "SparkRestJob"]

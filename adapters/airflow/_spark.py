@@ -14,9 +14,9 @@ from urllib.parse import urlsplit
 
 from resumable_core import InvalidArgument, PollPolicy, ResumableJob
 
-from ._airflow_compat import BaseHook, Context
-from ._airflow_operator import ResumableOperator
-from .spark import BearerToken, SparkRestClient, SparkRestJob, SparkSubmission
+from ..spark import BearerToken, SparkRestClient, SparkRestJob, SparkSubmission
+from ._compat import BaseHook, Context
+from ._operator import ResumableOperator
 
 DEFAULT_REST_PORT = 6066    # Spark's spark.master.rest.port
 DEFAULT_WEB_UI_PORT = 8080  # Spark's spark.master.ui.port

@@ -59,7 +59,7 @@ class JwsAuth:
     def __post_init__(self) -> None:
         try:
             key = base64.urlsafe_b64decode(self.secret_key + "=" * (-len(self.secret_key) % 4))
-        except (binascii.Error, ValueError) as exc:
+        except (binascii.Error, ValueError):
             raise InvalidArgument("JwsAuth secret_key is not base64url (as Spark's secretKey is)") from None
         if len(key) < 32:
             # Spark (jjwt) refuses HS256 keys under 256 bits; say so here rather than as a 403.

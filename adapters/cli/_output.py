@@ -14,11 +14,12 @@ import json
 import re
 import sys
 import time
-from typing import Callable, Literal, TextIO
+from collections.abc import Callable
+from typing import Literal, TextIO
 
-from resumable_core import (
+from resumable_core import Event, JsonValue
+from resumable_core.events import (
     Cancelled,
-    Event,
     Finished,
     Reattached,
     ResultReused,
@@ -27,7 +28,6 @@ from resumable_core import (
     Superseded,
     WaitingForOwner,
 )
-from resumable_core._types import JsonValue
 
 Mode = Literal["tty", "plain", "json"]
 _REDRAW_EVERY = 0.25  # seconds between redraws of the live line while the core sleeps

@@ -13,7 +13,6 @@ from typing import Any
 
 import pytest
 
-from adapters import _local_runner as records
 from adapters.local import (
     CANCELLED,
     FAILED,
@@ -24,6 +23,7 @@ from adapters.local import (
     LocalProcessJob,
     job_name,
 )
+from adapters.local import _runner as records
 from resumable_core import (
     InvalidArgument,
     JobNotFound,
@@ -33,8 +33,8 @@ from resumable_core import (
     SubmissionRejected,
     TransientError,
 )
-from tests.cli.conftest import wait_until
 from tests.contracts.job_contract import JobContract
+from tests.local.conftest import wait_until
 
 FAST = PollPolicy(min_interval=0.02, max_interval=0.2)
 
@@ -70,7 +70,7 @@ def _record(jobs_dir: Path, job_id: str, name: str) -> dict[str, Any]:
 
 
 def _wait_ended(job: LocalProcessJob, job_id: str) -> str:
-    return job.poll_until_complete(job_id, Poller(FAST))
+    return Poller(FAST).wait(job, job_id)
 
 
 def test_result_names_exit_code_duration_and_output(jobs_dir: Path) -> None:

@@ -6,9 +6,10 @@ from collections.abc import Mapping
 from datetime import timedelta
 from typing import Any, Protocol
 
-from resumable_core import InvalidArgument, JsonValue, StoreUnavailable, is_json
+from resumable_core import JsonValue, StoreUnavailable
+from resumable_core.store import check_store_key, check_store_value
 
-from ._airflow_compat import NEVER_EXPIRE, airflow_version
+from ._compat import NEVER_EXPIRE, airflow_version
 
 
 class TaskStateStoreLike(Protocol):
@@ -74,11 +75,8 @@ class AirflowStateStore:
 
     def set(self, key: str, value: JsonValue) -> None:
         # Airflow refuses None and non-JSON values with ValueError / a pydantic error;
-        # say so in our terms before the round trip.
-        if value is None or not is_json(value):
-            raise InvalidArgument(
-                "Airflow's task state store takes JSON values only (no None, tuple, NaN, ...)", key=key
-            )
+        # say so in our terms, with the rules every store applies, before the round trip.
+        check_store_value(check_store_key(key), value)
         try:
             self._accessor.set(key, value, retention=self.retention)
         except Exception as exc:

@@ -35,7 +35,6 @@ from resumable_core import (
     OnAmbiguous,
     Phase,
     Policy,
-    Poller,
     PollPolicy,
     ResumableError,
     load_record,
@@ -121,9 +120,6 @@ class RegistryJob:
 
     def is_job_succeeded(self, status: str) -> bool:
         return status == "SUCCEEDED"
-
-    def poll_until_complete(self, job_id: str, poller: Poller) -> str:
-        return poller.wait(self, job_id)
 
     def get_job_result(self, job_id: str, status: str) -> JsonValue:
         return {"job_id": job_id, "status": status}

@@ -5,19 +5,11 @@ from __future__ import annotations
 import argparse
 import sys
 
-from resumable_core import (
-    JobRecord,
-    JsonValue,
-    Phase,
-    RecordCorrupt,
-    StoreError,
-    cancel_resumable,
-    check_key,
-    forget,
-    load_record,
-)
+from resumable_core import JobRecord, JsonValue, Phase, RecordCorrupt, StoreError, cancel_resumable, forget, load_record
+from resumable_core.store import check_key
 
-from ._cli_common import (
+from ..sqlite import SqliteStateStore
+from ._common import (
     EXIT_NO_RECORD,
     EXIT_OK,
     EXIT_USAGE,
@@ -27,10 +19,9 @@ from ._cli_common import (
     meta_key,
     state_path,
 )
-from ._cli_jobs import JobKind, kind_from_meta
-from ._cli_output import Output
-from ._cli_show import show_history, show_list, show_status
-from .sqlite import SqliteStateStore
+from ._jobs import JobKind, kind_from_meta
+from ._output import Output
+from ._show import show_history, show_list, show_status
 
 
 def _recorded(args: argparse.Namespace) -> tuple[str, SqliteStateStore, JobRecord]:

@@ -26,17 +26,11 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, NoReturn
 
-from resumable_core import (
-    ExternalSystemError,
-    InvalidArgument,
-    JsonValue,
-    ProtocolError,
-    SubmissionRejected,
-    TransientError,
-)
+from resumable_core import InvalidArgument, JsonValue, ProtocolError, SubmissionRejected, TransientError
+from resumable_core.errors import ExternalSystemError
 
-from ._spark_auth import SparkAuth
-from ._spark_model import DriverStatus, MasterState, opt_str, parse_master_state
+from ._auth import SparkAuth
+from ._model import DriverStatus, MasterState, opt_str, parse_master_state
 
 try:
     import urllib3

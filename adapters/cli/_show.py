@@ -7,8 +7,7 @@ import sys
 import time
 from collections.abc import Sequence
 
-from resumable_core import JobRecord
-from resumable_core._types import JsonValue
+from resumable_core import JobRecord, JsonValue
 
 
 def _when(timestamp: float | None) -> str:

@@ -2,7 +2,7 @@
 
 Started by ``LocalProcessJob.submit_job`` as::
 
-    python _local_runner.py TEMP_DIR FINAL_DIR LOCK_FD READY_FD   (spec JSON on stdin)
+    python _runner.py TEMP_DIR FINAL_DIR LOCK_FD READY_FD   (spec JSON on stdin)
 
 It detaches (fork, the first process exits, the second starts a session of its
 own), records who it is in TEMP_DIR, renames TEMP_DIR to FINAL_DIR (so a job

@@ -1,0 +1,49 @@
+"""A local command as a resumable job: it runs detached, under a runner that records it.
+
+Layout of *jobs_dir* (one directory per submission, named after its reference)::
+
+    jobs_dir/
+      .locks/<name>          flock held from the start of a submission until its directory exists
+      <name>/                the job id is this name
+        runner.json          runner pid, its start time (clock ticks since boot), boot id
+        command.json         the command's pid and start time
+        exit.json            exit code or signal, duration: only once the command ended
+        cancel.json          written before a cancel signals the process group
+        stdout, stderr       the command's output
+        runner.log           the runner's own stderr
+
+Status comes from those records and the process table. A pid is only taken to
+be the job's when its start time and the boot id match the record, so a pid the
+kernel handed to another process is never mistaken for the job (nor signalled).
+Linux only: it reads ``/proc``.
+"""
+
+from __future__ import annotations
+
+from ._job import (
+    ACTIVE_STATUSES,
+    CANCELLED,
+    CANCELLING,
+    FAILED,
+    LOST,
+    ORPHANED,
+    RUNNING,
+    SUCCEEDED,
+    LocalJobInfo,
+    LocalProcessJob,
+    job_name,
+)
+
+__all__ = [
+    "ACTIVE_STATUSES",
+    "CANCELLED",
+    "CANCELLING",
+    "FAILED",
+    "LOST",
+    "ORPHANED",
+    "RUNNING",
+    "SUCCEEDED",
+    "LocalJobInfo",
+    "LocalProcessJob",
+    "job_name",
+]

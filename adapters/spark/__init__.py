@@ -1,0 +1,59 @@
+"""Spark standalone cluster mode for resumable_core, over the master's REST submission server.
+
+::
+
+    from adapters.spark import SparkRestClient, SparkRestJob, SparkSubmission
+    from adapters.sqlite import SqliteStateStore
+    from resumable_core import run_resumable
+
+    client = SparkRestClient("http://master:6066", web_ui_urls="http://master:8080")
+    job = SparkRestJob(client, SparkSubmission(app_resource="file:/jobs/etl.jar", main_class="etl.Main"))
+    result = run_resumable(job, SqliteStateStore("state.db"), key="etl-2026-11-24")
+
+Driver states: SUBMITTED, RUNNING, RELAUNCHING are active; FINISHED succeeded; FAILED,
+KILLED, ERROR failed. UNKNOWN (the master lost touch with the driver's worker) is not an
+answer: it raises TransientError, so it is polled again within the transient budget and
+never leads to a resubmission. ``success:false`` on a status is ``JobNotFound``.
+
+Finding a driver by reference (after a crash between submit and persist): the reference
+travels in the Spark property ``spark.resumable.ref`` (a key and value Spark does not
+redact) and is matched in the launch command each worker logs as the first line of the
+driver's stderr. Needs ``web_ui_urls``. Limits: a driver that never launched (missing
+jar, ERROR) or whose worker or work dir is gone cannot be found; a driver still
+SUBMITTED (no worker yet) is waited for, up to *find_wait* seconds, then TransientError.
+"""
+
+from __future__ import annotations
+
+from ._auth import BearerToken, JwsAuth, SparkAuth
+
+# _client first: it raises the ImportError naming the extra when urllib3 is missing.
+from ._client import DRIVER_ID_RE, SparkRestClient, check_driver_id
+from ._job import SparkDriverResult, SparkRestJob
+from ._model import DriverStatus, MasterDriver, MasterState
+from ._submission import (
+    DRIVER_STATES_ACTIVE,
+    DRIVER_STATES_FAILED,
+    DRIVER_STATES_SUCCEEDED,
+    SparkSubmission,
+    SparkSuperviseWarning,
+)
+
+__all__ = [
+    "DRIVER_ID_RE",
+    "DRIVER_STATES_ACTIVE",
+    "DRIVER_STATES_FAILED",
+    "DRIVER_STATES_SUCCEEDED",
+    "BearerToken",
+    "DriverStatus",
+    "JwsAuth",
+    "MasterDriver",
+    "MasterState",
+    "SparkAuth",
+    "SparkDriverResult",
+    "SparkRestClient",
+    "SparkRestJob",
+    "SparkSubmission",
+    "SparkSuperviseWarning",
+    "check_driver_id",
+]
