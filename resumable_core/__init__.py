@@ -13,13 +13,13 @@ Names load on first use (PEP 562): a DAG file or a type check that imports the
 package pays for what it touches, not for the runner and its decision tables.
 """
 
-from __future__ import annotations
+# The module namespace holds __all__ and nothing else public (tests/test_public_api.py):
+# its own tools go under private names, and no `from __future__ import annotations`.
+import importlib as _importlib
+import typing as _typing
+import warnings as _warnings
 
-import importlib
-import warnings
-from typing import TYPE_CHECKING, Any
-
-if TYPE_CHECKING:
+if _typing.TYPE_CHECKING:
     from ._cancel import cancel_resumable
     from ._errors import (
         AmbiguousSubmission,
@@ -117,17 +117,17 @@ _MOVED: dict[str, str] = {
 }
 
 
-def __getattr__(name: str) -> Any:
+def __getattr__(name: str) -> _typing.Any:
     home = _HOMES.get(name)
     if home is not None:
-        value = getattr(importlib.import_module(f"{__name__}.{home}"), name)
+        value = getattr(_importlib.import_module(f"{__name__}.{home}"), name)
         globals()[name] = value  # once: later lookups are plain attribute reads
         return value
     if name in _MOVED:
         module = f"{__name__}.{_MOVED[name]}"
-        warnings.warn(f"import {name} from {module}; resumable_core.{name} is deprecated",
+        _warnings.warn(f"import {name} from {module}; resumable_core.{name} is deprecated",
                       DeprecationWarning, stacklevel=2)
-        return getattr(importlib.import_module(module), name)
+        return getattr(_importlib.import_module(module), name)
     if name == "__version__":
         from importlib.metadata import PackageNotFoundError, version
 
@@ -161,9 +161,9 @@ __all__ = [
     "OnSuperseded",
     "Outcome",
     "Phase",
+    "Policy",
     "PollPolicy",
     "Poller",
-    "Policy",
     "ProtocolError",
     "RecordCorrupt",
     "ResultUnavailable",

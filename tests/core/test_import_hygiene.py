@@ -10,6 +10,8 @@ import sys
 def test_import_is_stdlib_only() -> None:
     code = (
         "import sys, json; before = set(sys.modules); import resumable_core, resumable_core.testing; "
+        "import resumable_core.decision, resumable_core.errors, resumable_core.events, resumable_core.record; "
+        "import resumable_core.store; [getattr(resumable_core, n) for n in resumable_core.__all__]; "
         "print(json.dumps(sorted(set(sys.modules) - before)))"
     )
     out = subprocess.run([sys.executable, "-c", code], check=True, capture_output=True, text=True).stdout
