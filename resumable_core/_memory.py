@@ -18,6 +18,7 @@ class MemoryStateStore:
         self._lock = threading.Lock()
 
     def get(self, key: str, default: JsonValue = None) -> JsonValue:
+        check_store_key(key)
         with self._lock:
             if key not in self._data:
                 return default

@@ -197,7 +197,8 @@ class Session:
         if job_id is None and self.record is not None:
             job_id = self.record.job_id
         text = message % args if args else message
-        log.log(level, "%s [key=%s reference=%s job_id=%s]", redact(text), self.key, reference, job_id)
+        # The whole line, ids included: an adapter may echo a secret into a job id or status.
+        log.log(level, "%s", redact(f"{text} [key={self.key} reference={reference} job_id={job_id}]"))
 
 
 __all__ = ["ERROR", "INFO", "WARNING", "Session", "forget", "load_record", "logger"]

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import pytest
 
 from resumable_core import CompareAndSetStore, InvalidArgument, JsonValue, StateStore
@@ -61,6 +63,21 @@ class StoreContract:
     def test_empty_key_rejected(self, store: StateStore) -> None:
         with pytest.raises(InvalidArgument):
             store.set("", 1)
+
+    # A lone surrogate is what Python makes of a non-UTF-8 byte in argv; NUL no store can hold.
+    @pytest.mark.parametrize("bad_key", ["a\udcffb", "\ud800", "nul\x00key", ""])
+    def test_keys_no_store_can_hold_are_refused_the_same_everywhere(self, store: StateStore, bad_key: str) -> None:
+        store.set("k", {"kept": True})
+        calls: list[Callable[[], object]] = [
+            lambda: store.get(bad_key), lambda: store.set(bad_key, 1), lambda: store.delete(bad_key)
+        ]
+        if isinstance(store, CompareAndSetStore):
+            cas = store
+            calls.append(lambda: cas.compare_and_set(bad_key, None, 1))
+        for call in calls:
+            with pytest.raises(InvalidArgument, match="key"):
+                call()
+        assert store.get("k") == {"kept": True}
 
     def test_compare_and_set(self, store: StateStore) -> None:
         if not isinstance(store, CompareAndSetStore):
