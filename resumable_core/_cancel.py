@@ -5,8 +5,6 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from typing_extensions import assert_never
-
 from ._decision import (
     CancelJob,
     CancelRequest,
@@ -25,6 +23,7 @@ from ._polling import PollPolicy
 from ._protocols import ResumableJob, StateStore, SupportsCancel, SupportsFindByReference
 from ._record import JobRecord
 from ._session import Session
+from ._types import assert_never
 
 
 def cancel_resumable(

@@ -10,8 +10,6 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Generic, TypeVar, cast
 
-from typing_extensions import assert_never
-
 from ._decision import (
     CancelJob,
     CheckStatus,
@@ -63,6 +61,7 @@ from ._protocols import (
     check_job,
 )
 from ._session import WARNING, Session
+from ._types import assert_never
 
 R = TypeVar("R")
 

@@ -3,7 +3,13 @@
 from __future__ import annotations
 
 import math
+import sys
 from typing import TypeAlias, TypeGuard, Union
+
+if sys.version_info >= (3, 11):
+    from typing import assert_never
+else:  # typing-extensions is a dependency on 3.10 only, for this
+    from typing_extensions import assert_never
 
 JsonValue: TypeAlias = Union[
     None, bool, int, float, str, "list[JsonValue]", "dict[str, JsonValue]"
@@ -29,3 +35,6 @@ def is_json(value: object) -> TypeGuard[JsonValue]:
     if type(value) is dict:
         return all(type(k) is str and is_json(v) for k, v in value.items())
     return False
+
+
+__all__ = ["JsonValue", "assert_never", "is_json"]
