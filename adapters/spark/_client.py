@@ -2,35 +2,49 @@
 
 Every answer is mapped at this edge to the core's error tree::
 
-    connection refused, timeouts, resets, truncated bodies, 5xx    -> TransientError
+    connection refused, timeouts, resets, truncated bodies, 5xx,
+    a call not answered in full within its deadline               -> TransientError
     a master not ALIVE (standby, recovering)                      -> next master, then TransientError
-    4xx (validation, auth) on create                              -> SubmissionRejected (server's message)
+    on create: 4xx (validation, auth), success:false              -> SubmissionRejected (server's message)
+    on create: 3xx, success:true without a string submissionId    -> ProtocolError (it may exist)
     4xx elsewhere, 468 (protocol version), redirects, HTML or
     non-JSON bodies, JSON of the wrong shape                      -> ProtocolError
 
-Several masters (HA) are tried in turn, the one that answered last first. A create is
-only retried on another master when the first one provably did not take it (refused
-connection, not ALIVE): after a read timeout or a 5xx it may exist, and the caller must
-look it up by reference instead of submitting twice. Redirects are never followed, so
-credentials go only to the URLs configured here.
+Only an answer that proves nothing was created is a refusal: the core drops the intent
+on SubmissionRejected alone, and keeps it for anything else, so the next attempt looks
+the reference up instead of submitting a second driver.
+
+Several masters (HA) are tried in turn, the one that answered last first; they may be
+given as a list or as one comma-separated string (``http://a:6066,http://b:6066``, or
+Spark's ``spark://a:6066,b:6066``). A create is only retried on another master when the
+first one provably did not take it (refused connection, not ALIVE): after a read timeout
+or a 5xx it may exist, and the caller must look it up by reference instead of submitting
+twice. Redirects are never followed, so credentials go only to the URLs configured here.
+
+Each call is bounded as a whole (``_deadline``): a server trickling bytes cannot hold
+it past its deadline. Every text this module shows (errors, log lines) is redacted,
+and so is any echo of the credentials it sent.
 """
 
 from __future__ import annotations
 
+import collections
 import json
 import logging
 import re
 import time
 import urllib.parse
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, NoReturn
 
 from resumable_core import InvalidArgument, JsonValue, ProtocolError, SubmissionRejected, TransientError
 from resumable_core.errors import ExternalSystemError
+from resumable_core.redaction import redact
 
 from ._auth import SparkAuth
-from ._model import DriverStatus, MasterState, opt_str, parse_master_state
+from ._model import DriverStatus, MasterState, opt_str, parse_master_state, parse_worker_drivers
+from ._urls import base_url, shown_url, split_masters
 
 try:
     import urllib3
@@ -39,6 +53,8 @@ except ImportError as exc:  # pragma: no cover - exercised in a subprocess test
     raise ImportError(
         "adapters.spark needs urllib3: pip install 'resumable-core[spark]'"
     ) from exc
+
+from ._deadline import call_deadline, watch_pool  # after the urllib3 check, which names the extra
 
 log = logging.getLogger("adapters.spark")
 
@@ -53,15 +69,7 @@ def check_driver_id(driver_id: object) -> str:
     if not isinstance(driver_id, str) or not DRIVER_ID_RE.fullmatch(driver_id):
         raise InvalidArgument(f"malformed Spark driver id {driver_id!r}", job_id=str(driver_id)[:80])
     return driver_id
-
-
-def _base_url(url: str) -> str:
-    parts = urllib.parse.urlsplit(url)
-    if parts.scheme not in ("http", "https") or not parts.hostname:
-        raise InvalidArgument(f"Spark URL {url!r} must be http(s)://host:port")
-    if parts.username or parts.password or parts.query or parts.fragment:
-        raise InvalidArgument("Spark URL must carry no credentials, query or fragment (use auth=)")
-    return url.rstrip("/")
+_RECENT_TOKENS = 16  # minted credentials remembered, to mask a server's echo of one
 
 
 @dataclass(frozen=True, slots=True)
@@ -79,13 +87,13 @@ class _Answer:
             return None
         return value if isinstance(value, dict) else None
 
-    def server_message(self) -> str:
+    def server_message(self, known: Iterable[str] = ()) -> str:
         data = self.json_object()
         if data is not None and isinstance(data.get("message"), str):
             text: str = data["message"]
         else:  # Jetty's HTML error page: keep its words, not its markup
             text = re.sub(r"<[^>]*>", " ", self.body.decode("utf-8", "replace"))
-        text = " ".join(text.split())
+        text = redact(" ".join(text.split()), known)  # before cutting: a cut secret no longer matches
         return text[:300] + ("..." if len(text) > 300 else "")
 
 
@@ -99,7 +107,9 @@ class SparkRestClient:
     *rest_urls*: the masters' REST addresses (``http://host:6066``). *web_ui_urls*: the
     masters' web UIs (``http://host:8080``), needed only to list drivers (``/json/``) and so
     to find a driver by reference. *pool*: an injected ``urllib3.PoolManager`` (else one is
-    made, TLS verified with the system store or *ca_certs*). *timeout*: per call.
+    made, TLS verified with the system store or *ca_certs*). *timeout*: a number bounds
+    each call as a whole (connect, send, read); a ``urllib3.Timeout`` bounds its phases,
+    and the whole call by its ``total``, else by connect + read.
     """
 
     def __init__(
@@ -113,20 +123,22 @@ class SparkRestClient:
         ca_certs: str | None = None,
         log_bytes: int = 65536,
     ) -> None:
-        rest = [rest_urls] if isinstance(rest_urls, str) else list(rest_urls)
-        uis = [web_ui_urls] if isinstance(web_ui_urls, str) else list(web_ui_urls)
-        if not rest:
+        self.rest_urls = split_masters(rest_urls, what="Spark REST URL", allow_spark=True)
+        self.web_ui_urls = split_masters(web_ui_urls, what="Spark web UI URL", allow_spark=False)
+        if not self.rest_urls:
             raise InvalidArgument("SparkRestClient needs at least one REST URL")
-        self.rest_urls = tuple(_base_url(u) for u in rest)
-        self.web_ui_urls = tuple(_base_url(u) for u in uis)
         self.auth = auth
-        self.timeout = timeout if isinstance(timeout, urllib3.Timeout) else urllib3.Timeout(total=timeout)
+        self.timeout, self.call_deadline = _timeouts(timeout)
         self.log_bytes = log_bytes
+        self._sent_tokens: collections.deque[str] = collections.deque(maxlen=_RECENT_TOKENS)
         self._owns_pool = pool is None
         self.pool = pool if pool is not None else urllib3.PoolManager(
             num_pools=8, maxsize=2, cert_reqs="CERT_REQUIRED", ca_certs=ca_certs, retries=False
         )
         self._preferred = 0  # index of the master that answered last: try it first
+
+    def __repr__(self) -> str:
+        return f"SparkRestClient(rest_urls={self.rest_urls!r}, web_ui_urls={self.web_ui_urls!r})"
 
     @property
     def active_rest_url(self) -> str:
@@ -140,10 +152,21 @@ class SparkRestClient:
         body = json.dumps(request).encode()
         data = self._on_masters("create", "POST", "/create", body, idempotent=False)
         driver_id = data.get("submissionId")
-        if data.get("success") is not True or not isinstance(driver_id, str):
-            raise SubmissionRejected(f"Spark refused the submission: {_message(data)}")
+        if data.get("success") is not True:
+            if driver_id is None:  # Spark's own refusal: the master did not take it
+                raise SubmissionRejected(f"Spark refused the submission: {self._message(data)}")
+            raise ProtocolError(
+                f"Spark answered success:false but named submission {str(driver_id)[:80]!r} "
+                f"({self._message(data)}); it may have been accepted"
+            )
+        if not isinstance(driver_id, str):
+            # Accepted, but we cannot tell which driver: only a lookup by reference can.
+            raise ProtocolError(
+                f"Spark accepted the submission (success:true) but gave no driver id (submissionId="
+                f"{_kind(driver_id)}); it may have been accepted"
+            )
         if not DRIVER_ID_RE.fullmatch(driver_id):
-            raise ProtocolError(f"Spark answered a malformed driver id {driver_id[:80]!r}")
+            raise ProtocolError(f"Spark answered a malformed driver id {driver_id[:80]!r}; it may have been accepted")
         return driver_id
 
     def status(self, driver_id: str) -> DriverStatus | None:
@@ -160,7 +183,7 @@ class SparkRestClient:
             state=state,
             worker_id=opt_str(data.get("workerId")),
             worker_host_port=opt_str(data.get("workerHostPort")),
-            message=opt_str(data.get("message")),
+            message=self._scrub(opt_str(data.get("message"))),
             master=self.active_rest_url,
         )
 
@@ -204,18 +227,37 @@ class SparkRestClient:
 
         Sent without credentials: the worker address comes from the cluster, not from us.
         """
+        return self.driver_log(worker_ui, driver_id, "stderr", tail=False)
+
+    def driver_log(self, worker_ui: str, driver_id: str, log_type: str = "stderr", *, tail: bool = False) -> str:
+        """*log_bytes* of a driver's ``stderr`` or ``stdout`` on its worker: the head, or the tail."""
         check_driver_id(driver_id)
-        query = urllib.parse.urlencode(
-            {"driverId": driver_id, "logType": "stderr", "offset": 0, "byteLength": self.log_bytes}
-        )
+        if log_type not in ("stderr", "stdout"):
+            raise InvalidArgument(f"log_type must be 'stderr' or 'stdout', got {log_type!r}")
+        params: dict[str, str | int] = {"driverId": driver_id, "logType": log_type, "byteLength": self.log_bytes}
+        if not tail:  # without an offset the worker serves the last byteLength bytes
+            params["offset"] = 0
+        return self._worker_get(worker_ui, f"/log/?{urllib.parse.urlencode(params)}", job_id=driver_id)
+
+    def worker_drivers(self, worker_ui: str) -> dict[str, str]:
+        """What a worker says of its drivers, running and finished: driver id -> state.
+
+        The worker keeps the final state of a driver the master may have lost (a master
+        restarted without recovery, or one that recovered after the driver ended).
+        """
+        page = self._worker_get(worker_ui, "/", job_id=None)
+        return parse_worker_drivers(shown_url(worker_ui), page)
+
+    def _worker_get(self, worker_ui: str, path: str, *, job_id: str | None) -> str:
+        url = base_url(worker_ui, what="Spark worker UI URL")
         try:
-            answer = self._send("GET", f"{_base_url(worker_ui)}/log/?{query}", None, authenticate=False)
+            answer = self._send("GET", url + path, None, authenticate=False)
         except _NotSent as exc:
-            raise TransientError(f"worker UI {worker_ui} unreachable: {exc}", job_id=driver_id) from None
+            raise TransientError(f"worker UI {shown_url(url)} unreachable: {exc}", job_id=job_id) from None
         if answer.status >= 500:
-            raise TransientError(f"worker UI {worker_ui} answered HTTP {answer.status}", job_id=driver_id)
+            raise TransientError(f"worker UI {shown_url(url)} answered HTTP {answer.status}", job_id=job_id)
         if answer.status != 200:
-            raise ProtocolError(f"worker UI {worker_ui} answered HTTP {answer.status}", job_id=driver_id)
+            raise ProtocolError(f"worker UI {shown_url(url)} answered HTTP {answer.status}", job_id=job_id)
         return answer.body.decode("utf-8", "replace")
 
     def close(self) -> None:
@@ -245,8 +287,8 @@ class SparkRestClient:
             if answer.status >= 500:
                 if not idempotent:
                     raise TransientError(
-                        f"Spark {op} at {base} answered HTTP {answer.status} ({answer.server_message()}); "
-                        "it may have been accepted",
+                        f"Spark {op} at {base} answered HTTP {answer.status} "
+                        f"({answer.server_message(self._known_secrets())}); it may have been accepted",
                         job_id=job_id,
                     )
                 seen.append(f"{base}: HTTP {answer.status}")
@@ -254,11 +296,11 @@ class SparkRestClient:
             data = self._json_or_raise(answer, op, rejected=not idempotent, job_id=job_id)
             message = data.get("message")
             if data.get("success") is not True and isinstance(message, str) and _NOT_ALIVE in message:
-                seen.append(f"{base}: {' '.join(message.split())[:120]}")
+                seen.append(f"{base}: {self._message(data, 120)}")
                 continue  # a standby or recovering master: provably did nothing
             if data.get("success") is not True and isinstance(message, str) and op == "status":
                 # "not found" is an answer WITHOUT a message; an exception from the cluster is not one.
-                raise TransientError(f"Spark status at {base}: {' '.join(message.split())[:200]}", job_id=job_id)
+                raise TransientError(f"Spark status at {base}: {self._message(data, 200)}", job_id=job_id)
             self._preferred = index
             return data
         raise TransientError(f"Spark {op}: no master could answer: " + "; ".join(seen), job_id=job_id)
@@ -268,42 +310,76 @@ class SparkRestClient:
         if body is not None:
             headers["Content-Type"] = "application/json;charset=UTF-8"
         if authenticate and self.auth is not None:
-            headers["Authorization"] = self.auth.header()
+            headers["Authorization"] = credential = self.auth.header()
+            self._sent_tokens.append(credential.partition(" ")[2] or credential)
+        where = shown_url(url)
         started = time.perf_counter()
-        try:
-            response = self.pool.request(
-                method, url, body=body, headers=headers, timeout=self.timeout,
-                retries=False, redirect=False, preload_content=False,
-            )
+        watch_pool(self.pool, url)
+        with call_deadline(self.call_deadline) as watch:
             try:
-                raw = response.read(_MAX_BODY + 1)
-                too_large = len(raw) > _MAX_BODY
-            finally:
-                response.release_conn()
-        except (u3exc.ConnectTimeoutError, u3exc.NewConnectionError, u3exc.NameResolutionError) as exc:
-            raise _NotSent(_short(exc)) from None
-        except u3exc.SSLError as exc:
-            raise ProtocolError(f"TLS failure talking to {_path_free(url)}: {_short(exc)}") from None
-        except u3exc.HTTPError as exc:  # read timeout, reset, truncated body: may have been processed
-            raise TransientError(f"{method} {_path_free(url)}: {type(exc).__name__}: {_short(exc)}") from None
-        log.debug("%s %s -> %s in %.1f ms", method, _path_free(url), response.status, (time.perf_counter() - started) * 1e3)
+                response = self.pool.request(
+                    method, url, body=body, headers=headers, timeout=self.timeout,
+                    retries=False, redirect=False, preload_content=False,
+                )
+                try:
+                    raw = response.read(_MAX_BODY + 1)
+                    too_large = len(raw) > _MAX_BODY
+                finally:
+                    response.release_conn()
+            except (u3exc.ConnectTimeoutError, u3exc.NewConnectionError, u3exc.NameResolutionError) as exc:
+                if watch.expired:
+                    raise self._overdue(method, where) from None
+                raise _NotSent(self._scrub(_short(exc))) from None
+            except u3exc.SSLError as exc:
+                if watch.expired:
+                    raise self._overdue(method, where) from None
+                raise ProtocolError(f"TLS failure talking to {where}: {self._scrub(_short(exc))}") from None
+            except (u3exc.HTTPError, OSError) as exc:  # read timeout, reset, truncated body: may have been processed
+                if watch.expired:
+                    raise self._overdue(method, where) from None
+                raise TransientError(f"{method} {where}: {type(exc).__name__}: {self._scrub(_short(exc))}") from None
+        if watch.expired:  # shut down mid-answer: what was read may be cut short
+            raise self._overdue(method, where)
+        log.debug("%s %s -> %s in %.1f ms", method, where, response.status, (time.perf_counter() - started) * 1e3)
         if too_large:
-            raise ProtocolError(f"{method} {_path_free(url)}: answer larger than {_MAX_BODY} bytes")
+            raise ProtocolError(f"{method} {where}: answer larger than {_MAX_BODY} bytes")
         return _Answer(
             url=url, status=response.status, body=raw,
             content_type=response.headers.get("Content-Type", ""), location=response.headers.get("Location"),
         )
 
+    def _overdue(self, method: str, where: str) -> TransientError:
+        return TransientError(f"{method} {where}: no complete answer within the {self.call_deadline:g}s call deadline")
+
+    def _known_secrets(self) -> tuple[str, ...]:
+        """Credentials this client sent or holds: masked wherever a server echoes them."""
+        held = self.auth.secrets() if self.auth is not None else ()
+        return (*held, *self._sent_tokens)
+
+    def _scrub(self, text: str | None) -> str | None:
+        return None if text is None else redact(text, self._known_secrets())
+
+    def _message(self, data: Mapping[str, Any], limit: int = 300) -> str:
+        message = data.get("message")
+        if not isinstance(message, str):
+            return "no message"
+        return redact(" ".join(message.split()), self._known_secrets())[:limit]
+
     def _json_or_raise(self, answer: _Answer, op: str, *, rejected: bool, job_id: str | None = None) -> dict[str, Any]:
-        where = _path_free(answer.url)
+        where = shown_url(answer.url)
+        known = self._known_secrets()
         if 300 <= answer.status < 400:
-            self._fail(rejected, f"Spark {op}: {where} redirected (HTTP {answer.status}) to "
-                       f"{answer.location!r}; not followed, configure the final URL", job_id)
+            # Never a refusal: a proxy may have passed the request on before redirecting us.
+            location = shown_url(redact(answer.location, known)) if answer.location else None
+            raise ProtocolError(f"Spark {op}: {where} redirected (HTTP {answer.status}) to "
+                                f"{location!r}; not followed, configure the final URL"
+                                + ("; it may have been accepted" if rejected else ""), job_id=job_id)
         if answer.status == 468:
             raise ProtocolError(f"Spark {op}: {where} does not speak REST protocol {_PROTOCOL} "
-                                f"(HTTP 468: {answer.server_message()})", job_id=job_id)
+                                f"(HTTP 468: {answer.server_message(known)})", job_id=job_id)
         if answer.status >= 400:
-            self._fail(rejected, f"Spark {op}: {where} answered HTTP {answer.status}: {answer.server_message()}", job_id)
+            self._fail(rejected, f"Spark {op}: {where} answered HTTP {answer.status}: {answer.server_message(known)}",
+                       job_id)
         data = answer.json_object()
         if data is None:
             kind = "HTML" if b"<html" in answer.body[:512].lower() else "non-JSON"
@@ -320,14 +396,25 @@ class SparkRestClient:
         raise ProtocolError(message, job_id=job_id)
 
 
-def _message(data: Mapping[str, Any]) -> str:
-    message = data.get("message")
-    return " ".join(message.split())[:300] if isinstance(message, str) else "no message"
+def _timeouts(timeout: float | urllib3.Timeout) -> tuple[urllib3.Timeout, float]:
+    """The per-phase timeouts and the deadline of a whole call."""
+    if not isinstance(timeout, urllib3.Timeout):
+        if not (isinstance(timeout, (int, float)) and timeout > 0):
+            raise InvalidArgument(f"SparkRestClient timeout must be > 0 seconds, got {timeout!r}")
+        seconds = float(timeout)
+        return urllib3.Timeout(connect=seconds, read=seconds), seconds
+    total = timeout.total
+    if not isinstance(total, (int, float)):
+        connect, read = timeout.connect_timeout, timeout.read_timeout
+        if isinstance(connect, (int, float)) and isinstance(read, (int, float)):
+            total = connect + read
+        else:
+            raise InvalidArgument("SparkRestClient timeout needs a total, or both connect and read, in seconds")
+    return timeout, float(total)
 
 
-def _path_free(url: str) -> str:
-    """The URL without its query: what we log and put in messages."""
-    return url.split("?", 1)[0]
+def _kind(value: object) -> str:
+    return "missing" if value is None else f"a {type(value).__name__}"
 
 
 def _short(exc: BaseException) -> str:

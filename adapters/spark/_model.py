@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -62,6 +63,20 @@ def parse_master_state(url: str, data: dict[str, Any]) -> MasterState:
     except (KeyError, TypeError, ValueError, AttributeError) as exc:
         raise ProtocolError(f"Spark master {url}/json/ has an unexpected shape: {exc!r}") from None
     return MasterState(url=url, status=str(data.get("status")), drivers=drivers, worker_ui=workers)
+
+
+# A row of the worker page's driver tables: id, main class, state (Spark 4's worker /json/
+# lists no drivers, so the page is the only place a worker says what became of one).
+_WORKER_DRIVER_ROW = re.compile(
+    r"<td>\s*(driver-[0-9]{14}-[0-9]{4,10})\s*</td>\s*<td>[^<]*</td>\s*<td>\s*([A-Z_]+)\s*</td>"
+)
+
+
+def parse_worker_drivers(url: str, html: str) -> dict[str, str]:
+    """Driver id -> state from a worker's web UI page (running and finished drivers)."""
+    if "Spark Worker" not in html:
+        raise ProtocolError(f"{url} is not a Spark worker page")
+    return {driver_id: state for driver_id, state in _WORKER_DRIVER_ROW.findall(html)}
 
 
 def opt_str(value: object) -> str | None:
