@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import copy
 import threading
+from typing import ClassVar
 
 from ._checks import check_store_key, check_store_value
 from ._types import JsonValue
@@ -12,6 +13,9 @@ from ._types import JsonValue
 class MemoryStateStore:
     """A dict behind a lock, with compare-and-set. Values are deep-copied in and out,
     so a caller mutating what it got back cannot change what is stored."""
+
+    # Every call returns at once: an async driver calls it in place, not in a worker thread.
+    non_blocking: ClassVar[bool] = True
 
     def __init__(self) -> None:
         self._data: dict[str, JsonValue] = {}

@@ -26,7 +26,6 @@ from ._decision import (
     ReturnRecorded,
     StatusSeen,
     Stop,
-    StopKind,
     SubmitAnswered,
     SubmitJob,
     SubmitRefused,
@@ -36,15 +35,8 @@ from ._decision import (
     status_update,
 )
 from ._errors import (
-    AmbiguousSubmission,
-    InvalidArgument,
-    JobCancelled,
-    JobFailed,
-    JobLost,
     JobNotFound,
     ProtocolError,
-    ResultUnavailable,
-    ResumableError,
     SubmissionRejected,
 )
 from ._events import EventListener, Finished, StatusChanged, SubmitReason
@@ -61,6 +53,7 @@ from ._protocols import (
     check_job,
 )
 from ._session import WARNING, Session
+from ._telemetry import Telemetry
 from ._types import assert_never
 
 R = TypeVar("R")
@@ -101,6 +94,7 @@ class _Runner(Session, Generic[R]):
         observation: Observation | None = None
         while True:
             action = decide(self.record, observation, self.request())
+            self.count(observation, action)
             if isinstance(action, Write):
                 observation = self.perform_write(action)
             elif isinstance(action, SubmitJob):
@@ -210,41 +204,6 @@ class _Runner(Session, Generic[R]):
         except Exception:  # a status write is informative only; the terminal write is not
             self.log(WARNING, "could not record status %s", status, job_id=job_id)
 
-    # -- the end ----------------------------------------------------------------------------
-
-    def stop_error(self, action: Stop) -> Exception:
-        """The error each StopKind ends a run with: its one message, here."""
-        if action.note is not None:
-            self.log(WARNING, action.note, job_id=action.job_id)
-        kind = action.kind
-        where = {"key": self.key, "job_id": action.job_id}
-        error: ResumableError
-        if kind is StopKind.FAILED:
-            error = JobFailed(f"job {action.job_id} ended in state {action.status}", **where, status=action.status)
-        elif kind is StopKind.CANCELLED:
-            error = JobCancelled(
-                action.detail or "this key was cancelled; run it fresh (fresh=True, a new generation) or forget "
-                "the key to submit again", **where, status=action.status)
-        elif kind is StopKind.LOST:
-            error = JobLost(action.detail or "the external system does not know the recorded job", **where)
-        elif kind is StopKind.AMBIGUOUS:
-            error = AmbiguousSubmission(action.detail or "a submission may exist that cannot be looked up",
-                                        key=self.key)
-        elif kind is StopKind.RESULT_UNAVAILABLE:
-            error = ResultUnavailable(action.detail or "the job's result is unavailable", **where,
-                                      status=action.status)
-        elif kind is StopKind.REJECTED:
-            if isinstance(action.cause, ResumableError):
-                action.cause.key = action.cause.key or self.key
-                return action.cause
-            error = SubmissionRejected("the external system refused the submission", key=self.key)
-        elif kind is StopKind.CANNOT_CANCEL:
-            error = InvalidArgument(f"{type(self.job).__name__} cannot cancel jobs", **where)
-        else:
-            assert_never(kind)
-        return error
-
-
 def _clock_text(at: float) -> str:
     import time
 
@@ -264,6 +223,7 @@ def run_resumable(
     clock: Callable[[], float] | None = None,
     sleep: Callable[[float], None] | None = None,
     rand: Callable[[], float] | None = None,
+    telemetry: Telemetry | None = None,
 ) -> R:
     """Run *job* to completion at most once per key, surviving the caller's crashes.
 
@@ -274,10 +234,11 @@ def run_resumable(
     *generation* different from the record's) ignores an old success.
 
     The job is checked before anything is read or submitted: a job missing one
-    of the required operations raises InvalidArgument naming it.
+    of the required operations raises InvalidArgument naming it. *telemetry*
+    counts and traces each decision (``adapters.otel``); without it nothing is computed.
     """
     check_job(job)
-    return _Runner(
+    runner = _Runner(
         job,
         store,
         key,
@@ -289,7 +250,9 @@ def run_resumable(
         clock=clock,
         sleep=sleep,
         rand=rand,
-    ).run()
+    )
+    runner.telemetry = telemetry
+    return runner.run()
 
 
 __all__ = ["run_resumable"]

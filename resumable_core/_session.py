@@ -8,15 +8,27 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from ._checks import check_key
-from ._decision import CancelJob, FindByReference, Observation, ReferenceLookup, Write
-from ._errors import ConcurrentUpdate, InvalidArgument, StoreError
+from ._decision import Action, CancelJob, FindByReference, Observation, ReferenceLookup, Stop, StopKind, Write
+from ._errors import (
+    AmbiguousSubmission,
+    ConcurrentUpdate,
+    InvalidArgument,
+    JobCancelled,
+    JobFailed,
+    JobLost,
+    ResultUnavailable,
+    ResumableError,
+    StoreError,
+    SubmissionRejected,
+)
 from ._events import Event, EventListener, Finished, Superseded
 from ._ids import new_owner
 from ._polling import Poller, PollPolicy
 from ._protocols import CompareAndSetStore, StateStore, SupportsCancel, SupportsFindByReference
 from ._record import JobRecord
 from ._redact import redact
-from ._types import JsonValue
+from ._telemetry import Telemetry, decision_attributes, decision_name
+from ._types import JsonValue, assert_never
 
 if TYPE_CHECKING:
     import logging
@@ -72,6 +84,7 @@ class Session:
         self.record: JobRecord | None = None
         self.conflicts = 0
         self.waiting_for: tuple[str | None, float] | None = None
+        self.telemetry: Telemetry | None = None
 
     # -- store ---------------------------------------------------------------------------
 
@@ -172,7 +185,53 @@ class Session:
             raise InvalidArgument(f"{type(job).__name__} cannot cancel jobs", key=self.key, job_id=job_id)
         self.poller.retry_transient(lambda: job.cancel_job(job_id), what=f"cancel of job {job_id!r}", job_id=job_id)
 
-    # -- events and logs ------------------------------------------------------------------
+    # -- the end of a run ---------------------------------------------------------------------
+
+    def stop_error(self, action: Stop) -> Exception:
+        """The error each StopKind ends a run with: its one message, here."""
+        if action.note is not None:
+            self.log(WARNING, action.note, job_id=action.job_id)
+        kind = action.kind
+        where = {"key": self.key, "job_id": action.job_id}
+        error: ResumableError
+        if kind is StopKind.FAILED:
+            error = JobFailed(f"job {action.job_id} ended in state {action.status}", **where, status=action.status)
+        elif kind is StopKind.CANCELLED:
+            error = JobCancelled(
+                action.detail or "this key was cancelled; run it fresh (fresh=True, a new generation) or forget "
+                "the key to submit again", **where, status=action.status)
+        elif kind is StopKind.LOST:
+            error = JobLost(action.detail or "the external system does not know the recorded job", **where)
+        elif kind is StopKind.AMBIGUOUS:
+            error = AmbiguousSubmission(action.detail or "a submission may exist that cannot be looked up",
+                                        key=self.key)
+        elif kind is StopKind.RESULT_UNAVAILABLE:
+            error = ResultUnavailable(action.detail or "the job's result is unavailable", **where,
+                                      status=action.status)
+        elif kind is StopKind.REJECTED:
+            if isinstance(action.cause, ResumableError):
+                action.cause.key = action.cause.key or self.key
+                return action.cause
+            error = SubmissionRejected("the external system refused the submission", key=self.key)
+        elif kind is StopKind.CANNOT_CANCEL:
+            error = InvalidArgument(f"{type(self.job).__name__} cannot cancel jobs", **where)
+        else:
+            assert_never(kind)
+        return error
+
+    # -- events, metrics and logs ------------------------------------------------------------
+
+    def count(self, observation: Observation | None, action: Action) -> None:
+        """Hand the decision *action* stands for to the telemetry, if any (a no-op without)."""
+        if self.telemetry is None:
+            return
+        name = decision_name(self.record, observation, action)
+        if name is None:
+            return
+        try:
+            self.telemetry.record_decision(name, decision_attributes(self.key, self.record))
+        except Exception:  # metrics must not break the job's bookkeeping
+            logger().exception("telemetry failed on decision %s [key=%s]", name, self.key)
 
     def emit(self, event: Event | None) -> None:
         """Say *event* in the log (its one text) and give it to the listener."""

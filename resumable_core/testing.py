@@ -165,6 +165,37 @@ class FakeJob(PlainFakeJob):
         return hashlib.sha256(self.spec.encode()).hexdigest()
 
 
+class AsyncFakeJob:
+    """A FakeJob behind async methods: what an async adapter (an HTTP client awaiting) looks like."""
+
+    def __init__(self, system: FakeExternalSystem, spec: str = "spec-1") -> None:
+        self.sync = FakeJob(system, spec)
+
+    async def submit_job(self, reference: str) -> str:
+        return self.sync.submit_job(reference)
+
+    async def get_job_status(self, job_id: str) -> str:
+        return self.sync.get_job_status(job_id)
+
+    def is_job_active(self, status: str) -> bool:
+        return self.sync.is_job_active(status)
+
+    def is_job_succeeded(self, status: str) -> bool:
+        return self.sync.is_job_succeeded(status)
+
+    async def get_job_result(self, job_id: str, status: str) -> JsonValue:
+        return self.sync.get_job_result(job_id, status)
+
+    async def find_job_by_reference(self, reference: str) -> str | None:
+        return self.sync.find_job_by_reference(reference)
+
+    async def cancel_job(self, job_id: str) -> None:
+        self.sync.cancel_job(job_id)
+
+    def job_fingerprint(self) -> str:
+        return self.sync.job_fingerprint()
+
+
 class FakeClock:
     """A clock whose sleep advances it: polling tests run instantly."""
 
@@ -180,4 +211,4 @@ class FakeClock:
         self.now += seconds
 
 
-__all__ = ["FakeClock", "FakeExternalSystem", "FakeJob", "FakeRun", "PlainFakeJob"]
+__all__ = ["AsyncFakeJob", "FakeClock", "FakeExternalSystem", "FakeJob", "FakeRun", "PlainFakeJob"]

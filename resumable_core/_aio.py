@@ -1,0 +1,440 @@
+"""run_resumable_async: the same decision as run_resumable, driven from an event loop.
+
+One branch per action, as in ``_run``; what differs is only how each step waits:
+the job's calls are awaited, a blocking store runs in a worker thread (a store that
+never blocks, or an async one, is called directly), and sleeps are ``asyncio.sleep``.
+A job is a few hundred bytes of state while it waits: thousands fit in one process.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import inspect
+import time
+from collections.abc import Awaitable, Callable
+from typing import Any, Generic, Protocol, TypeVar, cast, runtime_checkable
+
+from ._decision import (
+    CancelJob,
+    CheckStatus,
+    FetchResult,
+    FindByReference,
+    NotFoundSeen,
+    Observation,
+    Poll,
+    PollEnded,
+    ReferenceLookup,
+    Request,
+    ResultFetched,
+    ResultGone,
+    Return,
+    ReturnRecorded,
+    StatusSeen,
+    Stop,
+    SubmitAnswered,
+    SubmitJob,
+    SubmitRefused,
+    WaitForOwner,
+    Write,
+    decide,
+    status_update,
+)
+from ._errors import (
+    ConcurrentUpdate,
+    InvalidArgument,
+    JobNotFound,
+    PollTimeout,
+    ProtocolError,
+    StoreError,
+    SubmissionRejected,
+    TransientBudgetExhausted,
+    TransientError,
+)
+from ._events import EventListener, Finished, StatusChanged, SubmitReason
+from ._ids import new_reference
+from ._policy import Policy
+from ._polling import PollPolicy
+from ._protocols import CompareAndSetStore, SupportsFingerprint
+from ._record import JobRecord
+from ._session import ERROR, MAX_CONFLICTS, WARNING, Session
+from ._telemetry import Telemetry
+from ._types import JsonValue, assert_never
+
+R = TypeVar("R")
+R_co = TypeVar("R_co", covariant=True)
+T = TypeVar("T")
+
+
+@runtime_checkable
+class AsyncResumableJob(Protocol[R_co]):
+    """``ResumableJob`` with its I/O awaited: the same meaning, operation for operation."""
+
+    async def submit_job(self, reference: str) -> str: ...
+
+    async def get_job_status(self, job_id: str) -> str: ...
+
+    def is_job_active(self, status: str) -> bool: ...
+
+    def is_job_succeeded(self, status: str) -> bool: ...
+
+    async def get_job_result(self, job_id: str, status: str) -> R_co: ...
+
+
+@runtime_checkable
+class AsyncSupportsFindByReference(Protocol):
+    async def find_job_by_reference(self, reference: str) -> str | None: ...
+
+
+@runtime_checkable
+class AsyncSupportsCancel(Protocol):
+    async def cancel_job(self, job_id: str) -> None: ...
+
+
+@runtime_checkable
+class AsyncStateStore(Protocol):
+    """A store whose calls are awaited (the compare-and-set is required: an async
+    store is written for this library, and there is no reason to go without it)."""
+
+    async def get(self, key: str, default: JsonValue = None) -> JsonValue: ...
+
+    async def set(self, key: str, value: JsonValue) -> None: ...
+
+    async def delete(self, key: str) -> None: ...
+
+    async def compare_and_set(self, key: str, expected: JsonValue, value: JsonValue) -> bool: ...
+
+
+_ASYNC_REQUIRED = ("submit_job", "get_job_status", "get_job_result")
+
+
+def check_async_job(job: object) -> None:
+    """InvalidArgument naming what *job* lacks to be an AsyncResumableJob, before anything is submitted."""
+    for name in (*_ASYNC_REQUIRED, "is_job_active", "is_job_succeeded"):
+        if not callable(getattr(job, name, None)):
+            raise InvalidArgument(f"{type(job).__name__} is not an AsyncResumableJob: it has no {name}()")
+    for name in _ASYNC_REQUIRED:
+        if not inspect.iscoroutinefunction(getattr(job, name)):
+            raise InvalidArgument(f"{type(job).__name__}.{name} must be a coroutine function (async def); "
+                                  "a blocking job runs with run_resumable")
+
+
+class StoreAccess:
+    """How a driver on an event loop reaches a store without blocking the loop."""
+
+    def __init__(self, store: Any) -> None:
+        self.store = store
+        self.is_async = inspect.iscoroutinefunction(getattr(store, "get", None))
+        # A store that never blocks (MemoryStateStore) is called in place: a thread hop
+        # per call would cost more than the call.
+        self.in_place = bool(getattr(store, "non_blocking", False))
+        self.has_cas = self.is_async or isinstance(store, CompareAndSetStore)
+
+    async def call(self, name: str, *args: Any) -> Any:
+        method = getattr(self.store, name)
+        if self.is_async:
+            return await method(*args)
+        if self.in_place:
+            return method(*args)
+        return await asyncio.to_thread(method, *args)
+
+
+class AsyncPoller:
+    """``Poller`` for an event loop: the same PollPolicy (backoff, jitter, deadline, transient budget)."""
+
+    def __init__(self, policy: PollPolicy, *, clock: Callable[[], float], rand: Callable[[], float],
+                 limit: asyncio.Semaphore | None = None) -> None:
+        self.policy = policy
+        self.clock = clock
+        self.rand = rand
+        self.limit = limit  # the supervisor's bound on calls in flight to the external system
+        self.on_status: Callable[[str], Awaitable[None]] | None = None
+        self.last_status: str | None = None
+
+    async def call(self, call: Callable[[], Awaitable[T]]) -> T:
+        if self.limit is None:
+            return await call()
+        async with self.limit:
+            return await call()
+
+    async def retry_transient(self, call: Callable[[], Awaitable[T]], *, what: str, job_id: str | None = None) -> T:
+        started = self.clock()
+        attempt = 0
+        while True:
+            try:
+                return await self.call(call)
+            except TransientError as exc:
+                attempt += 1
+                elapsed = self.clock() - started
+                if attempt >= self.policy.transient_attempts or elapsed >= self.policy.transient_seconds:
+                    raise TransientBudgetExhausted(
+                        f"{what}: still failing after {attempt} attempts over {elapsed:.1f}s: {exc.message}",
+                        job_id=job_id or exc.job_id, key=exc.key,
+                    ) from exc
+                await asyncio.sleep(self.policy.interval(attempt - 1, self.rand()))
+
+    async def status(self, job: AsyncResumableJob[Any], job_id: str) -> str:
+        status = await self.retry_transient(lambda: job.get_job_status(job_id), what=f"status of job {job_id!r}",
+                                            job_id=job_id)
+        if status != self.last_status:
+            self.last_status = status
+            if self.on_status is not None:
+                await self.on_status(status)
+        return status
+
+    async def wait(self, job: AsyncResumableJob[Any], job_id: str) -> str:
+        started = self.clock()
+        attempt = 0
+        while True:
+            previous = self.last_status
+            status = await self.status(job, job_id)
+            if not job.is_job_active(status):
+                return status
+            if status != previous:
+                attempt = 0
+            pause = self.policy.interval(attempt, self.rand())
+            attempt += 1
+            if self.policy.deadline is not None:
+                remaining = self.policy.deadline - (self.clock() - started)
+                if remaining <= 0:
+                    raise PollTimeout(f"job {job_id!r} still {status} after the {self.policy.deadline}s deadline",
+                                      job_id=job_id, status=status)
+                pause = min(pause, remaining)
+            await asyncio.sleep(pause)
+
+
+class _AsyncRunner(Session, Generic[R]):
+    def __init__(self, job: AsyncResumableJob[R], store: Any, key: str, *, fresh: bool, generation: str | None,
+                 policy: Policy, poll: PollPolicy, listener: EventListener | None, telemetry: Telemetry | None,
+                 limit: asyncio.Semaphore | None, rand: Callable[[], float] | None) -> None:
+        super().__init__(job, store, key, poll=poll, listener=listener, clock=time.time, sleep=None, rand=rand)
+        self.typed_job = job
+        self.access = StoreAccess(store)
+        self.fresh = fresh
+        self.generation = generation
+        self.policy = policy
+        self.telemetry = telemetry
+        self.fingerprint = job.job_fingerprint() if isinstance(job, SupportsFingerprint) else None
+        self.can_find = callable(getattr(job, "find_job_by_reference", None))
+        self.can_cancel = callable(getattr(job, "cancel_job", None))
+        self.lost_resubmits = 0
+        self.polling_job: str | None = None
+        self.apoller = AsyncPoller(poll, clock=self.clock, rand=self.rand, limit=limit)
+        self.apoller.on_status = self._on_status
+
+    def request(self) -> Request:
+        return Request(
+            fingerprint=self.fingerprint, generation=self.generation, fresh=self.fresh, owner=self.owner,
+            now=self.clock(), can_find=self.can_find, can_cancel=self.can_cancel, policy=self.policy, key=self.key,
+            new_reference=new_reference(), lost_resubmits=self.lost_resubmits,
+        )
+
+    async def run(self) -> R:
+        await self.aload()
+        observation: Observation | None = None
+        while True:
+            action = decide(self.record, observation, self.request())
+            self.count(observation, action)
+            if isinstance(action, Write):
+                observation = await self.awrite(action)
+            elif isinstance(action, SubmitJob):
+                observation = await self.submit_job(action)
+            elif isinstance(action, CheckStatus):
+                observation = await self.check_status(action)
+            elif isinstance(action, FindByReference):
+                observation = await self.find(action)
+            elif isinstance(action, Poll):
+                observation = await self.poll(action)
+            elif isinstance(action, FetchResult):
+                observation = await self.fetch_result(action)
+            elif isinstance(action, CancelJob):
+                observation = await self.cancel(action)
+            elif isinstance(action, WaitForOwner):
+                await self.wait_for_owner(action)
+                observation = None
+            elif isinstance(action, ReturnRecorded):
+                self.emit(action.event)
+                assert self.record is not None
+                return cast(R, self.record.result)
+            elif isinstance(action, Return):
+                if action.note is not None:
+                    self.log(WARNING, action.note)
+                return cast(R, action.value)
+            elif isinstance(action, Stop):
+                raise self.stop_error(action)
+            else:
+                assert_never(action)
+
+    # -- the store ---------------------------------------------------------------------------
+
+    async def aload(self) -> JobRecord | None:
+        raw = await self.access.call("get", self.key)
+        self.raw, self.record = raw, None if raw is None else JobRecord.from_json(self.key, raw)
+        return self.record
+
+    async def awrite_once(self, new: JobRecord) -> bool:
+        value = new.to_json()
+        if self.access.has_cas:
+            ok = bool(await self.access.call("compare_and_set", self.key, self.raw, value))
+        else:  # read-compare-write, as the sync runner does on a store without compare-and-set
+            ok = await self.access.call("get", self.key) == self.raw
+            if ok:
+                await self.access.call("set", self.key, value)
+        if ok:
+            self.raw, self.record = value, new
+        return ok
+
+    async def awrite(self, action: Write) -> Observation | None:
+        attempt = 0
+        while True:
+            try:
+                landed = await self.awrite_once(action.record)
+                break
+            except StoreError as exc:
+                attempt += 1
+                if not action.must_land or attempt >= self.poll_policy.transient_attempts:
+                    if action.must_land:
+                        exc.job_id, exc.key = action.record.job_id, exc.key or self.key
+                        self.log(ERROR, "submitted job %s but could not record its id: %s", action.record.job_id,
+                                 exc.message, job_id=action.record.job_id)
+                    raise
+                await asyncio.sleep(self.poll_policy.interval(attempt - 1, self.rand()))
+        if landed:
+            if action.note is not None:
+                self.log(action.note_level, action.note, job_id=action.record.job_id)
+            self.emit(action.event)
+            return action.after
+        self.conflicts += 1
+        if self.conflicts > MAX_CONFLICTS:
+            raise ConcurrentUpdate(f"gave up after {MAX_CONFLICTS} lost writes: the record keeps changing under us",
+                                   key=self.key, job_id=action.record.job_id)
+        await self.aload()
+        return action.on_conflict
+
+    # -- the external system -------------------------------------------------------------------
+
+    async def submit_job(self, action: SubmitJob) -> SubmitAnswered | SubmitRefused:
+        if action.reason is SubmitReason.JOB_LOST:
+            self.lost_resubmits += 1
+        try:
+            job_id = await self.apoller.call(lambda: self.typed_job.submit_job(action.reference))
+        except SubmissionRejected as exc:
+            return SubmitRefused(action.reference, exc)
+        if not isinstance(job_id, str) or not job_id:
+            raise ProtocolError(
+                f"{type(self.job).__name__}.submit_job returned {job_id!r}, not a non-empty job id string; "
+                f"the intent for reference {action.reference!r} is kept", key=self.key)
+        return SubmitAnswered(action.reference, job_id, action.reason, action.intent_at, action.previous_job_id)
+
+    async def check_status(self, action: CheckStatus) -> StatusSeen | NotFoundSeen:
+        if action.not_before is not None:
+            await asyncio.sleep(max(0.0, action.not_before - self.clock()))
+        try:
+            status = await self.apoller.status(self.typed_job, action.job_id)
+        except JobNotFound:
+            return NotFoundSeen(action.job_id, action.not_found_since)
+        return StatusSeen(action.job_id, status, self.job.is_job_active(status), self.job.is_job_succeeded(status))
+
+    async def find(self, action: FindByReference) -> ReferenceLookup:
+        job = cast(AsyncSupportsFindByReference, self.job)
+        found = await self.apoller.retry_transient(lambda: job.find_job_by_reference(action.reference),
+                                                   what=f"lookup of reference {action.reference!r}")
+        return ReferenceLookup(action.reference, found, action.context)
+
+    async def poll(self, action: Poll) -> PollEnded | NotFoundSeen:
+        self.emit(action.event)
+        job_id = action.job_id
+        self.polling_job = job_id
+        self.apoller.last_status = self.record.status if self.record is not None else None
+        try:
+            status = await self.apoller.wait(self.typed_job, job_id)
+        except JobNotFound:
+            self.log(WARNING, "job vanished while polling", job_id=job_id)
+            await self.aload()
+            return NotFoundSeen(job_id)
+        succeeded = self.job.is_job_succeeded(status)
+        self.emit(Finished(self.key, self.record.reference if self.record else "", job_id, status, succeeded))
+        return PollEnded(job_id, status, succeeded)
+
+    async def fetch_result(self, action: FetchResult) -> ResultFetched | ResultGone:
+        try:
+            value = await self.apoller.retry_transient(
+                lambda: self.typed_job.get_job_result(action.job_id, action.status),
+                what=f"result of job {action.job_id!r}", job_id=action.job_id)
+        except JobNotFound:
+            return ResultGone(action.job_id, action.status)
+        self.emit(action.event)
+        return ResultFetched(action.job_id, action.status, value, action.reused)
+
+    async def cancel(self, action: CancelJob) -> Observation | None:
+        job = self.job
+        if not isinstance(job, AsyncSupportsCancel):
+            raise InvalidArgument(f"{type(job).__name__} cannot cancel jobs", key=self.key, job_id=action.job_id)
+        await self.apoller.retry_transient(lambda: job.cancel_job(action.job_id),
+                                           what=f"cancel of job {action.job_id!r}", job_id=action.job_id)
+        if action.note is not None:
+            self.log(WARNING, action.note, job_id=action.job_id)
+        self.emit(action.event)
+        return action.after
+
+    async def wait_for_owner(self, action: WaitForOwner) -> None:
+        owner = self.record.owner if self.record is not None else None
+        if self.waiting_for != (owner, action.until):
+            self.waiting_for = (owner, action.until)
+            self.emit(action.event)
+        await asyncio.sleep(max(0.0, min(action.until - self.clock(), self.poll_policy.min_interval or 0.5)))
+        await self.aload()
+
+    async def _on_status(self, status: str) -> None:
+        record, job_id = self.record, self.polling_job
+        if job_id is None or record is None or record.job_id != job_id:
+            return
+        self.emit(StatusChanged(self.key, record.reference, job_id, record.status, status))
+        update = status_update(record, job_id, status, self.job.is_job_active(status), self.clock())
+        if update is None:
+            return
+        try:
+            if not await self.awrite_once(update):
+                await self.aload()
+        except Exception:  # a status write is informative only; the terminal write is not
+            self.log(WARNING, "could not record status %s", status, job_id=job_id)
+
+
+async def run_resumable_async(
+    job: AsyncResumableJob[R],
+    store: Any,
+    *,
+    key: str,
+    fresh: bool = False,
+    generation: str | None = None,
+    policy: Policy | None = None,
+    poll: PollPolicy | None = None,
+    listener: EventListener | None = None,
+    telemetry: Telemetry | None = None,
+    limit: asyncio.Semaphore | None = None,
+    rand: Callable[[], float] | None = None,
+) -> R:
+    """``run_resumable`` on an event loop: the same decisions, records, events and errors.
+
+    *store* is a ``StateStore`` (a blocking one runs in a worker thread; one with
+    ``non_blocking = True``, like ``MemoryStateStore``, is called in place) or an
+    ``AsyncStateStore``. *limit* bounds the calls in flight to the external system
+    across every run that shares it (the ``Supervisor`` passes one).
+    """
+    check_async_job(job)
+    return await _AsyncRunner(
+        job, store, key, fresh=fresh, generation=generation, policy=policy if policy is not None else Policy(),
+        poll=poll if poll is not None else PollPolicy(), listener=listener, telemetry=telemetry, limit=limit,
+        rand=rand,
+    ).run()
+
+
+__all__ = [
+    "AsyncPoller",
+    "AsyncResumableJob",
+    "AsyncStateStore",
+    "AsyncSupportsCancel",
+    "AsyncSupportsFindByReference",
+    "StoreAccess",
+    "check_async_job",
+    "run_resumable_async",
+]

@@ -1,0 +1,99 @@
+"""Supervisor: many resumable jobs in one process, on one event loop, with a bound on calls."""
+
+from __future__ import annotations
+
+import asyncio
+from dataclasses import dataclass
+from typing import Any
+
+from ._aio import AsyncResumableJob, check_async_job, run_resumable_async
+from ._checks import check_key
+from ._errors import InvalidArgument, ResumableError
+from ._events import EventListener
+from ._policy import Policy
+from ._polling import PollPolicy
+from ._telemetry import Telemetry
+
+
+@dataclass(frozen=True, slots=True)
+class Supervised:
+    """How one supervised key ended: its result, or the library's error that ended it."""
+
+    key: str
+    result: object = None
+    error: ResumableError | None = None
+
+    @property
+    def ok(self) -> bool:
+        return self.error is None
+
+
+@dataclass(slots=True)
+class _Entry:
+    job: AsyncResumableJob[Any]
+    poll: PollPolicy
+    fresh: bool
+    generation: str | None
+    policy: Policy | None = None
+
+
+class Supervisor:
+    """Run many keys at once: each its own job and poll policy, one store, one bound.
+
+    *max_concurrent_calls* bounds the calls in flight to the external system across
+    every job (submits, status checks, lookups, results, cancels): ten thousand jobs
+    polling a Spark master should not open ten thousand connections at once. Each key
+    runs ``run_resumable_async``; an error ends that key only (``Supervised.error``).
+    """
+
+    def __init__(
+        self,
+        store: Any,
+        *,
+        max_concurrent_calls: int = 64,
+        policy: Policy | None = None,
+        listener: EventListener | None = None,
+        telemetry: Telemetry | None = None,
+    ) -> None:
+        if max_concurrent_calls < 1:
+            raise InvalidArgument(f"max_concurrent_calls must be >= 1, got {max_concurrent_calls!r}")
+        self.store = store
+        self.max_concurrent_calls = max_concurrent_calls
+        self.policy = policy
+        self.listener = listener
+        self.telemetry = telemetry
+        self._entries: dict[str, _Entry] = {}
+
+    def add(self, job: AsyncResumableJob[Any], *, key: str, poll: PollPolicy | None = None, fresh: bool = False,
+            generation: str | None = None, policy: Policy | None = None) -> None:
+        """Supervise *job* under *key* (checked now: a bad key or job fails here, not mid-run)."""
+        check_key(key)
+        check_async_job(job)
+        if key in self._entries:
+            raise InvalidArgument(f"key {key!r} is supervised already", key=key)
+        self._entries[key] = _Entry(job, poll if poll is not None else PollPolicy(), fresh, generation, policy)
+
+    @property
+    def keys(self) -> list[str]:
+        return list(self._entries)
+
+    async def run(self) -> dict[str, Supervised]:
+        """Run every key to its end; a key's error is its outcome, not the supervisor's."""
+        limit = asyncio.Semaphore(self.max_concurrent_calls)
+
+        async def one(key: str, entry: _Entry) -> Supervised:
+            try:
+                result = await run_resumable_async(
+                    entry.job, self.store, key=key, fresh=entry.fresh, generation=entry.generation,
+                    policy=entry.policy or self.policy, poll=entry.poll, listener=self.listener,
+                    telemetry=self.telemetry, limit=limit,
+                )
+            except ResumableError as exc:
+                return Supervised(key, error=exc)
+            return Supervised(key, result=result)
+
+        outcomes = await asyncio.gather(*(one(key, entry) for key, entry in self._entries.items()))
+        return {outcome.key: outcome for outcome in outcomes}
+
+
+__all__ = ["Supervised", "Supervisor"]

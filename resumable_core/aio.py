@@ -1,0 +1,29 @@
+"""Async: the same decision on an event loop, and many jobs in one process.
+
+``run_resumable_async`` is ``run_resumable`` for an ``AsyncResumableJob``; the
+``Supervisor`` runs many keys at once with a bound on calls to the external system.
+docs/async.md says how, and what it costs (docs/performance.md).
+"""
+
+from __future__ import annotations
+
+from ._aio import (
+    AsyncPoller,
+    AsyncResumableJob,
+    AsyncStateStore,
+    AsyncSupportsCancel,
+    AsyncSupportsFindByReference,
+    run_resumable_async,
+)
+from ._supervisor import Supervised, Supervisor
+
+__all__ = [
+    "AsyncPoller",
+    "AsyncResumableJob",
+    "AsyncStateStore",
+    "AsyncSupportsCancel",
+    "AsyncSupportsFindByReference",
+    "Supervised",
+    "Supervisor",
+    "run_resumable_async",
+]
