@@ -6,14 +6,17 @@
     from adapters.sqlite import SqliteStateStore
     from resumable_core import run_resumable
 
-    client = SparkRestClient("http://master:6066", web_ui_urls="http://master:8080")
+    client = SparkRestClient("spark://m1:6066,m2:6066", web_ui_urls="http://m1:8080,http://m2:8080")
     job = SparkRestJob(client, SparkSubmission(app_resource="file:/jobs/etl.jar", main_class="etl.Main"))
     result = run_resumable(job, SqliteStateStore("state.db"), key="etl-2026-11-24")
 
 Driver states: SUBMITTED, RUNNING, RELAUNCHING are active; FINISHED succeeded; FAILED,
-KILLED, ERROR failed. UNKNOWN (the master lost touch with the driver's worker) is not an
-answer: it raises TransientError, so it is polled again within the transient budget and
-never leads to a resubmission. ``success:false`` on a status is ``JobNotFound``.
+KILLED, ERROR failed (a status may carry the exit code: ``FAILED (exit code 3)``; use
+``driver_state`` to get the state). UNKNOWN (the master lost touch with the driver's
+worker) is not an answer: it raises TransientError, so it is polled again within the
+transient budget and never leads to a resubmission. ``success:false`` on a status is
+``JobNotFound`` only once the workers confirm it twice, and an ERROR is checked against
+the driver's worker (the rules: docs/spark.md).
 
 Finding a driver by reference (after a crash between submit and persist): the reference
 travels in the Spark property ``spark.resumable.ref`` (a key and value Spark does not
@@ -29,7 +32,7 @@ from ._auth import BearerToken, JwsAuth, SparkAuth
 
 # _client first: it raises the ImportError naming the extra when urllib3 is missing.
 from ._client import DRIVER_ID_RE, SparkRestClient, check_driver_id
-from ._job import SparkDriverResult, SparkRestJob
+from ._job import DEFAULT_EXIT_CODE_PATTERNS, SparkDriverResult, SparkRestJob, driver_state
 from ._model import DriverStatus, MasterDriver, MasterState
 from ._submission import (
     DRIVER_STATES_ACTIVE,
@@ -40,6 +43,7 @@ from ._submission import (
 )
 
 __all__ = [
+    "DEFAULT_EXIT_CODE_PATTERNS",
     "DRIVER_ID_RE",
     "DRIVER_STATES_ACTIVE",
     "DRIVER_STATES_FAILED",
@@ -56,4 +60,5 @@ __all__ = [
     "SparkSubmission",
     "SparkSuperviseWarning",
     "check_driver_id",
+    "driver_state",
 ]

@@ -7,9 +7,11 @@ computes the fingerprint the core stores to notice a changed specification.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import re
+import urllib.parse
 import warnings
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -30,6 +32,7 @@ DEFAULT_REFERENCE_PROPERTY = "spark.resumable.ref"
 _REFERENCE_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9._:-]{0,199}")
 _PROPERTY_KEY_RE = re.compile(r"spark\.[A-Za-z0-9._-]+")
 _REDACTED = "<secret>"
+_OPTION_RE = re.compile(r"-{1,2}([A-Za-z0-9_.-]+)(?:[=:](.*))?", re.DOTALL)
 
 DRIVER_STATES_ACTIVE = frozenset({"SUBMITTED", "RUNNING", "RELAUNCHING"})
 DRIVER_STATES_SUCCEEDED = frozenset({"FINISHED"})
@@ -44,6 +47,22 @@ class SparkSuperviseWarning(UserWarning):
 
 def looks_secret(key: str, value: str) -> bool:
     return bool(SECRET_PATTERN.search(key) or SECRET_PATTERN.search(value))
+
+
+def _secret_args(args: tuple[str, ...]) -> set[str]:
+    found: set[str] = set()
+    for index, arg in enumerate(args):
+        option = _OPTION_RE.fullmatch(arg)
+        if option is not None and SECRET_PATTERN.search(option.group(1)):
+            if option.group(2) is not None:
+                found.add(option.group(2))
+            elif index + 1 < len(args):
+                found.add(args[index + 1])
+        with contextlib.suppress(ValueError):
+            password = urllib.parse.urlsplit(arg).password if "://" in arg else None
+            if password:
+                found.add(password)
+    return found
 
 
 def check_reference(reference: str, property_key: str = DEFAULT_REFERENCE_PROPERTY) -> None:
@@ -149,9 +168,16 @@ class SparkSubmission:
         }
 
     def secret_values(self) -> frozenset[str]:
-        """Values that look secret, to scrub from anything shown (non-trivial ones only)."""
+        """Values that look secret, to scrub from anything shown (non-trivial ones only).
+
+        Application arguments count too: the value of ``--password=x``, the argument after
+        ``--password``, and the password of a URL argument. A server that echoes the
+        request (a JSON list ``["--password", "x"]``) shows them in forms no pattern sees.
+        """
         pairs = list(self.properties.items()) + list(self.environment.items())
-        return frozenset(v for k, v in pairs if looks_secret(k, v) and len(v) >= 4)
+        found = {v for k, v in pairs if looks_secret(k, v)}
+        found |= _secret_args(self.app_args)
+        return frozenset(v for v in found if len(v) >= 4)
 
     def canonical(self) -> dict[str, JsonValue]:
         """The description as sorted JSON, secret-looking values replaced by a marker.

@@ -40,8 +40,11 @@ def spark_client(spark_cluster: SparkCluster) -> Iterator[SparkRestClient]:
 @pytest.fixture
 def make_job(spark_client: SparkRestClient, spark_driver_jar: DriverJar) -> JobFactory:
     def make(seconds: float = 1.0, code: int = 0, *, find_wait: float = 30.0, **changes: Any) -> SparkRestJob:
+        # SparkRestJob's own options go to it; the rest describe the submission.
+        options = {k: changes.pop(k) for k in ("lost_settle", "exit_code_patterns", "clock") if k in changes}
         return SparkRestJob(
-            spark_client, submission(spark_driver_jar, seconds, code, **changes), find_wait=find_wait, find_interval=0.3
+            spark_client, submission(spark_driver_jar, seconds, code, **changes), find_wait=find_wait,
+            find_interval=0.3, **options,
         )
 
     return make

@@ -1,8 +1,11 @@
 """A loopback HTTP server that answers the Spark REST paths badly on purpose.
 
 Each test scripts the answers: ``server.script(answer, answer, ...)`` queues what the
-next requests get (the last one repeats). An answer is a ``Reply`` (status, headers,
-body, optional delay before answering, truncation of the body on the wire).
+next requests get (the last one repeats); ``server.route(path, answer, ...)`` does the
+same for one exact path (query left out), so one server can play a master's REST
+server and its web UI at once. An answer is a ``Reply`` (status, headers, body,
+optional delay before answering, truncation of the body on the wire, the whole answer
+trickled a byte at a time, the request's Authorization header echoed in the body).
 Every request is recorded (method, path, headers, body) for assertions.
 """
 
@@ -26,6 +29,8 @@ class Reply:
     headers: dict[str, str] = field(default_factory=dict)
     delay: float = 0.0
     truncate_to: int | None = None  # send Content-Length of the whole body, then only this many bytes
+    trickle: float | None = None  # seconds between bytes of the whole answer, status line included
+    echo_auth: bool = False  # the body's "message" repeats the request's Authorization header
 
     @classmethod
     def json(cls, status: int = 200, **payload: Any) -> Reply:
@@ -49,6 +54,7 @@ class Seen:
 class MisbehavingServer:
     def __init__(self, tls: tuple[str, str] | None = None) -> None:
         self.replies: list[Reply] = [Reply.json(success=False)]
+        self.routes: dict[str, list[Reply]] = {}
         self.requests: list[Seen] = []
         self._lock = threading.Lock()
         outer = self
@@ -61,9 +67,17 @@ class MisbehavingServer:
                 body = self.rfile.read(length) if length else b""
                 with outer._lock:
                     outer.requests.append(Seen(self.command, self.path, dict(self.headers), body, self.client_address[1]))
-                    reply = outer.replies.pop(0) if len(outer.replies) > 1 else outer.replies[0]
+                    queue = outer.routes.get(self.path.split("?", 1)[0], outer.replies)
+                    reply = queue.pop(0) if len(queue) > 1 else queue[0]
                 if reply.delay:
                     time.sleep(reply.delay)
+                if reply.echo_auth:
+                    echoed = {"success": False, "message": f"rejected header Authorization: "
+                              f"{self.headers.get('Authorization')} (token {self.headers.get('Authorization', '').split(' ')[-1]})"}
+                    reply = Reply(reply.status, json.dumps(echoed).encode(), {"Content-Type": "application/json"})
+                if reply.trickle is not None:
+                    self._trickle(reply)
+                    return
                 self.send_response(reply.status)
                 for name, value in reply.headers.items():
                     self.send_header(name, value)
@@ -74,6 +88,19 @@ class MisbehavingServer:
                 self.wfile.write(reply.body[: reply.truncate_to] if reply.truncate_to is not None else reply.body)
                 if reply.truncate_to is not None:
                     self.close_connection = True
+
+            def _trickle(self, reply: Reply) -> None:
+                head = f"HTTP/1.1 {reply.status} OK\r\nContent-Length: {len(reply.body)}\r\n"
+                head += "".join(f"{k}: {v}\r\n" for k, v in reply.headers.items()) + "\r\n"
+                self.close_connection = True
+                for byte in head.encode() + reply.body:
+                    try:
+                        self.wfile.write(bytes([byte]))
+                        self.wfile.flush()
+                    except OSError:
+                        return  # the client gave up: what the tests want
+                    assert reply.trickle is not None
+                    time.sleep(reply.trickle)
 
             do_GET = do_POST = _serve
 
@@ -96,6 +123,10 @@ class MisbehavingServer:
         with self._lock:
             self.replies = list(replies)
             self.requests.clear()
+
+    def route(self, path: str, *replies: Reply) -> None:
+        with self._lock:
+            self.routes[path] = list(replies)
 
 
 @contextmanager

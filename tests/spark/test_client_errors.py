@@ -10,6 +10,7 @@ import shutil
 import socket
 import subprocess
 from collections.abc import Iterator
+from typing import Any
 
 import pytest
 import urllib3
@@ -43,14 +44,14 @@ def client_for(*urls: str, **kwargs: object) -> SparkRestClient:
     return SparkRestClient(list(urls), **kwargs)  # type: ignore[arg-type]
 
 
-def job_for(client: SparkRestClient) -> SparkRestJob:
+def job_for(client: SparkRestClient, **kwargs: Any) -> SparkRestJob:
     sub = SparkSubmission(
         app_resource="file:/jobs/app.jar",
         main_class="app.Main",
         properties={"spark.hadoop.fs.s3a.secret.key": SECRET},
         environment={"DB_PASSWORD": SECRET},
     )
-    return SparkRestJob(client, sub)
+    return SparkRestJob(client, sub, **kwargs)
 
 
 def status_reply(state: str) -> Reply:
@@ -93,7 +94,7 @@ def test_bad_status_answers_are_typed(
 def test_status_success_false_without_message_is_not_found(server: MisbehavingServer) -> None:
     server.script(Reply.json(action="SubmissionStatusResponse", success=False, submissionId=DRIVER))
     with pytest.raises(JobNotFound):
-        job_for(client_for(server.url)).get_job_status(DRIVER)
+        job_for(client_for(server.url), lost_settle=0).get_job_status(DRIVER)
 
 
 def test_connection_refused_is_transient() -> None:

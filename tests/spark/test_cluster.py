@@ -37,7 +37,7 @@ def test_success_returns_the_driver_result(make_job: JobFactory, spark_cluster: 
     store, events = MemoryStateStore(), list[Event]()
     result = run_resumable(make_job(1, 0), store, key="ok", poll=FAST_POLL, listener=events.append)
     driver_id = result["driver_id"]
-    assert result["state"] == "FINISHED"
+    assert result["state"] == "FINISHED" and result["exit_code"] == 0
     assert isinstance(result["worker_id"], str) and result["worker_id"].startswith("worker-")
     assert isinstance(result["submitted_at"], float)
     assert [type(e) for e in events if isinstance(e, (Submitted, Finished))] == [Submitted, Finished]
@@ -47,12 +47,16 @@ def test_success_returns_the_driver_result(make_job: JobFactory, spark_cluster: 
     assert state[driver_id] == "FINISHED"
 
 
-def test_non_zero_exit_is_failed(make_job: JobFactory) -> None:
+def test_non_zero_exit_is_failed_with_its_exit_code(make_job: JobFactory) -> None:
     store = MemoryStateStore()
+    # The test driver prints "exiting with <code>": Spark itself records no JVM driver's code.
+    job = make_job(0.5, 3, exit_code_patterns=[r"exiting with (\d+)"])
     with pytest.raises(JobFailed) as info:
-        run_resumable(make_job(0.5, 3), store, key="exit3", poll=FAST_POLL)
-    assert info.value.status == "FAILED" and info.value.job_id is not None
+        run_resumable(job, store, key="exit3", poll=FAST_POLL)
+    assert info.value.status == "FAILED (exit code 3)" and info.value.job_id is not None
     assert info.value.job_id.startswith("driver-")
+    assert job.exit_code(info.value.job_id) == 3
+    assert make_job(0.5, 3).get_job_status(info.value.job_id) == "FAILED"  # no pattern matches: the state alone
 
 
 def test_missing_jar_is_error(make_job: JobFactory, tmp_path: Any) -> None:
@@ -89,8 +93,14 @@ def test_kill_while_running(make_job: JobFactory) -> None:
     job.cancel_job(job_id)  # cancelling an ended driver is not an error
 
 
-def test_unknown_driver_is_not_found_and_malformed_never_sent(make_job: JobFactory) -> None:
-    job = make_job()
+def test_unknown_driver_is_not_found_on_the_second_confirmed_answer_and_malformed_never_sent(
+    make_job: JobFactory,
+) -> None:
+    now = [1_000_000.0]
+    job = make_job(lost_settle=5.0, clock=lambda: now[0])
+    with pytest.raises(TransientError, match="no worker lists it"):  # the real worker page was read
+        job.get_job_status("driver-20000101000000-0000")
+    now[0] += 5.0
     with pytest.raises(JobNotFound) as info:
         job.get_job_status("driver-20000101000000-0000")
     assert info.value.job_id == "driver-20000101000000-0000"
@@ -143,7 +153,8 @@ class SparkHarness:
     def job(self, kind: str, spec: str = "a") -> ResumableJob[Any]:
         seconds, code = {"succeed": (0.5, 0), "fail": (0.5, 1), "long": (60, 0)}[kind]
         sub = submission(self.jar, seconds, code, name=f"contract-{spec}")
-        return SparkRestJob(self.client, sub, find_wait=30.0, find_interval=0.3)
+        # lost_settle=0: the contract asks once; the settle has its own tests.
+        return SparkRestJob(self.client, sub, find_wait=30.0, find_interval=0.3, lost_settle=0)
 
     def unknown_job_id(self) -> str:
         return "driver-20000101000000-0001"
