@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import fcntl
 import hashlib
@@ -19,7 +20,7 @@ import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from resumable_core import (
     InvalidArgument,
@@ -32,15 +33,12 @@ from resumable_core import (
 
 from . import _runner as records
 
-if TYPE_CHECKING:
-    pass
-
 RUNNING = "RUNNING"
 CANCELLING = "CANCELLING"  # cancel asked, the process group has not ended yet
 SUCCEEDED = "SUCCEEDED"
 FAILED = "FAILED"
 CANCELLED = "CANCELLED"
-ORPHANED = "ORPHANED"  # the runner vanished, the command still runs: it will end LOST
+ORPHANED = "ORPHANED"  # the runner or the records are gone, a process of the job still runs
 LOST = "LOST"  # the runner vanished without recording an exit code, and the command is gone
 
 ACTIVE_STATUSES = frozenset({RUNNING, CANCELLING, ORPHANED})
@@ -136,15 +134,27 @@ class LocalProcessJob:
         if lock_fd is None:
             raise TransientError(f"another submission with reference {reference!r} is in progress")
         try:
-            # Under the lock: an earlier attempt's runner may have got this far already.
-            if (self.jobs_dir / name).is_dir():
+            # Under the lock: an earlier attempt's runner may have got this far already,
+            # or its processes run on after someone deleted its directory.
+            if (self.jobs_dir / name).is_dir() or self._marked_processes(name):
                 return name
             return self._launch(name, lock_fd)
         finally:
             os.close(lock_fd)
 
     def get_job_status(self, job_id: str) -> str:
-        info = self.inspect(job_id)
+        try:
+            info = self.inspect(job_id)
+        except JobNotFound:
+            # The directory is gone (deleted by hand, a clean-up job...). While a process
+            # carrying the job's mark lives, the job is not lost: saying so would make the
+            # client start a second copy beside it. Its runner, if alive, writes the
+            # directory again with the exit code when the command ends.
+            if _SAFE_NAME.fullmatch(job_id) and self._marked_processes(job_id):
+                return ORPHANED
+            if not (self.jobs_dir / job_id).is_dir():
+                raise
+            info = self.inspect(job_id)  # the runner made it again between the two looks
         if info.ended:
             return _ended_status(info)
         if self._runner_alive(info):
@@ -153,9 +163,10 @@ class LocalProcessJob:
         info = self.inspect(job_id)
         if info.ended:
             return _ended_status(info)
-        if self._orphan_alive(info):
-            # The runner was killed but the command runs on. Still active, so that
-            # nobody submits a duplicate beside it; its exit code is lost with the runner.
+        if self._orphan_alive(info) or self._marked_processes(job_id):
+            # The runner was killed but the command (or a process it started) runs on.
+            # Still active, so that nobody submits a duplicate beside it; its exit code
+            # is lost with the runner.
             return CANCELLING if info.cancel_requested else ORPHANED
         return CANCELLED if info.cancel_requested else LOST
 
@@ -192,12 +203,16 @@ class LocalProcessJob:
         if lock_fd is None:
             if (self.jobs_dir / ".locks" / name).exists():
                 raise TransientError(f"the submission with reference {reference!r} is still starting")
-            return None  # no submission ever took the lock: never submitted here
+            # No submission took the lock here, unless the directories were deleted
+            # under a job that still runs: its processes carry its mark.
+            return name if self._marked_processes(name) else None
         try:
             if (self.jobs_dir / name).is_dir():
                 return name  # its runner finished starting just now
             # Nobody holds the lock: temp directories left for this name are from
             # runners that died before their job existed. Nothing ran; tidy up.
+            if self._marked_processes(name):
+                return name  # its directory was deleted; its processes run on
             for stale in self.jobs_dir.glob(f".tmp-{name}-*"):
                 shutil.rmtree(stale, ignore_errors=True)
             return None
@@ -205,7 +220,13 @@ class LocalProcessJob:
             os.close(lock_fd)
 
     def cancel_job(self, job_id: str) -> None:
-        info = self.inspect(job_id)
+        try:
+            info = self.inspect(job_id)
+        except JobNotFound:
+            # No records left, but the job may run on: its marked processes are what to stop.
+            if not (_SAFE_NAME.fullmatch(job_id) and self._stop_marked(job_id)):
+                raise
+            return
         if info.ended:
             return
         if not info.cancel_requested:
@@ -283,13 +304,16 @@ class LocalProcessJob:
         except OSError as exc:
             raise SubmissionRejected(f"cannot prepare local job {name!r}: {exc}") from exc
         final_dir = self.jobs_dir / name
+        # The mark every process of the job inherits: the process table says what runs
+        # for this job even when its directory is gone.
+        env = {**os.environ, records.JOB_ENV: self._mark_value(name)}
         ready_r, ready_w = os.pipe()
         try:
             with open(temp_dir / records.RUNNER_LOG, "wb") as log:
                 runner = subprocess.Popen(
                     [self.python, _RUNNER, str(temp_dir), str(final_dir), str(lock_fd), str(ready_w)],
                     stdin=subprocess.PIPE, stdout=subprocess.DEVNULL, stderr=log,
-                    pass_fds=(lock_fd, ready_w), start_new_session=True,
+                    pass_fds=(lock_fd, ready_w), start_new_session=True, env=env,
                 )
             os.close(ready_w)
             ready_w = -1
@@ -306,9 +330,42 @@ class LocalProcessJob:
                 os.close(ready_w)
         if answer in ("ok", "exists") or final_dir.is_dir():
             return name
+        # The runner says why on the pipe ("error: ..."), which works with the disk full;
+        # its log may add a traceback. Nothing ran: a definite rejection.
+        reason = answer[len("error:"):].strip() if answer.startswith("error:") else ""
         log_text = _tail(temp_dir / records.RUNNER_LOG)
         shutil.rmtree(temp_dir, ignore_errors=True)
-        raise SubmissionRejected(f"the runner for {name!r} failed to start: {log_text or 'no message'}")
+        why = "; ".join(part for part in (reason, log_text) if part) or (
+            f"it exited with status {runner.returncode} and said nothing")
+        raise SubmissionRejected(f"the runner for {name!r} failed to start: {why}")
+
+    def _mark_value(self, job_id: str) -> str:
+        # The resolved path: two spellings of one jobs directory give one mark.
+        return os.path.join(os.path.realpath(self.jobs_dir), job_id)
+
+    def _marked_processes(self, job_id: str) -> list[tuple[int, int, int]]:
+        """(pid, process group, start ticks) of every live process of ours that carries the
+        job's mark in its environment: the runner, the command, and what they started."""
+        return _processes_marked(f"{records.JOB_ENV}={self._mark_value(job_id)}")
+
+    def _stop_marked(self, job_id: str) -> bool:
+        """TERM, then after the grace period KILL, the job's marked processes; False if none."""
+        found = self._marked_processes(job_id)
+        if not found:
+            return False
+        for signum, patience in ((signal.SIGTERM, self.grace_period), (signal.SIGKILL, _KILL_WAIT)):
+            for pid, _, start_ticks in found:
+                stat = records.process_stat(pid)
+                if stat is not None and stat[2] == start_ticks:  # not a pid handed on meanwhile
+                    with contextlib.suppress(ProcessLookupError):
+                        os.kill(pid, signum)
+            deadline = time.monotonic() + patience
+            while found and time.monotonic() < deadline:
+                time.sleep(0.05)
+                found = self._marked_processes(job_id)
+            if not found:
+                break
+        return True
 
     def _runner_alive(self, info: LocalJobInfo) -> bool:
         record = _read_record(info.directory, records.RUNNER_RECORD, info.job_id) or {}
@@ -317,8 +374,9 @@ class LocalProcessJob:
         return _is_same_process(record)
 
     def _group_alive(self, info: LocalJobInfo) -> bool:
-        """True while the runner, or the command it started, is still the recorded process."""
-        return self._runner_alive(info) or self._orphan_alive(info)
+        """True while the runner, or the command it started, is still the recorded process,
+        or another process of the job (one that left the group) still carries its mark."""
+        return self._runner_alive(info) or self._orphan_alive(info) or bool(self._marked_processes(info.job_id))
 
     def _orphan_alive(self, info: LocalJobInfo) -> bool:
         """True when the command outlived its runner and is verifiably still the recorded process
@@ -341,20 +399,58 @@ class LocalProcessJob:
         return True
 
     def _signal_group(self, info: LocalJobInfo, signum: int) -> bool:
-        """Signal the job's process group if it is verifiably still the job's; False if it is gone."""
-        if info.runner_pid is None or not self._group_alive(info):
-            return False
-        try:
-            os.killpg(info.runner_pid, signum)
-        except ProcessLookupError:
-            return False
-        return True
+        """Signal the job's process group if it is verifiably still the job's, and each marked
+        process that left that group; False if nothing of the job is left."""
+        sent = False
+        if info.runner_pid is not None and (self._runner_alive(info) or self._orphan_alive(info)):
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(info.runner_pid, signum)
+                sent = True
+        for pid, group, start_ticks in self._marked_processes(info.job_id):
+            if sent and group == info.runner_pid:
+                continue  # the group signal reached it: one signal each, as a terminal would send
+            stat = records.process_stat(pid)
+            if stat is not None and stat[2] == start_ticks:
+                with contextlib.suppress(ProcessLookupError):
+                    os.kill(pid, signum)
+                    sent = True
+        return sent
 
 
 def _ended_status(info: LocalJobInfo) -> str:
     if info.exit_code == 0:
         return SUCCEEDED
     return CANCELLED if info.cancel_requested else FAILED
+
+
+def _processes_marked(entry: str) -> list[tuple[int, int, int]]:
+    """Our own live processes whose environment holds *entry* (``NAME=value``) exactly.
+
+    ``/proc/<pid>/environ`` is the environment a process was started with; it is
+    readable for our own processes only, which are the only ones a job of ours runs as.
+    """
+    needle = b"\0" + os.fsencode(entry) + b"\0"
+    me, uid = os.getpid(), os.getuid()
+    found: list[tuple[int, int, int]] = []
+    try:
+        names = os.listdir("/proc")
+    except OSError as exc:
+        raise TransientError(f"cannot read the process table (/proc): {exc}") from exc
+    for name in names:
+        if not name.isdigit() or int(name) == me:
+            continue
+        try:
+            if os.stat(f"/proc/{name}").st_uid != uid:
+                continue
+            with open(f"/proc/{name}/environ", "rb") as handle:
+                environ = handle.read()
+        except OSError:
+            continue  # ended meanwhile, or not ours to read
+        if needle in b"\0" + environ:
+            stat = records.process_stat(int(name))
+            if stat is not None:  # a zombie has ended: it runs nothing
+                found.append((int(name), stat[1], stat[2]))
+    return found
 
 
 def _is_same_process(record: dict[str, Any]) -> bool:

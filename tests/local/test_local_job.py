@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import errno
 import json
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -279,3 +281,81 @@ def test_concurrent_submissions_of_one_reference_start_one_process(jobs_dir: Pat
     ids = {submitter.communicate(timeout=60)[0].strip() for submitter in submitters}
     assert ids == {"shared"}
     assert [p.name for p in jobs_dir.iterdir() if not p.name.startswith(".")] == ["shared"]
+
+
+# -- the process table: a job is never lost while a process of it runs ---------------------------
+
+
+def _marked(jobs_dir: Path, job_id: str) -> list[int]:
+    """Pids whose environment carries the job's mark, read from /proc as the job does."""
+    entry = f"{records.JOB_ENV}={os.path.realpath(jobs_dir)}/{job_id}".encode()
+    pids = []
+    for name in os.listdir("/proc"):
+        try:
+            with open(f"/proc/{name}/environ", "rb") as handle:
+                if b"\0" + entry + b"\0" in b"\0" + handle.read():
+                    pids.append(int(name))
+        except (OSError, ValueError):
+            continue
+    return pids
+
+
+def test_a_deleted_job_directory_is_not_lost_while_its_processes_run(jobs_dir: Path, tmp_path: Path) -> None:
+    go = tmp_path / "go"
+    job = LocalProcessJob(["sh", "-c", f"while [ ! -e {go} ]; do sleep 0.05; done; exit 3"], jobs_dir=jobs_dir)
+    job_id = job.submit_job("ref-deleted")
+    wait_until(lambda: job.get_job_status(job_id) == RUNNING, "the job to run")
+    marked = _marked(jobs_dir, job_id)
+    assert len(marked) >= 2  # the runner and the command carry the mark
+    shutil.rmtree(jobs_dir / job_id)
+    # Not JobNotFound: that would make the client submit a second copy beside this one.
+    assert job.get_job_status(job_id) == ORPHANED and job.is_job_active(ORPHANED)
+    assert job.find_job_by_reference("ref-deleted") == job_id
+    assert job.submit_job("ref-deleted") == job_id  # adopted, nothing started
+    assert not (jobs_dir / job_id).exists() and sorted(_marked(jobs_dir, job_id)) == sorted(marked)
+    go.touch()
+    # The runner makes the directory again to record the exit: the outcome is not lost.
+    assert _wait_ended(job, job_id) == FAILED
+    assert job.get_job_result(job_id, FAILED)["exit_code"] == 3
+
+
+def test_a_process_the_command_started_keeps_the_job_active_and_cancel_reaches_it(jobs_dir: Path) -> None:
+    # The command starts a child in a session of its own (out of the job's process
+    # group), then the runner and the command are killed: only the child is left.
+    script = f"{sys.executable} -c 'import os, time; os.setsid(); time.sleep(30)' & echo $! > child; wait"
+    job = LocalProcessJob(["sh", "-c", script], jobs_dir=jobs_dir, cwd=jobs_dir.parent, grace_period=1.0)
+    job_id = job.submit_job("ref-grandchild")
+    child_file = jobs_dir.parent / "child"
+    child = int(wait_until(lambda: child_file.exists() and child_file.read_text().strip(), "the child to start"))
+    wait_until(lambda: records.process_stat(child) is not None and os.getsid(child) == child, "the child's setsid")
+    command_pid = _kill_runner_only(job, job_id)
+    os.kill(command_pid, signal.SIGKILL)
+    wait_until(lambda: records.process_stat(command_pid) is None, "the command to die")
+    assert job.get_job_status(job_id) == ORPHANED  # not LOST: a process of the job runs
+    shutil.rmtree(jobs_dir / job_id)
+    job.cancel_job(job_id)  # no records left: the marked process is what it stops
+    assert records.process_stat(child) is None
+    with pytest.raises(JobNotFound):
+        job.get_job_status(job_id)
+
+
+def test_a_runner_that_cannot_write_says_why_it_did_not_start(jobs_dir: Path) -> None:
+    # A full disk, as the kernel reports it to a writer: every write of a byte fails
+    # (RLIMIT_FSIZE 0: EFBIG; ENOSPC takes the same path). Only the client is limited.
+    code = (
+        "import resource, sys\n"
+        "from adapters.local import LocalProcessJob\n"
+        "from resumable_core import SubmissionRejected\n"
+        "resource.setrlimit(resource.RLIMIT_FSIZE, (0, 0))\n"
+        "try:\n"
+        "    LocalProcessJob(['true'], jobs_dir=sys.argv[1]).submit_job('full')\n"
+        "except SubmissionRejected as exc:\n"
+        "    print(exc)\n"
+    )
+    env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[2]), "PYTHONDONTWRITEBYTECODE": "1"}
+    done = subprocess.run([sys.executable, "-c", code, str(jobs_dir)], capture_output=True, text=True, env=env,
+                          timeout=60)
+    assert done.returncode == 0, done.stderr
+    assert "failed to start" in done.stdout and os.strerror(errno.EFBIG) in done.stdout
+    assert "no message" not in done.stdout
+    assert [p.name for p in jobs_dir.iterdir() if not p.name.startswith(".")] == []
