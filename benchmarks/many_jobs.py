@@ -1,0 +1,161 @@
+"""Many jobs in one process: CPU per job-hour, memory per job, detection lag; async against threads.
+
+    .venv/bin/python -m benchmarks.many_jobs --mode async --jobs 10000 --run-seconds 120
+    .venv/bin/python -m benchmarks.many_jobs --mode threads --jobs 1000 --run-seconds 120
+
+A loopback server answering like the Spark REST status endpoint (RUNNING for
+--run-seconds after each submission, then FINISHED; benchmarks/spark_status_server.py)
+runs in its own process. This process runs every job to its end with the default
+PollPolicy (1 s doubling to 30 s, 10 % jitter) and a SQLite state file:
+
+- async: one ``Supervisor`` (64 calls in flight at most), ``AsyncSparkRestJob`` on one
+  aiohttp session;
+- threads: one thread per job running ``run_resumable`` with ``SparkRestJob`` on one
+  ``SparkRestClient`` (urllib3 pool), as a process embedding today's API would.
+
+Reported: CPU seconds of this process per job-hour of supervised work (total CPU /
+(jobs x run time)), resident memory added per job while all of them wait (RSS once
+every job is submitted and polling, minus RSS before the first), and the lag from
+each job's end on the server to its detection (Finished event), against the poll
+policy's bound (the longest pause, 30 s, plus jitter).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import resource
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+from typing import Any
+
+import urllib3
+
+from adapters.spark import SparkRestClient, SparkRestJob, SparkSubmission
+from adapters.spark._async_job import AsyncSparkRestClient, AsyncSparkRestJob
+from adapters.sqlite import SqliteStateStore
+from resumable_core import PollPolicy, run_resumable
+from resumable_core.aio import Supervisor
+from resumable_core.events import Event, Finished, Submitted
+
+# Every module is loaded above, before the baseline RSS is read: memory per job is
+# what the jobs add, not the code.
+
+SUBMISSION = SparkSubmission(app_resource="file:/jobs/etl.jar", main_class="etl.Main")
+
+
+def cpu_seconds() -> float:
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    return usage.ru_utime + usage.ru_stime
+
+
+def rss_bytes() -> int:
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) * 1024
+    return 0
+
+
+class Watch:
+    """Submission and detection times per job, and the RSS once every job waits."""
+
+    def __init__(self, jobs: int) -> None:
+        self.jobs = jobs
+        self.submitted: dict[str, float] = {}
+        self.finished: dict[str, float] = {}
+        self.rss_all_waiting: int | None = None
+        self.lock = threading.Lock()
+
+    def __call__(self, event: Event) -> None:
+        now = time.monotonic()
+        with self.lock:
+            if isinstance(event, Submitted):
+                self.submitted[event.key] = now
+                if len(self.submitted) == self.jobs:
+                    self.rss_all_waiting = rss_bytes()
+            elif isinstance(event, Finished):
+                self.finished[event.key] = now
+
+
+def run_async(url: str, store: Any, jobs: int, watch: Watch) -> None:
+    async def main() -> None:
+        async with AsyncSparkRestClient(url, max_connections=64) as client:
+            supervisor = Supervisor(store, max_concurrent_calls=64, listener=watch)
+            for n in range(jobs):
+                supervisor.add(AsyncSparkRestJob(client, SUBMISSION), key=f"job-{n:05d}",
+                               poll=PollPolicy())
+            outcomes = await supervisor.run()
+            failed = [o for o in outcomes.values() if not o.ok]
+            assert not failed, failed[:3]
+
+    asyncio.run(main())
+
+
+def run_threads(url: str, store: Any, jobs: int, watch: Watch) -> None:
+    # One pool for every thread, as large as the async side's: the comparison is the waiting, not the pool.
+    client = SparkRestClient(url, pool=urllib3.PoolManager(num_pools=2, maxsize=64, block=True, retries=False))
+    errors: list[BaseException] = []
+
+    def one(n: int) -> None:
+        try:
+            run_resumable(SparkRestJob(client, SUBMISSION), store, key=f"job-{n:05d}",
+                          poll=PollPolicy(), listener=watch)
+        except BaseException as exc:  # reported below: a benchmark that half-failed says so
+            errors.append(exc)
+
+    threading.stack_size(256 * 1024)  # a generous bound for this call depth; the default 8 MiB is virtual anyway
+    threads = [threading.Thread(target=one, args=(n,)) for n in range(jobs)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert not errors, errors[:3]
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--mode", choices=["async", "threads"], required=True)
+    parser.add_argument("--jobs", type=int, default=10000)
+    parser.add_argument("--run-seconds", type=float, default=120.0)
+    args = parser.parse_args()
+    server = subprocess.Popen([sys.executable, "-m", "benchmarks.spark_status_server", "--run-seconds",
+                               str(args.run_seconds)], stdout=subprocess.PIPE, text=True)
+    try:
+        assert server.stdout is not None
+        url = f"http://127.0.0.1:{int(server.stdout.readline().split()[1])}"
+        with tempfile.TemporaryDirectory() as tmp:
+            store = SqliteStateStore(str(Path(tmp) / "state.db"))
+            watch = Watch(args.jobs)
+            rss_before, cpu_before, started = rss_bytes(), cpu_seconds(), time.monotonic()
+            (run_async if args.mode == "async" else run_threads)(url, store, args.jobs, watch)
+            cpu, wall = cpu_seconds() - cpu_before, time.monotonic() - started
+        lags = sorted(watch.finished[k] - (watch.submitted[k] + args.run_seconds) for k in watch.finished)
+        job_hours = args.jobs * args.run_seconds / 3600
+        report = {
+            "mode": args.mode,
+            "jobs": args.jobs,
+            "run_seconds": args.run_seconds,
+            "wall_s": round(wall, 1),
+            "cpu_s": round(cpu, 2),
+            "cpu_s_per_job_hour": round(cpu / job_hours, 4),
+            "cores_busy_while_waiting": round(cpu / wall, 4),
+            "rss_before_mib": round(rss_before / 2**20, 1),
+            "rss_all_waiting_mib": round((watch.rss_all_waiting or 0) / 2**20, 1),
+            "kib_per_job": round(((watch.rss_all_waiting or rss_before) - rss_before) / 1024 / args.jobs, 2),
+            "detection_lag_s": {"median": round(statistics.median(lags), 2), "p99": round(lags[int(len(lags) * .99)], 2),
+                                "max": round(lags[-1], 2), "bound": 30 * 1.1},
+        }
+        print(json.dumps(report, indent=2))
+    finally:
+        server.terminate()
+        server.wait(timeout=10)
+
+
+if __name__ == "__main__":
+    main()

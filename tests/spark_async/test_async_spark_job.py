@@ -1,0 +1,139 @@
+"""AsyncSparkRestJob on aiohttp, against a loopback server that answers like the Spark REST server.
+
+Loopback, not the real cluster: the async job speaks the same REST protocol the sync
+adapter's real-cluster tests cover (tests/spark), and what is tested here is the
+async path, the shared pool, and the answers a real master will not give on demand.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+pytest.importorskip("aiohttp")
+
+from adapters.spark import SparkSubmission
+from adapters.spark._async_job import AsyncSparkRestClient, AsyncSparkRestJob
+from resumable_core import MemoryStateStore, Phase, PollPolicy, ProtocolError, TransientError, load_record
+from resumable_core.aio import Supervisor, run_resumable_async
+from resumable_core.errors import SubmissionRejected
+
+REPO = Path(__file__).resolve().parents[2]
+FAST = PollPolicy(min_interval=0.05, max_interval=0.1)
+SUBMISSION = SparkSubmission(app_resource="file:/jobs/etl.jar", main_class="etl.Main")
+
+
+@pytest.fixture
+def master() -> Iterator[str]:
+    """The loopback status server (benchmarks/spark_status_server.py): drivers run 0.3 s."""
+    server = subprocess.Popen([sys.executable, "-m", "benchmarks.spark_status_server", "--run-seconds", "0.3"],
+                              stdout=subprocess.PIPE, text=True, cwd=REPO)
+    try:
+        assert server.stdout is not None
+        yield f"http://127.0.0.1:{int(server.stdout.readline().split()[1])}"
+    finally:
+        server.terminate()
+        server.wait(timeout=10)
+
+
+def test_twenty_jobs_share_one_pool_and_each_runs_once(master: str) -> None:
+    store = MemoryStateStore()
+
+    async def main() -> dict[str, Any]:
+        async with AsyncSparkRestClient(master, max_connections=4) as client:
+            supervisor = Supervisor(store, max_concurrent_calls=4)
+            for n in range(20):
+                supervisor.add(AsyncSparkRestJob(client, SUBMISSION), key=f"etl-{n}", poll=FAST)
+            return {k: o.result for k, o in (await supervisor.run()).items()}
+
+    results = asyncio.run(main())
+    assert {r["state"] for r in results.values()} == {"FINISHED"}
+    assert len({r["driver_id"] for r in results.values()}) == 20
+    again = asyncio.run(main())  # every key reuses its record: the same drivers, nothing submitted
+    assert again == results
+
+
+def test_a_run_that_died_while_polling_is_reattached(master: str) -> None:
+    store = MemoryStateStore()
+
+    async def first() -> None:
+        async with AsyncSparkRestClient(master) as client:
+            task = asyncio.create_task(run_resumable_async(AsyncSparkRestJob(client, SUBMISSION), store, key="k",
+                                                           poll=FAST))
+            while (record := load_record(store, "k")) is None or record.phase is not Phase.SUBMITTED:
+                await asyncio.sleep(0.01)
+            task.cancel()  # the process goes away mid-poll
+            with pytest.raises(asyncio.CancelledError):
+                await task
+
+    asyncio.run(first())
+    submitted = load_record(store, "k")
+    assert submitted is not None and submitted.job_id is not None
+
+    async def second() -> Any:
+        async with AsyncSparkRestClient(master) as client:
+            return await run_resumable_async(AsyncSparkRestJob(client, SUBMISSION), store, key="k", poll=FAST)
+
+    assert asyncio.run(second())["driver_id"] == submitted.job_id
+
+
+async def scripted_server(answer: bytes, *, trickle: bool = False) -> tuple[asyncio.Server, str]:
+    async def handle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        await reader.readuntil(b"\r\n\r\n")
+        if trickle:
+            for byte in answer:
+                writer.write(bytes([byte]))
+                await writer.drain()
+                await asyncio.sleep(1)
+        writer.write(answer)
+        await writer.drain()
+        writer.close()
+
+    server = await asyncio.start_server(handle, "127.0.0.1", 0)
+    return server, f"http://127.0.0.1:{server.sockets[0].getsockname()[1]}"
+
+
+def http(body: str) -> bytes:
+    return (f"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: {len(body)}\r\n"
+            f"Connection: close\r\n\r\n{body}").encode()
+
+
+def test_a_trickling_master_is_a_transient_error_within_the_call_deadline() -> None:
+    async def main() -> None:
+        server, url = await scripted_server(http('{"success": true, "driverState": "RUNNING"}'), trickle=True)
+        async with server, AsyncSparkRestClient(url, timeout=1.5) as client:
+            with pytest.raises(TransientError, match="did not answer"):
+                await AsyncSparkRestJob(client, SUBMISSION).get_job_status("driver-20261127000000-0000")
+
+    asyncio.run(main())
+
+
+@pytest.mark.parametrize(
+    ("body", "error", "phase"),
+    [
+        pytest.param('{"success": false, "message": "no such jar"}', SubmissionRejected, Phase.FAILED,
+                     id="a refusal: nothing made, recorded FAILED so the retry starts clean"),
+        pytest.param('{"success": true}', ProtocolError, Phase.INTENT,
+                     id="accepted without an id: something may exist, the intent stays"),
+    ],
+)
+def test_create_answers_are_refusals_only_when_they_prove_nothing_was_made(
+    body: str, error: type[Exception], phase: Phase
+) -> None:
+    store = MemoryStateStore()
+
+    async def main() -> None:
+        server, url = await scripted_server(http(body))
+        async with server, AsyncSparkRestClient(url) as client:
+            with pytest.raises(error):
+                await run_resumable_async(AsyncSparkRestJob(client, SUBMISSION), store, key="k", poll=FAST)
+
+    asyncio.run(main())
+    record = load_record(store, "k")
+    assert record is not None and record.phase is phase
