@@ -1,0 +1,471 @@
+"""The bridge: run any operator built on Airflow's ResumableJobMixin through ``run_resumable``.
+
+``resumable(GlueJobOperator)`` is a subclass of the stock operator, taking the
+same arguments, whose ``execute`` drives the mixin's six hooks (``submit_job``,
+``get_job_status``, ``is_job_active``, ``is_job_succeeded``,
+``get_job_result``; ``poll_until_complete`` is replaced by the core's poller)
+through the core instead of the mixin's ``execute_resumable``. A subclass
+rather than a wrapper operator: the DAG keeps the operator's arguments,
+templating, links and ``on_kill``, and only the class name changes.
+
+External ids are JSON in the mixin (a string, a list of query ids, a dict for a
+pod); the core's job ids are strings: an id is kept as canonical JSON text
+(``encode_external_id``) and decoded back to the same value for every hook.
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+import sys
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import timedelta
+from typing import Any, TypeVar, cast
+
+from resumable_core import (
+    Event,
+    InvalidArgument,
+    JsonValue,
+    Outcome,
+    Policy,
+    PollPolicy,
+    ProtocolError,
+    ResumableError,
+    StateStore,
+    StoreError,
+    TransientError,
+    cancel_resumable,
+    load_record,
+    run_resumable,
+)
+from resumable_core.decision import new_reference
+from resumable_core.errors import ExternalSystemError, JobNotFound
+from resumable_core.events import Reattached, StatusChanged, Submitted
+from resumable_core.record import JobRecord, Phase, Submission
+
+from ._compat import NEVER_EXPIRE, AirflowTaskTimeout, BaseOperator, Context
+from ._kill import CANCEL_BY_CAUSE, KillCause, KillPolicy, TaskInterrupted, cause_from_state, task_instance_state
+from ._operator import AIRFLOW_POLICY, KILL_CHECK_INTERVAL, TASK_STATE_KEY, clear_generation, default_state_key
+from ._references import ReferenceHooks, reference_hooks_for
+from ._store import AirflowStateStore
+
+OperatorT = TypeVar("OperatorT", bound=type)
+
+MIXIN_HOOKS = ("submit_job", "get_job_status", "is_job_active", "is_job_succeeded", "get_job_result")
+
+# After a user's mark-failed Airflow sends SIGKILL 5 s after SIGTERM: the cancel must fit.
+_CANCEL_POLL = PollPolicy(min_interval=0.2, max_interval=1.0, transient_attempts=3, transient_seconds=3.0)
+
+
+# -- external ids ---------------------------------------------------------------------------
+
+
+def encode_external_id(value: JsonValue) -> str:
+    """The core's job id for a mixin external id: canonical JSON text (sorted keys, no spaces).
+
+    Every JSON value round-trips: ``decode_external_id(encode_external_id(v)) == v``
+    (a string ``"jr_1"`` is ``'"jr_1"'``), and equal ids give equal text, so the
+    core can compare them.
+    """
+    try:
+        return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False, allow_nan=False)
+    except (TypeError, ValueError) as exc:
+        raise ProtocolError(f"external id {value!r} is not JSON ({exc}); the mixin's ids must be") from exc
+
+
+def decode_external_id(job_id: str) -> JsonValue:
+    """The mixin external id a job id stands for."""
+    try:
+        return cast(JsonValue, json.loads(job_id))
+    except ValueError as exc:
+        raise ProtocolError(f"job id {job_id!r} is not an encoded external id", job_id=job_id) from exc
+
+
+# -- the mixin's hooks as a ResumableJob ------------------------------------------------------
+
+
+class _HookJob:
+    """ResumableJob over one operator's mixin hooks, in one task's context."""
+
+    def __init__(self, operator: Any, context: Context, hooks: ReferenceHooks, key: str,
+                 stock_on_kill: Callable[[], None]) -> None:
+        self.operator = operator
+        self.context = context
+        self.hooks = hooks
+        self.key = key
+        self._stock_on_kill = stock_on_kill
+        self._name = type(operator).__name__
+
+    def submit_job(self, reference: str) -> str:
+        with self.hooks.attach(self.operator, self.context, reference):
+            external_id = self.operator.submit_job(self.context)
+        if external_id is None or external_id == "":
+            raise ProtocolError(f"{self._name}.submit_job returned {external_id!r}, not an external id", key=self.key)
+        return encode_external_id(external_id)
+
+    def get_job_status(self, job_id: str) -> str:
+        external_id = decode_external_id(job_id)
+        try:
+            status = self.operator.get_job_status(external_id, self.context)
+        except ResumableError:
+            raise
+        except Exception as exc:
+            # A throttle, a timeout, a 5xx, an expired credential: the job may well be
+            # running, so this is never "not found" (which could lead to a resubmission).
+            raise TransientError(f"{self._name}.get_job_status raised {type(exc).__name__}: {exc}",
+                                 key=self.key, job_id=job_id) from exc
+        if not isinstance(status, str):
+            raise ProtocolError(f"{self._name}.get_job_status returned {status!r}, not a status string",
+                                key=self.key, job_id=job_id)
+        if status in self.hooks.not_found_statuses:
+            raise JobNotFound(f"{self.hooks.name}: the system does not know job {job_id}",
+                              key=self.key, job_id=job_id, status=status)
+        if status in self.hooks.transient_statuses:
+            raise TransientError(f"{self.hooks.name}: status {status} says nothing yet",
+                                 key=self.key, job_id=job_id, status=status)
+        return status
+
+    def is_job_active(self, status: str) -> bool:
+        return bool(self.operator.is_job_active(status))
+
+    def is_job_succeeded(self, status: str) -> bool:
+        return bool(self.operator.is_job_succeeded(status))
+
+    def get_job_result(self, job_id: str, status: str) -> Any:
+        return self.operator.get_job_result(decode_external_id(job_id), self.context)
+
+
+class _Cancellable(_HookJob):
+    """A hook job whose operator's own ``on_kill`` cancels (SupportsCancel).
+
+    Only built when the operator's switch is on (``ReferenceHooks.cancels``):
+    otherwise the core must not record a cancel (or a superseded job as
+    cancelled) that never happened.
+    """
+
+    def cancel_job(self, job_id: str) -> None:
+        if self.hooks.bind is not None:
+            self.hooks.bind(self.operator, decode_external_id(job_id))
+        try:
+            self._stock_on_kill()
+        except Exception as exc:
+            raise ExternalSystemError(f"{self._name}.on_kill raised {type(exc).__name__}: {exc}",
+                                      key=self.key, job_id=job_id) from exc
+
+
+class _Findable(_HookJob):
+    """A hook job whose system can be searched for the reference (SupportsFindByReference)."""
+
+    def find_job_by_reference(self, reference: str) -> str | None:
+        assert self.hooks.find is not None  # only built when the entry has a lookup
+        found = self.hooks.find(self.operator, self.context, reference)
+        return None if found is None else encode_external_id(found)
+
+
+class _FindableCancellable(_Findable, _Cancellable):
+    pass
+
+
+def hook_job(operator: Any, context: Context, *, key: str, hooks: ReferenceHooks | None = None,
+             stock_on_kill: Callable[[], None] | None = None) -> _HookJob:
+    """The ResumableJob that runs *operator*'s mixin hooks (for callers driving the core themselves)."""
+    missing = [name for name in MIXIN_HOOKS if not callable(getattr(operator, name, None))]
+    if missing:
+        raise InvalidArgument(f"{type(operator).__name__} lacks the mixin hooks {', '.join(missing)}", key=key)
+    hooks = hooks or reference_hooks_for(type(operator))
+    cancels = hooks.cancels is None or hooks.cancels(operator)
+    cls: type[_HookJob]
+    if hooks.find is not None:
+        cls = _FindableCancellable if cancels else _Findable
+    else:
+        cls = _Cancellable if cancels else _HookJob
+    return cls(operator, context, hooks, key, stock_on_kill or operator.on_kill)
+
+
+# -- reading what the stock mixin wrote ---------------------------------------------------------
+
+
+def adopt_stock_record(store: StateStore, key: str, stock_id: JsonValue, *, generation: str | None) -> JobRecord | None:
+    """Write a SUBMITTED record for the id the stock mixin stored, when *key* has no record yet.
+
+    The core then asks its status as for any recorded job: active, it reattaches;
+    succeeded, it returns the result; failed or unknown, it resubmits. The
+    record gets a fresh reference (the stock job carries none) and the current
+    *generation*, so it is this generation's job and not an old one to supersede.
+    Returns the record written, or None (a record exists, or no id was stored).
+    """
+    if stock_id is None or stock_id == "" or load_record(store, key) is not None:
+        return None
+    now = time.time()
+    job_id = encode_external_id(stock_id)
+    reference = new_reference()
+    record = JobRecord(
+        key=key, phase=Phase.SUBMITTED, reference=reference, revision=1, updated_at=now, job_id=job_id,
+        generation=generation,
+        history=(Submission(reference=reference, job_id=job_id, outcome=Outcome.ACTIVE, intent_at=now,
+                            submitted_at=now),),
+    )
+    compare_and_set = getattr(store, "compare_and_set", None)
+    if callable(compare_and_set):
+        if not compare_and_set(key, None, record.to_json()):
+            return None  # another try wrote a record first: that one stands
+    else:
+        store.set(key, record.to_json())
+    return record
+
+
+# -- the operator side --------------------------------------------------------------------------
+
+
+@dataclass(slots=True)
+class _ActiveRun:
+    job: _HookJob
+    store: StateStore
+    key: str
+    ti: Any
+
+
+class ResumableJobBridge(BaseOperator):
+    """Put first in the bases of a mixin operator: ``class G(ResumableJobBridge, GlueJobOperator)``.
+
+    ``resumable(GlueJobOperator)`` builds exactly that. Arguments besides the
+    operator's own (keyword-only, all optional):
+
+    - ``state_store``: default this task instance's Airflow task state store,
+      written with ``retention`` (default ``NEVER_EXPIRE``); or any StateStore
+      (a ``SqliteStateStore`` or ``PostgresStateStore`` gives compare-and-set),
+      or ``(context) -> store``.
+    - ``state_key``: templated; default ``resumable_core.job`` in the task state
+      store, ``airflow/<dag_id>/<run_id>/<task_id>/<map_index>`` elsewhere.
+    - ``kill_policy``: what stopping the task does to the job (cancel through
+      the operator's own ``on_kill``, or leave it for the retry).
+    - ``fresh``: ignore a recorded success. ``policy`` / ``poll``: the core's.
+    - ``durable=False`` (the mixin's own switch) runs the stock operator unchanged.
+    """
+
+    def __init__(
+        self,
+        *,
+        state_store: StateStore | Callable[[Context], StateStore] | None = None,
+        state_key: str | None = None,
+        retention: timedelta | None = NEVER_EXPIRE,
+        kill_policy: KillPolicy = CANCEL_BY_CAUSE,
+        fresh: bool = False,
+        policy: Policy = AIRFLOW_POLICY,
+        poll: PollPolicy | None = None,
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(**kwargs)
+        # Prefixed names: the operator's own attributes (poll_interval, retry_limit...) stay untouched.
+        self.resumable_state_store = state_store
+        self.resumable_state_key = state_key
+        self.resumable_retention = retention
+        self.resumable_kill_policy = kill_policy
+        self.resumable_fresh = fresh
+        self.resumable_policy = policy
+        self.resumable_poll = poll or PollPolicy()
+        if getattr(self, "wait_for_completion", True) is False:
+            raise InvalidArgument(
+                f"{type(self).__name__}(task_id={self.task_id!r}): wait_for_completion=False leaves nothing to "
+                "resume (the task ends as soon as the job is submitted); use the stock operator for that"
+            )
+        self._resumable_active: _ActiveRun | None = None
+        self._resumable_job_id: str | None = None
+        self._resumable_sigterm = False
+
+    # -- execution ---------------------------------------------------------------------
+
+    def execute(self, context: Context) -> Any:
+        if getattr(self, "durable", True) is False:
+            return super().execute(context)
+        if getattr(self, "deferrable", False):
+            self.log.warning("deferrable=True ignored: the resumable bridge waits in the worker, "
+                             "where it can reattach after a crash")
+        ti = context["ti"]
+        store = self._resumable_store_for(context)
+        key = self.resumable_state_key or (
+            TASK_STATE_KEY if isinstance(store, AirflowStateStore) else default_state_key(ti)
+        )
+        hooks = reference_hooks_for(type(self))
+        job = hook_job(self, context, key=key, hooks=hooks, stock_on_kill=super().on_kill)
+        generation = clear_generation(ti)
+        self._adopt_stock_id(context, store, key, generation)
+        if not hooks.carries_reference:
+            self.log.debug("%s has no reference hooks: a crash between submit and record follows "
+                           "policy.on_ambiguous", type(self).__name__)
+        self._resumable_active = _ActiveRun(job=job, store=store, key=key, ti=ti)
+        try:
+            return run_resumable(
+                job,
+                store,
+                key=key,
+                fresh=self.resumable_fresh,
+                generation=generation,
+                policy=self.resumable_policy,
+                poll=self.resumable_poll,
+                listener=self._resumable_log,
+                sleep=self._resumable_sleep,
+            )
+        finally:
+            self._resumable_active = None
+
+    def _resumable_store_for(self, context: Context) -> StateStore:
+        source = self.resumable_state_store
+        if source is None:
+            return AirflowStateStore.from_context(context, retention=self.resumable_retention)
+        if isinstance(source, StateStore):
+            return source
+        return source(context)
+
+    def _adopt_stock_id(self, context: Context, store: StateStore, key: str, generation: str) -> None:
+        """A DAG switched from the stock operator mid-run: take over the id its mixin stored."""
+        accessor = context.get("task_state_store")
+        stock_key = getattr(self, "external_id_key", None)
+        if accessor is None or not stock_key:
+            return
+        try:
+            stock_id = accessor.get(stock_key)
+        except Exception as exc:  # the stock key is a hint; the core's own record is what matters
+            self.log.warning("could not read the stock mixin's %r: %s", stock_key, exc)
+            return
+        if not stock_id:  # the mixin treats a falsy id as none; so do we
+            return
+        record = adopt_stock_record(store, key, stock_id, generation=generation)
+        if record is not None:
+            self.log.info("adopted job %s that the stock mixin stored under %r", record.job_id, stock_key)
+
+    def _mirror_stock_id(self, job_id: str) -> None:
+        """Keep the stock mixin's key current, so a DAG switched back to the stock operator reattaches too."""
+        active = self._resumable_active
+        stock_key = getattr(self, "external_id_key", None)
+        if active is None or not stock_key or not isinstance(active.store, AirflowStateStore):
+            return
+        try:
+            active.store.set(stock_key, decode_external_id(job_id))
+        except ResumableError as exc:
+            self.log.warning("could not mirror job %s under the stock key %r: %s", job_id, stock_key, exc)
+
+    # -- stopping ------------------------------------------------------------------------
+
+    def on_kill(self) -> None:
+        """Cancel or keep the job by cause; the cancel itself is the stock ``on_kill``.
+
+        Inside the SIGTERM handler only a flag is set (asking the server for the
+        task's state there can deadlock); the wait between polls acts on it. A
+        timeout arrives outside any handler and is acted on at once.
+        """
+        if self._resumable_active is None:
+            super().on_kill()  # not running through the bridge (durable=False): the stock behaviour
+            return
+        if isinstance(sys.exc_info()[1], AirflowTaskTimeout):
+            self._resumable_stop(KillCause.TIMEOUT)
+            return
+        self._resumable_sigterm = True
+
+    def _resumable_sleep(self, seconds: float) -> None:
+        deadline = time.monotonic() + seconds
+        while True:
+            if self._resumable_sigterm:
+                self._resumable_sigterm = False
+                self._resumable_on_sigterm()
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                return
+            time.sleep(min(remaining, KILL_CHECK_INTERVAL))
+
+    def _resumable_on_sigterm(self) -> None:
+        active = self._resumable_active
+        assert active is not None  # the sleep only runs inside run_resumable
+        try:
+            state = task_instance_state(active.ti)
+        except Exception as exc:  # the server may be going away with the worker
+            self.log.warning("SIGTERM: could not ask for the task instance's state (%s); "
+                             "treating it as a worker shutdown", exc)
+            state = None
+        cause = cause_from_state(state)
+        self.log.info("SIGTERM received; task instance state %r: %s", state, cause.value)
+        cancelled = self._resumable_stop(cause)
+        job_id = self._resumable_job_id
+        outcome = "cancelled" if cancelled else "left running" + (
+            "; the next try reattaches to it" if cause is KillCause.WORKER_SHUTDOWN else "")
+        raise TaskInterrupted(f"task stopped ({cause.value}): job {job_id} {outcome}",
+                              cause=cause, cancelled=cancelled, key=active.key, job_id=job_id)
+
+    def _resumable_stop(self, cause: KillCause) -> bool:
+        """Cancel the job when the kill policy and the operator's own switch both say so."""
+        active = self._resumable_active
+        if active is None:
+            return False
+        if not self.resumable_kill_policy.cancels(cause):
+            self.log.info("%s: leaving job %s running (kill_policy)", cause.value, self._resumable_job_id)
+            return False
+        if not isinstance(active.job, _Cancellable):
+            self.log.info("%s: leaving job %s running: %s's own on_kill does not cancel (its switch is off)",
+                          cause.value, self._resumable_job_id, type(self).__name__)
+            return False
+        try:
+            record = cancel_resumable(active.job, active.store, key=active.key, poll=_CANCEL_POLL,
+                                      listener=self._resumable_log, rerun=cause.reruns)
+        except StoreError as exc:
+            # The record could not be written; the user still meant the job to stop.
+            job_id = self._resumable_job_id
+            if job_id is None:
+                self.log.error("%s: could not cancel the job: %s", cause.value, exc)
+                return False
+            try:
+                active.job.cancel_job(job_id)  # a _Cancellable: checked above
+            except ResumableError as cancel_error:
+                self.log.error("%s: could not cancel job %s: %s", cause.value, job_id, cancel_error)
+                return False
+            self.log.warning("%s: cancelled job %s; the record could not be updated: %s", cause.value, job_id, exc)
+            return True
+        except ResumableError as exc:
+            self.log.error("%s: could not cancel the job: %s", cause.value, exc)
+            return False
+        return record is not None and bool(record.history) and record.history[-1].outcome is Outcome.CANCELLED
+
+    # -- logs ----------------------------------------------------------------------------
+
+    def _resumable_log(self, event: Event) -> None:
+        if isinstance(event, (Submitted, Reattached, StatusChanged)):
+            self._resumable_job_id = event.job_id  # for on_kill, which must not depend on the store
+        if isinstance(event, Submitted):
+            self._mirror_stock_id(event.job_id)
+        describe = getattr(event, "describe", None)
+        self.log.info("%s", describe() if callable(describe) else event)
+
+
+@functools.cache
+def resumable(operator_class: OperatorT) -> OperatorT:
+    """``resumable(GlueJobOperator)``: the operator, run through the core; same arguments, same XCom.
+
+    The class is built once per operator class (``resumable(X) is resumable(X)``).
+    """
+    missing = [name for name in MIXIN_HOOKS if not callable(getattr(operator_class, name, None))]
+    if missing:
+        raise InvalidArgument(
+            f"{operator_class.__name__} does not implement the ResumableJobMixin hooks {', '.join(missing)}"
+        )
+    if not issubclass(operator_class, BaseOperator):
+        raise InvalidArgument(f"{operator_class.__name__} is not an Airflow operator")
+    name = f"Resumable{operator_class.__name__}"
+    namespace = {
+        "__module__": __name__,
+        "__qualname__": name,
+        "__doc__": f"{operator_class.__name__} run through resumable_core (adapters.airflow.resumable).",
+        "template_fields": (*operator_class.template_fields, "resumable_state_key"),
+    }
+    return cast(OperatorT, type(name, (ResumableJobBridge, operator_class), namespace))
+
+
+__all__ = [
+    "MIXIN_HOOKS",
+    "ResumableJobBridge",
+    "adopt_stock_record",
+    "decode_external_id",
+    "encode_external_id",
+    "hook_job",
+    "resumable",
+]
