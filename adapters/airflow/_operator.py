@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import sys
 import time
+import warnings
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import timedelta
@@ -11,6 +12,8 @@ from typing import Any, Union
 
 from resumable_core import (
     Event,
+    InvalidArgument,
+    JsonValue,
     OnSuperseded,
     Outcome,
     Policy,
@@ -23,16 +26,8 @@ from resumable_core import (
     cancel_resumable,
     run_resumable,
 )
-from resumable_core.events import (
-    Cancelled,
-    Finished,
-    Reattached,
-    ResultReused,
-    StatusChanged,
-    Submitted,
-    Superseded,
-    WaitingForOwner,
-)
+from resumable_core.events import Reattached, StatusChanged, Submitted
+from resumable_core.redaction import redact
 
 from ._compat import NEVER_EXPIRE, AirflowTaskTimeout, BaseOperator, Context
 from ._kill import CANCEL_BY_CAUSE, KillCause, KillPolicy, TaskInterrupted, cause_from_state, task_instance_state
@@ -87,11 +82,57 @@ class _ActiveRun:
     ti: Any
 
 
+class _ProbeStore:
+    """A StateStore that stops ``run_resumable`` at its first read: the job check comes before it."""
+
+    class Reached(Exception):
+        pass
+
+    def get(self, key: str, default: JsonValue = None) -> JsonValue:
+        raise self.Reached
+
+    def set(self, key: str, value: JsonValue) -> None:
+        raise self.Reached
+
+    def delete(self, key: str) -> None:
+        raise self.Reached
+
+
+def check_job_object(job: object) -> None:
+    """InvalidArgument naming the operation *job* lacks, when a DAG is parsed rather than when it runs.
+
+    The rule lives in the core (``run_resumable`` checks the job before it reads
+    or submits anything); it is applied here by starting a run on a store that
+    stops at the first read, so that the operator has no copy of the list.
+    """
+    try:
+        run_resumable(job, _ProbeStore(), key="resumable_core.job-check")  # type: ignore[arg-type]  # checking is the point
+    except _ProbeStore.Reached:
+        return
+
+
+def _deprecated_name(old: str, new: str, old_value: Any, new_value: Any, owner: str) -> Any:
+    """The value of a renamed argument: the new name, or the old one with a DeprecationWarning."""
+    if old_value is None:
+        return new_value
+    if new_value is not None:
+        raise InvalidArgument(f"{owner}: pass {new}= only ({old}= is its old name, deprecated)")
+    warnings.warn(
+        f"{owner}: {old}= is deprecated and will be removed in the next release; pass {new}= "
+        "(the name run_resumable uses)",
+        DeprecationWarning,
+        stacklevel=4,  # the DAG file: past this helper, __init__ and Airflow's apply_defaults wrapper
+    )
+    return old_value
+
+
 class ResumableOperator(BaseOperator):
     """Run a ResumableJob through ``run_resumable``; a retry after a crash reattaches.
 
     - ``job``: the job, or a callable ``(context) -> job`` building it at run
-      time (subclasses override :meth:`make_job` instead).
+      time (subclasses override :meth:`make_job` instead). A job object is
+      checked here: one missing a required operation is refused when the DAG
+      is parsed, with InvalidArgument naming it.
     - ``state_store``: where the record lives. Default: this task instance's
       Airflow task state store (Airflow >= 3.3), written with ``retention``
       (default ``NEVER_EXPIRE``: kept as long as the dag run). On older Airflow
@@ -100,7 +141,9 @@ class ResumableOperator(BaseOperator):
       state store, ``airflow/<dag_id>/<run_id>/<task_id>/<map_index>`` elsewhere.
     - ``kill_policy``: what stopping the task does to the job (KillPolicy).
     - ``fresh``: ignore any recorded success and submit.
-    - ``resume_policy`` / ``poll_policy``: the core's Policy and PollPolicy.
+    - ``policy`` / ``poll``: the core's Policy and PollPolicy, named as
+      ``run_resumable`` names them (``resume_policy`` / ``poll_policy`` still
+      work for one release, with a DeprecationWarning).
 
     ``execute()`` returns the job's result (pushed as the XCom return value)
     whether the job was submitted now, reattached to or its result reused.
@@ -117,21 +160,29 @@ class ResumableOperator(BaseOperator):
         retention: timedelta | None = NEVER_EXPIRE,
         kill_policy: KillPolicy = CANCEL_BY_CAUSE,
         fresh: bool = False,
-        resume_policy: Policy = AIRFLOW_POLICY,
+        policy: Policy | None = None,
+        poll: PollPolicy | None = None,
+        resume_policy: Policy | None = None,
         poll_policy: PollPolicy | None = None,
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
+        owner = type(self).__name__
+        if job is not None and not _is_job_factory(job):
+            check_job_object(job)
         self.job = job
         self.state_store = state_store
         self.state_key = state_key
         self.retention = retention
         self.kill_policy = kill_policy
         self.fresh = fresh
-        self.resume_policy = resume_policy
-        self.poll_policy = poll_policy or PollPolicy()
+        self.policy: Policy = _deprecated_name("resume_policy", "policy", resume_policy, policy, owner) or AIRFLOW_POLICY
+        self.poll: PollPolicy = _deprecated_name("poll_policy", "poll", poll_policy, poll, owner) or PollPolicy()
         self._active: _ActiveRun | None = None
+        # The job this try runs, kept in memory for on_kill: the store may no longer
+        # answer for this try (a clear while running gives the task instance a new id).
         self._job_id: str | None = None
+        self._reference: str | None = None
         self._sigterm_pending = False
 
     # -- what subclasses override -----------------------------------------------------
@@ -139,10 +190,14 @@ class ResumableOperator(BaseOperator):
     def make_job(self, context: Context) -> ResumableJob[Any]:
         """The job to run; by default built from the ``job`` argument."""
         if self.job is None:
-            raise TypeError(f"{type(self).__name__}: pass job=... or override make_job()")
-        if isinstance(self.job, ResumableJob):
-            return self.job
-        return self.job(context)
+            raise InvalidArgument(f"{type(self).__name__}: pass job=... or override make_job()")
+        if _is_job_factory(self.job):
+            return self.job(context)  # type: ignore[operator]  # _is_job_factory: a callable
+        return self.job  # type: ignore[return-value]  # checked at construction, and again by run_resumable
+
+    def known_secrets(self) -> tuple[str, ...]:
+        """Exact secret values this task holds (a connection's password), masked in its texts."""
+        return ()
 
     # -- execution ----------------------------------------------------------------------
 
@@ -150,19 +205,24 @@ class ResumableOperator(BaseOperator):
         ti = context["ti"]
         store = self._store_for(context)
         key = self.state_key or (TASK_STATE_KEY if isinstance(store, AirflowStateStore) else default_state_key(ti))
+        self._job_id = self._reference = None
         job = self.make_job(context)
         self._active = _ActiveRun(job=job, store=store, key=key, ti=ti)
-        return run_resumable(
-            job,
-            store,
-            key=key,
-            fresh=self.fresh,
-            generation=clear_generation(ti),
-            policy=self.resume_policy,
-            poll=self.poll_policy,
-            listener=self._log_event,
-            sleep=self._sleep,
-        )
+        try:
+            return run_resumable(
+                job,
+                store,
+                key=key,
+                fresh=self.fresh,
+                generation=clear_generation(ti),
+                policy=self.policy,
+                poll=self.poll,
+                listener=self._log_event,
+                sleep=self._sleep,
+            )
+        except ResumableError as exc:
+            self._scrub(exc)
+            raise
 
     def _store_for(self, context: Context) -> StateStore:
         if self.state_store is None:
@@ -177,7 +237,7 @@ class ResumableOperator(BaseOperator):
         """Cancel or keep the external job according to why the task is stopped.
 
         Runs either inside the SIGTERM handler (only a flag is set here; see
-        _airflow_kill) or in the runner's ``except AirflowTaskTimeout`` block,
+        _kill) or in the runner's ``except AirflowTaskTimeout`` block,
         where acting directly is safe.
         """
         if isinstance(sys.exc_info()[1], AirflowTaskTimeout):
@@ -204,7 +264,7 @@ class ResumableOperator(BaseOperator):
             state = task_instance_state(active.ti)
         except Exception as exc:  # the server may be gone with the worker
             self.log.warning("SIGTERM: could not ask for the task instance's state (%s); "
-                             "treating it as a worker shutdown", exc)
+                             "treating it as a worker shutdown", self._safe(str(exc)))
             state = None
         cause = cause_from_state(state)
         self.log.info("SIGTERM received; task instance state %r: %s", state, cause.value)
@@ -239,56 +299,72 @@ class ResumableOperator(BaseOperator):
         except StoreError as exc:
             # The record could not be written (the task instance may no longer be
             # allowed to); the user still meant the job to stop.
-            return self._cancel_unrecorded(cause, exc)
+            return self._cancel_unrecorded(cause, self._safe(str(exc)))
         except ResumableError as exc:
-            self.log.error("%s: could not cancel the job: %s", cause.value, exc)
+            self.log.error("%s: could not cancel the job: %s", cause.value, self._safe(str(exc)))
             return False
-        cancelled = record is not None and bool(record.history) and record.history[-1].outcome is Outcome.CANCELLED
+        if record is None:
+            # The store answers nothing for this try, yet it runs a job: Airflow 3.3
+            # gives a task instance cleared while running a new id, and the task state
+            # store then answers this try (by its old id) with "no such key".
+            return self._cancel_unrecorded(cause, "the task state store has no record for this try "
+                                                  "(a clear while running gives the task instance a new id)")
+        cancelled = bool(record.history) and record.history[-1].outcome is Outcome.CANCELLED
         if cancelled and cause.reruns:
             self.log.info("%s: job cancelled; a new try of this task submits afresh", cause.value)
         return cancelled
 
-    def _cancel_unrecorded(self, cause: KillCause, error: StoreError) -> bool:
+    def _cancel_unrecorded(self, cause: KillCause, why: str) -> bool:
+        """Cancel the job this try runs, by the id kept in memory, when the record cannot be used."""
         active = self._active
         job_id = self._job_id
         if active is None or job_id is None or not isinstance(active.job, SupportsCancel):
-            self.log.error("%s: could not cancel the job: %s", cause.value, error)
+            self.log.error("%s: could not cancel the job: %s", cause.value, why)
             return False
         try:
             active.job.cancel_job(job_id)
         except ResumableError as exc:
-            self.log.error("%s: could not cancel job %s: %s", cause.value, job_id, exc)
+            self.log.error("%s: could not cancel job %s: %s", cause.value, job_id, self._safe(str(exc)))
             return False
-        self.log.warning("%s: cancelled job %s, but the record could not be updated: %s", cause.value, job_id, error)
+        # The next try reads the record this try could not update; it finds the job
+        # ended by the cancel and submits afresh.
+        self.log.warning("%s: cancelled job %s (reference %s) without updating its record: %s",
+                         cause.value, job_id, self._reference, why)
         return True
 
-    # -- logs ---------------------------------------------------------------------------
+    # -- texts ----------------------------------------------------------------------------
 
     def _log_event(self, event: Event) -> None:
-        """One line per core event, in the words users grep task logs for."""
+        """One line per core event, in the core's words (those users grep task logs for)."""
         if isinstance(event, (Submitted, Reattached, StatusChanged)):
-            self._job_id = event.job_id  # for on_kill, which must not depend on the store
-        log = self.log
-        if isinstance(event, Submitted):
-            if event.resubmitted:
-                log.info(
-                    "resubmitted because %s: job %s (previous job %s, reference %s)",
-                    event.reason.value, event.job_id, event.previous_job_id, event.reference,
-                )
-            else:
-                log.info("submitted job %s (reference %s)", event.job_id, event.reference)
-        elif isinstance(event, Reattached):
-            log.info("reattached to job %s (status %s, found by %s)", event.job_id, event.status, event.via)
-        elif isinstance(event, ResultReused):
-            log.info("result reused from job %s (external system asked: %s)", event.job_id, event.asked_external)
-        elif isinstance(event, StatusChanged):
-            log.info("job %s: %s -> %s", event.job_id, event.previous, event.status)
-        elif isinstance(event, Superseded):
-            log.info("superseded job %s (%s), %s", event.job_id, event.reason.value,
-                     "cancelled" if event.cancelled else "left running")
-        elif isinstance(event, WaitingForOwner):
-            log.info("waiting for another process submitting this task's job (owner %s)", event.owner)
-        elif isinstance(event, Finished):
-            log.info("job %s finished: %s", event.job_id, event.status)
-        elif isinstance(event, Cancelled):
-            log.info("cancelled job %s", event.job_id)
+            # For on_kill, which must not depend on the store.
+            self._job_id, self._reference = event.job_id, event.reference
+        self.log.info("%s", self._safe(event.describe()))
+
+    def _safe(self, text: str) -> str:
+        """*text* without a credential: the core's redaction, plus the exact secrets this task holds."""
+        return redact(text, self.known_secrets())
+
+    def _scrub(self, error: ResumableError) -> None:
+        # Core errors are redacted by pattern; a secret only this task knows (a
+        # connection password echoed by a server) is masked here, in place, so the
+        # error keeps its type, fields and traceback for Airflow.
+        known = self.known_secrets()
+        if any(secret and secret in error.message for secret in known):
+            error.message = redact(error.message, known)
+            error.args = (error.message, *error.args[1:])
+
+
+def _is_job_factory(job: object) -> bool:
+    """A ``(context) -> job`` callable rather than a job: a function, or a class to instantiate.
+
+    A job object is told apart by having any of the job's operations, so that one
+    missing some of them is refused (naming them) rather than called with a context.
+    """
+    if isinstance(job, type):
+        return True
+    return callable(job) and not any(callable(getattr(job, name, None)) for name in _JOB_MARKERS)
+
+
+# Any one of them marks an object as meant to be a job (the core checks for all of them).
+_JOB_MARKERS = ("submit_job", "get_job_status", "get_job_result")

@@ -8,23 +8,33 @@ task: the task can die and its retry reattaches to the same driver.
 from __future__ import annotations
 
 import os
+import re
 from collections.abc import Sequence
-from typing import Any
+from typing import Any, NamedTuple
 from urllib.parse import urlsplit
 
 from resumable_core import InvalidArgument, PollPolicy, ResumableJob
+from resumable_core.redaction import MASK, redact
 
 from ..spark import BearerToken, SparkRestClient, SparkRestJob, SparkSubmission
 from ._compat import BaseHook, Context
 from ._operator import ResumableOperator
 
+_SCHEME = re.compile(r"([A-Za-z][A-Za-z0-9+.-]*)://")
+DEFAULT_MASTER_PORT = 7077  # Spark's spark.master.port (SparkSubmitHook's default too)
 DEFAULT_REST_PORT = 6066    # Spark's spark.master.rest.port
 DEFAULT_WEB_UI_PORT = 8080  # Spark's spark.master.ui.port
 
 # SparkSubmitOperator arguments that cannot mean anything here: rejected with the
 # reason rather than silently dropped.
+# What Spark itself says: "Cluster deploy mode is currently not supported for python
+# applications on standalone clusters" (and the same for R).
+NO_PYTHON_APPS = (
+    "Spark standalone cluster mode runs JVM applications only (a jar and its main class, java_class=); "
+    "Python and R applications cannot run in cluster mode on a standalone master"
+)
 _UNSUPPORTED = {
-    "py_files": "Python applications cannot run in cluster mode on a standalone master",
+    "py_files": NO_PYTHON_APPS,
     "keytab": "Kerberos is not supported by the standalone REST submission server",
     "principal": "Kerberos is not supported by the standalone REST submission server",
     "proxy_user": "the standalone REST submission server cannot impersonate users",
@@ -40,28 +50,121 @@ _IGNORED = {
 }
 
 
-def spark_endpoints(conn: Any) -> tuple[str, str, list[str]]:
-    """(master URL, REST URL, web UI URLs) from an Airflow connection.
+class SparkEndpoints(NamedTuple):
+    """Where a connection's Spark master(s) are: the master URL and each master's REST server and web UI."""
+
+    master: str               # spark://a:7077 or Spark's HA form spark://a:7077,b:7077 (the driver's spark.master)
+    rest_urls: list[str]      # one per master, asked in turn (SparkRestClient)
+    web_ui_urls: list[str]    # one per master; empty when finding drivers by reference is disabled
+
+
+def spark_endpoints(conn: Any) -> SparkEndpoints:
+    """The Spark masters an Airflow connection names.
 
     Like SparkSubmitHook's: host ``spark://master`` (or ``master``), port the
-    master's (7077). Extra ``rest_url`` / ``web_ui_url`` override the REST
-    server (default port 6066) and the web UI (default 8080, used to find a
-    driver by reference after a crash between submit and persist).
+    master's (7077). Several masters are written as Spark writes them for
+    standalone HA, ``spark://a:7077,b:7077`` (Spark's
+    ``Utils.parseStandaloneMasterUrls``: one scheme, then host:port entries; the
+    connection's port, else 7077, for an entry without one). Extra ``rest_url``
+    / ``web_ui_url`` override the REST servers (default ``http://<host>:6066``
+    for each master) and the web UIs (default ``http://<host>:8080``, used to
+    find a driver by reference after a crash between submit and persist; ``""``
+    disables that); both may list several, comma-separated.
     """
-    host = (conn.host or "").strip()
-    if not host:
+    raw = (conn.host or "").strip()
+    if not raw:
         raise InvalidArgument(f"Airflow connection {conn.conn_id!r} has no host (the Spark master)")
-    if "://" not in host:
-        host = f"spark://{host}"
-    parts = urlsplit(host)
-    hostname = parts.hostname or ""
-    port = parts.port or conn.port or 7077
-    master = f"{parts.scheme}://{hostname}:{port}"
+    leading = _SCHEME.match(raw)
+    scheme, rest = (leading.group(1), raw[leading.end():]) if leading else ("spark", raw)
+    if scheme.lower() != "spark":
+        raise InvalidArgument(
+            f"Airflow connection {conn.conn_id!r}: host {_shown(raw)!r} is not a Spark standalone master "
+            "(spark://host:port, or spark://a:7077,b:7077 for several); this operator submits to a "
+            "standalone master's REST server, not to YARN, Kubernetes or a local master"
+        )
+    default_port = conn.port or DEFAULT_MASTER_PORT
+    masters = [_master_entry(conn.conn_id, entry, default_port) for entry in rest.split(",")]
     extra = conn.extra_dejson or {}
-    rest_url = str(extra.get("rest_url") or f"http://{hostname}:{DEFAULT_REST_PORT}")
-    web_ui = extra.get("web_ui_url", f"http://{hostname}:{DEFAULT_WEB_UI_PORT}")
-    web_uis = [str(web_ui)] if web_ui else []
-    return master, rest_url, web_uis
+    rest_url = extra.get("rest_url")
+    rest_urls = [str(rest_url)] if rest_url else [f"http://{host}:{DEFAULT_REST_PORT}" for host, _ in masters]
+    web_ui = extra.get("web_ui_url")
+    if web_ui is None:
+        web_uis = [f"http://{host}:{DEFAULT_WEB_UI_PORT}" for host, _ in masters]
+    else:
+        web_uis = [str(web_ui)] if web_ui else []
+    master = "spark://" + ",".join(f"{host}:{port}" for host, port in masters)
+    return SparkEndpoints(master, rest_urls, web_uis)
+
+
+def _master_entry(conn_id: str, entry: str, default_port: int) -> tuple[str, int]:
+    """(host as it goes in a URL, port) of one ``host[:port]`` entry, or InvalidArgument naming the entry."""
+    text = entry.strip()
+    if text.lower().startswith("spark://"):  # a repeated scheme, as Spark tolerates
+        text = text[len("spark://"):]
+
+    def bad(why: str) -> InvalidArgument:
+        return InvalidArgument(f"Airflow connection {conn_id!r}: Spark master {_shown(entry.strip())!r} {why}")
+
+    if not text:
+        raise bad("is empty (a stray comma in the host?)")
+    if any(c.isspace() for c in text) or any(c in text for c in "/?#"):
+        raise bad("must be host or host:port (no path, query or whitespace)")
+    if "@" in text:
+        raise bad("must carry no credentials (the connection's login and password hold them)")
+    try:
+        parts = urlsplit(f"spark://{text}")
+        port = parts.port
+    except ValueError as exc:  # a port that is not a number, or one out of range
+        raise bad(f"has an invalid port ({exc})") from None
+    if not parts.hostname:
+        raise bad("names no host")
+    host = f"[{parts.hostname}]" if ":" in parts.hostname else parts.hostname  # IPv6 in brackets
+    return host, port or default_port
+
+
+def _shown(text: str) -> str:
+    # What an error may show of a host: no userinfo (a password typed into the host field).
+    head, sep, tail = text.rpartition("@")
+    return f"{MASK}@{tail}" if sep else text
+
+
+def check_application(owner: str, application: str, java_class: str | None) -> None:
+    """InvalidArgument unless *application* can run in standalone cluster mode: JVM, with its main class."""
+    if java_class:
+        return
+    if application.lower().endswith((".py", ".r")):
+        raise InvalidArgument(f"{owner}: application {application!r} without java_class: {NO_PYTHON_APPS}")
+    if application:
+        raise InvalidArgument(
+            f"{owner}: java_class is required (cluster mode on a standalone master runs "
+            "JVM applications through their main class)"
+        )
+
+
+def connection_secrets(conn: Any) -> tuple[str, ...]:
+    """The exact secret values of a connection: its password and every extra the core's redaction calls secret."""
+    secrets = [conn.password] if conn.password else []
+    for name, value in (conn.extra_dejson or {}).items():
+        if not isinstance(value, str) or not value:
+            continue
+        for url_password in _url_passwords(value):
+            secrets.append(url_password)
+        # One rule for what is secret: the value counts when redaction masks it under its name.
+        if redact(f"{name}={value}") != f"{name}={value}" and MASK not in value:
+            secrets.append(value)
+    return tuple(secrets)
+
+
+def _url_passwords(text: str) -> list[str]:
+    found = []
+    for part in text.split(","):
+        try:
+            password = urlsplit(part.strip()).password
+        except ValueError:
+            continue
+        if password:
+            found.append(password)
+    return found
 
 
 def _as_url(application: str) -> str:
@@ -132,7 +235,10 @@ class ResumableSparkSubmitOperator(ResumableOperator):
             value = kwargs.pop(argument, None)
             if argument == "deploy_mode" and value not in (None, "cluster"):
                 raise InvalidArgument(f"{type(self).__name__}: deploy_mode must be 'cluster', not {value!r}")
-        kwargs.setdefault("poll_policy", PollPolicy(min_interval=float(status_poll_interval)))
+        if kwargs.get("poll") is None and kwargs.get("poll_policy") is None:
+            kwargs["poll"] = PollPolicy(min_interval=float(status_poll_interval))
+        # java_class is not templated, so a Python application is refused when the DAG is parsed.
+        check_application(type(self).__name__, application, java_class)
         super().__init__(**kwargs)
         self.application = application
         self.conf = conf
@@ -155,16 +261,17 @@ class ResumableSparkSubmitOperator(ResumableOperator):
         self.application_args = application_args
         self.env_vars = env_vars
         self.auth_from_connection = auth_from_connection
+        self._secrets: tuple[str, ...] = ()
+
+    def known_secrets(self) -> tuple[str, ...]:
+        return self._secrets
 
     def submission(self, master: str | None = None) -> SparkSubmission:
         """The SparkSubmission these (rendered) arguments describe."""
+        check_application(type(self).__name__, self.application, self.java_class)
         if not self.application:
             raise InvalidArgument(f"{type(self).__name__}: application is required")
-        if not self.java_class:
-            raise InvalidArgument(
-                f"{type(self).__name__}: java_class is required (cluster mode on a standalone master runs "
-                "JVM applications through their main class)"
-            )
+        assert self.java_class is not None  # check_application
         app_resource = _as_url(self.application)
         properties = {str(k): str(v) for k, v in (self.conf or {}).items()}
         optional = {
@@ -199,11 +306,12 @@ class ResumableSparkSubmitOperator(ResumableOperator):
 
     def make_job(self, context: Context) -> ResumableJob[Any]:
         conn = BaseHook.get_connection(self.conn_id)
-        master, rest_url, web_uis = spark_endpoints(conn)
+        self._secrets = connection_secrets(conn)
+        master, rest_urls, web_uis = spark_endpoints(conn)
         # A password on the connection is sent as a bearer token only when asked:
         # SparkSubmitHook never sent one, and a proxy in front of the master may want it.
         auth = BearerToken(conn.password) if self.auth_from_connection and conn.password else None
-        client = SparkRestClient(rest_url, web_ui_urls=web_uis, auth=auth)
+        client = SparkRestClient(rest_urls, web_ui_urls=web_uis, auth=auth)
         # Its waits (finding a driver by reference) go through the operator's sleep,
         # which acts on a pending SIGTERM.
         return SparkRestJob(client, self.submission(master), sleep=self._sleep)

@@ -42,6 +42,34 @@ def set_state_then_sigterm(dag_id: str, state: str) -> Callable[[], None]:
     return hook
 
 
+def clear_then_sigterm(dag_id: str) -> Callable[[], None]:
+    """What a user's Clear of a running task does: the clear itself, then SIGTERM.
+
+    The clear is the code behind ``airflow tasks clear`` and the UI's Clear
+    (``SerializedDAG.clear`` -> ``clear_task_instances``): in Airflow 3.3 it gives
+    a running task instance a new id and the state ``restarting``. The
+    supervisor's next heartbeat is then refused and it sends SIGTERM; dag.test()
+    has no heartbeat, so this sends it.
+    """
+
+    def hook() -> None:
+        from airflow.models.dagbag import DBDagBag
+        from airflow.models.taskinstance import TaskInstance
+        from airflow.utils.session import create_session
+        from sqlalchemy import select
+
+        with create_session() as session:
+            ti = session.scalars(
+                select(TaskInstance).where(TaskInstance.dag_id == dag_id, TaskInstance.state == "running")
+            ).one()
+            dag = DBDagBag().get_latest_version_of_dag(dag_id, session=session)
+            assert dag is not None
+            dag.clear(run_id=ti.run_id, task_ids=[ti.task_id], session=session)
+        os.kill(os.getpid(), signal.SIGTERM)
+
+    return hook
+
+
 class FakeJobOperator(ResumableOperator):
     """ResumableOperator on the file-backed fake, its jobs under ``<jobs>/<task_id>``, with the triggers.
 
@@ -58,7 +86,7 @@ class FakeJobOperator(ResumableOperator):
         hook: Callable[[], None] | None = None,
         **kwargs: Any,
     ) -> None:
-        kwargs.setdefault("poll_policy", FAST_POLL)
+        kwargs.setdefault("poll", FAST_POLL)
         super().__init__(**kwargs)
         self.system = FileJobSystem(os.path.join(jobs, self.task_id))
         self.running_polls = running_polls
@@ -80,7 +108,7 @@ class TriggeredSparkSubmitOperator(ResumableSparkSubmitOperator):
     """The Spark operator with the test triggers around its job."""
 
     def __init__(self, *, jobs: str, **kwargs: Any) -> None:
-        kwargs.setdefault("poll_policy", SPARK_POLL)
+        kwargs.setdefault("poll", SPARK_POLL)
         super().__init__(**kwargs)
         self.system = FileJobSystem(os.path.join(jobs, self.task_id))
 

@@ -199,38 +199,101 @@ def test_spark_submit_operator_arguments_become_the_submission() -> None:
     ("kwargs", "says"),
     [
         ({"java_class": None}, "java_class is required"),
+        ({"application": "/jobs/etl.py", "java_class": None}, "Python and R applications cannot run in cluster mode"),
         ({"py_files": "deps.zip"}, "py_files is not supported"),
         ({"principal": "me@REALM"}, "Kerberos"),
         ({"deploy_mode": "client"}, "deploy_mode must be 'cluster'"),
     ],
 )
-def test_spark_arguments_that_cannot_work_are_refused(kwargs: dict[str, Any], says: str) -> None:
+def test_spark_arguments_that_cannot_work_are_refused_when_the_dag_is_parsed(kwargs: dict[str, Any], says: str) -> None:
     with pytest.raises(InvalidArgument, match=says):
-        spark_operator(**kwargs).submission()
+        spark_operator(**kwargs)
+
+
+def connection(host: str, port: int | None = None, **extra: Any) -> Any:
+    from airflow.sdk import Connection
+
+    return Connection(conn_id="spark_default", conn_type="spark", host=host, port=port, extra=json.dumps(extra))
 
 
 @pytest.mark.parametrize(
     ("host", "port", "extra", "expected"),
     [
-        ("spark://master", 7077, {}, ("spark://master:7077", "http://master:6066", ["http://master:8080"])),
-        ("master", None, {}, ("spark://master:7077", "http://master:6066", ["http://master:8080"])),
+        ("spark://master", 7077, {}, ("spark://master:7077", ["http://master:6066"], ["http://master:8080"])),
+        ("master", None, {}, ("spark://master:7077", ["http://master:6066"], ["http://master:8080"])),
         (
             "spark://127.0.0.1:7078",
             None,
             {"rest_url": "http://127.0.0.1:16066", "web_ui_url": ""},
-            ("spark://127.0.0.1:7078", "http://127.0.0.1:16066", []),
+            ("spark://127.0.0.1:7078", ["http://127.0.0.1:16066"], []),
+        ),
+        # Spark's standalone HA form: every master, each with its REST server and web UI.
+        (
+            "spark://a:6066,b:6066",
+            None,
+            {},
+            ("spark://a:6066,b:6066", ["http://a:6066", "http://b:6066"], ["http://a:8080", "http://b:8080"]),
+        ),
+        # An entry without a port takes the connection's; a repeated scheme is tolerated, as Spark does.
+        ("a, spark://b:7078", 7079, {}, ("spark://a:7079,b:7078", ["http://a:6066", "http://b:6066"],
+                                          ["http://a:8080", "http://b:8080"])),
+        ("spark://[::1]:7077", None, {}, ("spark://[::1]:7077", ["http://[::1]:6066"], ["http://[::1]:8080"])),
+        (
+            "spark://a:7077,b:7077",
+            None,
+            {"rest_url": "http://a:16066,http://b:16066", "web_ui_url": "http://a:18080,http://b:18080"},
+            ("spark://a:7077,b:7077", ["http://a:16066,http://b:16066"], ["http://a:18080,http://b:18080"]),
         ),
     ],
 )
-def test_the_master_comes_from_an_airflow_connection(
-    host: str, port: int | None, extra: dict[str, str], expected: tuple[str, str, list[str]]
+def test_the_masters_come_from_an_airflow_connection(
+    host: str, port: int | None, extra: dict[str, str], expected: tuple[str, list[str], list[str]]
 ) -> None:
-    from airflow.sdk import Connection
-
     from adapters.airflow._spark import spark_endpoints
 
-    conn = Connection(conn_id="spark_default", conn_type="spark", host=host, port=port, extra=json.dumps(extra))
-    assert spark_endpoints(conn) == expected
+    assert spark_endpoints(connection(host, port, **extra)) == expected
+
+
+def test_several_masters_reach_the_rest_client_and_the_driver() -> None:
+    """The endpoints go to SparkRestClient as a list, and the HA master string to spark.master."""
+    from adapters.airflow._spark import spark_endpoints
+    from adapters.spark import SparkRestClient
+
+    master, rest_urls, web_uis = spark_endpoints(connection("spark://a:7077,b:7077"))
+    client = SparkRestClient(rest_urls, web_ui_urls=web_uis)
+    assert client.rest_urls == ("http://a:6066", "http://b:6066")
+    assert client.web_ui_urls == ("http://a:8080", "http://b:8080")
+    request = spark_operator().submission(master).create_request()
+    props = request["sparkProperties"]
+    assert isinstance(props, dict) and props["spark.master"] == "spark://a:7077,b:7077"
+
+
+@pytest.mark.parametrize(
+    ("host", "names"),
+    [
+        ("spark://a:7077,", "''"),                  # a stray comma
+        ("spark://a:7077,b:70x7", "'b:70x7'"),       # a port that is no number
+        ("spark://a:7077,b:99999", "'b:99999'"),     # out of range
+        ("spark://a:7077,b:7077/path", "'b:7077/path'"),
+        ("spark://a:7077,:7077", "':7077'"),         # no host
+        ("yarn://rm:8032", "yarn://rm:8032"),        # not a standalone master
+        ("k8s://https://api:6443", "k8s://https://api:6443"),
+    ],
+)
+def test_a_malformed_master_is_refused_naming_the_bad_part(host: str, names: str) -> None:
+    from adapters.airflow._spark import spark_endpoints
+
+    with pytest.raises(InvalidArgument) as info:
+        spark_endpoints(connection(host))
+    assert names in str(info.value) and "spark_default" in str(info.value)
+
+
+def test_a_master_with_credentials_is_refused_without_showing_them() -> None:
+    from adapters.airflow._spark import spark_endpoints
+
+    with pytest.raises(InvalidArgument, match="no credentials") as info:
+        spark_endpoints(connection("spark://a:7077,admin:hunter2pw@b:7077"))
+    assert "hunter2pw" not in str(info.value) and "***@b:7077" in str(info.value)
 
 
 # --- on_kill after a timeout, in-process ----------------------------------------------------
@@ -263,7 +326,7 @@ def test_a_timeout_cancels_the_job_even_when_the_record_cannot_be_written(tmp_pa
 
     job = TriggeredJob(FileJob(system.root, running_polls=-1), system, alarm)
     store = MemoryStateStore() if store_kind == "memory" else StoreRefusingEnds()
-    operator = ResumableOperator(task_id="t", job=job, state_store=store, poll_policy=FAST_POLL)
+    operator = ResumableOperator(task_id="t", job=job, state_store=store, poll=FAST_POLL)
     ti = SimpleNamespace(dag_id="d", run_id="r", task_id="t", map_index=-1, max_tries=0)
     try:
         operator.execute({"ti": ti})  # type: ignore[typeddict-item]  # a stand-in task instance
@@ -286,7 +349,7 @@ def test_a_mark_failed_cancels_the_job_even_when_the_record_cannot_be_written(tm
     system = FileJobSystem(tmp_path / "jobs")
     system.arm("hook")
     store = StoreRefusingEnds()
-    operator = ResumableOperator(task_id="t", state_store=store, poll_policy=FAST_POLL)
+    operator = ResumableOperator(task_id="t", state_store=store, poll=FAST_POLL)
     # The task runner's SIGTERM handler does nothing but call on_kill(); so does this hook.
     operator.job = TriggeredJob(FileJob(system.root, running_polls=-1), system, operator.on_kill)
     ti = SimpleNamespace(

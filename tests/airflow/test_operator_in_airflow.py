@@ -135,7 +135,7 @@ FakeJobOperator(
 )
 FakeJobOperator(
     task_id="cleared_running", jobs=JOBS, running_polls=3, retries=1, retry_delay=timedelta(0),
-    hook=set_state_then_sigterm("interruptions", "restarting"),
+    hook=clear_then_sigterm("interruptions"),
 )
 FakeJobOperator(task_id="timed_out", jobs=JOBS, running_polls=-1, execution_timeout=timedelta(seconds=2))
 FakeJobOperator(
@@ -183,15 +183,25 @@ def test_a_user_marking_the_task_failed_cancels_the_job(interruptions: Any) -> N
 
 
 def test_a_user_clearing_a_running_task_cancels_and_the_rerun_submits_afresh(interruptions: Any) -> None:
+    """The clear a user makes (``airflow tasks clear``, the UI's Clear) on a running task.
+
+    Airflow 3.3 gives the cleared task instance a new id, so the running try's task
+    state store now answers "no such key": the job is cancelled by the id the try
+    kept in memory, and the record (which this try may no longer write) still names
+    it, so the next try finds it ended and submits afresh instead of reattaching.
+    """
     sandbox, result = interruptions
     assert "task stopped (user_clear, task instance 'restarting'): job cleared_running-0001 cancelled" in result.output
+    assert "the task state store has no record for this try" in result.output  # the new-id path, not a stand-in
     assert cancels(sandbox, "cleared_running") == ["cleared_running-0001"]
     assert sandbox.jobs("cleared_running").job("cleared_running-0001")["status"] == CANCELLED
     # RESTARTING sends the task back for another try, which must not reattach to the old job.
     task = result.task("cleared_running")
     assert task["state"] == "success"
     assert task["xcom"] == {"job_id": "cleared_running-0002", "value": "done"}
+    assert "reattached to job cleared_running-0001" not in result.output
     assert "resubmitted because previous_failed: job cleared_running-0002" in result.output
+    assert submitted(sandbox, "cleared_running") == ["cleared_running-0001", "cleared_running-0002"]
 
 
 def test_an_execution_timeout_cancels_the_job(interruptions: Any) -> None:
