@@ -1,11 +1,14 @@
-"""A private cluster with FILESYSTEM recovery: a master crash while a driver runs, and a master
-that forgot a completed driver (``/clear``). Private, so the shared cluster is never restarted
-or cleared under another test."""
+"""Private clusters whose master is restarted: with FILESYSTEM recovery (a crash while a driver
+runs, a driver that ended while the master was down, a master that forgot a completed driver)
+and without recovery (a master that comes back knowing nothing). Private, so the shared
+cluster is never restarted or cleared under another test."""
 
 from __future__ import annotations
 
+import signal
 import threading
 import time
+import uuid
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -83,8 +86,8 @@ def test_a_forgotten_success_is_still_returned_from_the_record(
     result = run_resumable(job, store, key="daily", poll=FAST_POLL)
     assert client.clear()
     assert result["driver_id"] not in {d["id"] for d in recovering_cluster.drivers()}
-    with pytest.raises(JobNotFound):
-        job.get_job_status(str(result["driver_id"]))
+    assert client.status(str(result["driver_id"])) is None  # the master forgot it
+    assert job.get_job_status(str(result["driver_id"])) == "FINISHED"  # its worker did not
 
     events: list[Event] = []
     again = run_resumable(job, store, key="daily", poll=FAST_POLL, listener=events.append)
@@ -108,3 +111,74 @@ def _wait_running(store: MemoryStateStore, key: str, timeout: float = 60.0) -> s
 def test_recovery_dir_is_used(recovering_cluster: SparkCluster) -> None:
     assert recovering_cluster.master_properties["spark.deploy.recoveryMode"] == "FILESYSTEM"
     assert any(Path(recovering_cluster.master_properties["spark.deploy.recoveryDirectory"]).iterdir())
+
+
+def _wait_until(probe: Any, what: str, timeout: float = 60.0) -> Any:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = probe()
+        if value:
+            return value
+        time.sleep(0.25)
+    raise AssertionError(f"timed out waiting for {what}")
+
+
+def test_a_driver_that_ended_while_the_master_was_down_is_not_an_error(
+    recovering_cluster: SparkCluster, client: SparkRestClient, spark_driver_jar: DriverJar
+) -> None:
+    """Issue 9 item 3: the recovered master says ERROR for a driver that exited 0; the worker knows better."""
+    recovering_cluster.wait_master_alive()
+    job = SparkRestJob(client, submission(spark_driver_jar, seconds=3))
+    driver_id = job.submit_job(uuid.uuid4().hex)
+    _wait_until(lambda: job.get_job_status(driver_id) == "RUNNING", "RUNNING")
+    running = client.status(driver_id)
+    assert running is not None and running.worker_id is not None
+    worker_ui = client.master_state().worker_ui[running.worker_id]
+    recovering_cluster.stop_master(signal.SIGKILL)
+    # The worker's UI stays up without a master: the driver ends there, unseen by any master.
+    _wait_until(lambda: client.worker_drivers(worker_ui).get(driver_id) == "FINISHED", "the driver to end")
+    recovering_cluster.start_master()
+    recovering_cluster.wait_master_alive()
+    said = client.status(driver_id)
+    assert said is not None and said.state == "ERROR"  # what Spark reports: the bug's cause
+    assert job.get_job_status(driver_id) == "FINISHED"
+    assert job.exit_code(driver_id) == 0
+
+
+@pytest.fixture(scope="module")
+def forgetting_cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SparkCluster]:
+    with start_spark_cluster(tmp_path_factory.mktemp("spark-no-recovery")) as cluster:
+        yield cluster
+
+
+def test_a_master_restarted_without_recovery_never_makes_a_running_driver_lost(
+    forgetting_cluster: SparkCluster, spark_driver_jar: DriverJar
+) -> None:
+    """Issue 9 item 2: the master comes back ALIVE, without workers, not knowing the running driver."""
+    client = SparkRestClient(forgetting_cluster.rest_url, web_ui_urls=forgetting_cluster.web_ui_url, timeout=5.0)
+    job = SparkRestJob(client, submission(spark_driver_jar, seconds=120), lost_settle=0)  # the workers alone decide
+    driver_id = job.submit_job(uuid.uuid4().hex)
+    try:
+        _wait_until(lambda: job.get_job_status(driver_id) == "RUNNING", "RUNNING")
+        forgetting_cluster.restart_master()
+        answers: list[str] = []
+
+        def ended() -> bool:
+            try:
+                answers.append(job.get_job_status(driver_id))
+            except TransientError as exc:
+                answers.append(f"transient: {exc.message}")
+                return False
+            except JobNotFound:
+                answers.append("lost")
+                return True
+            return not job.is_job_active(answers[-1])
+
+        _wait_until(ended, "a verdict", timeout=90.0)
+    finally:
+        job.cancel_job(driver_id)
+        client.close()
+    assert "lost" not in answers, answers
+    assert answers[0].startswith("transient:"), answers  # the restarted master's "unknown" was no verdict
+    # Spark kills the driver when its worker registers again; that worker's word is the end.
+    assert answers[-1] == "KILLED", answers
