@@ -362,3 +362,163 @@ def test_a_mark_failed_cancels_the_job_even_when_the_record_cannot_be_written(tm
     [submission] = system.log("submissions")
     assert info.value.job_id == submission["job_id"]
     assert system.job(submission["job_id"])["status"] == CANCELLED  # type: ignore[index]
+
+
+class ForgettingStore(MemoryStateStore):
+    """Answers "no such key" once the job is polled: the task state store of a try whose task instance was cleared."""
+
+    forget = False
+
+    def get(self, key: str, default: JsonValue = None) -> JsonValue:
+        return default if self.forget else super().get(key, default)
+
+
+def test_a_clear_while_running_cancels_the_job_even_when_the_store_no_longer_answers(tmp_path: Any) -> None:
+    from types import SimpleNamespace
+
+    from adapters.airflow import KillCause, ResumableOperator, TaskInterrupted
+    from tests.airflow.dagkit import FAST_POLL
+    from tests.airflow.filejob import CANCELLED, FileJob, FileJobSystem, TriggeredJob
+
+    system = FileJobSystem(tmp_path / "jobs")
+    system.arm("hook")
+    store = ForgettingStore()
+    operator = ResumableOperator(task_id="t", state_store=store, poll=FAST_POLL)
+
+    def clear() -> None:  # what Airflow's clear does to a running try: a new id, then SIGTERM
+        store.forget = True
+        operator.on_kill()
+
+    operator.job = TriggeredJob(FileJob(system.root, running_polls=-1), system, clear)
+    ti = SimpleNamespace(
+        dag_id="d", run_id="r", task_id="t", map_index=-1, max_tries=0,
+        get_task_states=lambda **query: {"r": {"t": "restarting"}},
+    )
+    with pytest.raises(TaskInterrupted) as info:
+        operator.execute({"ti": ti})  # type: ignore[typeddict-item]  # a stand-in task instance
+    assert info.value.cause is KillCause.USER_CLEAR and info.value.cancelled
+    [submission] = system.log("submissions")
+    assert system.job(submission["job_id"])["status"] == CANCELLED  # type: ignore[index]
+
+
+# --- the job check, argument names, log lines, secrets ---------------------------------------
+
+
+class JobWithoutResult:
+    """Everything a job needs but get_job_result (and no poll_until_complete, which is optional)."""
+
+    def submit_job(self, reference: str) -> str:
+        raise AssertionError("a refused job must never be submitted")
+
+    def get_job_status(self, job_id: str) -> str:
+        return "RUNNING"
+
+    def is_job_active(self, status: str) -> bool:
+        return status == "RUNNING"
+
+    def is_job_succeeded(self, status: str) -> bool:
+        return status == "DONE"
+
+
+class CompleteJob(JobWithoutResult):
+    def get_job_result(self, job_id: str, status: str) -> JsonValue:
+        return None
+
+
+def test_a_job_missing_an_operation_is_refused_when_the_dag_is_parsed() -> None:
+    from adapters.airflow import ResumableOperator
+
+    with pytest.raises(InvalidArgument, match=r"get_job_result\(\)"):
+        ResumableOperator(task_id="t", job=JobWithoutResult())  # type: ignore[arg-type]  # what mypy also refuses
+    # poll_until_complete is optional; a factory is checked when it runs (by the core), not here.
+    assert ResumableOperator(task_id="t", job=CompleteJob()).job is not None
+    ResumableOperator(task_id="t", job=lambda context: JobWithoutResult())  # type: ignore[arg-type]  # as above
+
+
+def test_policy_and_poll_are_named_as_run_resumable_names_them() -> None:
+    from adapters.airflow import AIRFLOW_POLICY, ResumableOperator
+    from resumable_core import Policy, PollPolicy
+
+    policy, poll = Policy(), PollPolicy(min_interval=3)
+    operator = ResumableOperator(task_id="t", job=CompleteJob(), policy=policy, poll=poll)
+    assert operator.policy is policy and operator.poll is poll
+    assert ResumableOperator(task_id="t", job=CompleteJob()).policy is AIRFLOW_POLICY
+    with pytest.warns(DeprecationWarning, match="resume_policy= is deprecated.*pass policy="):
+        old = ResumableOperator(task_id="t", job=CompleteJob(), resume_policy=policy)
+    with pytest.warns(DeprecationWarning, match="poll_policy= is deprecated.*pass poll="):
+        old_poll = ResumableOperator(task_id="t", job=CompleteJob(), poll_policy=poll)
+    assert old.policy is policy and old_poll.poll is poll
+    with pytest.raises(InvalidArgument, match="pass poll= only"):
+        ResumableOperator(task_id="t", job=CompleteJob(), poll=poll, poll_policy=poll)
+    with pytest.raises(InvalidArgument, match="pass policy= only"):
+        ResumableOperator(task_id="t", job=CompleteJob(), policy=policy, resume_policy=policy)
+    # The Spark operator's status_poll_interval default gives way to either name.
+    assert spark_operator(poll=poll).poll is poll
+    with pytest.warns(DeprecationWarning):
+        assert spark_operator(poll_policy=poll).poll is poll
+    assert spark_operator(status_poll_interval=7).poll.min_interval == 7
+
+
+def operator_lines(output: str) -> list[str]:
+    """The lines the operator's own logger printed (Airflow's task logger writes to stdout)."""
+    return [line for line in output.splitlines() if "[airflow.task.operators." in line]
+
+
+def test_the_task_log_says_each_event_in_the_cores_words(capsys: pytest.CaptureFixture[str]) -> None:
+    from types import SimpleNamespace
+
+    from adapters.airflow import ResumableOperator
+    from resumable_core.events import Event, Submitted
+    from resumable_core.testing import FakeExternalSystem, FakeJob
+    from tests.airflow.dagkit import FAST_POLL
+
+    events: list[Event] = []
+
+    class Recording(ResumableOperator):
+        def _log_event(self, event: Event) -> None:
+            events.append(event)
+            super()._log_event(event)
+
+    operator = Recording(task_id="t", job=FakeJob(FakeExternalSystem()), state_store=MemoryStateStore(), poll=FAST_POLL)
+    ti = SimpleNamespace(dag_id="d", run_id="r", task_id="t", map_index=-1, max_tries=0)
+    operator.execute({"ti": ti})  # type: ignore[typeddict-item]  # a stand-in task instance
+    lines = [line for line in operator_lines(capsys.readouterr().out) if "outside of the Task Runner" not in line]
+    assert any(isinstance(e, Submitted) for e in events) and len(lines) == len(events)
+    for event, line in zip(events, lines, strict=True):
+        assert f"] {event.describe()} " in line.replace("  ", " ")
+
+
+def test_no_connection_secret_in_the_operators_errors_or_log(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from types import SimpleNamespace
+
+    from adapters.airflow import ResumableSparkSubmitOperator
+    from resumable_core import ResumableJob, SubmissionRejected
+
+    monkeypatch.setenv("AIRFLOW_CONN_SPARK_SECRET", json.dumps({
+        "conn_type": "spark", "host": "spark://a:7077,b:7077", "password": "pw-4f9a2c",
+        "extra": {"api_token": "tk-77e1b0", "web_ui_url": ""},
+    }))
+
+    class EchoingJob(CompleteJob):
+        """A server that echoes what it was sent, credentials included."""
+
+        def submit_job(self, reference: str) -> str:
+            raise SubmissionRejected("refused: sent pw-4f9a2c and tk-77e1b0, which the server echoed")
+
+    class Operator(ResumableSparkSubmitOperator):
+        def make_job(self, context: Any) -> ResumableJob[Any]:
+            super().make_job(context)  # reads the connection, as in production
+            return EchoingJob()
+
+    operator = Operator(task_id="t", conn_id="spark_secret", application="/jobs/etl.jar", java_class="etl.Main",
+                        state_store=MemoryStateStore())
+    ti = SimpleNamespace(dag_id="d", run_id="r", task_id="t", map_index=-1, max_tries=0)
+    with pytest.raises(SubmissionRejected) as info:
+        operator.execute({"ti": ti})  # type: ignore[typeddict-item]  # a stand-in task instance
+    output = capsys.readouterr()
+    assert "submitted" not in output.out  # nothing was, and the log says nothing it should not
+    shown = [str(info.value), repr(info.value.args), output.out, output.err]
+    assert "refused: sent *** and ***" in str(info.value)
+    assert not [text for text in shown if "pw-4f9a2c" in text or "tk-77e1b0" in text]
