@@ -9,15 +9,32 @@ from pathlib import Path
 from ..sqlite import SqliteStateStore
 
 EXIT_OK = 0
-EXIT_JOB_FAILED = 1
-EXIT_USAGE = 2
-EXIT_AMBIGUOUS = 3
-EXIT_UNREACHABLE = 4
-EXIT_STATE = 5
-EXIT_NO_RECORD = 6
-EXIT_INTERNAL = 70
-EXIT_INTERRUPTED = 130
+# `run` and `spark-submit` exit with the job's own status when it ended with one (a
+# command's exit code, or 128+N when signal N killed it), as timeout, flock and nice
+# do, so that a cron entry can tell its command's failures apart. resumable's own
+# outcomes keep a small reserved range, 117-123: below timeout's 124-127 (so that
+# `timeout 1h resumable run ...` stays readable) and the shell's 126/127 (command not
+# runnable / not found, which a local job reports as its own exit code) and 128+N.
+EXIT_JOB_FAILED = 117   # the job ended without a status of its own: cancelled, lost, refused, a driver FAILED
+EXIT_AMBIGUOUS = 118    # a submission may exist that cannot be looked up: a human decides
+EXIT_UNREACHABLE = 119  # could not reach the external system, or it answered nonsense
+EXIT_STATE = 120        # the state file cannot be used
+EXIT_NO_RECORD = 121    # nothing recorded under the key
+EXIT_USAGE = 122        # bad usage: unknown option or command, missing argument, invalid key
+EXIT_INTERNAL = 123     # a bug
+EXIT_INTERRUPTED = 130  # 128 + SIGINT, as a shell reports an interrupted command
 EXIT_BROKEN_PIPE = 141  # 128 + SIGPIPE, as a filter killed by SIGPIPE would exit
+RESERVED_EXITS = range(EXIT_JOB_FAILED, EXIT_INTERNAL + 1)
+
+
+def command_exit_status(exit_code: int | None, signal: int | None) -> int | None:
+    """A command's status as a shell reports it: its exit code, or 128+N for signal N."""
+    if exit_code is not None:
+        return exit_code
+    if signal is not None:
+        return 128 + signal
+    return None
+
 
 STATE_ENV = "RESUMABLE_STATE"
 # The CLI remembers, per key, which adapter ran it (so that cancel/status can

@@ -16,6 +16,7 @@ from typing import Any, Protocol
 from resumable_core import InvalidArgument, JsonValue, Policy, PollPolicy, ResumableError, ResumableJob
 
 from ..local import LocalJobInfo, LocalProcessJob
+from ._common import command_exit_status
 
 
 class JobKind(Protocol):
@@ -34,6 +35,10 @@ class JobKind(Protocol):
     def live_status(self, job_id: str) -> str: ...
 
     def failure_details(self, job_id: str) -> str | None: ...
+
+    def exit_status(self, job_id: str) -> int | None:
+        """The job's own exit status as a shell reports it (0-255), None when it has none."""
+        ...
 
     def replay_output(self, job_id: str | None) -> None: ...
 
@@ -94,6 +99,12 @@ class LocalKind:
         else:
             how = "its runner vanished without recording an exit code"
         return f"{how} (stderr: {info.stderr_path})"
+
+    def exit_status(self, job_id: str) -> int | None:
+        info = self._info(job_id)
+        if info is None or info.cancel_requested:
+            return None  # a cancel is a decision about the key, not the command's own failure
+        return command_exit_status(info.exit_code, info.signal)
 
     def replay_output(self, job_id: str | None) -> None:
         """Copy the job's stdout and stderr to ours, as if it had run in the foreground."""
@@ -165,6 +176,9 @@ class SparkKind:
 
     def failure_details(self, job_id: str) -> str | None:
         return None
+
+    def exit_status(self, job_id: str) -> int | None:
+        return None  # the REST server reports a state, not the driver's exit code
 
     def replay_output(self, job_id: str | None) -> None:
         return None  # the driver's output is on its worker

@@ -5,20 +5,29 @@ A thin adapter over resumable_core: the state lives in a SQLite file
 else ``~/.local/share/resumable/state.db``); local jobs keep their directories
 beside it. See docs/cli.md.
 
-Exit status (also in docs/cli.md):
+Exit status (also in docs/cli.md). ``run`` and ``spark-submit`` exit with the job's
+own status when it ended with one, as ``timeout``, ``flock`` and ``nice`` do; the
+command's own errors use a small reserved range, 117-123, below ``timeout``'s 124-127
+and the shell's 126/127 and 128+N:
 
-====  =====================================================================
-0     success (the job succeeded, now or in a recorded earlier run)
-1     the job failed, was cancelled or was lost
-2     bad usage: unknown option, missing argument, invalid key
-3     ambiguous submission: a job may exist that cannot be looked up
-4     could not reach the external system (or it answered nonsense)
-5     the state file cannot be used (unreadable, corrupt, newer version)
-6     nothing is recorded under that key
-70    internal error (a bug: rerun with --debug and report it)
-130   interrupted: the client detached (the job keeps running) or cancelled it
-141   the reader of stdout went away (``| head``)
-====  =====================================================================
+========  ===================================================================
+0         success (the job succeeded, now or in a recorded earlier run)
+1-255     run/spark-submit: the job's own exit status (its exit code, or 128+N
+          when signal N killed it), also after a reattach, from its record
+117       the job ended without a status of its own: cancelled, lost,
+          refused, or a Spark driver that FAILED/KILLED/ERROR
+118       ambiguous submission: a job may exist that cannot be looked up
+119       could not reach the external system (or it answered nonsense)
+120       the state file cannot be used (unreadable, corrupt, newer version)
+121       nothing is recorded under that key
+122       bad usage: unknown option, missing argument, invalid key
+123       internal error (a bug: rerun with --debug and report it)
+130       interrupted: the client detached (the job keeps running) or cancelled it
+141       the reader of stdout went away (``| head``)
+========  ===================================================================
+
+A job whose own status falls in 117-123 (or is 130/141) is told apart in ``--json``:
+its ``error`` object carries ``job_exit_code``.
 """
 
 from __future__ import annotations
@@ -52,6 +61,7 @@ from resumable_core import (
     run_resumable,
 )
 from resumable_core.errors import RecordFromNewerVersion
+from resumable_core.redaction import redact
 from resumable_core.store import check_key
 
 from ..sqlite import SqliteStateStore
@@ -74,7 +84,8 @@ from ._common import (
     state_path,
 )
 from ._jobs import JobKind, LocalKind, SparkKind
-from ._output import Mode, Output
+from ._observed import observed
+from ._output import Mode, Output, RetryBudget
 from ._records import cmd_cancel, cmd_forget, cmd_history, cmd_list, cmd_status
 
 
@@ -85,9 +96,10 @@ class _Parser(argparse.ArgumentParser):
 
 
 _EXIT_HELP = """exit status:
-  0 success   1 job failed/cancelled/lost   2 bad usage   3 ambiguous submission
-  4 could not reach the external system   5 state file unusable   6 nothing recorded
-  70 internal error   130 interrupted (detached or cancelled)   141 stdout closed
+  run, spark-submit: the job's own exit status (128+N if signal N killed it); 0 success
+  117 job cancelled/lost/failed without a status of its own   118 ambiguous submission
+  119 could not reach the external system   120 state file unusable   121 nothing recorded
+  122 bad usage   123 internal error   130 interrupted (detached or cancelled)   141 stdout closed
 see docs/cli.md"""
 
 
@@ -164,8 +176,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         args = build_parser().parse_args(args_list)
         debug = bool(args.debug)
-        logging.basicConfig(level=logging.DEBUG if debug else logging.CRITICAL + 1,
-                            format="resumable: %(levelname)s %(name)s: %(message)s")
+        handler = logging.StreamHandler()
+        # Third-party libraries log too (urllib3 with --debug): no credential in any line.
+        handler.setFormatter(_RedactingFormatter("resumable: %(levelname)s %(name)s: %(message)s"))
+        logging.basicConfig(level=logging.DEBUG if debug else logging.CRITICAL + 1, handlers=[handler])
         code: int = args.handler(args)
         return code
     except SystemExit as exc:  # --help
@@ -203,20 +217,40 @@ def exit_code_for(exc: ResumableError) -> int:
 
 
 def describe(exc: ResumableError) -> str:
+    text = error_text(exc)
     if isinstance(exc, TransientError):
-        return f"could not reach the external system: {exc}"
+        return f"could not reach the external system: {text}"
     if isinstance(exc, (RecordCorrupt, RecordFromNewerVersion)):
-        return str(exc)
+        return text
     if isinstance(exc, StoreError):
-        return f"state file unusable: {exc}"
-    return str(exc)
+        return f"state file unusable: {text}"
+    return text
+
+
+def error_text(exc: ResumableError) -> str:
+    """The error's message and the key, job id and status it names, each said once.
+
+    ``str(exc)`` appends ``(key=..., job_id=...)`` to the message; a message that quotes
+    another error (an exhausted retry budget quotes the last failure) already holds it.
+    """
+    details = [
+        f"{name}={value!r}"
+        for name, value in (("key", exc.key), ("job_id", exc.job_id), ("status", exc.status))
+        if value is not None and f"{name}={value!r}" not in exc.message
+    ]
+    return exc.message + (f" ({', '.join(details)})" if details else "")
 
 
 def _error(message: str, debug: bool) -> None:
     if debug and sys.exc_info()[0] is not None:
-        traceback.print_exc()
-    sys.stderr.write(f"resumable: error: {' '.join(message.splitlines())}\n")
+        sys.stderr.write(redact(traceback.format_exc()))
+    sys.stderr.write(f"resumable: error: {redact(' '.join(message.splitlines()))}\n")
     sys.stderr.flush()
+
+
+class _RedactingFormatter(logging.Formatter):
+    def format(self, record: logging.LogRecord) -> str:
+        return redact(super().format(record))
 
 
 # -- run and spark-submit -------------------------------------------------------------------
@@ -267,19 +301,22 @@ def drive(
     meta = kind.meta()
     if store.get(meta_key(key)) != meta:
         store.set(meta_key(key), meta)
-    output = Output(_mode(args), started_at=kind.started_at, is_active=job.is_job_active)
+    poll = kind.poll_policy()
+    output = Output(_mode(args), started_at=kind.started_at, is_active=job.is_job_active,
+                    retry_budget=RetryBudget(poll.transient_attempts, poll.transient_seconds))
+    output.key = key
     try:
         with _sigterm_as_interrupt():
             try:
                 result = run_resumable(
-                    job, store, key=key, fresh=args.fresh, policy=kind.policy(), poll=kind.poll_policy(),
+                    observed(job, output), store, key=key, fresh=args.fresh, policy=kind.policy(), poll=poll,
                     listener=output.event, sleep=output.sleep,
                 )
             except KeyboardInterrupt:
                 return _interrupted(args, store, key, job, output, reattach_hint)
     except JobFailed as exc:
         output.close()
-        code = EXIT_JOB_FAILED
+        job_status: int | None = None
         if isinstance(exc, JobCancelled):
             # Cancelled now or earlier: either way the key stays cancelled until asked again.
             message = (f"key {key!r}: job {exc.job_id} was cancelled; to run it again add --fresh "
@@ -287,9 +324,13 @@ def drive(
         else:
             details = kind.failure_details(exc.job_id) if exc.job_id else None
             message = f"key {key!r}: job {exc.job_id} ended {exc.status}" + (f": {details}" if details else "")
+            # The job's own status, as timeout/flock/nice pass it on: also after a reattach,
+            # read from the job's exit record.
+            job_status = kind.exit_status(exc.job_id) if exc.job_id else None
+        code = job_status if job_status is not None else EXIT_JOB_FAILED
         if output.mode == "json":
             output.json_line({"event": "error", "key": key, "job_id": exc.job_id, "status": exc.status,
-                              "message": message, "exit_code": code})
+                              "message": message, "exit_code": code, "job_exit_code": job_status})
         else:
             kind.replay_output(exc.job_id)
         raise CliError(message, code) from exc
@@ -297,12 +338,13 @@ def drive(
         output.close()
         if output.mode == "json":
             output.json_line({"event": "error", "key": key, "message": describe(exc),
-                              "exit_code": exit_code_for(exc)})
+                              "exit_code": exit_code_for(exc), "job_exit_code": None})
         raise
     output.close()
     if output.mode == "json":
         output.json_line({"event": "result", "key": key, "job_id": output.job_id, "how": output.how,
-                          "result": result if isinstance(result, dict) else None, "exit_code": EXIT_OK})
+                          "result": result if isinstance(result, dict) else None, "exit_code": EXIT_OK,
+                          "job_exit_code": EXIT_OK})
     else:
         kind.replay_output(output.job_id)
         output.say(kind.success_summary(result))

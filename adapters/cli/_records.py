@@ -3,9 +3,20 @@
 from __future__ import annotations
 
 import argparse
-import sys
 
-from resumable_core import JobRecord, JsonValue, Phase, RecordCorrupt, StoreError, cancel_resumable, forget, load_record
+from resumable_core import (
+    Event,
+    JobRecord,
+    JsonValue,
+    Outcome,
+    Phase,
+    RecordCorrupt,
+    StoreError,
+    cancel_resumable,
+    forget,
+    load_record,
+)
+from resumable_core.events import Cancelled
 from resumable_core.store import check_key
 
 from ..sqlite import SqliteStateStore
@@ -37,14 +48,22 @@ def _recorded(args: argparse.Namespace) -> tuple[str, SqliteStateStore, JobRecor
 def cmd_status(args: argparse.Namespace) -> int:
     key, store, record = _recorded(args)
     kind = _kind_for(store, key)
-    live = kind.live_status(record.job_id) if kind is not None and record.job_id and not record.phase.terminal else None
+    # A cancelled record's status is from before the cancel: ask what the job is now.
+    ask = not record.phase.terminal or record.phase is Phase.CANCELLED
+    live = kind.live_status(record.job_id) if kind is not None and record.job_id and ask else None
     show_status(record, live, json_mode=args.json)
     return EXIT_OK
 
 
 def cmd_history(args: argparse.Namespace) -> int:
-    _, _, record = _recorded(args)
-    show_history(record, json_mode=args.json)
+    key, store, record = _recorded(args)
+    kind = _kind_for(store, key)
+    live: dict[str, str] = {}
+    if kind is not None:
+        for entry in record.history:
+            if entry.outcome is Outcome.CANCELLED and entry.job_id and entry.job_id not in live:
+                live[entry.job_id] = kind.live_status(entry.job_id)
+    show_history(record, live, json_mode=args.json)
     return EXIT_OK
 
 
@@ -58,15 +77,20 @@ def cmd_cancel(args: argparse.Namespace) -> int:
     if kind is None:
         raise CliError(f"key {key!r} was not started by this command line; cancel it where it was started",
                        EXIT_USAGE)
-    final = cancel_resumable(kind.watcher(), store, key=key)
+    events: list[Event] = []
+    final = cancel_resumable(kind.watcher(), store, key=key, listener=events.append)
     if final is None:  # forgotten meanwhile
         raise CliError(f"nothing recorded under key {key!r} any more", EXIT_NO_RECORD)
+    # What the job is now: the record keeps the status seen before the cancel was sent.
+    live = kind.live_status(final.job_id) if final.job_id else None
     if final.phase is Phase.CANCELLED:
-        text = f"cancelled job {final.job_id} (key {key!r})"
+        said = next((event.describe() for event in events if isinstance(event, Cancelled)),
+                    f"cancelled job {final.job_id}")
+        text = f"{said} (key {key!r})" + (f"; it is now {live}" if live else "")
     else:  # a client polling it recorded the end first
         text = f"job {final.job_id} (key {key!r}) ended {final.phase.value} ({final.status}) as it was cancelled"
     _say(args, text, {"event": "cancel", "key": key, "job_id": final.job_id, "phase": final.phase.value,
-                      "status": final.status, "changed": True})
+                      "status": final.status, "live_status": live, "changed": True})
     return EXIT_OK
 
 
@@ -120,4 +144,4 @@ def _say(args: argparse.Namespace, text: str, data: dict[str, JsonValue]) -> Non
     if args.json:
         Output("json").json_line(data)
     else:
-        sys.stderr.write(f"resumable: {text}\n")
+        Output("plain").say(text)

@@ -1,4 +1,10 @@
-"""What ``resumable status``, ``history`` and ``list`` print: for people, or JSON lines."""
+"""What ``resumable status``, ``history`` and ``list`` print: for people, or JSON lines.
+
+A cancel is recorded *before* the job is signalled, so the status recorded with it is
+the one seen before the cancel (often RUNNING). Shown as it is, ``cancelled RUNNING``
+reads as a job still running; so a cancelled entry shows the job's status now when it
+could be asked, and otherwise says that the recorded one is from before the cancel.
+"""
 
 from __future__ import annotations
 
@@ -7,7 +13,19 @@ import sys
 import time
 from collections.abc import Sequence
 
-from resumable_core import JobRecord, JsonValue
+from resumable_core import JobRecord, JsonValue, Outcome, Phase
+from resumable_core.redaction import redact
+
+
+def seen_status(recorded: str | None, live: str | None, *, cancelled: bool) -> str:
+    """The status column: what was last seen, and when it was seen if that is not now."""
+    if cancelled:
+        if live:
+            return live if live == recorded or recorded is None else f"{live} (was {recorded} when cancelled)"
+        return f"{recorded} before the cancel" if recorded else "-"
+    if live and live != recorded:
+        return f"{recorded or '-'} (now: {live})"
+    return recorded or "-"
 
 
 def _when(timestamp: float | None) -> str:
@@ -17,7 +35,7 @@ def _when(timestamp: float | None) -> str:
 
 
 def _print_json(data: dict[str, JsonValue]) -> None:
-    sys.stdout.write(json.dumps(data, sort_keys=True) + "\n")
+    sys.stdout.write(redact(json.dumps(data, sort_keys=True)) + "\n")
 
 
 def show_status(record: JobRecord, live: str | None, *, json_mode: bool) -> None:
@@ -31,7 +49,7 @@ def show_status(record: JobRecord, live: str | None, *, json_mode: bool) -> None
         ("key", record.key),
         ("phase", record.phase.value),
         ("job id", record.job_id or "-"),
-        ("status", (record.status or "-") + (f" (now: {live})" if live and live != record.status else "")),
+        ("status", seen_status(record.status, live, cancelled=record.phase is Phase.CANCELLED)),
         ("submissions", str(record.submissions)),
         ("updated", _when(record.updated_at)),
     ]
@@ -42,17 +60,21 @@ def show_status(record: JobRecord, live: str | None, *, json_mode: bool) -> None
         sys.stdout.write(f"{name:<{width}}  {value}\n")
 
 
-def show_history(record: JobRecord, *, json_mode: bool) -> None:
+def show_history(record: JobRecord, live: dict[str, str], *, json_mode: bool) -> None:
+    """Every submission; *live* holds the status now of the cancelled ones that could be asked."""
     if json_mode:
         for index, entry in enumerate(record.history, 1):
             data = entry.to_json()
             data["n"] = index
+            data["live_status"] = live.get(entry.job_id) if entry.job_id else None
             _print_json(data)
         return
     sys.stdout.write(f"{'#':>3}  {'job id':<34} {'outcome':<10} {'status':<10} {'submitted':<19}  ended\n")
     for index, entry in enumerate(record.history, 1):
+        status = seen_status(entry.status, live.get(entry.job_id) if entry.job_id else None,
+                             cancelled=entry.outcome is Outcome.CANCELLED)
         sys.stdout.write(
-            f"{index:>3}  {entry.job_id or '-':<34} {entry.outcome.value:<10} {entry.status or '-':<10} "
+            f"{index:>3}  {entry.job_id or '-':<34} {entry.outcome.value:<10} {status:<10} "
             f"{_when(entry.submitted_at):<19}  {_when(entry.ended_at)}\n"
         )
 
@@ -68,7 +90,7 @@ def show_list(records: Sequence[tuple[str, JobRecord | None, str | None]], *, js
         elif record is None:
             sys.stdout.write(f"{key}  (unreadable: {problem})\n")
         else:
+            status = seen_status(record.status, None, cancelled=record.phase is Phase.CANCELLED)
             sys.stdout.write(
-                f"{key}  {record.phase.value}  {record.status or '-'}  {record.job_id or '-'}  "
-                f"{_when(record.updated_at)}\n"
+                f"{key}  {record.phase.value}  {status}  {record.job_id or '-'}  {_when(record.updated_at)}\n"
             )

@@ -102,14 +102,17 @@ def test_json_mode_prints_only_json_events_ending_with_the_result(cli: Cli) -> N
     assert final["job_id"] == result.events[0]["job_id"]
 
 
-def test_a_failed_job_exits_1_with_one_line_and_a_rerun_submits_again(cli: Cli) -> None:
+def test_a_failed_job_exits_with_its_own_status_and_one_line_and_a_rerun_submits_again(cli: Cli) -> None:
     failed = cli.run("run", "--key", "bad", "--", "sh", "-c", "echo oops >&2; exit 3")
-    assert failed.code == EXIT_JOB_FAILED
+    assert failed.code == 3  # the command's own status, as timeout/flock/nice pass it on
     assert "oops" in failed.stderr  # the job's stderr, replayed
     last = failed.stderr.strip().splitlines()[-1]
     assert last.startswith("resumable: error: ") and "exit code 3" in last
-    again = cli.run("run", "--key", "bad", "--", "sh", "-c", "echo oops >&2; exit 3")
-    assert again.code == EXIT_JOB_FAILED and "previous failed" in again.stderr
+    again = cli.run("run", "--json", "--key", "bad", "--", "sh", "-c", "echo oops >&2; exit 3")
+    submitted = [e for e in again.events if e["event"] == "submitted"]
+    assert again.code == 3 and submitted and submitted[0]["reason"] == "previous_failed"
+    assert "resubmitted" in submitted[0]["message"]
+    assert again.events[-1] == {**again.events[-1], "event": "error", "exit_code": 3, "job_exit_code": 3}
     assert len(cli.job_dirs()) == 2
     history = cli.run("history", "--json", "bad")
     assert [e["outcome"] for e in history.events] == ["failed", "failed"]
