@@ -37,7 +37,8 @@ def jws_master(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SparkCluste
 
 
 def job_with(master: SparkCluster, jar: DriverJar, auth: JwsAuth | None) -> SparkRestJob:
-    return SparkRestJob(SparkRestClient(master.rest_url, auth=auth, timeout=5.0), submission(jar))
+    # lost_settle=0: an unknown id answered at once is the proof the master let the request in.
+    return SparkRestJob(SparkRestClient(master.rest_url, auth=auth, timeout=5.0), submission(jar), lost_settle=0)
 
 
 def test_a_valid_jws_is_accepted(jws_master: SparkCluster, spark_driver_jar: DriverJar) -> None:
