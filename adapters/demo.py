@@ -95,23 +95,15 @@ class Client:
 
 
 def narrate(event: dict[str, Any]) -> None:
+    """Say a ``resumable run --json`` line: a core event in its one text (its ``message``,
+    ``describe()`` in the core), the final result in the demo's own words."""
     name = event["event"]
-    job = event.get("job_id")
-    if name == "submitted":
-        say(f"    -> submitted job {job} ({event['reason']})")
-    elif name == "reattached":
-        status = f"{event['status']}, " if event.get("status") else ""
-        say(f"    -> reattached to job {job} ({status}found by its {event['via']}; nothing submitted)")
-    elif name == "status_changed":
-        say(f"    -> job {job} is {event['status']}")
-    elif name == "result_reused":
-        say(f"    -> result reused from job {job}: nothing submitted, nothing run")
-    elif name == "finished":
-        say(f"    -> job {job} ended {event['status']}")
-    elif name == "result":
+    if name == "result":
         result = event.get("result") or {}
         say(f"    -> result: exit code {result.get('exit_code')}, ran {result.get('duration', 0):.1f}s, "
             f"pid {result.get('runner_pid')}")
+    elif isinstance(event.get("message"), str):
+        say(f"    -> {event['message']}")
 
 
 def expect(condition: bool, what: str) -> None:

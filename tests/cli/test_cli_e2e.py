@@ -5,11 +5,14 @@ from __future__ import annotations
 import json
 import os
 import pty
+import re
+import shutil
 import signal
 import socket
 import sqlite3
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -23,8 +26,10 @@ from adapters.cli import (
     EXIT_UNREACHABLE,
     EXIT_USAGE,
 )
+from adapters.cli._main import describe
 from adapters.sqlite import SqliteStateStore
-from resumable_core import JobRecord, Phase, load_record
+from resumable_core import JobRecord, Phase, Poller, PollPolicy, TransientError, load_record
+from resumable_core.errors import TransientBudgetExhausted
 from tests.cli.conftest import Cli, Result
 from tests.local.conftest import wait_until
 
@@ -147,6 +152,11 @@ def test_kill9_before_submit_then_rerun_submits_exactly_once(cli: Cli) -> None:
     rerun = cli.run("run", "--json", "--key", "early", "--", "true")
     assert rerun.code == 0, rerun.stderr
     assert rerun.event_names().count("submitted") == 1
+    # While the dead client's lease runs, the rerun says what it waits for, and until when.
+    waits = [e for e in rerun.events if e["event"] == "waiting_for_owner"]
+    assert waits and waits[0]["reference"] == reference and waits[0]["lease_until"] > 0
+    until = time.strftime("%H:%M:%S", time.localtime(waits[0]["lease_until"]))
+    assert f"until {until}" in waits[0]["message"]
     assert cli.job_dirs() == [reference]  # submitted under the reference the intent recorded
 
 
@@ -204,12 +214,22 @@ def test_status_history_and_list(cli: Cli) -> None:
 
 def test_cancel_stops_the_job_and_marks_the_record(cli: Cli) -> None:
     client, job_id = start_and_wait_submitted(cli, "c", LONG)
+    wait_until(lambda: (r := record(cli, "c")) is not None and r.status == "RUNNING", "RUNNING to be recorded")
     kill9(client)
     cancelled = cli.run("cancel", "c")
     assert cancelled.code == 0, cancelled.stderr
     assert cli.watcher().get_job_status(job_id) == "CANCELLED"
+    assert "it is now CANCELLED" in cancelled.stderr
     rec = record(cli, "c")
     assert rec is not None and rec.phase is Phase.CANCELLED
+    # The record keeps the status seen before the cancel was sent (RUNNING): shown as
+    # such, never as a cancelled job that still runs.
+    status = cli.run("status", "c").stdout
+    assert "CANCELLED (was RUNNING when cancelled)" in status
+    assert cli.run("status", "--json", "c").events[0]["live_status"] == "CANCELLED"
+    history = cli.run("history", "c").stdout.splitlines()[1]
+    assert "cancelled  CANCELLED (was RUNNING when cancelled)" in history
+    assert "cancelled  RUNNING before the cancel" in cli.run("list").stdout
     again = cli.run("cancel", "c")
     assert again.code == 0 and "nothing to cancel" in again.stderr
     assert cli.run("cancel", "unknown").code == EXIT_NO_RECORD
@@ -242,14 +262,15 @@ def test_forget_lets_the_next_run_submit_afresh(cli: Cli) -> None:
 # -- interrupts and the terminal -----------------------------------------------------------------
 
 
-def test_ctrl_c_detaches_and_says_how_to_reattach(cli: Cli) -> None:
-    client = cli.start("run", "--key", "int", "--", *LONG)
+def test_ctrl_c_detaches_and_says_how_to_reattach_without_the_commands_credentials(cli: Cli) -> None:
+    client = cli.start("run", "--key", "int", "--", *LONG, "sh", "--password=hunter2")
     wait_until(lambda: cli.state.exists() and (r := record(cli, "int")) is not None and r.phase is Phase.SUBMITTED,
                "the job id to be recorded")
     client.send_signal(signal.SIGINT)
-    _, err = client.communicate(timeout=30)
+    out, err = client.communicate(timeout=30)
     assert client.returncode == EXIT_INTERRUPTED
-    assert "detached" in err and "Reattach with: resumable run --key int -- sh -c 'sleep 30'" in err
+    assert "detached" in err and "Reattach with: resumable run --key int -- sh -c 'sleep 30' sh --password=***" in err
+    assert "hunter2" not in out + err
     rec = record(cli, "int")
     assert rec is not None and rec.job_id is not None
     assert cli.watcher().get_job_status(rec.job_id) == "RUNNING"
@@ -411,3 +432,84 @@ def test_two_clients_racing_on_one_key_share_one_job(cli: Cli) -> None:
     assert len(cli.job_dirs()) == 1
     rec = record(cli, "race")
     assert rec is not None and rec.submissions == 1
+
+
+# -- the job's own exit status, a deleted job directory, what a wait says ------------------------
+
+
+def test_a_command_killed_by_a_signal_exits_128_plus_the_signal_as_a_shell_says(cli: Cli) -> None:
+    result = cli.run("run", "--json", "--key", "sig", "--", "sh", "-c", "kill -TERM $$")
+    assert result.code == 128 + signal.SIGTERM
+    assert result.events[-1]["event"] == "error" and result.events[-1]["job_exit_code"] == 128 + signal.SIGTERM
+
+
+def test_a_deleted_job_directory_is_reattached_not_resubmitted_and_its_status_passed_on(cli: Cli) -> None:
+    go = cli.tmp / "go"
+    command = ["sh", "-c", f"while [ ! -e {go} ]; do sleep 0.05; done; exit 5"]
+    client, job_id = start_and_wait_submitted(cli, "del", command)
+    kill9(client)
+    shutil.rmtree(cli.jobs_dir / job_id)  # a clean-up job, or a hand, while the job runs
+    rerun = cli.start("run", "--json", "--key", "del", "--", *command)
+    assert rerun.stdout is not None
+    first = json.loads(rerun.stdout.readline())
+    # The command still runs: the rerun attaches to it instead of starting a second copy.
+    assert first["event"] == "reattached" and first["job_id"] == job_id and first["status"] == "ORPHANED"
+    go.touch()
+    out, err = rerun.communicate(timeout=60)
+    events = [first] + Result(0, out, err).events
+    assert "submitted" not in [e["event"] for e in events]
+    # The runner recorded the exit in a new directory: the command's own status comes
+    # back, after a reattach too.
+    assert rerun.returncode == 5, err
+    assert events[-1]["event"] == "error" and events[-1]["job_exit_code"] == 5
+    assert cli.job_dirs() == [job_id]
+    rec = record(cli, "del")
+    assert rec is not None and rec.submissions == 1
+
+
+def test_transient_failures_are_said_with_what_is_retried_and_until_when(cli: Cli) -> None:
+    go = cli.tmp / "go"
+    command = ["sh", "-c", f"while [ ! -e {go} ]; do sleep 0.05; done"]
+    client, job_id = start_and_wait_submitted(cli, "flaky", command)
+    kill9(client)
+    # A record that cannot be read (a directory in its place) is a transient failure
+    # of the local job's status: the core retries it, and says nothing itself.
+    unreadable = cli.jobs_dir / job_id / "cancel.json"
+    unreadable.mkdir()
+    rerun = cli.start("run", "--key", "flaky", "--", *command)
+    assert rerun.stderr is not None
+    line = rerun.stderr.readline()
+    assert line.startswith(f"resumable: could not reach the external system (status of job {job_id}): ")
+    assert "cancel.json" in line and "retrying (attempt 1 of at most 20) until " in line
+    assert re.search(r"until \d\d:\d\d:\d\d at the latest$", line.strip()), line
+    unreadable.rmdir()
+    go.touch()
+    _, err = rerun.communicate(timeout=60)
+    assert rerun.returncode == 0, err
+    assert f"reached the external system again (status of job {job_id}) after " in err
+
+
+def test_an_exhausted_retry_budget_names_the_job_once() -> None:
+    # The core's budget error quotes the last failure, which already names the job.
+    def failing() -> str:
+        raise TransientError("master down", job_id="driver-1")
+
+    poller = Poller(PollPolicy(min_interval=0, max_interval=0, transient_attempts=2), sleep=lambda s: None)
+    with pytest.raises(TransientBudgetExhausted) as caught:
+        poller.retry_transient(failing, what="status of job 'driver-1'", job_id="driver-1")
+    text = describe(caught.value)
+    assert text.count("job_id='driver-1'") == 1 and "master down" in text
+
+
+# -- keys that are not valid Unicode -------------------------------------------------------------
+
+
+@pytest.mark.parametrize("command", [["run", "--key", "KEY", "--", "true"], ["status", "KEY"], ["cancel", "KEY"]],
+                         ids=lambda c: c[0])
+def test_a_non_utf8_byte_in_the_key_is_bad_usage(cli: Cli, command: list[str]) -> None:
+    # argv holds bytes; Python gives a non-UTF-8 one to us as a lone surrogate.
+    key = os.fsdecode(b"nightly-\xff")
+    result = cli.run(*[key if arg == "KEY" else arg for arg in command])
+    assert result.code == EXIT_USAGE
+    assert "not valid Unicode" in one_error_line(result)
+    assert not cli.state.exists()
