@@ -37,8 +37,7 @@ from typing import Any
 
 import urllib3
 
-from adapters.spark import SparkRestClient, SparkRestJob, SparkSubmission
-from adapters.spark._async_job import AsyncSparkRestClient, AsyncSparkRestJob
+from adapters.spark import AsyncSparkRestClient, AsyncSparkRestJob, SparkRestClient, SparkRestJob, SparkSubmission
 from adapters.sqlite import SqliteStateStore
 from resumable_core import PollPolicy, run_resumable
 from resumable_core.aio import Supervisor

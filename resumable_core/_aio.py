@@ -11,7 +11,7 @@ from __future__ import annotations
 import asyncio
 import inspect
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Coroutine
 from typing import Any, Generic, Protocol, TypeVar, cast, runtime_checkable
 
 from ._decision import (
@@ -399,7 +399,7 @@ class _AsyncRunner(Session, Generic[R]):
             self.log(WARNING, "could not record status %s", status, job_id=job_id)
 
 
-async def run_resumable_async(
+def run_resumable_async(
     job: AsyncResumableJob[R],
     store: Any,
     *,
@@ -412,16 +412,20 @@ async def run_resumable_async(
     telemetry: Telemetry | None = None,
     limit: asyncio.Semaphore | None = None,
     rand: Callable[[], float] | None = None,
-) -> R:
+) -> Coroutine[Any, Any, R]:
     """``run_resumable`` on an event loop: the same decisions, records, events and errors.
 
     *store* is a ``StateStore`` (a blocking one runs in a worker thread; one with
     ``non_blocking = True``, like ``MemoryStateStore``, is called in place) or an
     ``AsyncStateStore``. *limit* bounds the calls in flight to the external system
     across every run that shares it (the ``Supervisor`` passes one).
+
+    The job and key are checked when it is called, before anything is awaited; it
+    returns the run's coroutine itself (no wrapper frame: ten thousand waiting runs
+    hold one frame less each).
     """
     check_async_job(job)
-    return await _AsyncRunner(
+    return _AsyncRunner(
         job, store, key, fresh=fresh, generation=generation, policy=policy if policy is not None else Policy(),
         poll=poll if poll is not None else PollPolicy(), listener=listener, telemetry=telemetry, limit=limit,
         rand=rand,

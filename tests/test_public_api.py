@@ -13,7 +13,7 @@ import pytest
 import resumable_core
 
 REPO = Path(__file__).resolve().parents[1]
-PUBLIC_SUBMODULES = ["aio", "decision", "errors", "events", "record", "store", "telemetry", "testing"]
+PUBLIC_SUBMODULES = ["aio", "decision", "errors", "events", "record", "redaction", "store", "telemetry", "testing"]
 
 
 def test_all_is_sorted_small_and_every_name_resolves() -> None:

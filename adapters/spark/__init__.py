@@ -28,6 +28,8 @@ SUBMITTED (no worker yet) is waited for, up to *find_wait* seconds, then Transie
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING, Any
+
 from ._auth import BearerToken, JwsAuth, SparkAuth
 
 # _client first: it raises the ImportError naming the extra when urllib3 is missing.
@@ -42,12 +44,28 @@ from ._submission import (
     SparkSuperviseWarning,
 )
 
+if TYPE_CHECKING:
+    from ._async_job import AsyncSparkRestClient, AsyncSparkRestJob
+
+
+def __getattr__(name: str) -> Any:
+    # The async job needs aiohttp (the 'spark-async' extra): loaded on first use, so the
+    # blocking adapter works without it.
+    if name in ("AsyncSparkRestClient", "AsyncSparkRestJob"):
+        from . import _async_job
+
+        return getattr(_async_job, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
 __all__ = [
     "DEFAULT_EXIT_CODE_PATTERNS",
     "DRIVER_ID_RE",
     "DRIVER_STATES_ACTIVE",
     "DRIVER_STATES_FAILED",
     "DRIVER_STATES_SUCCEEDED",
+    "AsyncSparkRestClient",
+    "AsyncSparkRestJob",
     "BearerToken",
     "DriverStatus",
     "JwsAuth",

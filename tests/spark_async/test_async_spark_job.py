@@ -18,8 +18,7 @@ import pytest
 
 pytest.importorskip("aiohttp")
 
-from adapters.spark import SparkSubmission
-from adapters.spark._async_job import AsyncSparkRestClient, AsyncSparkRestJob
+from adapters.spark import AsyncSparkRestClient, AsyncSparkRestJob, SparkSubmission
 from resumable_core import MemoryStateStore, Phase, PollPolicy, ProtocolError, TransientError, load_record
 from resumable_core.aio import Supervisor, run_resumable_async
 from resumable_core.errors import SubmissionRejected
