@@ -6,7 +6,9 @@ and the task runner calls ``on_kill()`` from inside the signal handler. What
 differs is the task instance's state on the server: still ``running`` when
 only the worker is going away, anything else when somebody changed it.
 (A clear of a running task is a user action too: the state is
-``restarting``.) Asking the server means using the supervisor channel, which takes a
+``restarting``, and Airflow 3.3 gives the task instance a new id, so the
+running try's task state store no longer answers it; the operator cancels by
+the job id it keeps in memory then.) Asking the server means using the supervisor channel, which takes a
 non-reentrant lock the interrupted code may hold; so ``on_kill`` only sets a
 flag and the operator asks (and cancels) from ordinary code, between polls.
 An execution timeout is different again: the runner calls ``on_kill()`` from

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import os
 import sys
 import time
 import warnings
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import timedelta
+from types import FrameType
 from typing import Any, Union
 
 from resumable_core import (
@@ -117,13 +119,32 @@ def _deprecated_name(old: str, new: str, old_value: Any, new_value: Any, owner: 
         return new_value
     if new_value is not None:
         raise InvalidArgument(f"{owner}: pass {new}= only ({old}= is its old name, deprecated)")
-    warnings.warn(
+    # Attributed to the DAG file that passed the old name: Airflow's operator wrappers
+    # make the number of frames in between vary, so stacklevel cannot say it.
+    caller = _first_frame_outside(_INTERNAL_DIRS)
+    warnings.warn_explicit(
         f"{owner}: {old}= is deprecated and will be removed in the next release; pass {new}= "
         "(the name run_resumable uses)",
         DeprecationWarning,
-        stacklevel=4,  # the DAG file: past this helper, __init__ and Airflow's apply_defaults wrapper
+        caller.f_code.co_filename,
+        caller.f_lineno,
+        module=caller.f_globals.get("__name__"),
+        registry=caller.f_globals.setdefault("__warningregistry__", {}),
     )
     return old_value
+
+
+# Frames a warning should not point at: this package (subclasses' __init__ included) and
+# Airflow's operator wrappers; the DAG file that passed the old name comes after them.
+_INTERNAL_DIRS = (os.path.dirname(__file__), os.path.dirname(sys.modules[BaseOperator.__module__].__file__ or "/-"))
+
+
+def _first_frame_outside(directories: tuple[str, ...]) -> FrameType:
+    """The innermost caller whose file is outside *directories*."""
+    frame = sys._getframe(1)
+    while frame.f_back is not None and frame.f_code.co_filename.startswith(directories):
+        frame = frame.f_back
+    return frame
 
 
 class ResumableOperator(BaseOperator):
@@ -302,6 +323,9 @@ class ResumableOperator(BaseOperator):
             return self._cancel_unrecorded(cause, self._safe(str(exc)))
         except ResumableError as exc:
             self.log.error("%s: could not cancel the job: %s", cause.value, self._safe(str(exc)))
+            return False
+        if record is None and self._job_id is None:
+            self.log.info("%s: no job to cancel (none recorded, none submitted by this try)", cause.value)
             return False
         if record is None:
             # The store answers nothing for this try, yet it runs a job: Airflow 3.3

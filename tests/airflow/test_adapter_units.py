@@ -443,8 +443,9 @@ def test_policy_and_poll_are_named_as_run_resumable_names_them() -> None:
     operator = ResumableOperator(task_id="t", job=CompleteJob(), policy=policy, poll=poll)
     assert operator.policy is policy and operator.poll is poll
     assert ResumableOperator(task_id="t", job=CompleteJob()).policy is AIRFLOW_POLICY
-    with pytest.warns(DeprecationWarning, match="resume_policy= is deprecated.*pass policy="):
+    with pytest.warns(DeprecationWarning, match="resume_policy= is deprecated.*pass policy=") as caught:
         old = ResumableOperator(task_id="t", job=CompleteJob(), resume_policy=policy)
+    assert caught[0].filename == __file__  # the DAG file that passed it, not Airflow's wrapper
     with pytest.warns(DeprecationWarning, match="poll_policy= is deprecated.*pass poll="):
         old_poll = ResumableOperator(task_id="t", job=CompleteJob(), poll_policy=poll)
     assert old.policy is policy and old_poll.poll is poll
@@ -454,8 +455,9 @@ def test_policy_and_poll_are_named_as_run_resumable_names_them() -> None:
         ResumableOperator(task_id="t", job=CompleteJob(), policy=policy, resume_policy=policy)
     # The Spark operator's status_poll_interval default gives way to either name.
     assert spark_operator(poll=poll).poll is poll
-    with pytest.warns(DeprecationWarning):
+    with pytest.warns(DeprecationWarning) as caught:
         assert spark_operator(poll_policy=poll).poll is poll
+    assert caught[0].filename == __file__  # spark_operator() here, through two __init__s and wrappers
     assert spark_operator(status_poll_interval=7).poll.min_interval == 7
 
 
