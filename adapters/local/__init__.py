@@ -15,7 +15,12 @@ Layout of *jobs_dir* (one directory per submission, named after its reference)::
 Status comes from those records and the process table. A pid is only taken to
 be the job's when its start time and the boot id match the record, so a pid the
 kernel handed to another process is never mistaken for the job (nor signalled).
-Linux only: it reads ``/proc``.
+
+Every process of a job carries ``RESUMABLE_JOB_DIR=<its directory>`` in its
+environment (set on the runner, inherited by the command and what it starts). A job
+is never declared lost or unknown while a live process of ours carries that mark:
+it stays ORPHANED (active), so a deleted directory or a killed runner never leads to
+a second copy running beside the first. Linux only: it reads ``/proc``.
 """
 
 from __future__ import annotations
