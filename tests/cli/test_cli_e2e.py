@@ -31,7 +31,7 @@ from adapters.sqlite import SqliteStateStore
 from resumable_core import JobRecord, Phase, Poller, PollPolicy, TransientError, load_record
 from resumable_core.errors import TransientBudgetExhausted
 from tests.cli.conftest import Cli, Result
-from tests.local.conftest import wait_until
+from tests.local.conftest import wait_for_file, wait_until
 
 LONG = ["sh", "-c", "sleep 30"]
 
@@ -445,7 +445,7 @@ def test_a_command_killed_by_a_signal_exits_128_plus_the_signal_as_a_shell_says(
 
 def test_a_deleted_job_directory_is_reattached_not_resubmitted_and_its_status_passed_on(cli: Cli) -> None:
     go = cli.tmp / "go"
-    command = ["sh", "-c", f"while [ ! -e {go} ]; do sleep 0.05; done; exit 5"]
+    command = ["sh", "-c", f"{wait_for_file(go)}; exit 5"]
     client, job_id = start_and_wait_submitted(cli, "del", command)
     kill9(client)
     shutil.rmtree(cli.jobs_dir / job_id)  # a clean-up job, or a hand, while the job runs
@@ -469,7 +469,7 @@ def test_a_deleted_job_directory_is_reattached_not_resubmitted_and_its_status_pa
 
 def test_transient_failures_are_said_with_what_is_retried_and_until_when(cli: Cli) -> None:
     go = cli.tmp / "go"
-    command = ["sh", "-c", f"while [ ! -e {go} ]; do sleep 0.05; done"]
+    command = ["sh", "-c", wait_for_file(go)]
     client, job_id = start_and_wait_submitted(cli, "flaky", command)
     kill9(client)
     # A record that cannot be read (a directory in its place) is a transient failure

@@ -26,6 +26,15 @@ def wait_until(condition: Callable[[], Any], what: str, timeout: float = WAIT) -
         time.sleep(0.02)
 
 
+def wait_for_file(path: Path) -> str:
+    """A shell loop that ends once *path* exists: a job the test ends when it chooses.
+
+    Bounded (about a minute), so that a failed test whose job directory is gone (and
+    with it what ``stop_leftover_jobs`` goes by) leaves no process behind for long.
+    """
+    return f"i=0; while [ ! -e '{path}' ] && [ $i -lt 1200 ]; do sleep 0.05; i=$((i+1)); done"
+
+
 def stop_leftover_jobs(jobs_dir: Path) -> None:
     """Cancel (TERM, then KILL) every job a test left running: only our own, verified processes."""
     if not jobs_dir.is_dir():

@@ -36,7 +36,7 @@ from resumable_core import (
     TransientError,
 )
 from tests.contracts.job_contract import JobContract
-from tests.local.conftest import wait_until
+from tests.local.conftest import wait_for_file, wait_until
 
 FAST = PollPolicy(min_interval=0.02, max_interval=0.2)
 
@@ -302,7 +302,7 @@ def _marked(jobs_dir: Path, job_id: str) -> list[int]:
 
 def test_a_deleted_job_directory_is_not_lost_while_its_processes_run(jobs_dir: Path, tmp_path: Path) -> None:
     go = tmp_path / "go"
-    job = LocalProcessJob(["sh", "-c", f"while [ ! -e {go} ]; do sleep 0.05; done; exit 3"], jobs_dir=jobs_dir)
+    job = LocalProcessJob(["sh", "-c", f"{wait_for_file(go)}; exit 3"], jobs_dir=jobs_dir)
     job_id = job.submit_job("ref-deleted")
     wait_until(lambda: job.get_job_status(job_id) == RUNNING, "the job to run")
     marked = _marked(jobs_dir, job_id)
