@@ -433,8 +433,8 @@ class ResumableJobBridge(BaseOperator):
             self._resumable_job_id = event.job_id  # for on_kill, which must not depend on the store
         if isinstance(event, Submitted):
             self._mirror_stock_id(event.job_id)
-        describe = getattr(event, "describe", None)
-        self.log.info("%s", describe() if callable(describe) else event)
+        # No log line here: the core logs every event itself (logger "resumable_core"),
+        # which the task log shows; a second line per event would only repeat it.
 
 
 @functools.cache
