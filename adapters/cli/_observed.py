@@ -23,7 +23,8 @@ from ._output import Output
 
 T = TypeVar("T")
 
-# The operations a job may have beyond the required five, and what each is about.
+# The operations a job may have beyond the required five, and what each is about. A
+# capability the core adds needs its line here (tests/cli/test_output.py checks parity).
 _OPTIONAL_CALLS: dict[str, Callable[[tuple[Any, ...]], str]] = {
     "find_job_by_reference": lambda args: f"lookup of reference {args[0]}",
     "cancel_job": lambda args: f"cancel of job {args[0]}",

@@ -5,8 +5,14 @@ from __future__ import annotations
 import io
 import json
 import time
+from typing import Any
 
+import pytest
+
+import resumable_core
+from adapters.cli._observed import observed
 from adapters.cli._output import Output, RetryBudget
+from adapters.local import LocalProcessJob
 from resumable_core.events import SubmitReason, Submitted, WaitingForOwner
 
 
@@ -46,3 +52,35 @@ def test_transient_failures_show_on_the_live_line_and_as_json_events() -> None:
     line = json.loads(out.getvalue())
     assert line["event"] == "retrying" and line["attempt"] == 1 and line["until"] == 2300.0
     assert "abcdef123456" not in out.getvalue()  # redacted, and still JSON
+
+
+class _MinimalJob:
+    """The five required operations and nothing else."""
+
+    def submit_job(self, reference: str) -> str:
+        return reference
+
+    def get_job_status(self, job_id: str) -> str:
+        return "DONE"
+
+    def is_job_active(self, status: str) -> bool:
+        return False
+
+    def is_job_succeeded(self, status: str) -> bool:
+        return True
+
+    def get_job_result(self, job_id: str, status: str) -> None:
+        return None
+
+
+@pytest.mark.parametrize("job", [LocalProcessJob(["true"], jobs_dir="/nonexistent"), _MinimalJob()],
+                         ids=["local", "minimal"])
+def test_the_observed_job_has_exactly_the_optional_operations_of_the_job(job: Any) -> None:
+    # The core picks its path by these isinstance checks: the wrapper must not change one,
+    # also for a capability protocol the core adds later (every public Supports* name).
+    wrapped = observed(job, Output("plain"))
+    protocols = [getattr(resumable_core, name) for name in resumable_core.__all__ if name.startswith("Supports")]
+    assert protocols
+    for protocol in protocols:
+        assert isinstance(wrapped, protocol) == isinstance(job, protocol), protocol.__name__
+    assert type(wrapped).__name__ == type(job).__name__  # the core's messages name the job's class
