@@ -2,7 +2,7 @@
 
 urllib3's timeouts bound each socket operation, so a server that trickles one byte per
 second never trips them. Here a timer shuts the call's socket down when the call's time
-is up, which ends whatever read or write is blocked on it; the caller then sees
+is up (one watchdog thread for all calls), which ends whatever read or write is blocked on it; the caller then sees
 ``expired`` and reports a transient error.
 
 The socket is found through the connection class: the pools this client uses get a
@@ -14,8 +14,10 @@ the client first used that pool stays unwatched, and is still bounded per operat
 from __future__ import annotations
 
 import contextlib
+import heapq
 import socket
 import threading
+import time
 from collections.abc import Iterator
 from contextvars import ContextVar
 from typing import Any
@@ -24,16 +26,17 @@ import urllib3
 
 
 class CallWatch:
-    """One call's deadline: ``expired`` is True once the timer shut the socket."""
+    """One call's deadline: ``expired`` is True once the watchdog shut the socket."""
+
+    __slots__ = ("_connection", "_done", "_lock", "due", "expired", "seconds")
 
     def __init__(self, seconds: float) -> None:
         self.seconds = seconds
+        self.due = 0.0
         self.expired = False
         self._lock = threading.Lock()
         self._connection: Any = None
         self._done = False
-        self._timer = threading.Timer(seconds, self._fire)
-        self._timer.daemon = True
 
     def attach(self, connection: Any) -> None:
         with self._lock:
@@ -41,7 +44,7 @@ class CallWatch:
             if self.expired:
                 _shut(connection)
 
-    def _fire(self) -> None:
+    def fire(self) -> None:
         with self._lock:
             if self._done:  # the call ended just before: nothing to interrupt
                 return
@@ -50,12 +53,61 @@ class CallWatch:
                 _shut(self._connection)
 
     def start(self) -> None:
-        self._timer.start()
+        self.due = time.monotonic() + self.seconds
+        _WATCHDOG.add(self)
 
     def finish(self) -> None:
         with self._lock:
             self._done = True
-        self._timer.cancel()
+        _WATCHDOG.remove(self)
+
+
+class _Watchdog:
+    """One thread for every call's deadline, started on first use.
+
+    A timer thread per call would cost a thread start on every status check; a
+    supervisor polling a thousand drivers makes a thousand calls a minute.
+    """
+
+    def __init__(self) -> None:
+        self._cond = threading.Condition()
+        self._heap: list[tuple[float, int, CallWatch]] = []
+        self._live: set[int] = set()
+        self._thread: threading.Thread | None = None
+
+    def add(self, watch: CallWatch) -> None:
+        with self._cond:
+            heapq.heappush(self._heap, (watch.due, id(watch), watch))
+            self._live.add(id(watch))
+            if self._thread is None:
+                self._thread = threading.Thread(target=self._run, name="adapters.spark call deadlines", daemon=True)
+                self._thread.start()
+            if self._heap[0][2] is watch:
+                self._cond.notify()
+
+    def remove(self, watch: CallWatch) -> None:
+        with self._cond:
+            self._live.discard(id(watch))  # its heap entry is dropped when it comes up
+
+    def _run(self) -> None:
+        while True:
+            with self._cond:
+                while self._heap and id(self._heap[0][2]) not in self._live:
+                    heapq.heappop(self._heap)
+                if not self._heap:
+                    self._cond.wait()
+                    continue
+                due, _, watch = self._heap[0]
+                wait = due - time.monotonic()
+                if wait > 0:
+                    self._cond.wait(wait)
+                    continue
+                heapq.heappop(self._heap)
+                self._live.discard(id(watch))
+            watch.fire()  # outside the lock: shutting a socket may take a moment
+
+
+_WATCHDOG = _Watchdog()
 
 
 _CURRENT: ContextVar[CallWatch | None] = ContextVar("adapters_spark_call_watch", default=None)
