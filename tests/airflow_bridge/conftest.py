@@ -16,3 +16,5 @@ else:
 
     if importlib.util.find_spec("moto") is None or importlib.util.find_spec("airflow.providers.amazon") is None:
         collect_ignore_glob = ["test_*_moto*.py"]
+    else:
+        from tests.services.moto import moto_server  # noqa: F401  (fixture, by name)
