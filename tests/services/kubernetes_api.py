@@ -1,0 +1,300 @@
+"""A loopback Kubernetes API server: the parts spark-submit (fabric8) and the adapter use.
+
+No API server can be installed on these machines, so this one plays the API server and
+the kubelet for driver pods. It is faithful where the adapter's guarantees depend on it:
+
+- ``POST .../pods`` answers 201 with the stored object plus ``metadata.uid``,
+  ``resourceVersion``, ``creationTimestamp`` and ``status.phase: Pending``; a second
+  POST of the same name answers 409 with a ``Status`` of reason ``AlreadyExists``.
+- ``GET`` of a pod, ``GET .../pods?labelSelector=k=v,k2=v2`` (a ``PodList``),
+  404 with a ``Status`` of reason ``NotFound``.
+- ``DELETE`` of a pod with ``DeleteOptions`` whose ``preconditions.uid`` must match (409
+  Conflict otherwise, as the real server does); the pod first gets a
+  ``deletionTimestamp`` and goes away after *grace* seconds. Objects whose
+  ``ownerReferences`` name a removed pod are garbage-collected with it.
+- server-side apply (``PATCH ...?fieldManager=...&force=true``) and POST of any other
+  namespaced object (services, config maps, network policies): stored, 200/201.
+
+The kubelet part: each new pod gets a *plan* (``(seconds after creation, phase, exit
+code)`` steps) from ``plan_for(pod)``; steps apply when the pod is next read, so no
+thread moves pods behind a test's back. ``set_phase`` advances a pod by hand, ``collect``
+removes a finished pod as the pod garbage collector would. A bearer *token*, when set,
+is required on every request (401 otherwise).
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+import urllib.parse
+import uuid
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+
+import pytest
+
+PlanStep = tuple[float, str, "int | None"]
+PlanFor = Callable[[dict[str, Any]], Sequence[PlanStep]]
+DRIVER_CONTAINER = "spark-kubernetes-driver"
+
+
+def _now_text(at: float) -> str:
+    return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(at))
+
+
+def _status(code: int, reason: str, message: str, name: str = "", kind: str = "pods") -> dict[str, Any]:
+    return {
+        "kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Failure", "message": message,
+        "reason": reason, "details": {"name": name, "kind": kind}, "code": code,
+    }
+
+
+@dataclass
+class _Pod:
+    obj: dict[str, Any]
+    created: float
+    plan: list[PlanStep] = field(default_factory=list)
+    deleted_at: float | None = None
+
+
+class KubernetesApiServer:
+    """The server and its state; the handler below reads and changes it under ``lock``."""
+
+    def __init__(self, *, token: str | None = None, grace: float = 0.2, plan_for: PlanFor | None = None) -> None:
+        self.token = token
+        self.grace = grace
+        self.plan_for = plan_for
+        self.lock = threading.Lock()
+        self.pods: dict[tuple[str, str], _Pod] = {}
+        self.objects: dict[str, dict[str, Any]] = {}  # path -> object (services, config maps, ...)
+        self.requests: list[tuple[str, str]] = []  # (method, path without query)
+        self.fail_next: list[int] = []  # status codes to answer, once each, before anything else
+        self._version = 100
+        self._http = ThreadingHTTPServer(("127.0.0.1", 0), _handler_for(self))
+        self._http.daemon_threads = True
+        self._thread = threading.Thread(target=self._http.serve_forever, name="k8s-api", daemon=True)
+
+    @property
+    def url(self) -> str:
+        host, port = self._http.server_address[:2]
+        return f"http://{host!s}:{port}"
+
+    def start(self) -> KubernetesApiServer:
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        self._http.shutdown()
+        self._http.server_close()
+        self._thread.join(5)
+
+    # -- what tests use ------------------------------------------------------------------------
+
+    def pod(self, name: str, namespace: str = "default") -> dict[str, Any] | None:
+        with self.lock:
+            self._advance(time.time())
+            found = self.pods.get((namespace, name))
+            return json.loads(json.dumps(found.obj)) if found else None
+
+    def pod_names(self) -> set[str]:
+        with self.lock:
+            return {name for _, name in self.pods}
+
+    def pods_created(self) -> int:
+        return sum(1 for method, path in self.requests if method == "POST" and path.endswith("/pods"))
+
+    def set_phase(self, name: str, phase: str, exit_code: int | None = None, namespace: str = "default") -> None:
+        with self.lock:
+            pod = self.pods[(namespace, name)]
+            pod.plan = []
+            self._set(pod, phase, exit_code, time.time())
+
+    def collect(self, name: str, namespace: str = "default") -> None:
+        """Remove a pod at once, as the pod garbage collector does with finished pods."""
+        with self.lock:
+            self._remove((namespace, name))
+
+    def recreate(self, name: str, namespace: str = "default") -> str:
+        """Delete and create the same pod anew (a new uid), as a controller or a human might."""
+        with self.lock:
+            old = self.pods[(namespace, name)].obj
+            self._remove((namespace, name))
+            fresh = {k: v for k, v in old.items() if k != "status"}
+            fresh["metadata"] = {k: v for k, v in old["metadata"].items()
+                                 if k not in ("uid", "resourceVersion", "creationTimestamp", "deletionTimestamp")}
+            return str(self._create_pod(namespace, fresh)["metadata"]["uid"])
+
+    # -- the state machine ---------------------------------------------------------------------
+
+    def _next_version(self) -> str:
+        self._version += 1
+        return str(self._version)
+
+    def _create_pod(self, namespace: str, obj: dict[str, Any]) -> dict[str, Any]:
+        now = time.time()
+        meta = obj.setdefault("metadata", {})
+        meta.update(namespace=namespace, uid=str(uuid.uuid4()), resourceVersion=self._next_version(),
+                    creationTimestamp=_now_text(now))
+        obj["status"] = {"phase": "Pending"}
+        pod = _Pod(obj=obj, created=now)
+        if self.plan_for is not None:
+            pod.plan = sorted(self.plan_for(obj))
+        self.pods[(namespace, meta["name"])] = pod
+        return obj
+
+    def _set(self, pod: _Pod, phase: str, exit_code: int | None, at: float) -> None:
+        status: dict[str, Any] = {"phase": phase}
+        if phase in ("Running", "Succeeded", "Failed"):
+            status["startTime"] = _now_text(pod.created)
+            if phase == "Running":
+                state: dict[str, Any] = {"running": {"startedAt": _now_text(at)}}
+            else:
+                code = exit_code if exit_code is not None else (0 if phase == "Succeeded" else 1)
+                state = {"terminated": {"exitCode": code, "reason": "Completed" if code == 0 else "Error",
+                                        "finishedAt": _now_text(at)}}
+            status["containerStatuses"] = [{"name": DRIVER_CONTAINER, "state": state}]
+        pod.obj["status"] = status
+        pod.obj["metadata"]["resourceVersion"] = self._next_version()
+
+    def _advance(self, now: float) -> None:
+        for key, pod in list(self.pods.items()):
+            while pod.plan and pod.created + pod.plan[0][0] <= now and pod.deleted_at is None:
+                _, phase, code = pod.plan.pop(0)
+                self._set(pod, phase, code, now)
+            if pod.deleted_at is not None and now >= pod.deleted_at + self.grace:
+                self._remove(key)
+
+    def _remove(self, key: tuple[str, str]) -> None:
+        pod = self.pods.pop(key, None)
+        if pod is None:
+            return
+        uid = pod.obj["metadata"]["uid"]
+        for path, obj in list(self.objects.items()):
+            owners = obj.get("metadata", {}).get("ownerReferences") or []
+            if any(o.get("uid") == uid for o in owners):
+                del self.objects[path]
+
+    # -- requests ------------------------------------------------------------------------------
+
+    def handle(self, method: str, path: str, query: dict[str, list[str]], body: bytes,
+               auth: str | None) -> tuple[int, dict[str, Any]]:
+        with self.lock:
+            self.requests.append((method, path))
+            if self.fail_next:
+                code = self.fail_next.pop(0)
+                return code, _status(code, "InternalError" if code >= 500 else "Forbidden", f"injected {code}")
+            if self.token is not None and auth != f"Bearer {self.token}":
+                return 401, _status(401, "Unauthorized", "Unauthorized")
+            self._advance(time.time())
+            parts = [p for p in path.split("/") if p]
+            if parts[:2] == ["api", "v1"] and len(parts) >= 5 and parts[2] == "namespaces" and parts[4] == "pods":
+                return self._pods(method, parts[3], parts[5] if len(parts) > 5 else None, query, body)
+            if "namespaces" in parts and len(parts) >= 5:
+                return self._other(method, path, parts, body)
+            return 404, _status(404, "NotFound", f"the server could not find the requested resource ({path})")
+
+    def _pods(self, method: str, namespace: str, name: str | None, query: dict[str, list[str]],
+              body: bytes) -> tuple[int, dict[str, Any]]:
+        if name is None and method == "POST":
+            obj = json.loads(body)
+            pod_name = obj.get("metadata", {}).get("name")
+            if not pod_name:
+                return 422, _status(422, "Invalid", "Pod \"\" is invalid: metadata.name: Required value")
+            if (namespace, pod_name) in self.pods:
+                return 409, _status(409, "AlreadyExists", f'pods "{pod_name}" already exists', pod_name)
+            return 201, self._create_pod(namespace, obj)
+        if name is None and method == "GET":
+            wanted = [s.split("=", 1) for s in ",".join(query.get("labelSelector", [])).split(",") if s]
+            items = [p.obj for (ns, _), p in sorted(self.pods.items()) if ns == namespace and all(
+                (p.obj["metadata"].get("labels") or {}).get(k) == v for k, v in wanted)]
+            return 200, {"kind": "PodList", "apiVersion": "v1",
+                         "metadata": {"resourceVersion": str(self._version)}, "items": items}
+        pod = self.pods.get((namespace, name or ""))
+        if pod is None:
+            return 404, _status(404, "NotFound", f'pods "{name}" not found', name or "")
+        if method == "GET":
+            return 200, pod.obj
+        if method == "DELETE":
+            options = json.loads(body) if body else {}
+            wanted_uid = (options.get("preconditions") or {}).get("uid")
+            if wanted_uid is not None and wanted_uid != pod.obj["metadata"]["uid"]:
+                return 409, _status(409, "Conflict", f"Precondition failed: UID in precondition: {wanted_uid}, "
+                                    f"UID in object meta: {pod.obj['metadata']['uid']}", name or "")
+            if pod.deleted_at is None:
+                pod.deleted_at = time.time()
+                pod.obj["metadata"]["deletionTimestamp"] = _now_text(pod.deleted_at)
+                if pod.obj["status"]["phase"] in ("Pending", "Running"):
+                    self._set(pod, "Failed", 143, pod.deleted_at)  # the kubelet's SIGTERM
+            return 200, pod.obj
+        return 405, _status(405, "MethodNotAllowed", f"{method} is not supported on a pod")
+
+    def _other(self, method: str, path: str, parts: list[str], body: bytes) -> tuple[int, dict[str, Any]]:
+        if method == "PATCH":  # server-side apply: create or replace
+            created = path not in self.objects
+            self.objects[path] = json.loads(body) if body else {}
+            return (201 if created else 200), self.objects[path]
+        if method == "POST":
+            obj = json.loads(body)
+            target = f"{path}/{obj.get('metadata', {}).get('name', '')}"
+            if target in self.objects:
+                return 409, _status(409, "AlreadyExists", f'{parts[-1]} "{target}" already exists', kind=parts[-1])
+            self.objects[target] = obj
+            return 201, obj
+        if method == "GET" and path in self.objects:
+            return 200, self.objects[path]
+        if method == "DELETE" and path in self.objects:
+            return 200, self.objects.pop(path)
+        return 404, _status(404, "NotFound", f'"{parts[-1]}" not found', kind=parts[-2])
+
+
+def _handler_for(server: KubernetesApiServer) -> type[BaseHTTPRequestHandler]:
+    class Handler(BaseHTTPRequestHandler):
+        protocol_version = "HTTP/1.1"
+
+        def _serve(self) -> None:
+            split = urllib.parse.urlsplit(self.path)
+            length = int(self.headers.get("Content-Length") or 0)
+            body = self.rfile.read(length) if length else b""
+            code, payload = server.handle(self.command, split.path, urllib.parse.parse_qs(split.query), body,
+                                          self.headers.get("Authorization"))
+            data = json.dumps(payload).encode()
+            self.send_response(code)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", str(len(data)))
+            self.end_headers()
+            self.wfile.write(data)
+
+        do_GET = do_POST = do_PATCH = do_DELETE = do_PUT = _serve
+
+        def log_message(self, format: str, *args: Any) -> None:  # quiet: tests read the request log instead
+            pass
+
+    return Handler
+
+
+def plan_from_driver_args(pod: dict[str, Any]) -> list[PlanStep]:
+    """The kubelet for the tests' driver: the app's last two args are seconds to run and exit code.
+
+    spark-submit puts the application's arguments at the end of the driver container's
+    args; a pod without two numeric trailing args stays Pending (the test moves it).
+    """
+    containers = pod.get("spec", {}).get("containers") or [{}]
+    args = containers[0].get("args") or []
+    try:
+        seconds, code = float(args[-2]), int(args[-1])
+    except (IndexError, ValueError):
+        return []
+    return [(0.1, "Running", None), (0.1 + seconds, "Succeeded" if code == 0 else "Failed", code)]
+
+
+@pytest.fixture
+def kubernetes_api() -> Iterator[KubernetesApiServer]:
+    """A fresh loopback API server per test, stopped at the end."""
+    server = KubernetesApiServer(plan_for=plan_from_driver_args).start()
+    try:
+        yield server
+    finally:
+        server.stop()
