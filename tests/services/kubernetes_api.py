@@ -29,12 +29,10 @@ import threading
 import time
 import urllib.parse
 import uuid
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
-
-import pytest
 
 PlanStep = tuple[float, str, "int | None"]
 PlanFor = Callable[[dict[str, Any]], Sequence[PlanStep]]
@@ -289,12 +287,3 @@ def plan_from_driver_args(pod: dict[str, Any]) -> list[PlanStep]:
         return []
     return [(0.1, "Running", None), (0.1 + seconds, "Succeeded" if code == 0 else "Failed", code)]
 
-
-@pytest.fixture
-def kubernetes_api() -> Iterator[KubernetesApiServer]:
-    """A fresh loopback API server per test, stopped at the end."""
-    server = KubernetesApiServer(plan_for=plan_from_driver_args).start()
-    try:
-        yield server
-    finally:
-        server.stop()
