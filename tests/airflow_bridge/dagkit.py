@@ -1,0 +1,94 @@
+"""What the bridge's test DAG files use: the provider operators with crash and signal triggers.
+
+Imported by DAG files inside the Airflow process (PYTHONPATH is the repo root).
+A trigger is a file ``<triggers>/<name>``: a test creates it, the task consumes
+it at the chosen point, so each process misbehaves exactly once.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+from typing import Any
+
+from airflow.providers.amazon.aws.operators.glue import GlueJobOperator
+from airflow.providers.amazon.aws.operators.redshift_data import RedshiftDataOperator
+
+from adapters.airflow._bridge import ResumableJobBridge
+from resumable_core import PollPolicy
+from tests.airflow.filejob import CRASH_EXIT_CODE
+
+FAST = PollPolicy(min_interval=0.05, max_interval=0.2)
+
+
+def take(triggers: str, name: str) -> bool:
+    """Consume the trigger *name*: True once after a test armed it."""
+    try:
+        os.unlink(os.path.join(triggers, name))
+    except FileNotFoundError:
+        return False
+    return True
+
+
+def mark_failed_then_sigterm(dag_id: str) -> None:
+    """A user's mark-failed: the row changes, then the supervisor's refused heartbeat sends SIGTERM."""
+    from airflow.models.taskinstance import TaskInstance
+    from airflow.utils.session import create_session
+    from sqlalchemy import select
+
+    with create_session() as session:
+        ti = session.scalars(
+            select(TaskInstance).where(TaskInstance.dag_id == dag_id, TaskInstance.state == "running")
+        ).one()
+        ti.set_state("failed", session=session)
+    os.kill(os.getpid(), signal.SIGTERM)
+
+
+class TriggeredGlue(ResumableJobBridge, GlueJobOperator):
+    """GlueJobOperator through the bridge (the subclass form), dying where a test says."""
+
+    def __init__(self, *, triggers: str, **kwargs: Any) -> None:
+        kwargs.setdefault("poll", FAST)
+        super().__init__(**kwargs)
+        self.triggers = triggers
+
+    def submit_job(self, context: Any) -> str:
+        run_id = super().submit_job(context)
+        if take(self.triggers, "crash-after-submit"):  # Glue has the run; the bridge has no id yet
+            os._exit(CRASH_EXIT_CODE)
+        return run_id
+
+    def get_job_status(self, external_id: Any, context: Any) -> str:
+        if take(self.triggers, "crash-while-polling"):  # the id is recorded, the run goes on
+            os._exit(CRASH_EXIT_CODE)
+        return super().get_job_status(external_id, context)
+
+
+class TriggeredStockGlue(GlueJobOperator):
+    """The stock GlueJobOperator (Airflow's own mixin), dying while it polls."""
+
+    def __init__(self, *, triggers: str, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.triggers = triggers
+
+    def poll_until_complete(self, external_id: Any, context: Any) -> None:
+        if take(self.triggers, "crash-while-polling"):  # the mixin stored the id just before
+            os._exit(CRASH_EXIT_CODE)
+        super().poll_until_complete(external_id, context)
+
+
+class TriggeredRedshiftData(ResumableJobBridge, RedshiftDataOperator):
+    """RedshiftDataOperator through the bridge, stopped by a signal where a test says."""
+
+    def __init__(self, *, triggers: str, **kwargs: Any) -> None:
+        kwargs.setdefault("poll", FAST)
+        super().__init__(**kwargs)
+        self.triggers = triggers
+
+    def get_job_status(self, external_id: Any, context: Any) -> str:
+        if take(self.triggers, "worker-shutdown"):  # the supervisor forwards its own SIGTERM
+            os.kill(os.getpid(), signal.SIGTERM)
+        if take(self.triggers, "mark-failed"):
+            mark_failed_then_sigterm(self.dag_id)
+        status: str = super().get_job_status(external_id, context)
+        return status
