@@ -100,7 +100,7 @@ def chain(new_sandbox: Any, moto_server: MotoServer) -> tuple[MotoServer, dict[s
 def runs_before_clear(moto: MotoServer, steps: dict[str, DagRunResult]) -> list[str]:
     """glue_crash's runs as resume3 left them: the clear step adds one."""
     recorded = steps["resume3"].record("glue_crash")["history"]
-    return [decode_external_id(entry["job_id"]) for entry in recorded]
+    return [str(decode_external_id(entry["job_id"])) for entry in recorded]
 
 
 def runs(moto: MotoServer, task_id: str) -> list[str]:

@@ -36,7 +36,7 @@ ResumableGlue: Any = resumable(GlueJobOperator)
 ResumableRedshiftData: Any = resumable(RedshiftDataOperator)
 
 
-class CrashingGlue(ResumableGlue):  # type: ignore[misc,valid-type]  # a class built at run time
+class CrashingGlue(ResumableGlue):  # type: ignore[misc]  # a class built at run time
     """Dies right after Glue accepted the run, before the bridge could record its id."""
 
     def submit_job(self, context: Any) -> Any:
@@ -44,7 +44,7 @@ class CrashingGlue(ResumableGlue):  # type: ignore[misc,valid-type]  # a class b
         raise Crash("worker died between submit and record")
 
 
-class SigtermDuringPoll(ResumableRedshiftData):  # type: ignore[misc,valid-type]  # a class built at run time
+class SigtermDuringPoll(ResumableRedshiftData):  # type: ignore[misc]  # a class built at run time
     """Gets on_kill() on its first status query, as from the task runner's SIGTERM handler."""
 
     def get_job_status(self, external_id: Any, context: Any) -> str:
@@ -138,7 +138,7 @@ def test_glue_two_tries_at_once_on_a_sqlite_store_start_one_run(aws: MotoServer,
 def test_redshift_data_returns_statement_ids_and_sends_the_reference_as_client_token(aws: MotoServer) -> None:
     ti, store = FakeTaskInstance(), FakeTaskStateStore()
     op = ResumableRedshiftData(task_id="r", sql="select 1", database="dev", cluster_identifier="c1", poll=FAST)
-    sent: list[dict[str, Any]] = []
+    sent: list[bytes] = []
     op.hook.conn.meta.events.register("before-call.redshift-data.ExecuteStatement",
                                       lambda params, **_: sent.append(params["body"]))
     result = op.execute(context_for(ti, store))

@@ -74,7 +74,7 @@ class MotoServer:
         })
 
     def client(self, service: str) -> Any:
-        import boto3
+        import boto3  # type: ignore[import-untyped]  # no stubs installed; the tests use few calls
 
         return boto3.client(service, endpoint_url=self.endpoint_url, region_name=REGION,
                             aws_access_key_id=FAKE_KEY, aws_secret_access_key=FAKE_KEY)
