@@ -200,11 +200,47 @@ REDSHIFT_DATA_HOOKS = ReferenceHooks(
 )
 
 
+# -- Databricks Jobs: idempotency_token (registered by its hooks; not run against Databricks here) --
+
+DATABRICKS_TOKEN_MAX = 64  # the Jobs API's limit; a reference is 32 hex digits
+
+
+@contextlib.contextmanager
+def _databricks_attach(operator: Any, context: Any, reference: str) -> Iterator[None]:
+    # runs/submit and run-now take the operator's (rendered) json payload: an active run
+    # with the same token is returned instead of a new one. The core gives a failed
+    # job's resubmission a new reference, so a stale failed run is never handed back
+    # (the fixed-token trap of apache/airflow#64828).
+    original = operator.json
+    operator.json = {**(original or {}), "idempotency_token": reference[:DATABRICKS_TOKEN_MAX]}
+    try:
+        yield
+    finally:
+        operator.json = original
+
+
+def _databricks_bind(operator: Any, external_id: JsonValue) -> None:
+    operator.run_id = external_id  # what the Databricks operators' on_kill cancels
+
+
+DATABRICKS_HOOKS = ReferenceHooks(
+    name="databricks",
+    attach=_databricks_attach,
+    idempotent=True,
+    bind=_databricks_bind,
+)
+
+
 register_reference_hooks("airflow.providers.amazon.aws.operators.glue.GlueJobOperator", GLUE_HOOKS)
+register_reference_hooks("airflow.providers.databricks.operators.databricks.DatabricksSubmitRunOperator",
+                         DATABRICKS_HOOKS)
+register_reference_hooks("airflow.providers.databricks.operators.databricks.DatabricksRunNowOperator",
+                         DATABRICKS_HOOKS)
 register_reference_hooks("airflow.providers.amazon.aws.operators.redshift_data.RedshiftDataOperator",
                          REDSHIFT_DATA_HOOKS)
 
 __all__ = [
+    "DATABRICKS_HOOKS",
     "DEFAULT_HOOKS",
     "GLUE_HOOKS",
     "GLUE_REFERENCE_ARG",

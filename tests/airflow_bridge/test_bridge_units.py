@@ -411,3 +411,74 @@ def test_adopting_a_stock_id_never_overwrites_a_record() -> None:
     assert adopt_stock_record(store, "k", "job-2", generation="g") is None
     record = load_record(store, "k")
     assert record is not None and record.job_id == '"job-1"'
+
+
+def test_the_id_is_recorded_before_the_first_status_query() -> None:
+    seen: list[Any] = []
+
+    class Watching(ToyOperator):
+        def get_job_status(self, external_id: Any, context: Any) -> str:
+            seen.append(context["task_state_store"].values[KEY]["job_id"])
+            return super().get_job_status(external_id, context)
+
+    run = Run()
+    resumable(Watching)(task_id="task", system=run.system, poll=NO_WAIT).execute(context_for(run.ti, run.store))
+    assert seen[0] == '"job-1"'
+
+
+def test_a_none_external_id_is_an_error_and_the_intent_stays() -> None:
+    # The mixin goes on without storing anything: a retry then cannot reattach.
+    from resumable_core import ProtocolError
+
+    class NoneId(ToyOperator):
+        def submit_job(self, context: Any) -> Any:
+            return None
+
+    run = Run()
+    with pytest.raises(ProtocolError, match="returned None"):
+        resumable(NoneId)(task_id="task", system=run.system, poll=NO_WAIT).execute(context_for(run.ti, run.store))
+    assert run.record_phase() is Phase.INTENT
+
+
+def test_durable_false_ignores_a_stored_id() -> None:
+    run = Run()
+    run.system.add("job-9", ["RUNNING"])
+    run.store.values["toy_job_id"] = "job-9"
+    assert run.run(durable=False) == {"rows": 42, "id": "job-1"}
+    assert KEY not in run.store.values
+
+
+# -- reference hooks of systems not run here -----------------------------------------------------
+
+
+def test_databricks_hooks_put_the_reference_in_the_payload_for_one_submit_only() -> None:
+    from types import SimpleNamespace
+
+    from adapters.airflow._references import DATABRICKS_HOOKS
+
+    operator = SimpleNamespace(json={"run_name": "etl"}, run_id=None)
+    seen: list[dict[str, Any]] = []
+    with DATABRICKS_HOOKS.attach(operator, {}, "ab" * 16):
+        seen.append(operator.json)
+    assert seen == [{"run_name": "etl", "idempotency_token": "ab" * 16}]
+    assert operator.json == {"run_name": "etl"}  # restored: the next submission gets its own reference
+    assert DATABRICKS_HOOKS.bind is not None
+    DATABRICKS_HOOKS.bind(operator, 4711)
+    assert operator.run_id == 4711
+    assert DATABRICKS_HOOKS.idempotent and "NOT_FOUND:" in DATABRICKS_HOOKS.not_found_statuses
+
+
+def test_databricks_entries_are_registered_by_import_path() -> None:
+    from adapters.airflow._references import _REGISTRY
+
+    for name in ("DatabricksSubmitRunOperator", "DatabricksRunNowOperator"):
+        assert _REGISTRY[f"airflow.providers.databricks.operators.databricks.{name}"].name == "databricks"
+
+
+def test_glue_hooks_restore_the_operators_arguments() -> None:
+    from types import SimpleNamespace
+
+    operator = SimpleNamespace(script_args={"--day": "1"})
+    with GLUE_HOOKS.attach(operator, {}, "ref"):
+        assert operator.script_args == {"--day": "1", "--resumable_reference": "ref"}
+    assert operator.script_args == {"--day": "1"}
