@@ -16,7 +16,8 @@ from typing import Any
 import pytest
 
 from adapters.airflow import AirflowStateStore, KillCause, TaskInterrupted
-from adapters.airflow._bridge import decode_external_id, resumable
+from adapters.airflow._bridge import resumable
+from adapters.airflow._hook_job import decode_external_id
 from adapters.airflow._references import GLUE_REFERENCE_ARG
 from adapters.sqlite import SqliteStateStore
 from resumable_core import Phase, Policy, PollPolicy, load_record

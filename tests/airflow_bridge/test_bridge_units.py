@@ -18,13 +18,8 @@ from typing import Any
 import pytest
 
 from adapters.airflow import AirflowStateStoreUnavailable, KillCause, TaskInterrupted
-from adapters.airflow._bridge import (
-    ResumableJobBridge,
-    adopt_stock_record,
-    decode_external_id,
-    encode_external_id,
-    resumable,
-)
+from adapters.airflow._bridge import ResumableJobBridge, resumable
+from adapters.airflow._hook_job import adopt_stock_record, decode_external_id, encode_external_id
 from adapters.airflow._references import DEFAULT_HOOKS, GLUE_HOOKS, REDSHIFT_DATA_HOOKS, reference_hooks_for
 from resumable_core import (
     AmbiguousSubmission,
