@@ -165,3 +165,25 @@ def test_redshift_data_kill_by_cause_through_its_own_on_kill(aws: MotoServer, st
     assert record.phase is (Phase.CANCELLED if final == "ABORTED" else Phase.SUBMITTED)
     statement_id = decode_external_id(record.job_id)
     assert aws.client("redshift-data").describe_statement(Id=statement_id)["Status"] == final
+
+
+def test_the_two_line_change_in_the_docs_builds_the_same_task() -> None:
+    import re
+
+    import adapters.airflow
+
+    text = (Path(__file__).resolve().parents[2] / "docs" / "airflow-bridge.md").read_text()
+    before, after = re.findall(r"```python\n(.*?)```", text, re.S)[0].split("# after")
+    if not hasattr(adapters.airflow, "resumable"):  # until adapters/airflow/__init__.py exports it
+        after = after.replace("from adapters.airflow import resumable", "from adapters.airflow._bridge import resumable")
+    stock: dict[str, Any] = {}
+    bridged: dict[str, Any] = {}
+    exec(before, stock)  # our own docs: the point is that they run
+    exec(after, bridged)
+    old, new = stock["etl"], bridged["etl"]
+    assert isinstance(new, GlueJobOperator) and type(new) is ResumableGlue
+    for name in ("task_id", "job_name", "script_args", "stop_job_run_on_kill", "retries"):
+        assert getattr(new, name) == getattr(old, name)
+    # The change is one import and the class name at the call; the arguments are untouched.
+    squeeze = " ".join(after.split()).replace("resumable(GlueJobOperator)(", "GlueJobOperator(")
+    assert squeeze.split("etl = ")[1] == " ".join(before.split()).split("etl = ")[1]
