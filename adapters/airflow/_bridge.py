@@ -128,21 +128,20 @@ class ResumableJobBridge(BaseOperator):
         if not hooks.carries_reference:
             self.log.debug("%s has no reference hooks: a crash between submit and record follows "
                            "policy.on_ambiguous", type(self).__name__)
+        # Kept after run_resumable returns or raises: a timeout's on_kill() runs in the
+        # task runner's except block, after execute() was left with AirflowTaskTimeout.
         self._resumable_active = _ActiveRun(job=job, store=store, key=key, ti=ti)
-        try:
-            return run_resumable(
-                job,
-                store,
-                key=key,
-                fresh=self.resumable_fresh,
-                generation=generation,
-                policy=self.resumable_policy,
-                poll=self.resumable_poll,
-                listener=self._resumable_log,
-                sleep=self._resumable_sleep,
-            )
-        finally:
-            self._resumable_active = None
+        return run_resumable(
+            job,
+            store,
+            key=key,
+            fresh=self.resumable_fresh,
+            generation=generation,
+            policy=self.resumable_policy,
+            poll=self.resumable_poll,
+            listener=self._resumable_log,
+            sleep=self._resumable_sleep,
+        )
 
     def _resumable_store_for(self, context: Context) -> StateStore:
         source = self.resumable_state_store

@@ -477,3 +477,25 @@ def test_glue_hooks_restore_the_operators_arguments() -> None:
     with GLUE_HOOKS.attach(operator, {}, "ref"):
         assert operator.script_args == {"--day": "1", "--resumable_reference": "ref"}
     assert operator.script_args == {"--day": "1"}
+
+
+def test_a_timeout_cancels_through_on_kill_and_the_next_try_submits_afresh() -> None:
+    from airflow.sdk.exceptions import AirflowTaskTimeout
+
+    class TimesOut(ToyOperator):
+        def get_job_status(self, external_id: Any, context: Any) -> str:
+            status = super().get_job_status(external_id, context)
+            if self.system.calls["hook:get_job_status"] == 2:
+                raise AirflowTaskTimeout("execution_timeout")  # what SIGALRM raises mid-poll
+            return status
+
+    run = Run(["RUNNING"])
+    op = resumable(TimesOut)(task_id="task", system=run.system, poll=NO_WAIT)
+    try:
+        op.execute(context_for(run.ti, run.store))
+    except AirflowTaskTimeout:
+        op.on_kill()  # the task runner calls it from its except block
+    assert run.system.jobs[0].cancelled and run.system.calls["cancel"] == 1
+    assert run.record_phase() is Phase.FAILED  # a timeout reruns: the retry submits afresh
+    run.system.script = ["SUCCEEDED"]
+    assert run.run() == {"rows": 42, "id": "job-2"}
