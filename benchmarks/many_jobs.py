@@ -14,8 +14,9 @@ PollPolicy (1 s doubling to 30 s, 10 % jitter) and a SQLite state file:
   ``SparkRestClient`` (urllib3 pool), as a process embedding today's API would.
 
 Reported: CPU seconds of this process per job-hour of supervised work (total CPU /
-(jobs x run time)), resident memory added per job while all of them wait (RSS once
-every job is submitted and polling, minus RSS before the first), and the lag from
+(jobs x run time)), resident memory added per job while all of them wait (RSS half-way
+through the run, when every job sleeps between polls, minus RSS before the first; also
+at the moment the last job was submitted, with the start-up burst in flight), and the lag from
 each job's end on the server to its detection (Finished event), against the poll
 policy's bound (the longest pause, 30 s, plus jitter).
 """
@@ -69,7 +70,15 @@ class Watch:
         self.submitted: dict[str, float] = {}
         self.finished: dict[str, float] = {}
         self.rss_all_waiting: int | None = None
+        self.rss_mid_run: int | None = None
+        self.all_submitted = threading.Event()
         self.lock = threading.Lock()
+
+    def sample_mid_run(self, run_seconds: float) -> None:
+        """RSS half-way through the jobs' run, when every job sleeps between polls."""
+        self.all_submitted.wait()
+        time.sleep(run_seconds / 2)
+        self.rss_mid_run = rss_bytes()
 
     def __call__(self, event: Event) -> None:
         now = time.monotonic()
@@ -78,6 +87,7 @@ class Watch:
                 self.submitted[event.key] = now
                 if len(self.submitted) == self.jobs:
                     self.rss_all_waiting = rss_bytes()
+                    self.all_submitted.set()
             elif isinstance(event, Finished):
                 self.finished[event.key] = now
 
@@ -131,6 +141,7 @@ def main() -> None:
         with tempfile.TemporaryDirectory() as tmp:
             store = SqliteStateStore(str(Path(tmp) / "state.db"))
             watch = Watch(args.jobs)
+            threading.Thread(target=watch.sample_mid_run, args=(args.run_seconds,), daemon=True).start()
             rss_before, cpu_before, started = rss_bytes(), cpu_seconds(), time.monotonic()
             (run_async if args.mode == "async" else run_threads)(url, store, args.jobs, watch)
             cpu, wall = cpu_seconds() - cpu_before, time.monotonic() - started
@@ -146,7 +157,9 @@ def main() -> None:
             "cores_busy_while_waiting": round(cpu / wall, 4),
             "rss_before_mib": round(rss_before / 2**20, 1),
             "rss_all_waiting_mib": round((watch.rss_all_waiting or 0) / 2**20, 1),
-            "kib_per_job": round(((watch.rss_all_waiting or rss_before) - rss_before) / 1024 / args.jobs, 2),
+            "kib_per_job_at_last_submit": round(((watch.rss_all_waiting or rss_before) - rss_before) / 1024 / args.jobs, 2),
+            "rss_mid_run_mib": round((watch.rss_mid_run or 0) / 2**20, 1),
+            "kib_per_job_mid_run": round(((watch.rss_mid_run or rss_before) - rss_before) / 1024 / args.jobs, 2),
             "detection_lag_s": {"median": round(statistics.median(lags), 2), "p99": round(lags[int(len(lags) * .99)], 2),
                                 "max": round(lags[-1], 2), "bound": 30 * 1.1},
         }

@@ -49,6 +49,7 @@ if _typing.TYPE_CHECKING:
         SupportsCancel,
         SupportsFindByReference,
         SupportsFingerprint,
+        check_job,
     )
     from ._record import JobRecord, Outcome, Phase
     from ._run import run_resumable
@@ -58,6 +59,7 @@ if _typing.TYPE_CHECKING:
 # name -> the private module that defines it
 _HOMES: dict[str, str] = {
     "cancel_resumable": "_cancel",
+    "check_job": "_protocols",
     "run_resumable": "_run",
     "forget": "_session",
     "load_record": "_session",
@@ -179,6 +181,7 @@ __all__ = [
     "TransientError",
     "__version__",
     "cancel_resumable",
+    "check_job",
     "forget",
     "load_record",
     "run_resumable",

@@ -206,7 +206,8 @@ class _AsyncRunner(Session, Generic[R]):
     def __init__(self, job: AsyncResumableJob[R], store: Any, key: str, *, fresh: bool, generation: str | None,
                  policy: Policy, poll: PollPolicy, listener: EventListener | None, telemetry: Telemetry | None,
                  limit: asyncio.Semaphore | None, rand: Callable[[], float] | None) -> None:
-        super().__init__(job, store, key, poll=poll, listener=listener, clock=time.time, sleep=None, rand=rand)
+        super().__init__(job, store, key, poll=poll, listener=listener, clock=time.time, sleep=None, rand=rand,
+                         blocking=False)
         self.typed_job = job
         self.access = StoreAccess(store)
         self.fresh = fresh

@@ -39,8 +39,8 @@ class Submitted:
 
     def describe(self) -> str:
         if self.resubmitted:
-            return (f"resubmitted because {self.reason.value}: job {self.job_id} "
-                    f"(previous job {self.previous_job_id}, reference {self.reference})")
+            previous = f"previous job {self.previous_job_id}, " if self.previous_job_id is not None else ""
+            return f"resubmitted because {self.reason.value}: job {self.job_id} ({previous}reference {self.reference})"
         return f"submitted job {self.job_id} (reference {self.reference})"
 
 

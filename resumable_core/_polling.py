@@ -95,7 +95,7 @@ class Poller:
                 elapsed = self.clock() - started
                 if attempt >= self.policy.transient_attempts or elapsed >= self.policy.transient_seconds:
                     raise TransientBudgetExhausted(
-                        f"{what}: still failing after {attempt} attempts over {elapsed:.1f}s: {exc}",
+                        f"{what}: still failing after {attempt} attempts over {elapsed:.1f}s: {exc.message}",
                         job_id=job_id or exc.job_id,
                         key=exc.key,
                     ) from exc

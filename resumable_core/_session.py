@@ -69,6 +69,7 @@ class Session:
         clock: Callable[[], float] | None,
         sleep: Callable[[float], None] | None,
         rand: Callable[[], float] | None,
+        blocking: bool = True,
     ) -> None:
         self.job = job
         self.store = store
@@ -77,14 +78,25 @@ class Session:
         self.listener = listener
         self.clock = clock or time.time
         self.sleep = sleep or time.sleep
-        self.poller = Poller(poll, clock=self.clock, sleep=self.sleep, rand=rand)
-        self.rand = self.poller.rand
+        if rand is None:
+            import random  # deferred: only a run that polls draws jitter
+
+            rand = random.random
+        self.rand = rand
+        # The blocking poller; an async driver brings its own (one object less per waiting job).
+        self._poller = Poller(poll, clock=self.clock, sleep=self.sleep, rand=rand) if blocking else None
         self.owner = new_owner()
         self.raw: JsonValue = None
         self.record: JobRecord | None = None
         self.conflicts = 0
         self.waiting_for: tuple[str | None, float] | None = None
         self.telemetry: Telemetry | None = None
+
+    @property
+    def poller(self) -> Poller:
+        """The blocking poller (the blocking drivers' only)."""
+        assert self._poller is not None, "an async driver has no blocking poller"
+        return self._poller
 
     # -- store ---------------------------------------------------------------------------
 

@@ -15,7 +15,6 @@ from typing import Any, Union
 from resumable_core import (
     Event,
     InvalidArgument,
-    JsonValue,
     OnSuperseded,
     Outcome,
     Policy,
@@ -26,6 +25,7 @@ from resumable_core import (
     StoreError,
     SupportsCancel,
     cancel_resumable,
+    check_job,
     run_resumable,
 )
 from resumable_core.events import Reattached, StatusChanged, Submitted
@@ -84,33 +84,9 @@ class _ActiveRun:
     ti: Any
 
 
-class _ProbeStore:
-    """A StateStore that stops ``run_resumable`` at its first read: the job check comes before it."""
-
-    class Reached(Exception):
-        pass
-
-    def get(self, key: str, default: JsonValue = None) -> JsonValue:
-        raise self.Reached
-
-    def set(self, key: str, value: JsonValue) -> None:
-        raise self.Reached
-
-    def delete(self, key: str) -> None:
-        raise self.Reached
-
-
 def check_job_object(job: object) -> None:
-    """InvalidArgument naming the operation *job* lacks, when a DAG is parsed rather than when it runs.
-
-    The rule lives in the core (``run_resumable`` checks the job before it reads
-    or submits anything); it is applied here by starting a run on a store that
-    stops at the first read, so that the operator has no copy of the list.
-    """
-    try:
-        run_resumable(job, _ProbeStore(), key="resumable_core.job-check")  # type: ignore[arg-type]  # checking is the point
-    except _ProbeStore.Reached:
-        return
+    """InvalidArgument naming the operation *job* lacks, when a DAG is parsed rather than when it runs."""
+    check_job(job)  # the core's rule, the one run_resumable applies before it reads or submits anything
 
 
 def _deprecated_name(old: str, new: str, old_value: Any, new_value: Any, owner: str) -> Any:
