@@ -14,7 +14,9 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
+from ._bridge import ResumableJobBridge, resumable
 from ._compat import INSTALL_HINT, NEVER_EXPIRE
+from ._hook_job import decode_external_id, encode_external_id
 from ._kill import (
     ALWAYS_CANCEL,
     CANCEL_BY_CAUSE,
@@ -31,6 +33,7 @@ from ._operator import (
     clear_generation,
     default_state_key,
 )
+from ._references import ReferenceHooks, reference_hooks_for, register_reference_hooks
 from ._store import AirflowStateStore, AirflowStateStoreUnavailable, TaskStateStoreLike
 
 if TYPE_CHECKING:
@@ -59,11 +62,18 @@ __all__ = [
     "AirflowStateStoreUnavailable",
     "KillCause",
     "KillPolicy",
+    "ReferenceHooks",
+    "ResumableJobBridge",
     "ResumableOperator",
     "ResumableSparkSubmitOperator",
     "TaskInterrupted",
     "TaskStateStoreLike",
     "cause_from_state",
     "clear_generation",
+    "decode_external_id",
     "default_state_key",
+    "encode_external_id",
+    "reference_hooks_for",
+    "register_reference_hooks",
+    "resumable",
 ]
