@@ -73,7 +73,7 @@ class KubernetesApiServer:
         self._version = 100
         self._http = ThreadingHTTPServer(("127.0.0.1", 0), _handler_for(self))
         self._http.daemon_threads = True
-        self._thread = threading.Thread(target=self._http.serve_forever, name="k8s-api", daemon=True)
+        self._thread = threading.Thread(target=self._http.serve_forever, args=(0.05,), name="k8s-api", daemon=True)
 
     @property
     def url(self) -> str:

@@ -63,7 +63,7 @@ class YarnResourceManager:
         self._seq = 0
         self._http = ThreadingHTTPServer(("127.0.0.1", 0), _handler_for(self))
         self._http.daemon_threads = True
-        self._thread = threading.Thread(target=self._http.serve_forever, name="yarn-rm", daemon=True)
+        self._thread = threading.Thread(target=self._http.serve_forever, args=(0.05,), name="yarn-rm", daemon=True)
 
     @property
     def url(self) -> str:
