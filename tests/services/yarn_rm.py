@@ -136,7 +136,8 @@ class YarnResourceManager:
                 app.data["diagnostics"] = "Application killed by user."
 
     def handle(self, method: str, path: str, query: dict[str, list[str]], body: bytes) -> tuple[int, Any, dict[str, str]]:
-        user = (query.get("user.name") or [None])[0]
+        users = query.get("user.name") or []
+        user = users[0] if users else None
         with self.lock:
             self.requests.append((method, path, user))
         if self.standby_for is not None:

@@ -164,7 +164,7 @@ def test_a_recorded_success_is_returned_after_the_rm_forgot_the_app(
 ) -> None:
     store = MemoryStateStore()
     first = run_resumable(make_yarn_job(), store, key="daily", poll=FAST_POLL)
-    yarn_rm.forget(first["application_id"])
+    yarn_rm.forget(str(first["application_id"]))
     asked = len(yarn_rm.requests)
     assert run_resumable(make_yarn_job(), store, key="daily", poll=FAST_POLL) == first
     assert len(yarn_rm.requests) == asked and not yarn_rm.apps
