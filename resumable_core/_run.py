@@ -89,9 +89,13 @@ class _Runner(Session, Generic[R]):
             lost_resubmits=self.lost_resubmits,
         )
 
-    def run(self) -> R:
+    def run(self, polled: tuple[str, str] | None = None) -> R:
         self.load()
         observation: Observation | None = None
+        if polled is not None:
+            # A poller elsewhere (a deferrable trigger) saw this job end: the end of this run's polling.
+            job_id, status = polled
+            observation = PollEnded(job_id, status, self.job.is_job_succeeded(status))
         while True:
             action = decide(self.record, observation, self.request())
             self.count(observation, action)
@@ -224,6 +228,7 @@ def run_resumable(
     sleep: Callable[[float], None] | None = None,
     rand: Callable[[], float] | None = None,
     telemetry: Telemetry | None = None,
+    polled: tuple[str, str] | None = None,
 ) -> R:
     """Run *job* to completion at most once per key, surviving the caller's crashes.
 
@@ -236,6 +241,11 @@ def run_resumable(
     The job is checked before anything is read or submitted: a job missing one
     of the required operations raises InvalidArgument naming it. *telemetry*
     counts and traces each decision (``adapters.otel``); without it nothing is computed.
+
+    *polled* is ``(job_id, status)`` when a poller outside this call (a deferrable
+    trigger) already followed the job to a status in which it can no longer change:
+    the run decides from there as if it had polled it itself (a failure raises
+    JobFailed, a success fetches and records the result), without asking again.
     """
     check_job(job)
     runner = _Runner(
@@ -252,7 +262,7 @@ def run_resumable(
         rand=rand,
     )
     runner.telemetry = telemetry
-    return runner.run()
+    return runner.run(polled)
 
 
 __all__ = ["run_resumable"]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import sys
 import time
@@ -10,7 +11,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import timedelta
 from types import FrameType
-from typing import Any, Union
+from typing import Any, NoReturn, Union
 
 from resumable_core import (
     Event,
@@ -82,6 +83,21 @@ class _ActiveRun:
     store: StateStore
     key: str
     ti: Any
+
+
+class _DeferredPolling:
+    """A job whose polling is handed to the triggerer: every other operation, and exactly
+    the optional capabilities the job has, pass through (runtime protocols see the same)."""
+
+    def __init__(self, job: ResumableJob[Any], defer: Callable[[str], NoReturn]) -> None:
+        self._job = job
+        self._defer = defer
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._job, name)
+
+    def poll_until_complete(self, job_id: str, poller: Any) -> str:
+        self._defer(job_id)  # raises TaskDeferred (a BaseException: nothing in the core catches it)
 
 
 def check_job_object(job: object) -> None:
@@ -161,10 +177,19 @@ class ResumableOperator(BaseOperator):
         poll: PollPolicy | None = None,
         resume_policy: Policy | None = None,
         poll_policy: PollPolicy | None = None,
+        deferrable: bool = False,
+        trigger_job: tuple[str, dict[str, Any]] | None = None,
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
         owner = type(self).__name__
+        self.deferrable = deferrable
+        self.trigger_job = trigger_job
+        if deferrable and trigger_job is None and type(self).trigger_job_spec is ResumableOperator.trigger_job_spec:
+            raise InvalidArgument(
+                f"{owner}: deferrable=True needs trigger_job=('module:factory', {{...}}): how the triggerer "
+                "builds a job that can ask the status (JSON arguments only; the job id comes from the record)"
+            )
         if job is not None and not _is_job_factory(job):
             check_job_object(job)
         self.job = job
@@ -192,6 +217,12 @@ class ResumableOperator(BaseOperator):
             return self.job(context)  # type: ignore[operator]  # _is_job_factory: a callable
         return self.job  # type: ignore[return-value]  # checked at construction, and again by run_resumable
 
+    def trigger_job_spec(self, context: Context) -> tuple[str, dict[str, Any]]:
+        """How the triggerer builds a job that asks the status: ("module:factory", JSON kwargs)."""
+        if self.trigger_job is None:
+            raise InvalidArgument(f"{type(self).__name__}: deferrable=True needs trigger_job=")
+        return self.trigger_job
+
     def known_secrets(self) -> tuple[str, ...]:
         """Exact secret values this task holds (a connection's password), masked in its texts."""
         return ()
@@ -199,12 +230,32 @@ class ResumableOperator(BaseOperator):
     # -- execution ----------------------------------------------------------------------
 
     def execute(self, context: Context) -> Any:
+        return self._run(context, polled=None)
+
+    def execute_complete(self, context: Context, event: dict[str, Any]) -> Any:
+        """Back from the trigger: decide and record from what it saw, as if this try had polled.
+
+        A status the trigger saw end is the end of this try's polling (a failure raises
+        JobFailed, as without deferral). No status (the system did not know the job, or
+        its transient budget ran out) runs the usual rules: the run asks again.
+        """
+        status, job_id = event.get("status"), event.get("job_id")
+        if event.get("transient"):
+            self.log.warning("the trigger could not ask the status of job %s: %s; asking again", job_id,
+                             self._safe(str(event["transient"])))
+        polled = (str(job_id), str(status)) if status is not None and job_id is not None else None
+        return self._run(context, polled=polled)
+
+    def _run(self, context: Context, *, polled: tuple[str, str] | None) -> Any:
         ti = context["ti"]
         store = self._store_for(context)
         key = self.state_key or (TASK_STATE_KEY if isinstance(store, AirflowStateStore) else default_state_key(ti))
         self._job_id = self._reference = None
         job = self.make_job(context)
         self._active = _ActiveRun(job=job, store=store, key=key, ti=ti)
+        if self.deferrable:
+            # Polling becomes a deferral: the record names the job, the trigger follows it.
+            job = _DeferredPolling(job, lambda job_id: self._defer_to_trigger(context, key, job_id))
         try:
             return run_resumable(
                 job,
@@ -216,10 +267,21 @@ class ResumableOperator(BaseOperator):
                 poll=self.poll,
                 listener=self._log_event,
                 sleep=self._sleep,
+                polled=polled,
             )
         except ResumableError as exc:
             self._scrub(exc)
             raise
+
+    def _defer_to_trigger(self, context: Context, key: str, job_id: str) -> NoReturn:
+        from ._trigger import ResumableJobTrigger  # the triggerer's classes: only a deferring task needs them
+
+        factory, kwargs = self.trigger_job_spec(context)
+        poll = {f.name: getattr(self.poll, f.name) for f in dataclasses.fields(self.poll)}
+        self.log.info("deferring: the triggerer follows job %s until it ends", job_id)
+        self.defer(trigger=ResumableJobTrigger(job_factory=factory, job_kwargs=kwargs, job_id=job_id, key=key,
+                                               poll=poll), method_name="execute_complete")
+        raise AssertionError("defer() returns only by raising TaskDeferred")  # pragma: no cover
 
     def _store_for(self, context: Context) -> StateStore:
         if self.state_store is None:
