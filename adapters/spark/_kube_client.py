@@ -121,7 +121,9 @@ class KubernetesClient:
         ctx_name = context or config.get("current-context")
         ctx = _named(config, "contexts", ctx_name, str(source)).get("context") or {}
         cluster = _named(config, "clusters", ctx.get("cluster"), str(source)).get("cluster") or {}
-        user = _named(config, "users", ctx.get("user"), str(source)).get("user") or {} if ctx.get("user") else {}
+        user: dict[str, Any] = {}
+        if ctx.get("user"):  # a context without a user: an unauthenticated (proxy) server
+            user = _named(config, "users", ctx.get("user"), str(source)).get("user") or {}
         if "exec" in user or "auth-provider" in user:
             raise InvalidArgument(f"kubeconfig {str(source)!r} user {ctx.get('user')!r} uses an exec or auth-provider "
                                   "plugin, which this client does not run; give it a token or a client certificate")
@@ -146,7 +148,7 @@ class KubernetesClient:
         try:
             client = cls(
                 str(cluster.get("server") or ""),
-                namespace=str(ctx.get("namespace") or options.pop("namespace", "default")),
+                namespace=str(options.pop("namespace", None) or ctx.get("namespace") or "default"),
                 token=user.get("token"),
                 token_file=str(base / user["tokenFile"]) if user.get("tokenFile") else None,
                 client_cert=path_or_data("client-certificate", "client.crt"),
