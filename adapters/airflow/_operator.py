@@ -35,6 +35,7 @@ from resumable_core.redaction import redact
 from ._compat import NEVER_EXPIRE, AirflowTaskTimeout, BaseOperator, Context
 from ._kill import CANCEL_BY_CAUSE, KillCause, KillPolicy, TaskInterrupted, cause_from_state, task_instance_state
 from ._store import AirflowStateStore
+from ._telemetry import AirflowTelemetry
 
 JobSource = Union[ResumableJob[Any], Callable[[Context], ResumableJob[Any]]]
 StoreSource = Union[StateStore, Callable[[Context], StateStore]]
@@ -83,6 +84,12 @@ class _ActiveRun:
     store: StateStore
     key: str
     ti: Any
+
+
+def _team_name(ti: Any) -> str | None:
+    """The team tag Airflow puts on a task's own metrics (multi-team deployments), if any."""
+    tags = getattr(ti, "stats_tags", None)
+    return tags.get("team_name") if isinstance(tags, dict) else None
 
 
 class _DeferredPolling:
@@ -268,6 +275,7 @@ class ResumableOperator(BaseOperator):
                 listener=self._log_event,
                 sleep=self._sleep,
                 polled=polled,
+                telemetry=AirflowTelemetry(type(self).__name__, team_name=_team_name(ti)),
             )
         except ResumableError as exc:
             self._scrub(exc)
