@@ -10,7 +10,6 @@ only to the URLs the caller configured. Every text is scrubbed of the secrets gi
 from __future__ import annotations
 
 import json
-import time
 from collections.abc import Collection, Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -122,8 +121,4 @@ def _short(exc: BaseException, secrets: Collection[str]) -> str:
     return redact(" ".join(str(exc).split()), secrets)[:200]
 
 
-def elapsed_ms(started: float) -> float:
-    return (time.perf_counter() - started) * 1e3
-
-
-__all__ = ["MAX_BODY", "HttpAnswer", "NotSent", "elapsed_ms", "http_call", "timeouts"]
+__all__ = ["MAX_BODY", "HttpAnswer", "NotSent", "http_call", "timeouts"]

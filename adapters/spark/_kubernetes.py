@@ -195,8 +195,9 @@ class SparkKubernetesJob:
         self._deleted.add(job_id)
 
     def job_fingerprint(self) -> str:
-        return self.submission.fingerprint("kubernetes", self.client.server, self.client.namespace,
-                                           self.image or "", self.pod_prefix)
+        # Where it runs within the cluster, not the API server's URL: reaching the same cluster by
+        # another address is no new specification.
+        return self.submission.fingerprint("kubernetes", self.client.namespace, self.image or "", self.pod_prefix)
 
     # -- submission outcomes ------------------------------------------------------------------
 

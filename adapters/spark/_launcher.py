@@ -31,6 +31,7 @@ import tempfile
 from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from resumable_core import InvalidArgument, SubmissionRejected, TransientError
 from resumable_core.redaction import redact
@@ -146,7 +147,7 @@ class SparkSubmitLauncher:
             process = subprocess.Popen(
                 argv, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env,
                 start_new_session=True,  # one process group: a timeout kills the JVM and its helpers
-                preexec_fn=_die_with_parent if sys.platform == "linux" else None,  # see the module doc
+                preexec_fn=_die_with_parent if _PRCTL is not None else None,  # see the module doc
             )
         except OSError as exc:  # not found, not executable: nothing ran, nothing was created
             raise SubmissionRejected(f"{what}: cannot start {self.spark_submit!r}: {type(exc).__name__}: "
@@ -201,10 +202,22 @@ def _write_private(path: Path, content: str) -> None:
         handle.write(content)
 
 
+def _load_prctl() -> Any:
+    if sys.platform != "linux":
+        return None
+    try:
+        return ctypes.CDLL(None, use_errno=True).prctl
+    except (OSError, AttributeError):
+        return None
+
+
+# Resolved here, in the parent: loading a library between fork and exec can deadlock on the
+# loader's lock if another thread held it at fork time; calling a resolved function cannot.
+_PRCTL = _load_prctl()
+
+
 def _die_with_parent() -> None:  # pragma: no cover - runs in the child between fork and exec
-    with contextlib.suppress(OSError, AttributeError):
-        libc = ctypes.CDLL(None, use_errno=True)
-        libc.prctl(_PR_SET_PDEATHSIG, signal.SIGKILL)
+    _PRCTL(_PR_SET_PDEATHSIG, signal.SIGKILL)
 
 
 def _kill_group(process: subprocess.Popen[bytes]) -> None:
