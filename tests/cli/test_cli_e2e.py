@@ -348,7 +348,7 @@ def test_ctrl_c_on_a_real_terminal_reaches_the_client_not_the_job(cli: Cli) -> N
     ],
     ids=lambda a: " ".join(a) or "nothing",
 )
-def test_bad_arguments_give_one_line_and_exit_2_creating_nothing(cli: Cli, args: list[str]) -> None:
+def test_bad_arguments_give_one_line_and_the_usage_exit_creating_nothing(cli: Cli, args: list[str]) -> None:
     result = cli.run(*args)
     assert result.code == EXIT_USAGE
     one_error_line(result)
@@ -361,7 +361,7 @@ def test_bad_arguments_give_one_line_and_exit_2_creating_nothing(cli: Cli, args:
      ["forget", "k"]],
     ids=lambda a: a[0],
 )
-def test_a_corrupt_state_file_gives_one_line_and_exit_5_leaving_it_untouched(cli: Cli, args: list[str]) -> None:
+def test_a_corrupt_state_file_gives_one_line_and_the_state_exit_leaving_it_untouched(cli: Cli, args: list[str]) -> None:
     garbage = b"this is not a SQLite database\n" * 10
     cli.state.write_bytes(garbage)
     result = cli.run(*args)
@@ -371,7 +371,7 @@ def test_a_corrupt_state_file_gives_one_line_and_exit_5_leaving_it_untouched(cli
     assert cli.job_dirs() == []
 
 
-def test_a_state_path_that_cannot_be_opened_gives_exit_5_and_debug_shows_the_traceback(cli: Cli) -> None:
+def test_a_state_path_that_cannot_be_opened_gives_the_state_exit_and_debug_shows_the_traceback(cli: Cli) -> None:
     cli.state.mkdir()  # as root, permissions cannot make a file unreadable; a directory can't be opened either
     result = cli.run("run", "--key", "k", "--", "true")
     assert result.code == EXIT_STATE
@@ -393,7 +393,7 @@ def test_a_foreign_value_under_the_key_is_refused_untouched_until_forgotten(cli:
     assert cli.run("run", "--key", "k", "--", "true").code == 0
 
 
-def test_unreachable_system_exits_4_and_an_unverifiable_submission_exits_3(cli: Cli) -> None:
+def test_an_unreachable_system_and_an_unverifiable_submission_have_their_own_exits(cli: Cli) -> None:
     with socket.socket() as probe:  # a loopback port nobody listens on
         probe.bind(("127.0.0.1", 0))
         port = probe.getsockname()[1]

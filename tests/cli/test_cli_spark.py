@@ -35,7 +35,7 @@ def test_spark_submit_runs_a_driver_once_and_reuses_its_result(
     assert status.events[0]["job_id"] == driver_id and status.events[0]["phase"] == "succeeded"
 
 
-def test_spark_submit_reports_a_failed_driver_as_exit_1(
+def test_spark_submit_reports_a_failed_driver_with_the_job_failed_exit(
     cli: Cli, spark_cluster: SparkCluster, spark_driver_jar: DriverJar
 ) -> None:
     failed = cli.run(*submit_args(spark_cluster, spark_driver_jar, "spark-bad", 3), timeout=180)

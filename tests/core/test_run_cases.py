@@ -105,7 +105,7 @@ def h(store: StateStore) -> Harness:
     return Harness(store, running_polls=2)
 
 
-def test_1_nothing_stored_submits_persists_polls_and_records(h: Harness) -> None:
+def test_nothing_stored_submits_persists_polls_and_records(h: Harness) -> None:
     seen_before_polling: list[JobRecord] = []
 
     class Spy(FakeJob):
@@ -125,7 +125,7 @@ def test_1_nothing_stored_submits_persists_polls_and_records(h: Harness) -> None
     assert [e.reason for e in h.of(Submitted)] == [SubmitReason.NEW]
 
 
-def test_1_failure_is_recorded_and_raised_with_job_id_and_status(h: Harness) -> None:
+def test_failure_is_recorded_and_raised_with_job_id_and_status(h: Harness) -> None:
     h.system.outcomes.append("FAILED")
     with pytest.raises(JobFailed) as info:
         h.run()
@@ -135,7 +135,7 @@ def test_1_failure_is_recorded_and_raised_with_job_id_and_status(h: Harness) -> 
     assert h.record().phase is Phase.FAILED
 
 
-def test_2_active_job_is_reattached_and_its_result_returned(h: Harness) -> None:
+def test_active_job_is_reattached_and_its_result_returned(h: Harness) -> None:
     h.crash_while_polling()
     (job_id,) = h.system.submissions()
     result = h.run()
@@ -145,7 +145,7 @@ def test_2_active_job_is_reattached_and_its_result_returned(h: Harness) -> None:
     assert h.record().phase is Phase.SUCCEEDED
 
 
-def test_3_stored_job_already_succeeded_returns_result_without_polling(h: Harness) -> None:
+def test_stored_job_already_succeeded_returns_result_without_polling(h: Harness) -> None:
     h.crash_while_polling()
     (job_id,) = h.system.submissions()
     h.system.finish(job_id)  # it finished while nobody watched
@@ -157,7 +157,7 @@ def test_3_stored_job_already_succeeded_returns_result_without_polling(h: Harnes
     assert [e.asked_external for e in h.of(ResultReused)] == [True]
 
 
-def test_4_recorded_success_is_returned_without_asking_the_system(h: Harness) -> None:
+def test_recorded_success_is_returned_without_asking_the_system(h: Harness) -> None:
     first = h.run()
     h.system.forget(first["job_id"])  # the cluster forgot it (master restart, retention)
 
@@ -173,7 +173,7 @@ def test_4_recorded_success_is_returned_without_asking_the_system(h: Harness) ->
     assert [e.asked_external for e in h.of(ResultReused)] == [False]
 
 
-def test_4_non_json_result_is_not_recorded_and_fetched_again(h: Harness) -> None:
+def test_non_json_result_is_not_recorded_and_fetched_again(h: Harness) -> None:
     class TupleResult(FakeJob):
         def get_job_result(self, job_id: str, status: str) -> Any:
             return ("not", "json")
@@ -185,7 +185,7 @@ def test_4_non_json_result_is_not_recorded_and_fetched_again(h: Harness) -> None
     assert len(h.system.submissions()) == 1
 
 
-def test_5_stored_failure_is_resubmitted_with_a_new_reference(h: Harness) -> None:
+def test_stored_failure_is_resubmitted_with_a_new_reference(h: Harness) -> None:
     h.system.outcomes.append("FAILED")
     with pytest.raises(JobFailed):
         h.run()
@@ -202,7 +202,7 @@ def test_5_stored_failure_is_resubmitted_with_a_new_reference(h: Harness) -> Non
     assert h.of(Submitted)[-1].reason is SubmitReason.PREVIOUS_FAILED
 
 
-def test_5_stored_job_found_failed_on_retry_is_resubmitted(h: Harness) -> None:
+def test_stored_job_found_failed_on_retry_is_resubmitted(h: Harness) -> None:
     h.system.outcomes.append("FAILED")
     h.crash_while_polling()
     (first,) = h.system.submissions()
@@ -213,7 +213,7 @@ def test_5_stored_job_found_failed_on_retry_is_resubmitted(h: Harness) -> None:
     assert h.record().history[0].status == "FAILED"
 
 
-def test_6_intent_without_id_adopts_the_job_found_by_reference(h: Harness) -> None:
+def test_intent_without_id_adopts_the_job_found_by_reference(h: Harness) -> None:
     reference = h.write_intent_then_crash(FakeJob(h.system))
     (job_id,) = h.system.submissions()
     assert h.record().phase is Phase.INTENT and h.record().job_id is None
@@ -223,7 +223,7 @@ def test_6_intent_without_id_adopts_the_job_found_by_reference(h: Harness) -> No
     assert [(e.job_id, e.via) for e in h.of(Reattached)] == [(job_id, "reference")]
 
 
-def test_6_intent_with_nothing_found_submits_with_the_same_reference(h: Harness) -> None:
+def test_intent_with_nothing_found_submits_with_the_same_reference(h: Harness) -> None:
     class CrashBeforeSubmit(FakeJob):
         def submit_job(self, reference: str) -> str:
             raise Crash
@@ -239,7 +239,7 @@ def test_6_intent_with_nothing_found_submits_with_the_same_reference(h: Harness)
     assert len(h.of(WaitingForOwner)) == 1 and len(h.clock.slept) > 1
 
 
-def test_6_no_lookup_resubmits_by_default_with_a_warning(h: Harness, caplog: pytest.LogCaptureFixture) -> None:
+def test_no_lookup_resubmits_by_default_with_a_warning(h: Harness, caplog: pytest.LogCaptureFixture) -> None:
     h.write_intent_then_crash(PlainFakeJob(h.system))
     h.clock.now += 1000  # the crashed owner's lease is long gone
     h.run(PlainFakeJob(h.system))
@@ -248,7 +248,7 @@ def test_6_no_lookup_resubmits_by_default_with_a_warning(h: Harness, caplog: pyt
     assert any(r.levelname == "WARNING" and "ambiguous" in r.getMessage() for r in caplog.records)
 
 
-def test_6_no_lookup_with_fail_policy_stops_for_a_human(h: Harness) -> None:
+def test_no_lookup_with_fail_policy_stops_for_a_human(h: Harness) -> None:
     h.write_intent_then_crash(PlainFakeJob(h.system))
     h.clock.now += 1000
     before = h.store.get(KEY)
@@ -259,7 +259,7 @@ def test_6_no_lookup_with_fail_policy_stops_for_a_human(h: Harness) -> None:
     assert h.store.get(KEY) == before, "the record is left for the human"
 
 
-def test_7_unknown_job_resubmits_with_warning_by_default(h: Harness) -> None:
+def test_unknown_job_resubmits_with_warning_by_default(h: Harness) -> None:
     h.crash_while_polling()
     (first,) = h.system.submissions()
     h.system.forget(first)
@@ -269,7 +269,7 @@ def test_7_unknown_job_resubmits_with_warning_by_default(h: Harness) -> None:
     assert h.record().history[0].outcome is Outcome.LOST
 
 
-def test_7_unknown_job_with_fail_policy_raises_job_lost(h: Harness) -> None:
+def test_unknown_job_with_fail_policy_raises_job_lost(h: Harness) -> None:
     h.crash_while_polling()
     (first,) = h.system.submissions()
     h.system.forget(first)
@@ -279,7 +279,7 @@ def test_7_unknown_job_with_fail_policy_raises_job_lost(h: Harness) -> None:
     assert h.system.submissions() == [first]
 
 
-def test_7_transient_errors_are_retried_and_never_mean_not_found(h: Harness) -> None:
+def test_transient_errors_are_retried_and_never_mean_not_found(h: Harness) -> None:
     h.system.transient_failures = 0
     h.crash_while_polling()
     h.system.transient_failures = 3  # within the budget of 5
@@ -288,7 +288,7 @@ def test_7_transient_errors_are_retried_and_never_mean_not_found(h: Harness) -> 
     assert result["job_id"] == h.system.submissions()[0]
 
 
-def test_7_a_success_beats_a_lost_verdict_given_while_it_was_being_recorded(h: Harness) -> None:
+def test_a_success_beats_a_lost_verdict_given_while_it_was_being_recorded(h: Harness) -> None:
     class SeesSuccessWhileAnotherProcessDeclaresItLost(FakeJob):
         def get_job_result(self, job_id: str, status: str) -> Any:
             result = super().get_job_result(job_id, status)
@@ -314,7 +314,7 @@ def test_7_a_success_beats_a_lost_verdict_given_while_it_was_being_recorded(h: H
     assert h.run() == result and len(h.system.submissions()) == 2
 
 
-def test_7_exhausted_transient_budget_raises_and_keeps_the_record(h: Harness) -> None:
+def test_exhausted_transient_budget_raises_and_keeps_the_record(h: Harness) -> None:
     h.crash_while_polling()
     before = h.store.get(KEY)
     h.system.transient_failures = 100
@@ -325,7 +325,7 @@ def test_7_exhausted_transient_budget_raises_and_keeps_the_record(h: Harness) ->
 
 
 @pytest.mark.parametrize("on_superseded", [OnSuperseded.LEAVE, OnSuperseded.CANCEL])
-def test_8_changed_fingerprint_submits_the_new_spec(h: Harness, on_superseded: OnSuperseded) -> None:
+def test_changed_fingerprint_submits_the_new_spec(h: Harness, on_superseded: OnSuperseded) -> None:
     h.crash_while_polling(FakeJob(h.system, spec="v1"))
     (old,) = h.system.submissions()
     result = h.run(FakeJob(h.system, spec="v2"), policy=Policy(on_superseded=on_superseded))
@@ -336,20 +336,20 @@ def test_8_changed_fingerprint_submits_the_new_spec(h: Harness, on_superseded: O
     assert h.record().history[0].outcome is Outcome.SUPERSEDED
 
 
-def test_8_changed_fingerprint_does_not_reuse_an_old_success(h: Harness) -> None:
+def test_changed_fingerprint_does_not_reuse_an_old_success(h: Harness) -> None:
     h.run(FakeJob(h.system, spec="v1"))
     result = h.run(FakeJob(h.system, spec="v2"))
     assert result["spec"] == "v2" and len(h.system.submissions()) == 2
 
 
-def test_9_fresh_run_does_not_reuse_an_old_success(h: Harness) -> None:
+def test_fresh_run_does_not_reuse_an_old_success(h: Harness) -> None:
     first = h.run()
     second = h.run(fresh=True)
     assert second["job_id"] != first["job_id"]
     assert h.of(Submitted)[-1].reason is SubmitReason.FRESH_RUN
 
 
-def test_9_generation_change_is_a_fresh_run_and_retries_within_it_reattach(h: Harness) -> None:
+def test_generation_change_is_a_fresh_run_and_retries_within_it_reattach(h: Harness) -> None:
     h.run(generation="1")
     assert len(h.system.submissions()) == 1
     h.run(generation="1")
@@ -360,7 +360,7 @@ def test_9_generation_change_is_a_fresh_run_and_retries_within_it_reattach(h: Ha
     assert len(h.system.submissions()) == 2
 
 
-def test_10_two_processes_on_one_key_submit_once(h: Harness) -> None:
+def test_two_processes_on_one_key_submit_once(h: Harness) -> None:
     from resumable_core import CompareAndSetStore
 
     if not isinstance(h.store, CompareAndSetStore):
@@ -399,7 +399,7 @@ def test_10_two_processes_on_one_key_submit_once(h: Harness) -> None:
     assert results["a"]["job_id"] == results["b"]["job_id"]
 
 
-def test_11_cancel_resumable_cancels_marks_and_is_idempotent(h: Harness) -> None:
+def test_cancel_resumable_cancels_marks_and_is_idempotent(h: Harness) -> None:
     h.crash_while_polling()
     (job_id,) = h.system.submissions()
     record = cancel_resumable(FakeJob(h.system), h.store, key=KEY, clock=h.clock)
@@ -410,7 +410,7 @@ def test_11_cancel_resumable_cancels_marks_and_is_idempotent(h: Harness) -> None
     assert cancel_resumable(FakeJob(h.system), h.store, key="other", clock=h.clock) is None
 
 
-def test_11_a_cancelled_key_stays_cancelled_until_a_fresh_run(h: Harness) -> None:
+def test_a_cancelled_key_stays_cancelled_until_a_fresh_run(h: Harness) -> None:
     h.crash_while_polling()
     cancel_resumable(FakeJob(h.system), h.store, key=KEY, clock=h.clock)
     with pytest.raises(JobCancelled) as info:
@@ -421,7 +421,7 @@ def test_11_a_cancelled_key_stays_cancelled_until_a_fresh_run(h: Harness) -> Non
     assert len(h.system.submissions()) == 2 and result["job_id"] == h.system.submissions()[1]
 
 
-def test_11_cancel_with_rerun_lets_the_next_run_submit_afresh(h: Harness) -> None:
+def test_cancel_with_rerun_lets_the_next_run_submit_afresh(h: Harness) -> None:
     h.crash_while_polling()
     (first,) = h.system.submissions()
     record = cancel_resumable(FakeJob(h.system), h.store, key=KEY, clock=h.clock, rerun=True)
@@ -433,7 +433,7 @@ def test_11_cancel_with_rerun_lets_the_next_run_submit_afresh(h: Harness) -> Non
     assert h.of(Submitted)[-1].reason is SubmitReason.PREVIOUS_FAILED
 
 
-def test_11_a_retry_starting_during_the_cancel_does_not_resubmit(h: Harness) -> None:
+def test_a_retry_starting_during_the_cancel_does_not_resubmit(h: Harness) -> None:
     h.crash_while_polling()
     retry_saw: list[BaseException] = []
 
@@ -453,7 +453,7 @@ def test_11_a_retry_starting_during_the_cancel_does_not_resubmit(h: Harness) -> 
     assert len(h.system.submissions()) == 1
 
 
-def test_11_a_poller_sees_the_cancellation_as_job_cancelled(h: Harness) -> None:
+def test_a_poller_sees_the_cancellation_as_job_cancelled(h: Harness) -> None:
     class CancelDuringPoll(FakeJob):
         def get_job_status(self, job_id: str) -> str:
             if h.system.runs[job_id].position == 1:
