@@ -12,7 +12,7 @@ texts checked in spark-yarn_2.13-4.3.0.jar and hadoop-client-api-3.5.0.jar).
 ``fail-before-submit`` (dies after "Submitting application", before the RPC lands);
 ``fail-after-submit`` (the application exists, then spark-submit exits 1);
 ``hang`` (sleeps ``FAKE_SPARK_SLEEP`` seconds before registering, for the timeout and
-parent-death tests).
+parent-death tests; touches ``FAKE_SPARK_STARTED`` first when set).
 """
 
 from __future__ import annotations
@@ -87,6 +87,8 @@ def main(argv: list[str]) -> int:
     log("INFO DefaultNoHARMFailoverProxyProvider: Connecting to ResourceManager at /127.0.0.1:8032")
     log("INFO Client: Requesting a new application from cluster with 1 NodeManagers")
     if mode == "hang":
+        if os.environ.get("FAKE_SPARK_STARTED"):
+            Path(os.environ["FAKE_SPARK_STARTED"]).touch()  # the test kills our parent only once we run
         time.sleep(float(os.environ.get("FAKE_SPARK_SLEEP", "30")))
     if mode == "fail-before-submit":
         log("INFO Client: Submitting application application_1764200000000_9999 to ResourceManager")

@@ -102,11 +102,11 @@ def test_sigkill_during_spark_submit_takes_the_launch_down_with_it(
 ) -> None:
     # The launch would register its application 1.5 s in; its parent dies first. Were the launch
     # to outlive it, the retry could look the tag up, find nothing, and submit a second one.
+    started = tmp_path / "launch-started"
     hanging = config(yarn_rm, tmp_path, "weekly", seconds=0.3,
-                     env={"FAKE_SPARK_MODE": "hang", "FAKE_SPARK_SLEEP": "1.5"})
+                     env={"FAKE_SPARK_MODE": "hang", "FAKE_SPARK_SLEEP": "1.5", "FAKE_SPARK_STARTED": str(started)})
     first = start_client(hanging)
-    wait_for_record(tmp_path / "state.db", "weekly", first, lambda r: r.phase is Phase.INTENT)
-    time.sleep(0.3)  # spark-submit is running now
+    wait_for_record(tmp_path / "state.db", "weekly", first, lambda r: r.phase is Phase.INTENT and started.exists())
     kill(first)
     time.sleep(2.0)  # past the moment the orphaned launch would have registered
     assert not yarn_rm.apps
