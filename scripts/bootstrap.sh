@@ -16,13 +16,17 @@ if [ "$profile" = core ] && [ -f .venv/.installed-test ] && [ ! pyproject.toml -
     stamp=.venv/.installed-test
 fi
 # Reinstall when pyproject.toml changed since the last install of this profile.
+# editable_mode=compat: the source tree on sys.path through a .pth file (the repository
+# root is where the packages live anyway), without setuptools' warning about folders
+# shadowing packages that the default editable mode prints on every install. Twice --quiet:
+# errors only, so a first `make demo` shows the demo, not the installer.
 if [ ! -f "$stamp" ] || [ pyproject.toml -nt "$stamp" ]; then
-    .venv/bin/python -m pip install --quiet --disable-pip-version-check --upgrade pip
+    .venv/bin/python -m pip install --quiet --quiet --disable-pip-version-check --upgrade pip
     if [ "$profile" = test ]; then
         # --no-cache-dir: pyspark is a 456 MB sdist; caching it doubles the disk it costs.
-        .venv/bin/python -m pip install --quiet --disable-pip-version-check --no-cache-dir -e '.[test,spark,postgres]'
+        .venv/bin/python -m pip install --quiet --quiet --disable-pip-version-check --no-cache-dir --config-settings editable_mode=compat -e '.[test,spark,postgres]'
     else
-        .venv/bin/python -m pip install --quiet --disable-pip-version-check -e .
+        .venv/bin/python -m pip install --quiet --quiet --disable-pip-version-check --config-settings editable_mode=compat -e .
     fi
     touch "$stamp"
 fi

@@ -1,4 +1,6 @@
-"""Spark standalone cluster mode for resumable_core, over the master's REST submission server.
+"""Spark cluster mode for resumable_core: standalone over the master's REST submission server
+(SparkRestJob, AsyncSparkRestJob), YARN and Kubernetes through spark-submit (SparkYarnJob,
+SparkKubernetesJob; docs/spark-cluster-managers.md).
 
 ::
 
@@ -34,7 +36,11 @@ from ._auth import BearerToken, JwsAuth, SparkAuth
 
 # _client first: it raises the ImportError naming the extra when urllib3 is missing.
 from ._client import DRIVER_ID_RE, SparkRestClient, check_driver_id
+from ._cluster_submission import SparkClusterSubmission
 from ._job import DEFAULT_EXIT_CODE_PATTERNS, SparkDriverResult, SparkRestJob, driver_state
+from ._kube_client import KubernetesClient
+from ._kubernetes import SparkKubernetesJob, pod_phase
+from ._launcher import LaunchResult, SparkSubmitLauncher
 from ._model import DriverStatus, MasterDriver, MasterState
 from ._submission import (
     DRIVER_STATES_ACTIVE,
@@ -43,6 +49,8 @@ from ._submission import (
     SparkSubmission,
     SparkSuperviseWarning,
 )
+from ._yarn import SparkYarnJob, yarn_state
+from ._yarn_client import YarnApplication, YarnRestClient
 
 if TYPE_CHECKING:
     from ._async_job import AsyncSparkRestClient, AsyncSparkRestJob
@@ -69,14 +77,24 @@ __all__ = [
     "BearerToken",
     "DriverStatus",
     "JwsAuth",
+    "KubernetesClient",
+    "LaunchResult",
     "MasterDriver",
     "MasterState",
     "SparkAuth",
+    "SparkClusterSubmission",
     "SparkDriverResult",
+    "SparkKubernetesJob",
     "SparkRestClient",
     "SparkRestJob",
+    "SparkSubmitLauncher",
     "SparkSubmission",
     "SparkSuperviseWarning",
+    "SparkYarnJob",
+    "YarnApplication",
+    "YarnRestClient",
     "check_driver_id",
     "driver_state",
+    "pod_phase",
+    "yarn_state",
 ]
