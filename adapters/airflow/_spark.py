@@ -1,131 +1,76 @@
-"""ResumableSparkSubmitOperator: SparkSubmitOperator's arguments, run resumably over the REST server.
+"""ResumableSparkSubmitOperator: every SparkSubmitOperator argument, the driver resumable in cluster mode.
 
-The Spark adapter submits through a standalone master's REST submission server
-(cluster deploy mode), so the driver runs on a worker, not in the Airflow
-task: the task can die and its retry reattaches to the same driver.
+The connection is read as SparkSubmitHook reads it, and the cluster manager it names
+picks the job: a standalone master's REST server (``SparkRestJob``), YARN
+(``SparkYarnJob``) or Kubernetes (``SparkKubernetesJob``), all in cluster deploy mode,
+where the driver outlives the task and a retry reattaches to it. Client mode cannot be
+resumed (the driver is the task's own process): it runs as SparkSubmitOperator runs it,
+through SparkSubmitHook, with a warning saying so.
 """
 
 from __future__ import annotations
 
 import os
-import re
+import subprocess
+import warnings
 from collections.abc import Sequence
-from typing import Any, NamedTuple
-from urllib.parse import urlsplit
+from typing import Any
 
-from resumable_core import InvalidArgument, PollPolicy, ResumableJob
-from resumable_core.redaction import MASK, redact
+from resumable_core import InvalidArgument, MemoryStateStore, PollPolicy, ResumableJob
 
-from ..spark import BearerToken, SparkRestClient, SparkRestJob, SparkSubmission
+from ..spark import BearerToken, SparkRestClient, SparkSubmission
+from ..spark._launcher import SparkSubmitLauncher
+from ..spark._yarn_client import YarnRestClient
 from ._compat import BaseHook, Context
-from ._operator import ResumableOperator
+from ._operator import _INTERNAL_DIRS, ResumableOperator, _first_frame_outside
+from ._spark_connection import (
+    ClusterManager,
+    SparkTarget,
+    connection_secrets,
+    kubernetes_client,
+    read_properties_file,
+    resolve_target,
+    spark_endpoints,
+    yarn_rm_urls,
+)
+from ._spark_jobs import (
+    K8S_WAIT,
+    YARN_WAIT,
+    LineageStableKubernetesJob,
+    LineageStableRestJob,
+    LineageStableYarnJob,
+    cluster_conf,
+    cluster_submission,
+    default_yarn_auth,
+    requests_auth_headers,
+)
 
-_SCHEME = re.compile(r"([A-Za-z][A-Za-z0-9+.-]*)://")
-DEFAULT_MASTER_PORT = 7077  # Spark's spark.master.port (SparkSubmitHook's default too)
-DEFAULT_REST_PORT = 6066    # Spark's spark.master.rest.port
-DEFAULT_WEB_UI_PORT = 8080  # Spark's spark.master.ui.port
+try:
+    from airflow.sdk.configuration import conf as _airflow_conf
+except ImportError:  # pragma: no cover - an Airflow 3 without the SDK's configuration module
+    from airflow.configuration import conf as _airflow_conf
 
-# SparkSubmitOperator arguments that cannot mean anything here: rejected with the
-# reason rather than silently dropped.
 # What Spark itself says: "Cluster deploy mode is currently not supported for python
 # applications on standalone clusters" (and the same for R).
 NO_PYTHON_APPS = (
     "Spark standalone cluster mode runs JVM applications only (a jar and its main class, java_class=); "
     "Python and R applications cannot run in cluster mode on a standalone master"
 )
-_UNSUPPORTED = {
+# SparkSubmitOperator arguments a standalone master's REST server cannot honour: refused with the reason.
+_NOT_ON_STANDALONE = {
     "py_files": NO_PYTHON_APPS,
     "keytab": "Kerberos is not supported by the standalone REST submission server",
     "principal": "Kerberos is not supported by the standalone REST submission server",
-    "proxy_user": "the standalone REST submission server cannot impersonate users",
-    "properties_file": "pass its properties in conf=",
-    "yarn_queue": "this operator submits to a Spark standalone master, not YARN",
     "use_krb5ccache": "Kerberos is not supported by the standalone REST submission server",
+    "proxy_user": "the standalone REST submission server cannot impersonate users",
 }
-# Accepted for compatibility and ignored, with why.
-_IGNORED = {
-    "spark_binary": "no spark-submit binary is used; the REST server is called directly",
-    "verbose": "no spark-submit process to make verbose",
-    "deploy_mode": "always cluster: the driver must outlive the task",
-}
-
-
-class SparkEndpoints(NamedTuple):
-    """Where a connection's Spark master(s) are: the master URL and each master's REST server and web UI."""
-
-    master: str               # spark://a:7077 or Spark's HA form spark://a:7077,b:7077 (the driver's spark.master)
-    rest_urls: list[str]      # one per master, asked in turn (SparkRestClient)
-    web_ui_urls: list[str]    # one per master; empty when finding drivers by reference is disabled
-
-
-def spark_endpoints(conn: Any) -> SparkEndpoints:
-    """The Spark masters an Airflow connection names.
-
-    Like SparkSubmitHook's: host ``spark://master`` (or ``master``), port the
-    master's (7077). Several masters are written as Spark writes them for
-    standalone HA, ``spark://a:7077,b:7077`` (Spark's
-    ``Utils.parseStandaloneMasterUrls``: one scheme, then host:port entries; the
-    connection's port, else 7077, for an entry without one). Extra ``rest_url``
-    / ``web_ui_url`` override the REST servers (default ``http://<host>:6066``
-    for each master) and the web UIs (default ``http://<host>:8080``, used to
-    find a driver by reference after a crash between submit and persist; ``""``
-    disables that); both may list several, comma-separated.
-    """
-    raw = (conn.host or "").strip()
-    if not raw:
-        raise InvalidArgument(f"Airflow connection {conn.conn_id!r} has no host (the Spark master)")
-    leading = _SCHEME.match(raw)
-    scheme, rest = (leading.group(1), raw[leading.end():]) if leading else ("spark", raw)
-    if scheme.lower() != "spark":
-        raise InvalidArgument(
-            f"Airflow connection {conn.conn_id!r}: host {_shown(raw)!r} is not a Spark standalone master "
-            "(spark://host:port, or spark://a:7077,b:7077 for several); this operator submits to a "
-            "standalone master's REST server, not to YARN, Kubernetes or a local master"
-        )
-    default_port = conn.port or DEFAULT_MASTER_PORT
-    masters = [_master_entry(conn.conn_id, entry, default_port) for entry in rest.split(",")]
-    extra = conn.extra_dejson or {}
-    rest_url = extra.get("rest_url")
-    rest_urls = [str(rest_url)] if rest_url else [f"http://{host}:{DEFAULT_REST_PORT}" for host, _ in masters]
-    web_ui = extra.get("web_ui_url")
-    if web_ui is None:
-        web_uis = [f"http://{host}:{DEFAULT_WEB_UI_PORT}" for host, _ in masters]
-    else:
-        web_uis = [str(web_ui)] if web_ui else []
-    master = "spark://" + ",".join(f"{host}:{port}" for host, port in masters)
-    return SparkEndpoints(master, rest_urls, web_uis)
-
-
-def _master_entry(conn_id: str, entry: str, default_port: int) -> tuple[str, int]:
-    """(host as it goes in a URL, port) of one ``host[:port]`` entry, or InvalidArgument naming the entry."""
-    text = entry.strip()
-    if text.lower().startswith("spark://"):  # a repeated scheme, as Spark tolerates
-        text = text[len("spark://"):]
-
-    def bad(why: str) -> InvalidArgument:
-        return InvalidArgument(f"Airflow connection {conn_id!r}: Spark master {_shown(entry.strip())!r} {why}")
-
-    if not text:
-        raise bad("is empty (a stray comma in the host?)")
-    if any(c.isspace() for c in text) or any(c in text for c in "/?#"):
-        raise bad("must be host or host:port (no path, query or whitespace)")
-    if "@" in text:
-        raise bad("must carry no credentials (the connection's login and password hold them)")
-    try:
-        parts = urlsplit(f"spark://{text}")
-        port = parts.port
-    except ValueError as exc:  # a port that is not a number, or one out of range
-        raise bad(f"has an invalid port ({exc})") from None
-    if not parts.hostname:
-        raise bad("names no host")
-    host = f"[{parts.hostname}]" if ":" in parts.hostname else parts.hostname  # IPv6 in brackets
-    return host, port or default_port
-
-
-def _shown(text: str) -> str:
-    # What an error may show of a host: no userinfo (a password typed into the host field).
-    head, sep, tail = text.rpartition("@")
-    return f"{MASK}@{tail}" if sep else text
+# SparkSubmitHook's floors on its RM / API polling, applied when poll= is not given.
+POLL_FLOOR = {ClusterManager.YARN: 10.0, ClusterManager.KUBERNETES: 20.0}
+CLIENT_MODE_WARNING = (
+    "{why}: the driver runs inside this task's process, so this run cannot be resumed: a retry "
+    "submits a new application. Running it as SparkSubmitOperator does (spark-submit through "
+    "SparkSubmitHook). Set deploy_mode='cluster' to make it resumable."
+)
 
 
 def check_application(owner: str, application: str, java_class: str | None) -> None:
@@ -141,63 +86,49 @@ def check_application(owner: str, application: str, java_class: str | None) -> N
         )
 
 
-def connection_secrets(conn: Any) -> tuple[str, ...]:
-    """The exact secret values of a connection: its password and every extra the core's redaction calls secret."""
-    secrets = [conn.password] if conn.password else []
-    for name, value in (conn.extra_dejson or {}).items():
-        if not isinstance(value, str) or not value:
-            continue
-        for url_password in _url_passwords(value):
-            secrets.append(url_password)
-        # One rule for what is secret: the value counts when redaction masks it under its name.
-        if redact(f"{name}={value}") != f"{name}={value}" and MASK not in value:
-            secrets.append(value)
-    return tuple(secrets)
-
-
-def _url_passwords(text: str) -> list[str]:
-    found = []
-    for part in text.split(","):
-        try:
-            password = urlsplit(part.strip()).password
-        except ValueError:
-            continue
-        if password:
-            found.append(password)
-    return found
-
-
 def _as_url(application: str) -> str:
     # spark-submit takes a path; the REST server wants a URL the worker can fetch.
     return application if "://" in application or application.startswith("file:") else f"file:{os.path.abspath(application)}"
 
 
-class ResumableSparkSubmitOperator(ResumableOperator):
-    """SparkSubmitOperator's arguments; the driver survives the task, a retry reattaches.
+def _wait_conf_true(conf: dict[Any, Any] | None) -> str | None:
+    for key in (YARN_WAIT, K8S_WAIT):
+        if str((conf or {}).get(key, "")).strip().lower() == "true":
+            return key
+    return None
 
-    Moving a DAG over changes two lines: the import and the class name. What
-    differs: the driver runs in cluster mode on a standalone master (through
-    its REST submission server, ``conn_id`` names the master as for
-    SparkSubmitOperator), ``java_class`` is required (JVM applications only),
-    and ``execute()`` returns the driver's final state as the XCom value.
-    Kerberos, proxy users, YARN queues and Python applications are refused
-    with the reason. See :class:`ResumableOperator` for the state store, clear
-    versus retry and what stopping the task does to the driver.
+
+class ResumableSparkSubmitOperator(ResumableOperator):
+    """SparkSubmitOperator's arguments; in cluster mode the driver survives the task, a retry reattaches.
+
+    Moving a DAG over changes two lines: the import and the class name. The connection
+    names the cluster manager (``spark://``, ``yarn``, ``k8s://``) as for
+    SparkSubmitOperator; an unset deploy mode means cluster here. ``durable=False``
+    keeps nothing between tries (each try submits anew, as SparkSubmitOperator's).
+    ``execute()`` returns the job's final state as the XCom value (client mode: None, as
+    SparkSubmitOperator). See :class:`ResumableOperator` for the state store, clear
+    versus retry and what stopping the task does to the driver, and docs/airflow.md.
     """
 
     template_fields: Sequence[str] = (
         "application",
         "conf",
         "files",
+        "py_files",
         "archives",
         "jars",
         "driver_class_path",
         "packages",
         "exclude_packages",
         "repositories",
+        "keytab",
+        "principal",
+        "proxy_user",
         "name",
         "application_args",
         "env_vars",
+        "post_submit_commands",
+        "properties_file",
         "state_key",
     )
 
@@ -205,9 +136,10 @@ class ResumableSparkSubmitOperator(ResumableOperator):
         self,
         *,
         application: str = "",
-        conf: dict[str, Any] | None = None,
+        conf: dict[Any, Any] | None = None,
         conn_id: str = "spark_default",
         files: str | None = None,
+        py_files: str | None = None,
         archives: str | None = None,
         driver_class_path: str | None = None,
         jars: str | None = None,
@@ -219,31 +151,75 @@ class ResumableSparkSubmitOperator(ResumableOperator):
         executor_cores: int | None = None,
         executor_memory: str | None = None,
         driver_memory: str | None = None,
-        driver_cores: int | None = None,
+        keytab: str | None = None,
+        principal: str | None = None,
+        proxy_user: str | None = None,
         name: str = "arrow-spark",
         num_executors: int | None = None,
         status_poll_interval: int = 1,
         application_args: list[Any] | None = None,
         env_vars: dict[str, Any] | None = None,
+        verbose: bool = False,
+        spark_binary: str | None = None,
+        properties_file: str | None = None,
+        yarn_queue: str | None = None,
+        deploy_mode: str | None = None,
+        use_krb5ccache: bool = False,
+        post_submit_commands: list[str] | None = None,
+        track_driver_via_k8s_api: bool = False,
+        yarn_track_via_rm_api: bool = False,
+        yarn_rm_auth: Any = None,  # requests.auth.AuthBase, as SparkSubmitOperator's
+        # The same defaults as SparkSubmitOperator's: read from [openlineage] when the DAG is parsed.
+        openlineage_inject_parent_job_info: bool = _airflow_conf.getboolean(
+            "openlineage", "spark_inject_parent_job_info", fallback=False
+        ),
+        openlineage_inject_transport_info: bool = _airflow_conf.getboolean(
+            "openlineage", "spark_inject_transport_info", fallback=False
+        ),
+        reconnect_on_retry: bool | None = None,
+        durable: bool | None = None,
+        driver_cores: int | None = None,
         auth_from_connection: bool = False,
         **kwargs: Any,
     ) -> None:
-        for argument, reason in _UNSUPPORTED.items():
-            if kwargs.pop(argument, None):
-                raise InvalidArgument(f"{type(self).__name__}: {argument} is not supported: {reason}")
-        for argument in _IGNORED:
-            value = kwargs.pop(argument, None)
-            if argument == "deploy_mode" and value not in (None, "cluster"):
-                raise InvalidArgument(f"{type(self).__name__}: deploy_mode must be 'cluster', not {value!r}")
-        if kwargs.get("poll") is None and kwargs.get("poll_policy") is None:
+        owner = type(self).__name__
+        if reconnect_on_retry is not None:
+            _warn_deprecated(f"{owner}: reconnect_on_retry= is deprecated (as in SparkSubmitOperator); pass durable=")
+            if durable is None:
+                durable = reconnect_on_retry  # durable wins when both are given, as in SparkSubmitOperator
+        self.durable = True if durable is None else bool(durable)
+        if not self.durable:
+            if kwargs.get("state_store") is not None:
+                raise InvalidArgument(f"{owner}: durable=False keeps no record, so state_store= has no use; "
+                                      "pass one or the other")
+            # Nothing kept between tries, as SparkSubmitOperator(durable=False): a record that lives
+            # for this try only, so kill-by-cause and the returned result still work within it.
+            kwargs["state_store"] = lambda context: MemoryStateStore()
+        if deploy_mode not in (None, "cluster", "client"):
+            raise InvalidArgument(f"{owner}: deploy_mode must be 'cluster' or 'client', not {deploy_mode!r}")
+        if deploy_mode == "client":
+            for flag, value in (("track_driver_via_k8s_api", track_driver_via_k8s_api),
+                                ("yarn_track_via_rm_api", yarn_track_via_rm_api)):
+                if value:
+                    raise InvalidArgument(f"{owner}: {flag}=True requires deploy_mode='cluster' "
+                                          "(as in SparkSubmitOperator)")
+        elif (key := _wait_conf_true(conf)) is not None:
+            raise InvalidArgument(
+                f"{owner}: conf {key}=true keeps spark-submit waiting for the application, but cluster mode "
+                "returns once it is submitted so that a retry can reattach; remove it (or use deploy_mode='client')"
+            )
+        if yarn_rm_auth is not None and not callable(yarn_rm_auth):
+            raise InvalidArgument(f"{owner}: yarn_rm_auth must be a requests.auth.AuthBase, "
+                                  f"not {type(yarn_rm_auth).__name__}")
+        self._poll_given = kwargs.get("poll") is not None or kwargs.get("poll_policy") is not None
+        if not self._poll_given:
             kwargs["poll"] = PollPolicy(min_interval=float(status_poll_interval))
-        # java_class is not templated, so a Python application is refused when the DAG is parsed.
-        check_application(type(self).__name__, application, java_class)
         super().__init__(**kwargs)
         self.application = application
         self.conf = conf
         self.conn_id = conn_id
         self.files = files
+        self.py_files = py_files
         self.archives = archives
         self.driver_class_path = driver_class_path
         self.jars = jars
@@ -255,25 +231,123 @@ class ResumableSparkSubmitOperator(ResumableOperator):
         self.executor_cores = executor_cores
         self.executor_memory = executor_memory
         self.driver_memory = driver_memory
-        self.driver_cores = driver_cores
+        self.keytab = keytab
+        self.principal = principal
+        self.proxy_user = proxy_user
         self.name = name
         self.num_executors = num_executors
+        self.status_poll_interval = status_poll_interval
         self.application_args = application_args
         self.env_vars = env_vars
+        self.verbose = verbose
+        self.spark_binary = spark_binary
+        self.properties_file = properties_file
+        self.yarn_queue = yarn_queue
+        self.deploy_mode = deploy_mode
+        self.use_krb5ccache = use_krb5ccache
+        self.post_submit_commands = post_submit_commands
+        self.track_driver_via_k8s_api = track_driver_via_k8s_api
+        self.yarn_track_via_rm_api = yarn_track_via_rm_api
+        self.yarn_rm_auth = yarn_rm_auth
+        self.openlineage_inject_parent_job_info = openlineage_inject_parent_job_info
+        self.openlineage_inject_transport_info = openlineage_inject_transport_info
+        self.driver_cores = driver_cores
         self.auth_from_connection = auth_from_connection
         self._secrets: tuple[str, ...] = ()
+        self._target: SparkTarget | None = None
+        self._client_hook: Any = None  # SparkSubmitHook while a client-mode run is delegated
 
     def known_secrets(self) -> tuple[str, ...]:
         return self._secrets
 
-    def submission(self, master: str | None = None) -> SparkSubmission:
-        """The SparkSubmission these (rendered) arguments describe."""
-        check_application(type(self).__name__, self.application, self.java_class)
+    # -- execution ----------------------------------------------------------------------
+
+    def execute(self, context: Context) -> Any:
+        target = self._target = self._read_target()
+        why = self._not_resumable(target)
+        if why is not None:
+            return self._run_client_mode(context, why)
+        if not target.deploy_mode_set:
+            self.log.info("deploy mode not set: running in cluster mode, resumable (spark-submit's own default "
+                          "is client mode, whose driver dies with the task)")
+        if not self._poll_given and target.manager in POLL_FLOOR:
+            self.poll = PollPolicy(min_interval=max(float(self.status_poll_interval), POLL_FLOOR[target.manager]))
+        try:
+            return super().execute(context)
+        finally:
+            self._run_post_submit_commands()
+
+    @staticmethod
+    def _not_resumable(target: SparkTarget) -> str | None:
+        if target.deploy_mode == "client":
+            return "deploy mode 'client'"
+        if target.manager is ClusterManager.OTHER:
+            return f"master {target.master.split('://')[0]!r} is none of spark://, yarn, k8s://"
+        return None
+
+    def make_job(self, context: Context) -> ResumableJob[Any]:
+        target = self._target or self._read_target()  # read by execute(); again for a direct call
         if not self.application:
             raise InvalidArgument(f"{type(self).__name__}: application is required")
+        conf = self._lineage_conf(context)
+        if target.manager is ClusterManager.STANDALONE:
+            return self._standalone_job(conf)
+        properties = dict(read_properties_file(self.properties_file)) if self.properties_file else {}
+        properties.update({str(k): str(v) for k, v in conf.items()})
+        submission = cluster_submission(vars(self), cluster_conf(vars(self), target, properties))
+        launcher = SparkSubmitLauncher(
+            target.spark_binary,
+            # SparkSubmitHook gives spark-submit the env_vars on YARN too (HADOOP_CONF_DIR, say).
+            env={str(k): str(v) for k, v in (self.env_vars or {}).items()} if target.manager is ClusterManager.YARN
+            else None,
+        )
+        if target.manager is ClusterManager.YARN:
+            auth = requests_auth_headers(self.yarn_rm_auth) if self.yarn_rm_auth else default_yarn_auth(target)
+            yarn = YarnRestClient(yarn_rm_urls(target, self.conn_id), auth=auth)
+            return LineageStableYarnJob(yarn, submission, launcher=launcher)
+        kube = kubernetes_client(target, self.conn_id)
+        self._secrets += kube.secrets()
+        return LineageStableKubernetesJob(kube, submission, launcher=launcher)
+
+    def _read_target(self) -> SparkTarget:
+        """The connection read as SparkSubmitHook reads it; its secrets noted for masking."""
+        conn = BaseHook.get_connection(self.conn_id)
+        self._secrets = connection_secrets(conn)
+        keytab_extra = (conn.extra_dejson or {}).get("keytab")
+        if keytab_extra:
+            self._secrets += (str(keytab_extra),)
+        return resolve_target(conn, deploy_mode=self.deploy_mode, yarn_queue=self.yarn_queue,
+                              principal=self.principal, keytab=self.keytab, spark_binary=self.spark_binary,
+                              conf=dict(self.conf or {}))
+
+    def _lineage_conf(self, context: Context) -> dict[Any, Any]:
+        """conf= with OpenLineage's properties added when asked, as SparkSubmitOperator.execute adds them."""
+        conf = dict(self.conf or {})
+        if self.openlineage_inject_parent_job_info or self.openlineage_inject_transport_info:
+            from airflow.providers.common.compat.openlineage.utils.spark import (
+                inject_parent_job_information_into_spark_properties,
+                inject_transport_information_into_spark_properties,
+            )
+
+            if self.openlineage_inject_parent_job_info:
+                conf = inject_parent_job_information_into_spark_properties(conf, context)
+            if self.openlineage_inject_transport_info:
+                conf = inject_transport_information_into_spark_properties(conf, context)
+        return conf
+
+    def submission(self, master: str | None = None, conf: dict[Any, Any] | None = None) -> SparkSubmission:
+        """The standalone SparkSubmission these (rendered) arguments describe."""
+        owner = type(self).__name__
+        check_application(owner, self.application, self.java_class)
+        if not self.application:
+            raise InvalidArgument(f"{owner}: application is required")
+        for argument, reason in _NOT_ON_STANDALONE.items():
+            if getattr(self, argument):
+                raise InvalidArgument(f"{owner}: {argument} is not supported on a standalone master: {reason}")
         assert self.java_class is not None  # check_application
         app_resource = _as_url(self.application)
-        properties = {str(k): str(v) for k, v in (self.conf or {}).items()}
+        properties = dict(read_properties_file(self.properties_file)) if self.properties_file else {}
+        properties.update({str(k): str(v) for k, v in ((self.conf or {}) if conf is None else conf).items()})
         optional = {
             "spark.files": self.files,
             "spark.archives": self.archives,
@@ -304,14 +378,68 @@ class ResumableSparkSubmitOperator(ResumableOperator):
             master=master,
         )
 
-    def make_job(self, context: Context) -> ResumableJob[Any]:
+    def _standalone_job(self, conf: dict[Any, Any]) -> ResumableJob[Any]:
         conn = BaseHook.get_connection(self.conn_id)
-        self._secrets = connection_secrets(conn)
         master, rest_urls, web_uis = spark_endpoints(conn)
+        submission = self.submission(master, conf)
         # A password on the connection is sent as a bearer token only when asked:
         # SparkSubmitHook never sent one, and a proxy in front of the master may want it.
         auth = BearerToken(conn.password) if self.auth_from_connection and conn.password else None
         client = SparkRestClient(rest_urls, web_ui_urls=web_uis, auth=auth)
         # Its waits (finding a driver by reference) go through the operator's sleep,
         # which acts on a pending SIGTERM.
-        return SparkRestJob(client, self.submission(master), sleep=self._sleep)
+        return LineageStableRestJob(client, submission, sleep=self._sleep)
+
+    # -- client mode: SparkSubmitOperator's own path ----------------------------------------
+
+    def _run_client_mode(self, context: Context, why: str) -> None:
+        self.log.warning(CLIENT_MODE_WARNING.format(why=why))
+        try:
+            from airflow.providers.apache.spark.hooks.spark_submit import SparkSubmitHook
+        except ImportError:
+            raise InvalidArgument(
+                f"{type(self).__name__}: {why} runs through SparkSubmitHook, which needs "
+                "apache-airflow-providers-apache-spark"
+            ) from None
+        self._client_hook = SparkSubmitHook(
+            conf=self._lineage_conf(context), conn_id=self.conn_id, files=self.files, py_files=self.py_files,
+            archives=self.archives, driver_class_path=self.driver_class_path, jars=self.jars,
+            java_class=self.java_class, packages=self.packages, exclude_packages=self.exclude_packages,
+            repositories=self.repositories, total_executor_cores=self.total_executor_cores,
+            executor_cores=self.executor_cores, executor_memory=self.executor_memory,
+            driver_memory=self.driver_memory, keytab=self.keytab, principal=self.principal,
+            proxy_user=self.proxy_user, name=self.name, num_executors=self.num_executors,
+            status_poll_interval=self.status_poll_interval, application_args=self.application_args,
+            env_vars=self.env_vars, verbose=self.verbose, spark_binary=self.spark_binary,
+            properties_file=self.properties_file, yarn_queue=self.yarn_queue, deploy_mode=self.deploy_mode,
+            use_krb5ccache=self.use_krb5ccache, post_submit_commands=self.post_submit_commands,
+            track_driver_via_k8s_api=self.track_driver_via_k8s_api,
+            yarn_track_via_rm_api=self.yarn_track_via_rm_api, yarn_rm_auth=self.yarn_rm_auth,
+        )
+        self._client_hook.submit(self.application)
+
+    def on_kill(self) -> None:
+        if self._client_hook is not None:
+            self._client_hook.on_kill()  # the driver is spark-submit's child: SparkSubmitOperator's kill
+            return
+        super().on_kill()
+
+    def _run_post_submit_commands(self) -> None:
+        """SparkSubmitHook's post_submit_commands: once the try ends, each by the shell; a failure only warns."""
+        for command in self.post_submit_commands or ():
+            try:
+                done = subprocess.run(command, shell=True, capture_output=True, text=True, timeout=60)
+            except (OSError, subprocess.SubprocessError) as exc:
+                self.log.warning("post-submit command failed: %s", self._safe(f"{type(exc).__name__}: {exc}"))
+                continue
+            if done.returncode != 0:
+                self.log.warning("post-submit command exited %s: %s", done.returncode,
+                                 self._safe((done.stderr or done.stdout).strip()[-500:]))
+
+
+def _warn_deprecated(message: str) -> None:
+    # Attributed to the DAG file, as ResumableOperator's renamed arguments are.
+    caller = _first_frame_outside(_INTERNAL_DIRS)
+    warnings.warn_explicit(message, DeprecationWarning, caller.f_code.co_filename, caller.f_lineno,
+                           module=caller.f_globals.get("__name__"),
+                           registry=caller.f_globals.setdefault("__warningregistry__", {}))
