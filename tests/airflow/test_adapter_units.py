@@ -195,19 +195,7 @@ def test_spark_submit_operator_arguments_become_the_submission() -> None:
     assert "application_args" in operator.template_fields and "conf" in operator.template_fields
 
 
-@pytest.mark.parametrize(
-    ("kwargs", "says"),
-    [
-        ({"java_class": None}, "java_class is required"),
-        ({"application": "/jobs/etl.py", "java_class": None}, "Python and R applications cannot run in cluster mode"),
-        ({"py_files": "deps.zip"}, "py_files is not supported"),
-        ({"principal": "me@REALM"}, "Kerberos"),
-        ({"deploy_mode": "client"}, "deploy_mode must be 'cluster'"),
-    ],
-)
-def test_spark_arguments_that_cannot_work_are_refused_when_the_dag_is_parsed(kwargs: dict[str, Any], says: str) -> None:
-    with pytest.raises(InvalidArgument, match=says):
-        spark_operator(**kwargs)
+# What each cluster manager refuses, and when: tests/airflow/test_spark_operator_units.py.
 
 
 def connection(host: str, port: int | None = None, **extra: Any) -> Any:
