@@ -87,6 +87,7 @@ from ._jobs import JobKind, LocalKind, SparkKind
 from ._observed import observed
 from ._output import Mode, Output, RetryBudget
 from ._records import cmd_cancel, cmd_forget, cmd_history, cmd_list, cmd_status
+from ._watch import cmd_watch
 
 
 class _Parser(argparse.ArgumentParser):
@@ -97,6 +98,7 @@ class _Parser(argparse.ArgumentParser):
 
 _EXIT_HELP = """exit status:
   run, spark-submit: the job's own exit status (128+N if signal N killed it); 0 success
+  watch: 0 when every followed job succeeded, else the largest code among the keys
   117 job cancelled/lost/failed without a status of its own   118 ambiguous submission
   119 could not reach the external system   120 state file unusable   121 nothing recorded
   122 bad usage   123 internal error   130 interrupted (detached or cancelled)   141 stdout closed
@@ -151,6 +153,12 @@ def build_parser() -> argparse.ArgumentParser:
         sub.set_defaults(handler=handler)
     listing = commands.add_parser("list", parents=[common], help="list the keys in the state file")
     listing.set_defaults(handler=cmd_list)
+
+    watch = commands.add_parser("watch", parents=[common], help="follow every unfinished key to its end")
+    watch.add_argument("--key-prefix", metavar="P", default="", help="only the keys that start with P")
+    watch.add_argument("--max-concurrent-calls", type=int, default=64, metavar="N",
+                       help="bound on calls in flight to the external systems (default 64)")
+    watch.set_defaults(handler=cmd_watch)
     return parser
 
 
