@@ -36,6 +36,7 @@ class Row:
     since: float | None  # when the job started (its own record), else when the watch first saw it
     note: str = ""
     ended_at: float | None = None
+    is_active: Callable[[str], bool] = lambda status: True  # the key's job's own rule
 
 
 class WatchOutput:
@@ -84,8 +85,9 @@ class WatchOutput:
         elif isinstance(event, WaitingForOwner):
             row.status = "WAITING"
             row.note = f"for another process's submission until {clock_text(event.lease_until)}"
-        # A status change of an active job is the table's to show; a line each would flood it.
-        quiet = isinstance(event, StatusChanged) and self.mode == "tty"
+        # On a terminal a status change is the table's to show; elsewhere a line, except
+        # for the end, which has its own (Finished).
+        quiet = isinstance(event, StatusChanged) and (self.mode == "tty" or not row.is_active(event.status))
         if not quiet:
             self._say(f"{event.key}: {event.describe()}", once=isinstance(event, WaitingForOwner))
         self.redraw()

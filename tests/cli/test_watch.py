@@ -15,8 +15,8 @@ import subprocess
 from pathlib import Path
 
 from adapters.cli import EXIT_JOB_FAILED, EXIT_NO_RECORD, EXIT_OK, EXIT_USAGE
+from adapters.cli._follow import FollowOnlyStore, NeverSubmitted, followed, watch_policy
 from adapters.cli._threaded import threaded
-from adapters.cli._watch import FollowOnlyStore, NeverSubmitted, followed, watch_policy
 from adapters.cli._watch_output import Row, WatchOutput
 from resumable_core import JobFailed, JobLost, JobRecord, MemoryStateStore, Phase, Policy, PollPolicy, load_record
 from resumable_core.aio import Supervisor
@@ -202,7 +202,7 @@ def test_in_process_a_watch_never_submits_whatever_the_record_calls_for() -> Non
     for key, rec in records.items():
         store.set(key, rec.to_json())
     output = WatchOutput("json", [], out=io.StringIO())
-    supervisor = Supervisor(FollowOnlyStore(store))  # type: ignore[arg-type]  # any store will do
+    supervisor = Supervisor(FollowOnlyStore(store))
     for key in records:
         supervisor.add(followed(threaded(job), key, output), key=key, policy=watch_policy(Policy()),
                        poll=PollPolicy(min_interval=0.01, max_interval=0.01))
