@@ -18,7 +18,7 @@ from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
-from resumable_core import JobFailed, JobRecord, ResumableError, StoreError, load_record
+from resumable_core import JobFailed, JobRecord, JsonValue, ResumableError, StoreError, load_record
 from resumable_core.aio import Supervised, Supervisor
 from resumable_core.errors import JobCancelled
 
@@ -123,9 +123,10 @@ def cmd_watch(args: argparse.Namespace) -> int:
     outcomes = asyncio.run(_supervise(supervisor, args.max_concurrent_calls, output))
     if outcomes is None:
         output.close()
-        ended = [key for key, row in output.rows.items() if row.ended_at is not None]
+        ended: list[JsonValue] = [key for key, row in output.rows.items() if row.ended_at is not None]
         if mode == "json":
-            output.json_line({"event": "interrupted", "keys": list(output.rows), "exit_code": EXIT_INTERRUPTED})
+            output.json_line({"event": "interrupted", "keys": list(output.rows), "ended": ended,
+                              "exit_code": EXIT_INTERRUPTED})
         else:
             output.say(f"interrupted: stopped watching; the jobs keep running ({len(ended)} had ended). "
                        "Their records are as the core left them: rerun the watch to follow them again")

@@ -11,10 +11,11 @@ from __future__ import annotations
 import asyncio
 import io
 import json
+import signal
 import subprocess
 from pathlib import Path
 
-from adapters.cli import EXIT_JOB_FAILED, EXIT_NO_RECORD, EXIT_OK, EXIT_USAGE
+from adapters.cli import EXIT_INTERRUPTED, EXIT_JOB_FAILED, EXIT_NO_RECORD, EXIT_OK, EXIT_USAGE
 from adapters.cli._follow import FollowOnlyStore, NeverSubmitted, followed, watch_policy
 from adapters.cli._threaded import threaded
 from adapters.cli._watch_output import Row, WatchOutput
@@ -164,6 +165,21 @@ def test_an_intent_is_looked_up_by_reference_adopted_when_found_and_reported_whe
     assert never_reference in str(error["message"]) and error["exit_code"] == EXIT_JOB_FAILED
     assert cli.job_dirs() == [mid_reference]  # nothing submitted for "never"
     assert record(cli, "never") == never_before
+
+
+def test_sigterm_stops_the_watch_and_leaves_the_job_running_as_recorded(cli: Cli) -> None:
+    client, job_id = start_and_wait_submitted(cli, "long", waiting_job(cli.tmp / "go", "true"))
+    kill9(client)
+    watch = start_watch(cli)
+    seen, read = reattached(watch, 1)
+    assert seen == {"long": job_id}
+    watch.send_signal(signal.SIGTERM)
+    result = finish(watch, read)
+    assert result.code == EXIT_INTERRUPTED
+    assert result.events[-1] == {"event": "interrupted", "keys": ["long"], "ended": [], "exit_code": EXIT_INTERRUPTED}
+    assert cli.watcher().get_job_status(job_id) == "RUNNING"
+    rec = record(cli, "long")
+    assert rec is not None and rec.phase is Phase.SUBMITTED and rec.job_id == job_id
 
 
 def test_watch_usage_and_nothing_to_follow(cli: Cli) -> None:
