@@ -10,6 +10,7 @@ through SparkSubmitHook, with a warning saying so.
 
 from __future__ import annotations
 
+import getpass
 import os
 import subprocess
 import warnings
@@ -303,7 +304,10 @@ class ResumableSparkSubmitOperator(ResumableOperator):
         )
         if target.manager is ClusterManager.YARN:
             auth = requests_auth_headers(self.yarn_rm_auth) if self.yarn_rm_auth else default_yarn_auth(target)
-            yarn = YarnRestClient(yarn_rm_urls(target, self.conn_id), auth=auth)
+            # Without SPNEGO, Hadoop's simple authentication: the connection's login, else the
+            # user this task runs as (whom spark-submit's Hadoop client presents to the RM too).
+            user = None if auth is not None else (target.login or getpass.getuser())
+            yarn = YarnRestClient(yarn_rm_urls(target, self.conn_id), auth=auth, user=user)
             return LineageStableYarnJob(yarn, submission, launcher=launcher)
         kube = kubernetes_client(target, self.conn_id)
         self._secrets += kube.secrets()

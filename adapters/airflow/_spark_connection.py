@@ -59,6 +59,7 @@ class SparkTarget:
     principal: str | None
     keytab: str | None          # a path (the argument's, or the extra's base64 written to a private file)
     spark_binary: str | None
+    login: str | None           # the connection's login: YARN's user.name (simple authentication)
     extra: dict[str, Any] = field(repr=False)
 
 
@@ -110,7 +111,8 @@ def resolve_target(conn: Any, *, deploy_mode: str | None, yarn_queue: str | None
     return SparkTarget(
         master=master, manager=cluster_manager(master), deploy_mode=mode or "cluster", deploy_mode_set=bool(mode),
         queue=yarn_queue or extra.get("queue"), namespace=str(namespace) if namespace else None,
-        principal=str(principal) if principal else None, keytab=keytab, spark_binary=binary, extra=extra,
+        principal=str(principal) if principal else None, keytab=keytab, spark_binary=binary,
+        login=conn.login or None, extra=extra,
     )
 
 

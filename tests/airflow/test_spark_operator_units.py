@@ -260,7 +260,7 @@ def test_yarn_cluster_mode_runs_the_yarn_job_with_every_argument(monkeypatch: py
 
     properties = tmp_path / "spark.conf"
     properties.write_text("# defaults\nspark.eventLog.enabled true\nspark.executor.memory=9g\n")
-    set_connection(monkeypatch, "spark_yarn", conn_type="spark", host="yarn",
+    set_connection(monkeypatch, "spark_yarn", conn_type="spark", host="yarn", login="etl-user",
                    extra={"queue": "from-extra", "yarn_resourcemanager_webapp_address": "rm1:8088,http://rm2:8088"})
     built = operator(
         conn_id="spark_yarn", deploy_mode="cluster", application="hdfs:///jobs/etl.py", java_class=None,
@@ -271,6 +271,7 @@ def test_yarn_cluster_mode_runs_the_yarn_job_with_every_argument(monkeypatch: py
     job = built.make_job({})
     assert isinstance(job, SparkYarnJob)
     assert job.client.rm_urls == ("http://rm1:8088", "http://rm2:8088")
+    assert job.client.user == "etl-user"  # Hadoop's simple authentication (user.name), from the login
     submission = job.submission
     assert submission.py_files == ("hdfs:///deps.zip", "hdfs:///more.zip")
     assert submission.proxy_user == "etl" and submission.app_args == ("2026-01-01",)
