@@ -237,14 +237,14 @@ def connection(host: str, port: int | None = None, **extra: Any) -> Any:
 def test_the_masters_come_from_an_airflow_connection(
     host: str, port: int | None, extra: dict[str, str], expected: tuple[str, list[str], list[str]]
 ) -> None:
-    from adapters.airflow._spark import spark_endpoints
+    from adapters.airflow._spark_connection import spark_endpoints
 
     assert spark_endpoints(connection(host, port, **extra)) == expected
 
 
 def test_several_masters_reach_the_rest_client_and_the_driver() -> None:
     """The endpoints go to SparkRestClient as a list, and the HA master string to spark.master."""
-    from adapters.airflow._spark import spark_endpoints
+    from adapters.airflow._spark_connection import spark_endpoints
     from adapters.spark import SparkRestClient
 
     master, rest_urls, web_uis = spark_endpoints(connection("spark://a:7077,b:7077"))
@@ -269,7 +269,7 @@ def test_several_masters_reach_the_rest_client_and_the_driver() -> None:
     ],
 )
 def test_a_malformed_master_is_refused_naming_the_bad_part(host: str, names: str) -> None:
-    from adapters.airflow._spark import spark_endpoints
+    from adapters.airflow._spark_connection import spark_endpoints
 
     with pytest.raises(InvalidArgument) as info:
         spark_endpoints(connection(host))
@@ -277,7 +277,7 @@ def test_a_malformed_master_is_refused_naming_the_bad_part(host: str, names: str
 
 
 def test_a_master_with_credentials_is_refused_without_showing_them() -> None:
-    from adapters.airflow._spark import spark_endpoints
+    from adapters.airflow._spark_connection import spark_endpoints
 
     with pytest.raises(InvalidArgument, match="no credentials") as info:
         spark_endpoints(connection("spark://a:7077,admin:hunter2pw@b:7077"))
