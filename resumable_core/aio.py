@@ -1,7 +1,8 @@
 """Async: the same decision on an event loop, and many jobs in one process.
 
 ``run_resumable_async`` is ``run_resumable`` for an ``AsyncResumableJob``; the
-``Supervisor`` runs many keys at once with a bound on calls to the external system.
+``Supervisor`` runs many keys at once with a bound on calls to the external system;
+``in_threads`` makes a blocking job one of them.
 docs/async.md says how, and what it costs (docs/performance.md).
 """
 
@@ -16,6 +17,7 @@ from ._aio import (
     run_resumable_async,
 )
 from ._supervisor import Supervised, Supervisor
+from ._threaded import in_threads
 
 __all__ = [
     "AsyncPoller",
@@ -25,5 +27,6 @@ __all__ = [
     "AsyncSupportsFindByReference",
     "Supervised",
     "Supervisor",
+    "in_threads",
     "run_resumable_async",
 ]

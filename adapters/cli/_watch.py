@@ -3,7 +3,7 @@
 Each key's job is rebuilt from what the command recorded beside it (its kind: a local
 job, a Spark driver) and handed to the core's ``Supervisor`` (one event loop, one
 bound on calls in flight); the blocking jobs run their calls in worker threads
-(``_threaded``). The core decides and records exactly as for ``run``, except that a
+(``resumable_core.aio.in_threads``). The core decides and records exactly as for ``run``, except that a
 watch never submits (``_follow``).
 """
 
@@ -19,7 +19,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
 from resumable_core import JobFailed, JobRecord, JsonValue, ResumableError, StoreError, load_record
-from resumable_core.aio import Supervised, Supervisor
+from resumable_core.aio import Supervised, Supervisor, in_threads
 from resumable_core.errors import JobCancelled
 
 from ..sqlite import SqliteStateStore
@@ -38,7 +38,6 @@ from ._common import (
 from ._follow import EndedBeforeWatch, FollowOnlyStore, followed, watch_policy
 from ._jobs import JobKind, kind_from_meta
 from ._output import Mode
-from ._threaded import threaded
 from ._watch_output import Row, WatchOutput
 
 # -- what is followed -----------------------------------------------------------------------------
@@ -103,7 +102,7 @@ def cmd_watch(args: argparse.Namespace) -> int:
     supervisor = Supervisor(FollowOnlyStore(store), max_concurrent_calls=args.max_concurrent_calls,
                             listener=output.event)
     for target in selection.targets:
-        supervisor.add(followed(threaded(watchers[target.key]), target.key, output), key=target.key,
+        supervisor.add(followed(in_threads(watchers[target.key]), target.key, output), key=target.key,
                        poll=target.kind.poll_policy(), policy=watch_policy(target.kind.policy()))
 
     codes: list[int] = []

@@ -17,10 +17,9 @@ from pathlib import Path
 
 from adapters.cli import EXIT_INTERRUPTED, EXIT_JOB_FAILED, EXIT_NO_RECORD, EXIT_OK, EXIT_USAGE
 from adapters.cli._follow import FollowOnlyStore, NeverSubmitted, followed, watch_policy
-from adapters.cli._threaded import threaded
 from adapters.cli._watch_output import Row, WatchOutput
 from resumable_core import JobFailed, JobLost, JobRecord, MemoryStateStore, Phase, Policy, PollPolicy, load_record
-from resumable_core.aio import Supervisor
+from resumable_core.aio import Supervisor, in_threads
 from resumable_core.events import Finished, Reattached
 from resumable_core.record import Outcome, Submission
 from resumable_core.testing import FakeExternalSystem, FakeJob
@@ -220,7 +219,7 @@ def test_in_process_a_watch_never_submits_whatever_the_record_calls_for() -> Non
     output = WatchOutput("json", [], out=io.StringIO())
     supervisor = Supervisor(FollowOnlyStore(store))
     for key in records:
-        supervisor.add(followed(threaded(job), key, output), key=key, policy=watch_policy(Policy()),
+        supervisor.add(followed(in_threads(job), key, output), key=key, policy=watch_policy(Policy()),
                        poll=PollPolicy(min_interval=0.01, max_interval=0.01))
 
     outcomes = asyncio.run(supervisor.run())

@@ -174,3 +174,32 @@ def test_a_reused_result_event_from_the_async_runner() -> None:
     events: list[Event] = []
     run(run_resumable_async(AsyncFakeJob(system), store, key="k", poll=FAST, listener=events.append))
     assert [type(e) for e in events] == [ResultReused]
+
+
+def test_a_blocking_job_joins_the_supervisor_in_threads_with_exactly_its_capabilities() -> None:
+    from resumable_core.aio import in_threads
+    from resumable_core.testing import PlainFakeJob
+
+    loop_thread: set[int] = set()
+    call_threads: set[int] = set()
+
+    class Watched(FakeJob):
+        def get_job_status(self, job_id: str) -> str:
+            call_threads.add(threading.get_ident())
+            return super().get_job_status(job_id)
+
+    system, store = FakeExternalSystem(running_polls=2), MemoryStateStore()
+    plain, full = in_threads(PlainFakeJob(system)), in_threads(Watched(system, spec="w"))
+    assert not hasattr(plain, "cancel_job") and not hasattr(plain, "find_job_by_reference")
+    assert hasattr(full, "cancel_job") and hasattr(full, "find_job_by_reference") and type(full).__name__ == "Watched"
+
+    async def main() -> dict[str, Any]:
+        loop_thread.add(threading.get_ident())
+        supervisor = Supervisor(store)
+        supervisor.add(plain, key="plain", poll=FAST)
+        supervisor.add(full, key="full", poll=FAST)
+        return {k: o.result for k, o in (await supervisor.run()).items()}
+
+    results = run(main())
+    assert results["full"]["spec"] == "w" and results["plain"]["spec"] == "spec-1"
+    assert call_threads and not (call_threads & loop_thread)
