@@ -363,3 +363,32 @@ def test_client_mode_runs_through_the_stock_hook_with_a_warning(
     out = capsys.readouterr().out
     assert f"{why}" in out and "cannot be resumed" in out and "deploy_mode='cluster'" in out
     assert load_record(store, "airflow/d/r/spark/-1") is None  # nothing a retry could reattach to
+
+
+# --- yarn_rm_auth: a requests auth on the ResourceManager's requests -----------------------------------
+
+
+def test_yarn_rm_auth_adds_its_headers_to_each_resourcemanager_request() -> None:
+    from requests.auth import HTTPBasicAuth
+
+    from adapters.airflow._spark_jobs import requests_auth_headers
+
+    headers = requests_auth_headers(HTTPBasicAuth("etl", "pw-91c3"))("http://rm:8088/ws/v1/cluster/apps/x")
+    assert set(headers) == {"Authorization"} and headers["Authorization"].startswith("Basic ")
+
+
+def test_kerberos_credentials_without_requests_kerberos_say_what_to_install_or_pass() -> None:
+    import importlib.util
+
+    from adapters.airflow._spark_connection import resolve_target
+    from adapters.airflow._spark_jobs import default_yarn_auth
+
+    if importlib.util.find_spec("requests_kerberos") is not None:
+        pytest.skip("requests-kerberos is installed here")
+    target = resolve_target(conn("spark", "yarn"), deploy_mode=None, yarn_queue=None, principal="etl@CORP",
+                            keytab="/etc/etl.keytab", spark_binary=None, conf={})
+    with pytest.raises(InvalidArgument, match="requests-kerberos is not installed.*yarn_rm_auth="):
+        default_yarn_auth(target)
+    plain = resolve_target(conn("spark", "yarn"), deploy_mode=None, yarn_queue=None, principal=None, keytab=None,
+                           spark_binary=None, conf={})
+    assert default_yarn_auth(plain) is None  # no Kerberos: Hadoop's simple user.name
