@@ -119,7 +119,9 @@ def check_async_job(job: object) -> None:
 
 
 class StoreAccess:
-    """How a driver on an event loop reaches a store without blocking the loop."""
+    """How a driver on an event loop reaches a store without blocking the loop (one per store)."""
+
+    __slots__ = ("has_cas", "in_place", "is_async", "store")
 
     def __init__(self, store: Any) -> None:
         self.store = store
@@ -140,6 +142,8 @@ class StoreAccess:
 
 class AsyncPoller:
     """``Poller`` for an event loop: the same PollPolicy (backoff, jitter, deadline, transient budget)."""
+
+    __slots__ = ("clock", "last_status", "limit", "on_status", "policy", "rand")
 
     def __init__(self, policy: PollPolicy, *, clock: Callable[[], float], rand: Callable[[], float],
                  limit: asyncio.Semaphore | None = None) -> None:
@@ -203,13 +207,17 @@ class AsyncPoller:
 
 
 class _AsyncRunner(Session, Generic[R]):
+    __slots__ = ("access", "apoller", "can_cancel", "can_find", "fingerprint", "fresh", "generation",
+                 "lost_resubmits", "policy", "polling_job", "typed_job")
+
     def __init__(self, job: AsyncResumableJob[R], store: Any, key: str, *, fresh: bool, generation: str | None,
                  policy: Policy, poll: PollPolicy, listener: EventListener | None, telemetry: Telemetry | None,
                  limit: asyncio.Semaphore | None, rand: Callable[[], float] | None) -> None:
         super().__init__(job, store, key, poll=poll, listener=listener, clock=time.time, sleep=None, rand=rand,
                          blocking=False)
         self.typed_job = job
-        self.access = StoreAccess(store)
+        # A supervisor hands one StoreAccess to all its runs.
+        self.access = store if isinstance(store, StoreAccess) else StoreAccess(store)
         self.fresh = fresh
         self.generation = generation
         self.policy = policy

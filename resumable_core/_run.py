@@ -60,6 +60,9 @@ R = TypeVar("R")
 
 
 class _Runner(Session, Generic[R]):
+    __slots__ = ("can_cancel", "can_find", "fingerprint", "fresh", "generation", "lost_resubmits", "policy",
+                 "polling_job", "typed_job")
+
     def __init__(self, job: ResumableJob[R], store: StateStore, key: str, *, fresh: bool,
                  generation: str | None, policy: Policy, **session: object) -> None:
         super().__init__(job, store, key, **session)  # type: ignore[arg-type]  # the keywords run_resumable passes

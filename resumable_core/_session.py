@@ -58,6 +58,10 @@ def logger() -> logging.Logger:
 class Session:
     """One call's store I/O, events and logs, and the action branches both drivers share."""
 
+    # Slots: an async supervisor keeps one of these per waiting job, ten thousand of them.
+    __slots__ = ("_poller", "clock", "conflicts", "job", "key", "listener", "owner", "poll_policy", "rand", "raw",
+                 "record", "sleep", "store", "telemetry", "waiting_for")
+
     def __init__(
         self,
         job: Any,

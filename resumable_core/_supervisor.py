@@ -6,7 +6,7 @@ import asyncio
 from dataclasses import dataclass
 from typing import Any
 
-from ._aio import AsyncResumableJob, check_async_job, run_resumable_async
+from ._aio import AsyncResumableJob, StoreAccess, check_async_job, run_resumable_async
 from ._checks import check_key
 from ._errors import InvalidArgument, ResumableError
 from ._events import EventListener
@@ -80,20 +80,28 @@ class Supervisor:
     async def run(self) -> dict[str, Supervised]:
         """Run every key to its end; a key's error is its outcome, not the supervisor's."""
         limit = asyncio.Semaphore(self.max_concurrent_calls)
-
-        async def one(key: str, entry: _Entry) -> Supervised:
-            try:
-                result = await run_resumable_async(
-                    entry.job, self.store, key=key, fresh=entry.fresh, generation=entry.generation,
-                    policy=entry.policy or self.policy, poll=entry.poll, listener=self.listener,
-                    telemetry=self.telemetry, limit=limit,
-                )
-            except ResumableError as exc:
-                return Supervised(key, error=exc)
-            return Supervised(key, result=result)
-
-        outcomes = await asyncio.gather(*(one(key, entry) for key, entry in self._entries.items()))
-        return {outcome.key: outcome for outcome in outcomes}
+        access = StoreAccess(self.store)
+        keys = list(self._entries)
+        # Each run's own coroutine is the task (no wrapper frame per waiting job); a
+        # ResumableError is that key's outcome, anything else a bug that stops the supervisor.
+        results = await asyncio.gather(
+            *(
+                run_resumable_async(entry.job, access, key=key, fresh=entry.fresh, generation=entry.generation,
+                                    policy=entry.policy or self.policy, poll=entry.poll, listener=self.listener,
+                                    telemetry=self.telemetry, limit=limit)
+                for key, entry in self._entries.items()
+            ),
+            return_exceptions=True,
+        )
+        outcomes: dict[str, Supervised] = {}
+        for key, result in zip(keys, results, strict=True):
+            if isinstance(result, ResumableError):
+                outcomes[key] = Supervised(key, error=result)
+            elif isinstance(result, BaseException):
+                raise result
+            else:
+                outcomes[key] = Supervised(key, result=result)
+        return outcomes
 
 
 __all__ = ["Supervised", "Supervisor"]

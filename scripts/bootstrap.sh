@@ -25,6 +25,12 @@ if [ ! -f "$stamp" ] || [ pyproject.toml -nt "$stamp" ]; then
     if [ "$profile" = test ]; then
         # --no-cache-dir: pyspark is a 456 MB sdist; caching it doubles the disk it costs.
         .venv/bin/python -m pip install --quiet --quiet --disable-pip-version-check --no-cache-dir --config-settings editable_mode=compat -e '.[test,spark,postgres]'
+        # The stock SparkSubmitOperator (its signature is checked against ours; client mode runs
+        # through its hook), without its dependencies: it requires pyspark-client, whose files
+        # would overwrite pyspark 4.3.0's (the real cluster the tests run). What it imports
+        # (Airflow, common-compat, requests, tenacity) the line above installed.
+        .venv/bin/python -m pip install --quiet --quiet --disable-pip-version-check --no-deps \
+            'apache-airflow-providers-apache-spark==6.3.4'
     else
         .venv/bin/python -m pip install --quiet --quiet --disable-pip-version-check --config-settings editable_mode=compat -e .
     fi
