@@ -215,7 +215,10 @@ def kind_from_meta(meta: JsonValue) -> JobKind | None:
         if isinstance(master, str) and isinstance(app, str) and isinstance(main_class, str):
             uis = [u for u in web_ui if isinstance(u, str)] if isinstance(web_ui, list) else []
             return SparkKind(master=master, web_ui=uis, app=app, main_class=main_class)
-    return None
+    # Imported here: that module uses this one's kinds, and the YARN and Kubernetes kinds live there.
+    from ._spark_cluster import cluster_kind_from_meta
+
+    return cluster_kind_from_meta(meta)
 
 
 __all__ = ["JobKind", "LocalKind", "SparkKind", "kind_from_meta"]

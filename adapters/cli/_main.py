@@ -83,10 +83,11 @@ from ._common import (
     open_store,
     state_path,
 )
-from ._jobs import JobKind, LocalKind, SparkKind
+from ._jobs import JobKind, LocalKind
 from ._observed import observed
 from ._output import Mode, Output, RetryBudget
 from ._records import cmd_cancel, cmd_forget, cmd_history, cmd_list, cmd_status
+from ._spark_submit import add_spark_submit_options, spark_submit_job
 from ._watch import cmd_watch
 
 
@@ -126,20 +127,10 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("argv", nargs=argparse.REMAINDER, metavar="COMMAND", help="the command and its arguments")
     run.set_defaults(handler=cmd_run)
 
-    spark = commands.add_parser("spark-submit", parents=[common], help="submit a Spark driver (cluster mode)")
+    spark = commands.add_parser("spark-submit", parents=[common], help="submit a Spark application in cluster mode "
+                                "(standalone, YARN, Kubernetes)")
     _add_run_options(spark)
-    spark.add_argument("--master", required=True, metavar="URL",
-                       help="the master's REST server: spark://host:6066[,host2:6066] or http://host:6066")
-    spark.add_argument("--master-web-ui", action="append", default=[], metavar="URL",
-                       help="the master's web UI (http://host:8080), to find a driver again after a crash")
-    spark.add_argument("--class", dest="main_class", required=True, metavar="CLASS")
-    spark.add_argument("--name", metavar="NAME")
-    spark.add_argument("--conf", action="append", default=[], metavar="PROP=VALUE")
-    spark.add_argument("--driver-memory", metavar="MEM", default="1g")
-    spark.add_argument("--driver-cores", metavar="NUM", type=int, default=1)
-    spark.add_argument("--supervise", action="store_true")
-    spark.add_argument("app", metavar="APP", help="the application jar")
-    spark.add_argument("app_args", nargs=argparse.REMAINDER, metavar="ARGS")
+    add_spark_submit_options(spark)
     spark.set_defaults(handler=cmd_spark_submit)
 
     for name, handler, text in (
@@ -281,17 +272,7 @@ def cmd_run(args: argparse.Namespace) -> int:
 
 def cmd_spark_submit(args: argparse.Namespace) -> int:
     key = check_key(args.key)
-    properties = {}
-    for item in args.conf:
-        name, sep, value = item.partition("=")
-        if not sep or not name:
-            raise CliError(f"--conf expects PROP=VALUE, got {item!r}", EXIT_USAGE)
-        properties[name] = value
-    kind = SparkKind(master=args.master, web_ui=args.master_web_ui, app=args.app, main_class=args.main_class)
-    job = kind.submission_job(
-        app_args=tuple(args.app_args), properties=properties, name=args.name,
-        driver_memory=args.driver_memory, driver_cores=args.driver_cores, supervise=args.supervise,
-    )
+    kind, job = spark_submit_job(args)  # before the state file is opened: a usage error writes nothing
     store = open_store(args)
     hint = f"rerun the same spark-submit command with --key {shlex.quote(key)}"
     return drive(args, store, key, kind, job, reattach_hint=hint)
