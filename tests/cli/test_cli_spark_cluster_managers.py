@@ -84,17 +84,19 @@ def meta(cli: Cli, key: str) -> Any:
         return store.get(meta_key(key))
 
 
-def yarn_args(cli: Cli, tmp_path: Path, rm: YarnResourceManager, key: str, seconds: float, *extra: str) -> list[str]:
+def yarn_args(cli: Cli, tmp_path: Path, rm: YarnResourceManager, key: str, seconds: float, *extra: str,
+              code: int = 0) -> list[str]:
     cli.env["HADOOP_CONF_DIR"] = str(hadoop_conf_dir(tmp_path / "hadoop-conf", rm))
     return ["spark-submit", "--json", "--key", key, "--master", "yarn", "--spark-submit", launcher(tmp_path),
-            "--class", "etl.Main", *extra, JAR, str(seconds), "0"]
+            "--class", "etl.Main", *extra, JAR, str(seconds), str(code)]
 
 
-def kube_args(cli: Cli, tmp_path: Path, kube: KubernetesApiServer, key: str, seconds: float, *extra: str) -> list[str]:
+def kube_args(cli: Cli, tmp_path: Path, kube: KubernetesApiServer, key: str, seconds: float, *extra: str,
+              code: int = 0) -> list[str]:
     kubeconfig = write_kubeconfig(tmp_path / "kubeconfig", kube.url)
     return ["spark-submit", "--json", "--key", key, "--master", f"k8s://{kube.url}", "--kubeconfig", str(kubeconfig),
             "--conf", f"spark.kubernetes.container.image={IMAGE}", "--name", "etl", "--class", "etl.Main", *extra,
-            "local:///opt/spark/jobs/etl.jar", str(seconds), "0"]
+            "local:///opt/spark/jobs/etl.jar", str(seconds), str(code)]
 
 
 def read_until(process: subprocess.Popen[str], wanted: Callable[[dict[str, Any]], bool],
@@ -277,6 +279,21 @@ def test_kubernetes_sigkilled_client_is_followed_by_watch_and_a_running_one_is_c
     assert pod is None or "deletionTimestamp" in pod["metadata"]  # deleted, or going with its grace period
     assert kube.pods_created() == 2 and len(launches(tmp_path)) == 2
     assert TOKEN.encode() not in state_bytes(spark_cli)
+
+
+def test_failed_drivers_exit_with_their_code_where_the_cluster_reports_one_and_name_their_logs(
+    spark_cli: Cli, tmp_path: Path, rm: YarnResourceManager, kube: KubernetesApiServer
+) -> None:
+    pod = spark_cli.run(*kube_args(spark_cli, tmp_path, kube, "k8s-fails", 0.2, "--spark-submit", launcher(tmp_path),
+                                   code=3))
+    assert pod.code == 3, pod.stderr  # the driver container's exit code, as the pod reports it
+    assert pod.events[-1]["job_exit_code"] == 3 and "kubectl logs -n default " in pod.events[-1]["message"]
+    app = spark_cli.run(*yarn_args(spark_cli, tmp_path, rm, "yarn-fails", 0.2, code=3))
+    assert app.code == EXIT_JOB_FAILED, app.stderr  # YARN reports a final status, no exit code
+    error = app.events[-1]
+    assert error["status"] == "FINISHED/FAILED" and error["job_exit_code"] is None
+    assert f"yarn logs -applicationId {error['job_id']}" in error["message"]
+    assert "User class threw exception" in error["message"]  # the RM's diagnostics
 
 
 # -- usage ----------------------------------------------------------------------------------------
