@@ -22,6 +22,7 @@ import pytest
 
 from adapters.cli import EXIT_JOB_FAILED, EXIT_USAGE
 from adapters.cli._common import meta_key
+from adapters.cli._spark_cluster import yarn_site_rm_urls
 from adapters.sqlite import SqliteStateStore
 from tests.cli.conftest import Cli
 from tests.services.kubernetes_api import KubernetesApiServer, plan_from_driver_args
@@ -308,3 +309,24 @@ def test_client_deploy_mode_is_refused_for_every_cluster_manager_and_writes_noth
     assert done.code == EXIT_USAGE
     assert "--deploy-mode client cannot be resumed" in done.stderr and "driver would run inside this process" in done.stderr
     assert not spark_cli.state.exists()
+
+
+def yarn_site(path: Path, **props: str) -> Path:
+    path.write_text("<configuration>" + "".join(
+        f"<property><name>{name}</name><value>{value}</value></property>" for name, value in props.items())
+        + "</configuration>")
+    return path
+
+
+def test_yarn_site_gives_one_address_per_ha_resourcemanager_and_https_when_the_policy_says_so(tmp_path: Path) -> None:
+    ha = yarn_site(tmp_path / "ha.xml", **{
+        "yarn.resourcemanager.ha.enabled": "true", "yarn.resourcemanager.ha.rm-ids": "rm1, rm2",
+        "yarn.resourcemanager.webapp.address.rm1": "${yarn.resourcemanager.hostname.rm1}:8088",
+        "yarn.resourcemanager.hostname.rm1": "rm-a", "yarn.resourcemanager.hostname.rm2": "rm-b",
+    })
+    assert yarn_site_rm_urls(ha) == ["http://rm-a:8088", "http://rm-b:8088"]
+    secure = yarn_site(tmp_path / "https.xml", **{
+        "yarn.http.policy": "HTTPS_ONLY", "yarn.resourcemanager.hostname": "rm-c",
+        "yarn.resourcemanager.webapp.address": "rm-c:8088",  # the http address: not the one used under HTTPS_ONLY
+    })
+    assert yarn_site_rm_urls(secure) == ["https://rm-c:8090"]
