@@ -43,7 +43,6 @@ from ._errors import (
     ConcurrentUpdate,
     InvalidArgument,
     JobNotFound,
-    PollTimeout,
     ProtocolError,
     StoreError,
     SubmissionRejected,
@@ -195,14 +194,8 @@ class AsyncPoller:
                 return status
             if status != previous:
                 attempt = 0
-            pause = self.policy.interval(attempt, self.rand())
+            pause = self.policy.pause(attempt, self.rand(), self.clock() - started, job_id=job_id, status=status)
             attempt += 1
-            if self.policy.deadline is not None:
-                remaining = self.policy.deadline - (self.clock() - started)
-                if remaining <= 0:
-                    raise PollTimeout(f"job {job_id!r} still {status} after the {self.policy.deadline}s deadline",
-                                      job_id=job_id, status=status)
-                pause = min(pause, remaining)
             await asyncio.sleep(pause)
 
 

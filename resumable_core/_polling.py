@@ -50,6 +50,21 @@ class PollPolicy:
         if self.deadline is not None and self.deadline < 0:
             raise InvalidArgument("PollPolicy deadline must be >= 0")
 
+    def pause(self, attempt: int, rand: float, waited: float, *, job_id: str, status: str) -> float:
+        """The pause before status check *attempt* + 1 of a job still *status*, *waited* seconds in.
+
+        PollTimeout past the deadline; the pause never runs past it. One home for the
+        blocking and the async poller.
+        """
+        pause = self.interval(attempt, rand)
+        if self.deadline is None:
+            return pause
+        remaining = self.deadline - waited
+        if remaining <= 0:
+            raise PollTimeout(f"job {job_id!r} still {status} after the {self.deadline}s deadline",
+                              job_id=job_id, status=status)
+        return min(pause, remaining)
+
     def interval(self, attempt: int, rand: float) -> float:
         """The pause before poll number *attempt* (0-based), *rand* in [0, 1)."""
         base = min(self.max_interval, self.min_interval * self.multiplier ** min(attempt, 64))
@@ -120,17 +135,8 @@ class Poller:
                 return status
             if status != previous:
                 attempt = 0
-            pause = self.policy.interval(attempt, self.rand())
+            pause = self.policy.pause(attempt, self.rand(), self.clock() - started, job_id=job_id, status=status)
             attempt += 1
-            if self.policy.deadline is not None:
-                remaining = self.policy.deadline - (self.clock() - started)
-                if remaining <= 0:
-                    raise PollTimeout(
-                        f"job {job_id!r} still {status} after the {self.policy.deadline}s deadline",
-                        job_id=job_id,
-                        status=status,
-                    )
-                pause = min(pause, remaining)
             self.sleep(pause)
 
     def _observe(self, status: str) -> None:

@@ -19,7 +19,7 @@ from typing import Any
 
 from resumable_core import InvalidArgument, MemoryStateStore, PollPolicy, ResumableJob
 
-from ..spark import BearerToken, SparkRestClient, SparkSubmission
+from ..spark import BearerToken, SparkRestClient, SparkSubmission, read_properties_file
 from ..spark._launcher import SparkSubmitLauncher
 from ..spark._yarn_client import YarnRestClient
 from ._compat import BaseHook, Context
@@ -29,7 +29,6 @@ from ._spark_connection import (
     SparkTarget,
     connection_secrets,
     kubernetes_client,
-    read_properties_file,
     resolve_target,
     spark_endpoints,
     yarn_rm_urls,

@@ -191,26 +191,6 @@ def _default_kubeconfig() -> Path:
     return Path(first) if first else Path.home() / ".kube" / "config"
 
 
-def read_properties_file(path: str) -> dict[str, str]:
-    """spark-submit's ``--properties-file``: Java properties (``k=v``, ``k: v``, ``k v``; ``#``/``!`` comments).
-
-    Line continuations and escapes are not interpreted (Spark's own files rarely use them).
-    """
-    try:
-        text = Path(path).read_text(encoding="utf-8")
-    except OSError as exc:
-        raise InvalidArgument(f"cannot read properties_file {path!r}: {type(exc).__name__}") from None
-    found: dict[str, str] = {}
-    for line in text.splitlines():
-        line = line.strip()
-        if not line or line.startswith(("#", "!")):
-            continue
-        match = re.match(r"([^=:\s]+)\s*[=:\s]\s*(.*)$", line)
-        if match:
-            found[match.group(1)] = match.group(2).strip()
-    return found
-
-
 class SparkEndpoints(NamedTuple):
     """Where a connection's Spark master(s) are: the master URL and each master's REST server and web UI."""
 

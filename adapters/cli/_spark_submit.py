@@ -13,10 +13,9 @@ process, and nothing could reattach to it after a crash.
 from __future__ import annotations
 
 import argparse
-from pathlib import Path
 from typing import Any
 
-from resumable_core import InvalidArgument, ResumableJob
+from resumable_core import ResumableJob
 
 from ._common import EXIT_USAGE, CliError
 from ._jobs import JobKind, SparkKind
@@ -143,6 +142,9 @@ def _refuse_foreign_options(args: argparse.Namespace, manager: str) -> None:
 
 
 def _conf(args: argparse.Namespace) -> dict[str, str]:
+    # The Spark adapter on use only: `resumable run` works without the 'spark' extra.
+    from ..spark import read_properties_file
+
     conf = read_properties_file(args.properties_file) if args.properties_file else {}
     for item in args.conf:
         name, sep, value = item.partition("=")
@@ -189,30 +191,4 @@ def _cluster_submission(args: argparse.Namespace, conf: dict[str, str], lists: d
                                   files=lists["files"], archives=lists["archives"], proxy_user=args.proxy_user)
 
 
-def read_properties_file(path: str) -> dict[str, str]:
-    """spark-submit's ``--properties-file``: ``key=value``, ``key: value`` or ``key value``; ``#``, ``!`` comments.
-
-    Continuation lines and escapes are not interpreted (Spark's own files rarely use them).
-    """
-    try:
-        text = Path(path).read_text(encoding="utf-8")
-    except OSError as exc:
-        raise InvalidArgument(f"cannot read --properties-file {path!r}: {type(exc).__name__}") from None
-    found: dict[str, str] = {}
-    for raw in text.splitlines():
-        line = raw.strip()
-        if not line or line.startswith(("#", "!")):
-            continue
-        name, value = line, ""
-        for index, char in enumerate(line):
-            if char in "=: \t":
-                name, value = line[:index], line[index + 1:].strip()
-                if value[:1] in ("=", ":"):
-                    value = value[1:].strip()
-                break
-        found[name] = value
-    return found
-
-
-__all__ = ["CLIENT_MODE_REFUSED", "add_spark_submit_options", "cluster_manager", "read_properties_file",
-           "spark_submit_job"]
+__all__ = ["CLIENT_MODE_REFUSED", "add_spark_submit_options", "cluster_manager", "spark_submit_job"]

@@ -42,6 +42,7 @@ from ._kube_client import KubernetesClient
 from ._kubernetes import SparkKubernetesJob, pod_phase
 from ._launcher import LaunchResult, SparkSubmitLauncher
 from ._model import DriverStatus, MasterDriver, MasterState
+from ._properties import read_properties_file
 from ._submission import (
     DRIVER_STATES_ACTIVE,
     DRIVER_STATES_FAILED,
@@ -96,5 +97,6 @@ __all__ = [
     "check_driver_id",
     "driver_state",
     "pod_phase",
+    "read_properties_file",
     "yarn_state",
 ]
