@@ -120,7 +120,12 @@ def check_async_job(job: object) -> None:
 class StoreAccess:
     """How a driver on an event loop reaches a store without blocking the loop (one per store)."""
 
-    __slots__ = ("has_cas", "in_place", "is_async", "store")
+    __slots__ = ("gate", "has_cas", "in_place", "is_async", "store")
+
+    # Blocking calls in flight at once: a store serialises its writers anyway (SQLite's lock,
+    # a PostgreSQL row lock), and ten thousand runs starting together would otherwise queue
+    # ten thousand work items, each holding its record, in the thread pool.
+    THREADS = 8
 
     def __init__(self, store: Any) -> None:
         self.store = store
@@ -129,6 +134,7 @@ class StoreAccess:
         # per call would cost more than the call.
         self.in_place = bool(getattr(store, "non_blocking", False))
         self.has_cas = self.is_async or isinstance(store, CompareAndSetStore)
+        self.gate = asyncio.Semaphore(self.THREADS)
 
     async def call(self, name: str, *args: Any) -> Any:
         method = getattr(self.store, name)
@@ -136,7 +142,8 @@ class StoreAccess:
             return await method(*args)
         if self.in_place:
             return method(*args)
-        return await asyncio.to_thread(method, *args)
+        async with self.gate:
+            return await asyncio.to_thread(method, *args)
 
 
 class AsyncPoller:
