@@ -140,6 +140,8 @@ def test_a_reused_pid_is_not_mistaken_for_the_job_nor_signalled(jobs_dir: Path) 
     # The job's processes die without a trace (as in a crash) ...
     os.killpg(info.runner_pid or 0, signal.SIGKILL)
     wait_until(lambda: records.process_stat(info.runner_pid or 0) is None, "the runner to die")
+    # All of them: a process still carrying the job's mark keeps the job ORPHANED, not LOST.
+    wait_until(lambda: not _marked(jobs_dir, job_id), "the job's processes to be gone")
     # ... and the kernel hands its pid to an unrelated process. We cannot make the
     # kernel reuse a pid on demand, so we point the record at one that is alive.
     stranger = subprocess.Popen(["sleep", "30"])
