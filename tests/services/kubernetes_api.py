@@ -27,12 +27,13 @@ from __future__ import annotations
 import json
 import threading
 import time
-import urllib.parse
 import uuid
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from email.message import Message
 from typing import Any
+
+from tests.services.loopback import Answer, LoopbackHttpServer
 
 PlanStep = tuple[float, str, "int | None"]
 PlanFor = Callable[[dict[str, Any]], Sequence[PlanStep]]
@@ -58,7 +59,7 @@ class _Pod:
     deleted_at: float | None = None
 
 
-class KubernetesApiServer:
+class KubernetesApiServer(LoopbackHttpServer):
     """The server and its state; the handler below reads and changes it under ``lock``."""
 
     def __init__(self, *, token: str | None = None, grace: float = 0.2, plan_for: PlanFor | None = None) -> None:
@@ -71,23 +72,16 @@ class KubernetesApiServer:
         self.requests: list[tuple[str, str]] = []  # (method, path without query)
         self.fail_next: list[int] = []  # status codes to answer, once each, before anything else
         self._version = 100
-        self._http = ThreadingHTTPServer(("127.0.0.1", 0), _handler_for(self))
-        self._http.daemon_threads = True
-        self._thread = threading.Thread(target=self._http.serve_forever, args=(0.05,), name="k8s-api", daemon=True)
-
-    @property
-    def url(self) -> str:
-        host, port = self._http.server_address[:2]
-        return f"http://{host!s}:{port}"
+        super().__init__("k8s-api")
 
     def start(self) -> KubernetesApiServer:
-        self._thread.start()
+        self._start()
         return self
 
-    def stop(self) -> None:
-        self._http.shutdown()
-        self._http.server_close()
-        self._thread.join(5)
+    def serve_request(self, method: str, path: str, query: dict[str, list[str]], body: bytes,
+                      headers: Message) -> Answer:
+        code, payload = self.handle(method, path, query, body, headers.get("Authorization"))
+        return code, payload, {}
 
     # -- what tests use ------------------------------------------------------------------------
 
@@ -246,31 +240,6 @@ class KubernetesApiServer:
         if method == "DELETE" and path in self.objects:
             return 200, self.objects.pop(path)
         return 404, _status(404, "NotFound", f'"{parts[-1]}" not found', kind=parts[-2])
-
-
-def _handler_for(server: KubernetesApiServer) -> type[BaseHTTPRequestHandler]:
-    class Handler(BaseHTTPRequestHandler):
-        protocol_version = "HTTP/1.1"
-
-        def _serve(self) -> None:
-            split = urllib.parse.urlsplit(self.path)
-            length = int(self.headers.get("Content-Length") or 0)
-            body = self.rfile.read(length) if length else b""
-            code, payload = server.handle(self.command, split.path, urllib.parse.parse_qs(split.query), body,
-                                          self.headers.get("Authorization"))
-            data = json.dumps(payload).encode()
-            self.send_response(code)
-            self.send_header("Content-Type", "application/json")
-            self.send_header("Content-Length", str(len(data)))
-            self.end_headers()
-            self.wfile.write(data)
-
-        do_GET = do_POST = do_PATCH = do_DELETE = do_PUT = _serve
-
-        def log_message(self, format: str, *args: Any) -> None:  # quiet: tests read the request log instead
-            pass
-
-    return Handler
 
 
 def plan_from_driver_args(pod: dict[str, Any]) -> list[PlanStep]:

@@ -29,8 +29,10 @@ import threading
 import time
 import urllib.parse
 from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from email.message import Message
 from typing import Any
+
+from tests.services.loopback import Answer, LoopbackHttpServer
 
 PlanStep = tuple[float, str, str]
 
@@ -49,7 +51,7 @@ def _not_found(app_id: str) -> dict[str, Any]:
                                 "javaClassName": "org.apache.hadoop.yarn.webapp.NotFoundException"}}
 
 
-class YarnResourceManager:
+class YarnResourceManager(LoopbackHttpServer):
     def __init__(self, *, standby_for: YarnResourceManager | None = None, standby_text: bool = False,
                  require_user: bool = True, kill_delay: float = 0.3) -> None:
         self.standby_for = standby_for
@@ -61,23 +63,15 @@ class YarnResourceManager:
         self.requests: list[tuple[str, str, str | None]] = []  # (method, path, user.name)
         self.cluster_ts = 1764200000000
         self._seq = 0
-        self._http = ThreadingHTTPServer(("127.0.0.1", 0), _handler_for(self))
-        self._http.daemon_threads = True
-        self._thread = threading.Thread(target=self._http.serve_forever, args=(0.05,), name="yarn-rm", daemon=True)
-
-    @property
-    def url(self) -> str:
-        host, port = self._http.server_address[:2]
-        return f"http://{host!s}:{port}"
+        super().__init__("yarn-rm")
 
     def start(self) -> YarnResourceManager:
-        self._thread.start()
+        self._start()
         return self
 
-    def stop(self) -> None:
-        self._http.shutdown()
-        self._http.server_close()
-        self._thread.join(5)
+    def serve_request(self, method: str, path: str, query: dict[str, list[str]], body: bytes,
+                      headers: Message) -> Answer:
+        return self.handle(method, path, query, body)
 
     # -- what tests and the recorded launcher use ----------------------------------------------
 
@@ -186,30 +180,4 @@ def _plan_from_args(args: list[str]) -> list[PlanStep]:
         return []
     return [(0.1, "RUNNING", "UNDEFINED"), (0.1 + seconds, "FINISHED", "SUCCEEDED" if code == 0 else "FAILED")]
 
-
-def _handler_for(rm: YarnResourceManager) -> type[BaseHTTPRequestHandler]:
-    class Handler(BaseHTTPRequestHandler):
-        protocol_version = "HTTP/1.1"
-
-        def _serve(self) -> None:
-            split = urllib.parse.urlsplit(self.path)
-            length = int(self.headers.get("Content-Length") or 0)
-            body = self.rfile.read(length) if length else b""
-            code, payload, headers = rm.handle(self.command, split.path, urllib.parse.parse_qs(split.query), body)
-            is_text = isinstance(payload, str)
-            data = payload.encode() if is_text else json.dumps(payload).encode()
-            self.send_response(code)
-            self.send_header("Content-Type", "text/plain" if is_text else "application/json")
-            self.send_header("Content-Length", str(len(data)))
-            for name, value in headers.items():
-                self.send_header(name, value)
-            self.end_headers()
-            self.wfile.write(data)
-
-        do_GET = do_POST = do_PUT = do_DELETE = _serve
-
-        def log_message(self, format: str, *args: Any) -> None:  # quiet: tests read rm.requests instead
-            pass
-
-    return Handler
 
