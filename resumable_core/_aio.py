@@ -24,7 +24,6 @@ from ._decision import (
     Poll,
     PollEnded,
     ReferenceLookup,
-    Request,
     ResultFetched,
     ResultGone,
     Return,
@@ -37,25 +36,22 @@ from ._decision import (
     WaitForOwner,
     Write,
     decide,
-    status_update,
 )
 from ._errors import (
     ConcurrentUpdate,
     InvalidArgument,
     JobNotFound,
-    ProtocolError,
     StoreError,
     SubmissionRejected,
     TransientBudgetExhausted,
     TransientError,
 )
-from ._events import EventListener, Finished, StatusChanged, SubmitReason
-from ._ids import new_reference
+from ._events import EventListener
 from ._policy import Policy
 from ._polling import PollPolicy
-from ._protocols import CompareAndSetStore, SupportsFingerprint
+from ._protocols import CompareAndSetStore
 from ._record import JobRecord
-from ._session import ERROR, MAX_CONFLICTS, WARNING, Session
+from ._session import ERROR, MAX_CONFLICTS, WARNING, RunSession
 from ._telemetry import Telemetry
 from ._types import JsonValue, assert_never
 
@@ -206,9 +202,8 @@ class AsyncPoller:
             await asyncio.sleep(pause)
 
 
-class _AsyncRunner(Session, Generic[R]):
-    __slots__ = ("access", "apoller", "can_cancel", "can_find", "fingerprint", "fresh", "generation",
-                 "lost_resubmits", "policy", "polling_job", "typed_job")
+class _AsyncRunner(RunSession, Generic[R]):
+    __slots__ = ("access", "apoller", "typed_job")
 
     def __init__(self, job: AsyncResumableJob[R], store: Any, key: str, *, fresh: bool, generation: str | None,
                  policy: Policy, poll: PollPolicy, listener: EventListener | None, telemetry: Telemetry | None,
@@ -218,24 +213,12 @@ class _AsyncRunner(Session, Generic[R]):
         self.typed_job = job
         # A supervisor hands one StoreAccess to all its runs.
         self.access = store if isinstance(store, StoreAccess) else StoreAccess(store)
-        self.fresh = fresh
-        self.generation = generation
-        self.policy = policy
         self.telemetry = telemetry
-        self.fingerprint = job.job_fingerprint() if isinstance(job, SupportsFingerprint) else None
-        self.can_find = callable(getattr(job, "find_job_by_reference", None))
-        self.can_cancel = callable(getattr(job, "cancel_job", None))
-        self.lost_resubmits = 0
-        self.polling_job: str | None = None
+        self.start_run(fresh=fresh, generation=generation, policy=policy,
+                       can_find=callable(getattr(job, "find_job_by_reference", None)),
+                       can_cancel=callable(getattr(job, "cancel_job", None)))
         self.apoller = AsyncPoller(poll, clock=self.clock, rand=self.rand, limit=limit)
         self.apoller.on_status = self._on_status
-
-    def request(self) -> Request:
-        return Request(
-            fingerprint=self.fingerprint, generation=self.generation, fresh=self.fresh, owner=self.owner,
-            now=self.clock(), can_find=self.can_find, can_cancel=self.can_cancel, policy=self.policy, key=self.key,
-            new_reference=new_reference(), lost_resubmits=self.lost_resubmits,
-        )
 
     async def run(self) -> R:
         await self.aload()
@@ -322,26 +305,22 @@ class _AsyncRunner(Session, Generic[R]):
     # -- the external system -------------------------------------------------------------------
 
     async def submit_job(self, action: SubmitJob) -> SubmitAnswered | SubmitRefused:
-        if action.reason is SubmitReason.JOB_LOST:
-            self.lost_resubmits += 1
+        self.submitting(action)
         try:
             job_id = await self.apoller.call(lambda: self.typed_job.submit_job(action.reference))
         except SubmissionRejected as exc:
             return SubmitRefused(action.reference, exc)
-        if not isinstance(job_id, str) or not job_id:
-            raise ProtocolError(
-                f"{type(self.job).__name__}.submit_job returned {job_id!r}, not a non-empty job id string; "
-                f"the intent for reference {action.reference!r} is kept", key=self.key)
-        return SubmitAnswered(action.reference, job_id, action.reason, action.intent_at, action.previous_job_id)
+        return self.answered(action, job_id)
 
     async def check_status(self, action: CheckStatus) -> StatusSeen | NotFoundSeen:
-        if action.not_before is not None:
-            await asyncio.sleep(max(0.0, action.not_before - self.clock()))
+        wait = self.confirmation_wait(action)
+        if wait:
+            await asyncio.sleep(wait)
         try:
             status = await self.apoller.status(self.typed_job, action.job_id)
         except JobNotFound:
             return NotFoundSeen(action.job_id, action.not_found_since)
-        return StatusSeen(action.job_id, status, self.job.is_job_active(status), self.job.is_job_succeeded(status))
+        return self.seen(action.job_id, status)
 
     async def find(self, action: FindByReference) -> ReferenceLookup:
         job = cast(AsyncSupportsFindByReference, self.job)
@@ -360,9 +339,7 @@ class _AsyncRunner(Session, Generic[R]):
             self.log(WARNING, "job vanished while polling", job_id=job_id)
             await self.aload()
             return NotFoundSeen(job_id)
-        succeeded = self.job.is_job_succeeded(status)
-        self.emit(Finished(self.key, self.record.reference if self.record else "", job_id, status, succeeded))
-        return PollEnded(job_id, status, succeeded)
+        return self.ended(job_id, status)
 
     async def fetch_result(self, action: FetchResult) -> ResultFetched | ResultGone:
         try:
@@ -394,18 +371,14 @@ class _AsyncRunner(Session, Generic[R]):
         await self.aload()
 
     async def _on_status(self, status: str) -> None:
-        record, job_id = self.record, self.polling_job
-        if job_id is None or record is None or record.job_id != job_id:
-            return
-        self.emit(StatusChanged(self.key, record.reference, job_id, record.status, status))
-        update = status_update(record, job_id, status, self.job.is_job_active(status), self.clock())
+        update = self.status_changed(status)
         if update is None:
             return
         try:
             if not await self.awrite_once(update):
                 await self.aload()
         except Exception:  # a status write is informative only; the terminal write is not
-            self.log(WARNING, "could not record status %s", status, job_id=job_id)
+            self.log(WARNING, "could not record status %s", status, job_id=update.job_id)
 
 
 def run_resumable_async(

@@ -19,7 +19,6 @@ from ._decision import (
     Observation,
     Poll,
     PollEnded,
-    Request,
     ResultFetched,
     ResultGone,
     Return,
@@ -32,15 +31,12 @@ from ._decision import (
     WaitForOwner,
     Write,
     decide,
-    status_update,
 )
 from ._errors import (
     JobNotFound,
-    ProtocolError,
     SubmissionRejected,
 )
-from ._events import EventListener, Finished, StatusChanged, SubmitReason
-from ._ids import new_reference
+from ._events import EventListener
 from ._policy import Policy
 from ._polling import PollPolicy
 from ._protocols import (
@@ -48,49 +44,26 @@ from ._protocols import (
     StateStore,
     SupportsCancel,
     SupportsFindByReference,
-    SupportsFingerprint,
     SupportsPollUntilComplete,
     check_job,
 )
-from ._session import WARNING, Session
+from ._session import WARNING, RunSession
 from ._telemetry import Telemetry
 from ._types import assert_never
 
 R = TypeVar("R")
 
 
-class _Runner(Session, Generic[R]):
-    __slots__ = ("can_cancel", "can_find", "fingerprint", "fresh", "generation", "lost_resubmits", "policy",
-                 "polling_job", "typed_job")
+class _Runner(RunSession, Generic[R]):
+    __slots__ = ("typed_job",)
 
     def __init__(self, job: ResumableJob[R], store: StateStore, key: str, *, fresh: bool,
                  generation: str | None, policy: Policy, **session: object) -> None:
         super().__init__(job, store, key, **session)  # type: ignore[arg-type]  # the keywords run_resumable passes
         self.typed_job = job
-        self.fresh = fresh
-        self.generation = generation
-        self.policy = policy
-        self.fingerprint = job.job_fingerprint() if isinstance(job, SupportsFingerprint) else None
-        self.can_find = isinstance(job, SupportsFindByReference)
-        self.can_cancel = isinstance(job, SupportsCancel)
-        self.lost_resubmits = 0
-        self.polling_job: str | None = None
+        self.start_run(fresh=fresh, generation=generation, policy=policy,
+                       can_find=isinstance(job, SupportsFindByReference), can_cancel=isinstance(job, SupportsCancel))
         self.poller.on_status = self._on_status
-
-    def request(self) -> Request:
-        return Request(
-            fingerprint=self.fingerprint,
-            generation=self.generation,
-            fresh=self.fresh,
-            owner=self.owner,
-            now=self.clock(),
-            can_find=self.can_find,
-            can_cancel=self.can_cancel,
-            policy=self.policy,
-            key=self.key,
-            new_reference=new_reference(),
-            lost_resubmits=self.lost_resubmits,
-        )
 
     def run(self, polled: tuple[str, str] | None = None) -> R:
         self.load()
@@ -135,33 +108,24 @@ class _Runner(Session, Generic[R]):
     # -- the branches that talk to the external system ------------------------------------
 
     def submit_job(self, action: SubmitJob) -> SubmitAnswered | SubmitRefused:
-        if action.reason is SubmitReason.JOB_LOST:
-            self.lost_resubmits += 1
+        self.submitting(action)
         try:
             job_id = self.typed_job.submit_job(action.reference)
         except SubmissionRejected as exc:
             return SubmitRefused(action.reference, exc)
         # Anything else (a timeout, a crash) leaves the intent: the submission may exist,
         # and the next attempt looks it up by reference or follows on_ambiguous.
-        if not isinstance(job_id, str) or not job_id:
-            # The intent stays: a lookup by reference can still adopt what was submitted.
-            raise ProtocolError(
-                f"{type(self.job).__name__}.submit_job returned {job_id!r}, not a non-empty job id string; "
-                f"the intent for reference {action.reference!r} is kept",
-                key=self.key,
-            )
-        return SubmitAnswered(action.reference, job_id, action.reason, action.intent_at, action.previous_job_id)
+        return self.answered(action, job_id)
 
     def check_status(self, action: CheckStatus) -> StatusSeen | NotFoundSeen:
-        if action.not_before is not None:
-            self.log(WARNING, "the external system does not know job %s; asking again at %s before "
-                     "declaring it lost", action.job_id, _clock_text(action.not_before), job_id=action.job_id)
-            self.sleep(max(0.0, action.not_before - self.clock()))
+        wait = self.confirmation_wait(action)
+        if wait:
+            self.sleep(wait)
         try:
             status = self.poller.status(self.job, action.job_id)
         except JobNotFound:
             return NotFoundSeen(action.job_id, action.not_found_since)
-        return StatusSeen(action.job_id, status, self.job.is_job_active(status), self.job.is_job_succeeded(status))
+        return self.seen(action.job_id, status)
 
     def poll(self, action: Poll) -> PollEnded | NotFoundSeen:
         self.emit(action.event)
@@ -178,10 +142,7 @@ class _Runner(Session, Generic[R]):
             self.log(WARNING, "job vanished while polling", job_id=job_id)
             self.load()
             return NotFoundSeen(job_id)
-        succeeded = self.job.is_job_succeeded(status)
-        reference = self.record.reference if self.record is not None else ""
-        self.emit(Finished(self.key, reference, job_id, status, succeeded))
-        return PollEnded(job_id, status, succeeded)
+        return self.ended(job_id, status)
 
     def fetch_result(self, action: FetchResult) -> ResultFetched | ResultGone:
         try:
@@ -197,24 +158,14 @@ class _Runner(Session, Generic[R]):
 
     def _on_status(self, status: str) -> None:
         """Each status the poller sees change: an event, and the record written on changes only."""
-        record = self.record
-        job_id = self.polling_job
-        if job_id is None or record is None or record.job_id != job_id:
-            return
-        self.emit(StatusChanged(self.key, record.reference, job_id, record.status, status))
-        update = status_update(record, job_id, status, self.job.is_job_active(status), self.clock())
+        update = self.status_changed(status)
         if update is None:
             return
         try:
             if not self.write(update):
                 self.load()
         except Exception:  # a status write is informative only; the terminal write is not
-            self.log(WARNING, "could not record status %s", status, job_id=job_id)
-
-def _clock_text(at: float) -> str:
-    import time
-
-    return time.strftime("%H:%M:%S", time.localtime(at))
+            self.log(WARNING, "could not record status %s", status, job_id=update.job_id)
 
 
 def run_resumable(

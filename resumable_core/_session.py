@@ -8,7 +8,23 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from ._checks import check_key
-from ._decision import Action, CancelJob, FindByReference, Observation, ReferenceLookup, Stop, StopKind, Write
+from ._decision import (
+    Action,
+    CancelJob,
+    CheckStatus,
+    FindByReference,
+    Observation,
+    PollEnded,
+    ReferenceLookup,
+    Request,
+    StatusSeen,
+    Stop,
+    StopKind,
+    SubmitAnswered,
+    SubmitJob,
+    Write,
+    status_update,
+)
 from ._errors import (
     AmbiguousSubmission,
     ConcurrentUpdate,
@@ -16,15 +32,17 @@ from ._errors import (
     JobCancelled,
     JobFailed,
     JobLost,
+    ProtocolError,
     ResultUnavailable,
     ResumableError,
     StoreError,
     SubmissionRejected,
 )
-from ._events import Event, EventListener, Finished, Superseded
-from ._ids import new_owner
+from ._events import Event, EventListener, Finished, StatusChanged, SubmitReason, Superseded
+from ._ids import new_owner, new_reference
+from ._policy import Policy
 from ._polling import Poller, PollPolicy
-from ._protocols import CompareAndSetStore, StateStore, SupportsCancel, SupportsFindByReference
+from ._protocols import CompareAndSetStore, StateStore, SupportsCancel, SupportsFindByReference, SupportsFingerprint
 from ._record import JobRecord
 from ._redact import redact
 from ._telemetry import Telemetry, decision_attributes, decision_name
@@ -276,4 +294,78 @@ class Session:
         log.log(level, "%s", redact(f"{text} [key={self.key} reference={reference} job_id={job_id}]"))
 
 
-__all__ = ["ERROR", "INFO", "WARNING", "Session", "forget", "load_record", "logger"]
+class RunSession(Session):
+    """What ``run_resumable`` and ``run_resumable_async`` share beyond the store: the request
+    each decision gets, and what each I/O answer becomes as an observation. The drivers
+    differ only in how they wait (a blocking call, an await)."""
+
+    __slots__ = ("can_cancel", "can_find", "fingerprint", "fresh", "generation", "lost_resubmits", "policy",
+                 "polling_job")
+
+    def start_run(self, *, fresh: bool, generation: str | None, policy: Policy, can_find: bool,
+                  can_cancel: bool) -> None:
+        self.fresh = fresh
+        self.generation = generation
+        self.policy = policy
+        self.fingerprint = self.job.job_fingerprint() if isinstance(self.job, SupportsFingerprint) else None
+        self.can_find = can_find
+        self.can_cancel = can_cancel
+        self.lost_resubmits = 0
+        self.polling_job: str | None = None
+
+    def request(self) -> Request:
+        return Request(
+            fingerprint=self.fingerprint, generation=self.generation, fresh=self.fresh, owner=self.owner,
+            now=self.clock(), can_find=self.can_find, can_cancel=self.can_cancel, policy=self.policy, key=self.key,
+            new_reference=new_reference(), lost_resubmits=self.lost_resubmits,
+        )
+
+    def submitting(self, action: SubmitJob) -> None:
+        if action.reason is SubmitReason.JOB_LOST:
+            self.lost_resubmits += 1  # what Policy.max_lost_resubmits bounds
+
+    def answered(self, action: SubmitJob, job_id: object) -> SubmitAnswered:
+        """``submit_job``'s answer; anything but a non-empty string is refused with the intent kept."""
+        if not isinstance(job_id, str) or not job_id:
+            # The intent stays: a lookup by reference can still adopt what was submitted.
+            raise ProtocolError(
+                f"{type(self.job).__name__}.submit_job returned {job_id!r}, not a non-empty job id string; "
+                f"the intent for reference {action.reference!r} is kept",
+                key=self.key,
+            )
+        return SubmitAnswered(action.reference, job_id, action.reason, action.intent_at, action.previous_job_id)
+
+    def confirmation_wait(self, action: CheckStatus) -> float:
+        """Seconds to wait before asking again about a job the system did not know (0: ask now)."""
+        if action.not_before is None:
+            return 0.0
+        self.log(WARNING, "the external system does not know job %s; asking again at %s before declaring it lost",
+                 action.job_id, _clock_text(action.not_before), job_id=action.job_id)
+        return max(0.0, action.not_before - self.clock())
+
+    def seen(self, job_id: str, status: str) -> StatusSeen:
+        return StatusSeen(job_id, status, self.job.is_job_active(status), self.job.is_job_succeeded(status))
+
+    def ended(self, job_id: str, status: str) -> PollEnded:
+        """The status this run's polling ended on, said as a Finished event."""
+        succeeded = self.job.is_job_succeeded(status)
+        reference = self.record.reference if self.record is not None else ""
+        self.emit(Finished(self.key, reference, job_id, status, succeeded))
+        return PollEnded(job_id, status, succeeded)
+
+    def status_changed(self, status: str) -> JobRecord | None:
+        """A status the poller saw change: its event, and the record to write if it is worth one."""
+        record, job_id = self.record, self.polling_job
+        if job_id is None or record is None or record.job_id != job_id:
+            return None
+        self.emit(StatusChanged(self.key, record.reference, job_id, record.status, status))
+        return status_update(record, job_id, status, self.job.is_job_active(status), self.clock())
+
+
+def _clock_text(at: float) -> str:
+    import time as _time
+
+    return _time.strftime("%H:%M:%S", _time.localtime(at))
+
+
+__all__ = ["ERROR", "INFO", "WARNING", "RunSession", "Session", "forget", "load_record", "logger"]
