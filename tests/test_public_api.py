@@ -73,3 +73,21 @@ def test_one_parameter_name_for_one_thing() -> None:
     assert {"policy", "poll", "listener", "clock", "sleep"} <= set(run)
     assert {"poll", "listener", "clock", "sleep"} <= set(cancel)
     assert not {"resume_policy", "poll_policy"} & (set(run) | set(cancel))
+
+
+def test_an_integration_uses_another_only_through_its_public_package() -> None:
+    offenders = []
+    for path in sorted((REPO / "adapters").rglob("*.py")):
+        own = path.relative_to(REPO / "adapters").parts[0]
+        for node in ast.walk(ast.parse(path.read_text())):
+            if not isinstance(node, ast.ImportFrom) or node.module is None:
+                continue
+            if node.level == 0 and node.module.startswith("adapters."):
+                parts = node.module.split(".")[1:]
+            elif node.level == 2 and path.parent != REPO / "adapters":
+                parts = node.module.split(".")
+            else:
+                continue
+            if parts[0] != own and len(parts) > 1 and parts[1].startswith("_"):
+                offenders.append(f"{path.relative_to(REPO)}: {node.module}")
+    assert offenders == []

@@ -19,9 +19,14 @@ from typing import Any
 
 from resumable_core import InvalidArgument, MemoryStateStore, PollPolicy, ResumableJob
 
-from ..spark import BearerToken, SparkRestClient, SparkSubmission, read_properties_file
-from ..spark._launcher import SparkSubmitLauncher
-from ..spark._yarn_client import YarnRestClient
+from ..spark import (
+    BearerToken,
+    SparkRestClient,
+    SparkSubmission,
+    SparkSubmitLauncher,
+    YarnRestClient,
+    read_properties_file,
+)
 from ._compat import BaseHook, Context
 from ._operator import _INTERNAL_DIRS, ResumableOperator, _first_frame_outside
 from ._spark_connection import (

@@ -27,7 +27,7 @@ from urllib.parse import urlsplit
 from resumable_core import InvalidArgument
 from resumable_core.redaction import MASK, redact
 
-from ..spark._kube_client import KubernetesClient
+from ..spark import KubernetesClient
 
 _SCHEME = re.compile(r"([A-Za-z][A-Za-z0-9+.-]*)://")
 DEFAULT_MASTER_PORT = 7077  # Spark's spark.master.port (SparkSubmitHook's default too)

@@ -16,13 +16,19 @@ from typing import Any
 
 from resumable_core import InvalidArgument
 
-from ..spark import SparkRestClient, SparkRestJob, SparkSubmission
-from ..spark._cluster_submission import SparkClusterSubmission
-from ..spark._kube_client import KubernetesClient
-from ..spark._kubernetes import SparkKubernetesJob
-from ..spark._launcher import SparkSubmitLauncher
-from ..spark._yarn import SparkYarnJob
-from ..spark._yarn_client import YarnAuth, YarnRestClient
+# The Spark adapter's public names: one integration uses another through its front door.
+from ..spark import (
+    KubernetesClient,
+    SparkClusterSubmission,
+    SparkKubernetesJob,
+    SparkRestClient,
+    SparkRestJob,
+    SparkSubmission,
+    SparkSubmitLauncher,
+    SparkYarnJob,
+    YarnAuth,
+    YarnRestClient,
+)
 from ._spark_connection import ClusterManager, SparkTarget
 
 # Properties OpenLineage injection adds: they name this try (its run id changes with the

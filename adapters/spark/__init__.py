@@ -51,7 +51,7 @@ from ._submission import (
     SparkSuperviseWarning,
 )
 from ._yarn import SparkYarnJob, yarn_state
-from ._yarn_client import YarnApplication, YarnRestClient
+from ._yarn_client import YarnApplication, YarnAuth, YarnRestClient
 
 if TYPE_CHECKING:
     from ._async_job import AsyncSparkRestClient, AsyncSparkRestJob
@@ -93,6 +93,7 @@ __all__ = [
     "SparkSuperviseWarning",
     "SparkYarnJob",
     "YarnApplication",
+    "YarnAuth",
     "YarnRestClient",
     "check_driver_id",
     "driver_state",
