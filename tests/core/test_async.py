@@ -203,3 +203,18 @@ def test_a_blocking_job_joins_the_supervisor_in_threads_with_exactly_its_capabil
     results = run(main())
     assert results["full"]["spec"] == "w" and results["plain"]["spec"] == "spec-1"
     assert call_threads and not (call_threads & loop_thread)
+
+
+def test_without_telemetry_no_decision_is_even_named(monkeypatch: pytest.MonkeyPatch) -> None:
+    import resumable_core._session as session
+
+    def named(*args: object) -> None:
+        raise AssertionError("a decision was named with no telemetry to hand it to")
+
+    monkeypatch.setattr(session, "decision_name", named)
+    system = FakeExternalSystem(outcomes=["FAILED"])
+    store = MemoryStateStore()
+    with pytest.raises(JobFailed):
+        run_resumable(FakeJob(system), store, key="k", poll=FAST, sleep=lambda s: None)
+    run_resumable(FakeJob(system), store, key="k", poll=FAST, sleep=lambda s: None)
+    run(run_resumable_async(AsyncFakeJob(system), store, key="k", poll=FAST))
