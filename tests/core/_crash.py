@@ -5,7 +5,12 @@
   which can apply a ``Fault`` scheduled for that step number: the process dies
   before or after the call (``Crash``), the system answers transiently, forgets
   the recorded job, or loses the response to a submit that it accepted.
-- ``World``: what all callers of one example share (the fake system, the key,
+- ``ClusterView``: the external system as the harness sees it: every job it holds
+  (the proof of what ran), how it forgets one, and where transient failures and lost
+  submit responses are injected. ``FakeSystemView`` over the in-memory fake (it fails
+  by itself); ``InjectedFaults`` for real adapters, whose job proxy fails instead
+  (tests/contracts/crash_properties.py: YARN and Kubernetes).
+- ``World``: what all callers of one example share (the cluster view, the key,
   a checking view of the store) and the invariants checked after every step.
 - ``Scheduler``: a deterministic interleaving of several callers, each in its
   own thread, over virtual time (see its docstring).
@@ -19,7 +24,7 @@ import enum
 import threading
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
-from typing import TypeVar
+from typing import Any, Protocol, TypeVar
 
 from resumable_core import (
     CompareAndSetStore,
@@ -38,7 +43,16 @@ from resumable_core import (
     load_record,
     run_resumable,
 )
-from resumable_core.testing import ACTIVE, SUCCEEDED, FakeClock, FakeExternalSystem, FakeJob, PlainFakeJob
+from resumable_core.testing import (
+    ACTIVE,
+    CANCELLED,
+    FAILED,
+    SUCCEEDED,
+    FakeClock,
+    FakeExternalSystem,
+    FakeJob,
+    PlainFakeJob,
+)
 
 T = TypeVar("T")
 
@@ -64,6 +78,7 @@ class FaultKind(enum.Enum):
     LOSE_SUBMIT_RESPONSE = "the next submit is accepted but its response lost"
     ERROR_BEFORE = "the call fails without effect (StoreUnavailable, or TransientError from the system)"
     ERROR_AFTER = "the call takes effect and its answer is lost (StoreUnavailable / TransientError)"
+    REPLACE = "another job takes the recorded job's name (a pod recreated under the same name)"
 
 
 @dataclass(frozen=True)
@@ -86,6 +101,136 @@ def lost_answer(name: str, when: str) -> Exception:
     return TransientError(f"fault injected {when} {name}")
 
 
+# -- the external system as the harness sees it ---------------------------------------------------
+
+ACTIVE_STATE, SUCCEEDED_STATE, FAILED_STATE, CANCELLED_STATE = "active", "succeeded", "failed", "cancelled"
+GONE_STATE = "gone"  # forgotten while it ran: it runs nowhere any more, and ended in no state
+
+
+@dataclass(frozen=True)
+class SystemJob:
+    """One job the external system holds, or held before it forgot it."""
+
+    job_id: str
+    reference: str
+    state: str  # one of the *_STATE names above
+    forgotten: bool = False
+
+    @property
+    def active(self) -> bool:
+        return self.state == ACTIVE_STATE
+
+    @property
+    def succeeded(self) -> bool:
+        return self.state == SUCCEEDED_STATE
+
+
+class ClusterView(Protocol):
+    """What the harness needs of an external system, whichever one runs the jobs."""
+
+    def jobs(self) -> list[SystemJob]:
+        """Every job submitted in this example, as of now; forgotten ones included (and marked).
+        Read from the system's own state: the proof that no second job ran."""
+        ...
+
+    def forget(self, job_id: str) -> None:
+        """The system loses the job (a master restarted without recovery); nothing if it holds none."""
+        ...
+
+    def replace(self, job_id: str) -> None:
+        """Someone else puts another job under the job's name (Kubernetes only)."""
+        ...
+
+    def fail_next_calls(self, count: int) -> None:
+        """The next *count* calls to the system (any caller's) answer TransientError."""
+        ...
+
+    def lose_next_submit_response(self) -> None:
+        """The next submit is accepted, and its caller sees a TransientError."""
+        ...
+
+    def call(self, name: str, call: Callable[[], T]) -> T:
+        """Every call a job proxy makes to the system goes through here (*name*: submit, status...)."""
+        ...
+
+    def result_job_id(self, result: JsonValue) -> str:
+        """The job whose (succeeded) result *result* is; asserts what the result says of itself."""
+        ...
+
+
+def job_in(cluster: ClusterView, job_id: str) -> SystemJob | None:
+    return next((j for j in cluster.jobs() if j.job_id == job_id), None)
+
+
+_FAKE_STATES = {SUCCEEDED: SUCCEEDED_STATE, FAILED: FAILED_STATE, CANCELLED: CANCELLED_STATE}
+
+
+class FakeSystemView:
+    """The in-memory FakeExternalSystem: it injects its own faults (a forgotten job still
+    runs there, frozen, so a cancel still stops it)."""
+
+    def __init__(self, system: FakeExternalSystem) -> None:
+        self.system = system
+
+    def jobs(self) -> list[SystemJob]:
+        return [SystemJob(r.job_id, r.reference, ACTIVE_STATE if r.status in ACTIVE else _FAKE_STATES[r.status],
+                          r.forgotten) for r in self.system.runs.values()]
+
+    def forget(self, job_id: str) -> None:
+        if job_id in self.system.runs:
+            self.system.forget(job_id)
+
+    def replace(self, job_id: str) -> None:
+        raise AssertionError("the fake system has no names to take: REPLACE is for Kubernetes")
+
+    def fail_next_calls(self, count: int) -> None:
+        self.system.transient_failures = count
+
+    def lose_next_submit_response(self) -> None:
+        self.system.lose_next_submit_response = True
+
+    def call(self, name: str, call: Callable[[], T]) -> T:
+        return call()
+
+    def result_job_id(self, result: JsonValue) -> str:
+        assert isinstance(result, dict), result
+        job_id = str(result["job_id"])
+        assert result["reference"] == self.system.runs[job_id].reference, result
+        assert result["status"] == "SUCCEEDED", result
+        return job_id
+
+
+class InjectedFaults:
+    """Transient failures and lost submit responses for a real system, which cannot be told to
+    fail: the job proxy fails in its place. TRANSIENT: the next N calls raise TransientError
+    without being made; LOSE_SUBMIT_RESPONSE: the submit really happens (spark-submit
+    launched, the application registered), then its caller sees a TransientError, as after
+    a spark-submit timeout."""
+
+    def __init__(self) -> None:
+        self.transient = 0
+        self.lose_submit = False
+        self.injected = 0  # how many calls a fault changed: a property can check its faults landed
+
+    def fail_next_calls(self, count: int) -> None:
+        self.transient = count
+
+    def lose_next_submit_response(self) -> None:
+        self.lose_submit = True
+
+    def call(self, name: str, call: Callable[[], T]) -> T:
+        if self.transient > 0:
+            self.transient -= 1
+            self.injected += 1
+            raise TransientError(f"fault injected: {name} not sent")
+        result = call()
+        if name == "submit" and self.lose_submit:
+            self.lose_submit = False
+            self.injected += 1
+            raise TransientError(f"fault injected: the response to submit was lost (job {result} exists)")
+        return result
+
+
 @dataclass(frozen=True)
 class CancelSeen:
     """An operator's cancel took effect, on the submission with this reference."""
@@ -97,7 +242,7 @@ class CancelSeen:
 class World:
     """State shared by every caller of one example, and the invariants on it."""
 
-    system: FakeExternalSystem
+    cluster: ClusterView
     checker: StateStore  # the store as a bystander sees it, never faulted
     key: str
     at_most_one_live: bool  # asserted after every step when the setting promises it
@@ -107,17 +252,15 @@ class World:
     cancel: CancelSeen | None = None
     cancel_stops_the_run: bool = True  # check that no new reference is submitted after a cancel
     excuse_unnamed_superseded: bool = False
+    # More invariants of a particular system, checked after every step: a message when broken.
+    step_checks: Sequence[Callable[[World], str | None]] = ()
     violations: list[str] = field(default_factory=list)
 
     def live_jobs(self) -> list[str]:
         """Jobs the system still runs. A forgotten job counts as gone: in the fake
         it never advances again, as a driver lost in a master restart."""
         excused = self.unnamed_superseded()
-        return [
-            r.job_id
-            for r in self.system.runs.values()
-            if r.status in ACTIVE and not r.forgotten and r.reference not in excused
-        ]
+        return [j.job_id for j in self.cluster.jobs() if j.active and not j.forgotten and j.reference not in excused]
 
     def unnamed_superseded(self) -> frozenset[str]:
         """References of intents a new spec or generation replaced before their job id
@@ -143,6 +286,10 @@ class World:
             live = self.live_jobs()
             if len(live) > 1:
                 self.fail(f"more than one live job for key {self.key!r}: {live}")
+        for check in self.step_checks:
+            message = check(self)
+            if message is not None:
+                self.fail(message)
 
     def before_submit(self, reference: str) -> None:
         self.submits += 1
@@ -166,8 +313,13 @@ class World:
 
     def forget_recorded_job(self) -> None:
         record = self.record()
-        if record is not None and record.job_id is not None and record.job_id in self.system.runs:
-            self.system.forget(record.job_id)
+        if record is not None and record.job_id is not None:
+            self.cluster.forget(record.job_id)
+
+    def replace_recorded_job(self) -> None:
+        record = self.record()
+        if record is not None and record.job_id is not None:
+            self.cluster.replace(record.job_id)
 
 
 class Caller:
@@ -195,18 +347,20 @@ class Caller:
         fault = self.faults.pop(self.steps, None)
         self.steps += 1
         self.trace.append(name)
-        system = self.world.system
+        cluster = self.world.cluster
         if fault is not None:
             if fault.kind is FaultKind.CRASH_BEFORE:
                 raise Crash(f"before step {self.steps - 1} ({name})")
             if fault.kind is FaultKind.ERROR_BEFORE:
                 raise lost_answer(name, "before")
             if fault.kind is FaultKind.TRANSIENT:
-                system.transient_failures = fault.count
+                cluster.fail_next_calls(fault.count)
             elif fault.kind is FaultKind.FORGET:
                 self.world.forget_recorded_job()
+            elif fault.kind is FaultKind.REPLACE:
+                self.world.replace_recorded_job()
             elif fault.kind is FaultKind.LOSE_SUBMIT_RESPONSE:
-                system.lose_next_submit_response = True
+                cluster.lose_next_submit_response()
         if reference is not None:
             self.world.before_submit(reference)
         try:
@@ -218,6 +372,10 @@ class Caller:
         if fault is not None and fault.kind is FaultKind.ERROR_AFTER:
             raise lost_answer(name, "after")
         return result
+
+    def system_step(self, name: str, call: Callable[[], T], *, reference: str | None = None) -> T:
+        """A step that calls the external system (where a real system's faults are injected)."""
+        return self.step(name, lambda: self.world.cluster.call(name, call), reference=reference)
 
     def sleep(self, seconds: float) -> None:
         if self.scheduler is not None:
@@ -270,18 +428,48 @@ def proxy_store(store: StateStore, caller: Caller) -> StateStore:
     return StoreProxy(store, caller)
 
 
-class PlainJobProxy:
-    """The six required operations; no lookup, so an intent without id is ambiguous."""
+class FullJob(Protocol):
+    """A job with every capability (find by reference, cancel, fingerprint): FakeJob, the Spark adapters."""
 
-    def __init__(self, job: PlainFakeJob, caller: Caller) -> None:
+    def submit_job(self, reference: str) -> str: ...
+
+    def get_job_status(self, job_id: str) -> str: ...
+
+    def is_job_active(self, status: str) -> bool: ...
+
+    def is_job_succeeded(self, status: str) -> bool: ...
+
+    def get_job_result(self, job_id: str, status: str) -> Any: ...
+
+    def find_job_by_reference(self, reference: str) -> str | None: ...
+
+    def cancel_job(self, job_id: str) -> None: ...
+
+    def job_fingerprint(self) -> str: ...
+
+
+class PlainJobProxy:
+    """The six required operations; no lookup, so an intent without id is ambiguous.
+
+    *remake*, when given, builds the job anew for each attempt (``new_process``): an
+    adapter's memory (a cached status, the pods it deleted) dies with its process.
+    """
+
+    def __init__(self, job: PlainFakeJob | FullJob, caller: Caller, *,
+                 remake: Callable[[], FullJob] | None = None) -> None:
         self.job = job
         self.caller = caller
+        self.remake = remake
+
+    def new_process(self) -> None:
+        if self.remake is not None:
+            self.job = self.remake()
 
     def submit_job(self, reference: str) -> str:
-        return self.caller.step("submit", lambda: self.job.submit_job(reference), reference=reference)
+        return self.caller.system_step("submit", lambda: self.job.submit_job(reference), reference=reference)
 
     def get_job_status(self, job_id: str) -> str:
-        return self.caller.step("status", lambda: self.job.get_job_status(job_id))
+        return self.caller.system_step("status", lambda: self.job.get_job_status(job_id))
 
     def is_job_active(self, status: str) -> bool:
         return self.job.is_job_active(status)
@@ -293,21 +481,27 @@ class PlainJobProxy:
         return poller.wait(self, job_id)  # through the proxy: each poll is a step
 
     def get_job_result(self, job_id: str, status: str) -> JsonValue:
-        return self.caller.step("result", lambda: self.job.get_job_result(job_id, status))
+        result: JsonValue = self.caller.system_step("result", lambda: self.job.get_job_result(job_id, status))
+        return result
 
 
 class FullJobProxy(PlainJobProxy):
     """Every capability: find by reference, cancel, fingerprint."""
 
-    def __init__(self, job: FakeJob, caller: Caller) -> None:
-        super().__init__(job, caller)
+    def __init__(self, job: FullJob, caller: Caller, *, remake: Callable[[], FullJob] | None = None) -> None:
+        super().__init__(job, caller, remake=remake)
         self.full = job
 
+    def new_process(self) -> None:
+        if self.remake is not None:
+            self.full = self.remake()
+            self.job = self.full
+
     def find_job_by_reference(self, reference: str) -> str | None:
-        return self.caller.step("find", lambda: self.full.find_job_by_reference(reference))
+        return self.caller.system_step("find", lambda: self.full.find_job_by_reference(reference))
 
     def cancel_job(self, job_id: str) -> None:
-        self.caller.step("cancel", lambda: self.full.cancel_job(job_id))
+        self.caller.system_step("cancel", lambda: self.full.cancel_job(job_id))
 
     def job_fingerprint(self) -> str:
         return self.full.job_fingerprint()  # computed locally, not I/O
@@ -318,11 +512,12 @@ class OperatorJobProxy(FullJobProxy):
 
     def cancel_job(self, job_id: str) -> None:
         def call() -> None:
-            run = self.full.system.runs[job_id]
-            running = run.status in ACTIVE
-            self.full.cancel_job(job_id)
-            if running:  # cancelling an ended job changes nothing
-                self.caller.world.note_cancel(run.reference)
+            world = self.caller.world
+            target = job_in(world.cluster, job_id)
+            running = target is not None and target.active
+            world.cluster.call("cancel", lambda: self.full.cancel_job(job_id))
+            if running and target is not None:  # cancelling an ended job changes nothing
+                world.note_cancel(target.reference)
 
         self.caller.step("cancel", call)
 
@@ -368,6 +563,8 @@ def drive(
     """
     world = caller.world
     for attempt in range(1, max_attempts + 1):
+        if attempt > 1:
+            job.new_process()
         try:
             result = run_resumable(
                 job,
@@ -495,15 +692,17 @@ class Scheduler:
 
 
 def operator_cancels(
-    world: World, store: StateStore, scheduler: Scheduler, runner: Caller, *, index: int, after_steps: int
+    world: World, store: StateStore, scheduler: Scheduler, runner: Caller, *, index: int, after_steps: int,
+    job: FullJob,
 ) -> Callable[[], Ending]:
-    """An operator (another process) who runs cancel_resumable once the runner took *after_steps* steps.
+    """An operator (another process, with its own *job*) who runs cancel_resumable once the
+    runner took *after_steps* steps.
 
     Its store and system calls are steps too, so the interleaving can slip the
     runner's steps between any two of them.
     """
     operator = Caller(world, {}, scheduler=scheduler, index=index)
-    job = OperatorJobProxy(FakeJob(world.system), operator)
+    proxy = OperatorJobProxy(job, operator)
     proxied = proxy_store(store, operator)
 
     def body() -> Ending:
@@ -511,7 +710,7 @@ def operator_cancels(
         error: ResumableError | None = None
         for _ in range(5):  # a cancel that failed half-way is repeated (its docstring says so)
             try:
-                cancel_resumable(job, proxied, key=world.key, clock=world.clock, sleep=operator.sleep)
+                cancel_resumable(proxy, proxied, key=world.key, clock=world.clock, sleep=operator.sleep)
                 return Ending()
             except ResumableError as exc:  # the system stayed unreachable
                 error = exc
@@ -555,16 +754,17 @@ def check_every_submission_in_history(world: World, *, except_reference: str | N
     """Every job the system received is named, with its reference, in the record's history
     (but those submitted under *except_reference*, when given)."""
     record = world.record()
+    jobs = world.cluster.jobs()
     if record is None:
-        assert not world.system.runs, f"jobs submitted, no record: {list(world.system.runs)}"
+        assert not jobs, f"jobs submitted, no record: {jobs}"
         return
     recorded = {(h.reference, h.job_id) for h in record.history if h.job_id is not None}
     excused = world.unnamed_superseded()
-    for run in world.system.runs.values():
-        if run.reference == except_reference or run.reference in excused:
+    for job in jobs:
+        if job.reference == except_reference or job.reference in excused:
             continue
-        assert (run.reference, run.job_id) in recorded, (
-            f"job {run.job_id} (reference {run.reference}) missing from the history {record.history}"
+        assert (job.reference, job.job_id) in recorded, (
+            f"job {job.job_id} (reference {job.reference}) missing from the history {record.history}"
         )
     job_ids = [h.job_id for h in record.history if h.job_id is not None]
     assert len(job_ids) == len(set(job_ids)), f"a job appears twice in the history {record.history}"
@@ -575,13 +775,10 @@ def check_result_matches_record(world: World, result: JsonValue) -> JobRecord:
     record = world.record()
     assert record is not None
     assert record.phase.value == "succeeded", record
-    assert isinstance(result, dict), result
-    assert result["job_id"] == record.job_id, (result, record)
-    assert result["reference"] == record.reference, (result, record)
-    assert result["status"] == "SUCCEEDED"
+    assert world.cluster.result_job_id(result) == record.job_id, (result, record)
     assert record.has_result and record.result == result
-    run = world.system.runs[str(record.job_id)]
-    assert run.reference == record.reference and run.steps[-1] == "SUCCEEDED"
+    job = job_in(world.cluster, str(record.job_id))
+    assert job is not None and job.reference == record.reference and job.succeeded, (job, record)
     return record
 
 
@@ -598,8 +795,25 @@ def check_cancel_kept(world: World, ending: Ending) -> None:
     record = world.record()
     assert record is not None
     if record.phase is Phase.SUCCEEDED:
-        assert world.system.runs[str(record.job_id)].status == SUCCEEDED, record
+        job = job_in(world.cluster, str(record.job_id))
+        assert job is not None and job.succeeded, (record, job)
     else:
         assert record.phase is Phase.CANCELLED, f"the cancelled record was overwritten: {record}"
     if ending.stopped is None:
         assert record.phase is Phase.SUCCEEDED and ending.result == record.result
+
+
+def check_full_run(world: World, caller: Caller, ending: Ending, faults: dict[int, Fault]) -> None:
+    """The invariants of a caller that can find its jobs by reference."""
+    assert not world.violations
+    record = check_result_matches_record(world, ending.result)
+    check_every_submission_in_history(world)
+    assert record.history[-1].job_id == record.job_id
+    assert record.history[-1].outcome is Outcome.SUCCEEDED
+    # Nothing was submitted again without cause: every job but the last failed or
+    # was forgotten by the system (a success is never redone, none left running).
+    for job in world.cluster.jobs():
+        if job.job_id != record.job_id:
+            assert job.state == FAILED_STATE or job.forgotten, (job, record.history)
+    if "ResultUnavailable" in caller.errors:
+        assert any(f.kind is FaultKind.FORGET for f in faults.values()), caller.errors

@@ -98,6 +98,7 @@ from ._crash import (
     CRASHES,
     Caller,
     Ending,
+    FakeSystemView,
     Fault,
     FaultKind,
     FullJobProxy,
@@ -105,6 +106,7 @@ from ._crash import (
     World,
     check_cancel_kept,
     check_every_submission_in_history,
+    check_full_run,
     check_result_matches_record,
     drive,
     operator_cancels,
@@ -119,6 +121,12 @@ POLL = PollPolicy(min_interval=1.0, max_interval=8.0)
 # Policy.max_lost_resubmits resubmissions of forgotten jobs, and the next try goes on.
 RESTART_ON = (TransientError, StoreError, JobFailed, JobLost, ResultUnavailable)
 SCALE = float(os.environ.get("RESUMABLE_CRASH_SCALE", "1"))
+
+
+def fake(world: World) -> FakeExternalSystem:
+    """The fake system behind *world* (these properties run on nothing else)."""
+    assert isinstance(world.cluster, FakeSystemView)
+    return world.cluster.system
 
 
 def examples(count: int) -> int:
@@ -237,7 +245,7 @@ def one_caller(
     stop_on: tuple[type[BaseException], ...] = (),
 ) -> tuple[World, Caller, Ending]:
     system = FakeExternalSystem(running_polls=running_polls, outcomes=list(outcomes))
-    world = World(system, checker, KEY, at_most_one_live=can_find or policy.on_ambiguous is OnAmbiguous.FAIL)
+    world = World(FakeSystemView(system), checker, KEY, at_most_one_live=can_find or policy.on_ambiguous is OnAmbiguous.FAIL)
     caller = Caller(world, faults)
     ending = drive(
         caller,
@@ -251,28 +259,12 @@ def one_caller(
     return world, caller, ending
 
 
-def check_full_run(world: World, caller: Caller, ending: Ending, faults: dict[int, Fault]) -> None:
-    """The invariants of a caller that can find its jobs by reference."""
-    assert not world.violations
-    record = check_result_matches_record(world, ending.result)
-    check_every_submission_in_history(world)
-    assert record.history[-1].job_id == record.job_id
-    assert record.history[-1].outcome is Outcome.SUCCEEDED
-    # Nothing was submitted again without cause: every job but the last failed or
-    # was forgotten by the system (a success is never redone, none left running).
-    for run in world.system.runs.values():
-        if run.job_id != record.job_id:
-            assert run.status == FAILED or run.forgotten, (run, record.history)
-    if "ResultUnavailable" in caller.errors:
-        assert any(f.kind is FaultKind.FORGET for f in faults.values()), caller.errors
-
-
 def rerun_returns_the_same(world: World, caller: Caller, store: StateStore, result: Any, can_find: bool) -> None:
     """Later runs (still crashing on schedule) return the recorded result and submit nothing."""
     submits = world.submits
     again = drive(
         caller,
-        proxy_job(world.system, caller, can_find=can_find),
+        proxy_job(fake(world), caller, can_find=can_find),
         proxy_store(store, caller),
         policy=Policy(),
         poll=POLL,
@@ -329,7 +321,7 @@ def test_crashes_without_lookup_resubmit_policy_keeps_the_record_true(
     assert not world.violations
     record = check_result_matches_record(world, ending.result)
     references = {h.reference for h in record.history}
-    assert all(run.reference in references for run in world.system.runs.values())
+    assert all(run.reference in references for run in fake(world).runs.values())
 
 
 # -- a new spec or a new generation, run after run ------------------------------------------------
@@ -363,7 +355,7 @@ def test_new_specs_and_generations_across_crashes(
     system = FakeExternalSystem(running_polls=1, outcomes=list(outcomes))
     # One live job with on_superseded=cancel is checked step by step below, where
     # the crash lands exactly (a drawn schedule rarely does).
-    world = World(system, store, KEY, at_most_one_live=False, excuse_unnamed_superseded=True)
+    world = World(FakeSystemView(system), store, KEY, at_most_one_live=False, excuse_unnamed_superseded=True)
     caller = Caller(world, faults)
     last: tuple[int, str] | None = None
     runs[-1] = (*runs[-1][:2], False)  # the last one recovers whatever the others left behind
@@ -400,7 +392,7 @@ def supersede_with_crash(faults: dict[int, Fault], on_superseded: OnSuperseded) 
     own step numbers) and is restarted until it returns."""
     store = MemoryStateStore()
     system = FakeExternalSystem(running_polls=3)
-    world = World(system, store, KEY, at_most_one_live=on_superseded is OnSuperseded.CANCEL)
+    world = World(FakeSystemView(system), store, KEY, at_most_one_live=on_superseded is OnSuperseded.CANCEL)
     first = Caller(world, {4: Fault(FaultKind.CRASH_BEFORE)})  # 0 get, 1 intent, 2 submit, 3 persist, 4 poll
     policy = Policy(on_superseded=on_superseded)
     drive(first, FullJobProxy(FakeJob(system, "spec-a"), first), proxy_store(store, first), policy=policy,
@@ -430,7 +422,7 @@ def test_every_crash_point_while_a_new_spec_supersedes_a_running_job(on_supersed
         for crash in CRASHES:
             world, _ = supersede_with_crash({step: Fault(crash)}, on_superseded)
             if on_superseded is OnSuperseded.CANCEL:
-                assert world.system.runs["job-0001"].status == "CANCELLED", (step, crash)
+                assert fake(world).runs["job-0001"].status == "CANCELLED", (step, crash)
 
 
 # -- an operator's cancel at any step -------------------------------------------------------------
@@ -463,7 +455,7 @@ def run_with_operator(
     """A crashing caller (restarted until the key is cancelled) and an operator who cancels it."""
     with stores(kind) as made:
         system = FakeExternalSystem(running_polls=1, outcomes=list(outcomes))
-        world = World(system, made.open(), KEY, at_most_one_live=True, cancel_stops_the_run=cancel_kept)
+        world = World(FakeSystemView(system), made.open(), KEY, at_most_one_live=True, cancel_stops_the_run=cancel_kept)
         scheduler = Scheduler(2, choices, world.clock)
         runner = Caller(world, faults, scheduler=scheduler, index=0)
         job, store = proxy_job(system, runner, can_find=True), proxy_store(made.open(), runner)
@@ -474,7 +466,8 @@ def run_with_operator(
                 restart_on=RESTART_ON, stop_on=(JobCancelled,),
             )
 
-        operator = operator_cancels(world, made.open(), scheduler, runner, index=1, after_steps=cancel_after)
+        operator = operator_cancels(world, made.open(), scheduler, runner, index=1, after_steps=cancel_after,
+                                    job=FakeJob(system))
         ending, _ = run_interleaved(scheduler, [run, operator])
         assert not world.violations
         if world.cancel is None:  # nothing was under way to cancel
@@ -558,7 +551,7 @@ def check_fail_policy(world: World, ending: Ending) -> None:
     record = world.record()
     assert record is not None
     recorded = {h.job_id for h in record.history}
-    orphans = [run for run in world.system.runs.values() if run.job_id not in recorded]
+    orphans = [run for run in fake(world).runs.values() if run.job_id not in recorded]
     if isinstance(ending.stopped, AmbiguousSubmission):
         assert ending.stopped.key == KEY
         # Left as it was for the human: an intent, no job id.
@@ -648,7 +641,7 @@ def test_every_single_crash_point_with_lookup(kind: str) -> None:
                     made.open(), made.open(), can_find=True, faults=faults, policy=Policy(), outcomes=[]
                 )
                 check_full_run(world, caller, ending, faults)
-                assert len(world.system.runs) == 1, (faults, caller.trace)
+                assert len(fake(world).runs) == 1, (faults, caller.trace)
 
 
 def test_every_pair_of_crash_points_with_lookup() -> None:
@@ -664,7 +657,7 @@ def test_every_pair_of_crash_points_with_lookup() -> None:
                         store, store, can_find=True, faults=faults, policy=Policy(), outcomes=[]
                     )
                     check_full_run(world, caller, ending, faults)
-                    assert len(world.system.runs) == 1, (faults, caller.trace)
+                    assert len(fake(world).runs) == 1, (faults, caller.trace)
 
 
 def test_every_single_crash_point_without_lookup_fail_policy() -> None:
@@ -685,7 +678,7 @@ def test_every_single_crash_point_without_lookup_fail_policy() -> None:
             ambiguous = (step == intent and after) or step == submit or (step == persist and not after)
             assert isinstance(ending.stopped, AmbiguousSubmission) == ambiguous, (step, crash, caller.trace)
             submitted = (step == submit and after) or step == persist or not ambiguous
-            assert len(world.system.runs) == (1 if submitted else 0), (step, crash)
+            assert len(fake(world).runs) == (1 if submitted else 0), (step, crash)
 
 
 # -- two callers at once on a compare-and-set store ------------------------------------------------
@@ -706,7 +699,7 @@ def two_callers(
         checker = made.open()
         assert isinstance(checker, CompareAndSetStore)
         system = FakeExternalSystem(running_polls=1, outcomes=list(outcomes))
-        world = World(system, checker, KEY, at_most_one_live=True)
+        world = World(FakeSystemView(system), checker, KEY, at_most_one_live=True)
         scheduler = Scheduler(2, choices, world.clock)
         policy = Policy(intent_lease=lease, on_ambiguous=on_ambiguous)
         stop_on = (AmbiguousSubmission,) if on_ambiguous is OnAmbiguous.FAIL else ()
@@ -773,5 +766,5 @@ def test_two_callers_on_a_compare_and_set_store_never_run_two_jobs(
 def test_two_callers_on_one_key_submit_exactly_once(kind: str, can_find: bool, choices: list[int]) -> None:
     """Issue 2 case 10 over every interleaving: one submits, the other attaches to that job."""
     world, endings = two_callers(kind, can_find=can_find, faults=({}, {}), choices=choices, outcomes=[], lease=120.0)
-    assert len(world.system.runs) == 1
+    assert len(fake(world).runs) == 1
     assert endings[0].result == endings[1].result

@@ -17,7 +17,8 @@ the kubelet for driver pods. It is faithful where the adapter's guarantees depen
 
 The kubelet part: each new pod gets a *plan* (``(seconds after creation, phase, exit
 code)`` steps) from ``plan_for(pod)``; steps apply when the pod is next read, so no
-thread moves pods behind a test's back. ``set_phase`` advances a pod by hand, ``collect``
+thread moves pods behind a test's back; time is *clock* (default ``time.time``, the crash
+properties give theirs, virtual). ``set_phase`` advances a pod by hand, ``collect``
 removes a finished pod as the pod garbage collector would. A bearer *token*, when set,
 is required on every request (401 otherwise).
 """
@@ -62,12 +63,15 @@ class _Pod:
 class KubernetesApiServer(LoopbackHttpServer):
     """The server and its state; the handler below reads and changes it under ``lock``."""
 
-    def __init__(self, *, token: str | None = None, grace: float = 0.2, plan_for: PlanFor | None = None) -> None:
+    def __init__(self, *, token: str | None = None, grace: float = 0.2, plan_for: PlanFor | None = None,
+                 clock: Callable[[], float] = time.time) -> None:
+        self.clock = clock  # when plans and deletions advance: the crash properties pass their virtual clock
         self.token = token
         self.grace = grace
         self.plan_for = plan_for
         self.lock = threading.Lock()
         self.pods: dict[tuple[str, str], _Pod] = {}
+        self.ever: dict[str, dict[str, Any]] = {}  # uid -> every pod created, as it was last (removed ones too)
         self.objects: dict[str, dict[str, Any]] = {}  # path -> object (services, config maps, ...)
         self.requests: list[tuple[str, str]] = []  # (method, path without query)
         self.fail_next: list[int] = []  # status codes to answer, once each, before anything else
@@ -87,9 +91,20 @@ class KubernetesApiServer(LoopbackHttpServer):
 
     def pod(self, name: str, namespace: str = "default") -> dict[str, Any] | None:
         with self.lock:
-            self._advance(time.time())
+            self._advance(self.clock())
             found = self.pods.get((namespace, name))
             return json.loads(json.dumps(found.obj)) if found else None
+
+    def pods_ever(self) -> list[dict[str, Any]]:
+        """Every pod created since the start (or ``reset``), as of now; removed ones as they were
+        last, with ``metadata.removed: true``. The proof of what ran, whoever deleted what."""
+        with self.lock:
+            self._advance(self.clock())
+            live = {p.obj["metadata"]["uid"] for p in self.pods.values()}
+            found: list[dict[str, Any]] = json.loads(json.dumps(list(self.ever.values())))
+        for obj in found:
+            obj["metadata"]["removed"] = obj["metadata"]["uid"] not in live
+        return found
 
     def pod_names(self) -> set[str]:
         with self.lock:
@@ -98,11 +113,23 @@ class KubernetesApiServer(LoopbackHttpServer):
     def pods_created(self) -> int:
         return sum(1 for method, path in self.requests if method == "POST" and path.endswith("/pods"))
 
+    def reset(self, clock: Callable[[], float] | None = None) -> None:
+        """Forget every pod, object and request, and change the clock when given: one server
+        serves many hypothesis examples (starting and stopping one costs more than an example)."""
+        with self.lock:
+            self.pods.clear()
+            self.ever.clear()
+            self.objects.clear()
+            self.requests.clear()
+            self.fail_next.clear()
+            if clock is not None:
+                self.clock = clock
+
     def set_phase(self, name: str, phase: str, exit_code: int | None = None, namespace: str = "default") -> None:
         with self.lock:
             pod = self.pods[(namespace, name)]
             pod.plan = []
-            self._set(pod, phase, exit_code, time.time())
+            self._set(pod, phase, exit_code, self.clock())
 
     def collect(self, name: str, namespace: str = "default") -> None:
         """Remove a pod at once, as the pod garbage collector does with finished pods."""
@@ -126,7 +153,7 @@ class KubernetesApiServer(LoopbackHttpServer):
         return str(self._version)
 
     def _create_pod(self, namespace: str, obj: dict[str, Any]) -> dict[str, Any]:
-        now = time.time()
+        now = self.clock()
         meta = obj.setdefault("metadata", {})
         meta.update(namespace=namespace, uid=str(uuid.uuid4()), resourceVersion=self._next_version(),
                     creationTimestamp=_now_text(now))
@@ -135,6 +162,7 @@ class KubernetesApiServer(LoopbackHttpServer):
         if self.plan_for is not None:
             pod.plan = sorted(self.plan_for(obj))
         self.pods[(namespace, meta["name"])] = pod
+        self.ever[meta["uid"]] = obj  # the same object: it shows the pod's last state once removed
         return obj
 
     def _set(self, pod: _Pod, phase: str, exit_code: int | None, at: float) -> None:
@@ -180,7 +208,7 @@ class KubernetesApiServer(LoopbackHttpServer):
                 return code, _status(code, "InternalError" if code >= 500 else "Forbidden", f"injected {code}")
             if self.token is not None and auth != f"Bearer {self.token}":
                 return 401, _status(401, "Unauthorized", "Unauthorized")
-            self._advance(time.time())
+            self._advance(self.clock())
             parts = [p for p in path.split("/") if p]
             if parts[:2] == ["api", "v1"] and len(parts) >= 5 and parts[2] == "namespaces" and parts[4] == "pods":
                 return self._pods(method, parts[3], parts[5] if len(parts) > 5 else None, query, body)
@@ -216,7 +244,7 @@ class KubernetesApiServer(LoopbackHttpServer):
                 return 409, _status(409, "Conflict", f"Precondition failed: UID in precondition: {wanted_uid}, "
                                     f"UID in object meta: {pod.obj['metadata']['uid']}", name or "")
             if pod.deleted_at is None:
-                pod.deleted_at = time.time()
+                pod.deleted_at = self.clock()
                 pod.obj["metadata"]["deletionTimestamp"] = _now_text(pod.deleted_at)
                 if pod.obj["status"]["phase"] in ("Pending", "Running"):
                     self._set(pod, "Failed", 143, pod.deleted_at)  # the kubelet's SIGTERM

@@ -19,7 +19,8 @@ No YARN can run on these machines. This server answers as Hadoop 3's RM web serv
 Submission is Hadoop RPC, which this server does not speak: the recorded launcher
 (tests/spark_yarn/fake_spark_submit.py) registers applications through
 ``POST /test/register`` instead. Each application gets a plan (``(seconds, state,
-final status)`` steps) from its arguments, applied when it is next read.
+final status)`` steps) from its arguments (``plan_for``, default: the last two are seconds to
+run and the exit code), applied when it is next read.
 """
 
 from __future__ import annotations
@@ -28,6 +29,7 @@ import json
 import threading
 import time
 import urllib.parse
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from email.message import Message
 from typing import Any
@@ -53,7 +55,11 @@ def _not_found(app_id: str) -> dict[str, Any]:
 
 class YarnResourceManager(LoopbackHttpServer):
     def __init__(self, *, standby_for: YarnResourceManager | None = None, standby_text: bool = False,
-                 require_user: bool = True, kill_delay: float = 0.3) -> None:
+                 require_user: bool = True, kill_delay: float = 0.3,
+                 clock: Callable[[], float] = time.time,
+                 plan_for: Callable[[list[str]], list[PlanStep]] | None = None) -> None:
+        self.clock = clock  # when plans and kills advance: the crash properties pass their virtual clock
+        self.plan_for = plan_for or _plan_from_args  # an application's plan from its arguments
         self.standby_for = standby_for
         self.standby_text = standby_text
         self.require_user = require_user
@@ -81,20 +87,35 @@ class YarnResourceManager(LoopbackHttpServer):
         with self.lock:
             self._seq += 1
             app_id = f"application_{self.cluster_ts}_{self._seq:04d}"
-            now = time.time()
+            now = self.clock()
             self.apps[app_id] = _App(
                 data={"id": app_id, "name": name, "user": user, "queue": queue, "state": "ACCEPTED",
                       "finalStatus": "UNDEFINED", "applicationType": "SPARK",
                       "applicationTags": ",".join(sorted({t.strip().lower() for t in tags if t.strip()})),
                       "startedTime": int(now * 1000), "finishedTime": 0, "diagnostics": "",
                       "trackingUrl": f"{self.url}/proxy/{app_id}/"},
-                created=now, plan=_plan_from_args(args),
+                created=now, plan=self.plan_for(args),
             )
             return app_id
 
+    def reset(self, clock: Callable[[], float] | None = None) -> None:
+        """Forget every application and request, and change the clock when given: one server
+        serves many hypothesis examples (starting and stopping one costs more than an example)."""
+        with self.lock:
+            self.apps.clear()
+            self.requests.clear()
+            if clock is not None:
+                self.clock = clock
+
+    def applications(self) -> list[dict[str, Any]]:
+        """Every application the RM holds, as of now, with ``killRequested`` (a 202 kill under way)."""
+        with self.lock:
+            self._advance(self.clock())
+            return [{**a.data, "killRequested": a.kill_at is not None} for a in self.apps.values()]
+
     def app(self, app_id: str) -> dict[str, Any] | None:
         with self.lock:
-            self._advance(time.time())
+            self._advance(self.clock())
             found = self.apps.get(app_id)
             return dict(found.data) if found else None
 
@@ -102,7 +123,7 @@ class YarnResourceManager(LoopbackHttpServer):
         with self.lock:
             app = self.apps[app_id]
             app.plan = []
-            self._set(app, state, final_status, time.time())
+            self._set(app, state, final_status, self.clock())
 
     def forget(self, app_id: str) -> None:
         """As an RM restarted without recovery, or one past its retained-applications limit."""
@@ -146,7 +167,7 @@ class YarnResourceManager(LoopbackHttpServer):
             return 401, {"RemoteException": {"exception": "AuthenticationException",
                                              "message": "Authentication required"}}, {}
         with self.lock:
-            self._advance(time.time())
+            self._advance(self.clock())
             parts = [p for p in path.split("/") if p]
             if parts[:4] != ["ws", "v1", "cluster", "apps"]:
                 return 404, _not_found(path), {}
@@ -167,7 +188,7 @@ class YarnResourceManager(LoopbackHttpServer):
                 if app.data["state"] in ("FINISHED", "FAILED", "KILLED"):
                     return 200, {"state": app.data["state"]}, {}
                 if app.kill_at is None:
-                    app.kill_at = time.time() + self.kill_delay
+                    app.kill_at = self.clock() + self.kill_delay
                 return 202, {"state": app.data["state"]}, {"Location": f"{self.url}{path}"}
             return 405, {"RemoteException": {"exception": "WebApplicationException", "message": "Method Not Allowed"}}, {}
 

@@ -18,17 +18,27 @@ import time
 import urllib.error
 import urllib.request
 import uuid
+from collections.abc import Mapping
 from pathlib import Path
+from typing import TextIO
 
 from tests.spark_yarn.fake_spark_submit import parse, properties
 
 
-def main(argv: list[str]) -> int:
+def main(argv: list[str], env: Mapping[str, str] | None = None, out: TextIO | None = None,
+         err: TextIO | None = None) -> int:
+    """spark-submit's run, output to *out* and *err* (default: this process's); *env* is unused
+    (fabric8 reads no variable here: the launcher points KUBECONFIG nowhere).
+
+    Called as a script by the launcher's subprocess, and in-process by
+    tests/spark_yarn/recorded_launcher.py (the crash properties, thousands of launches).
+    """
+    err = sys.stderr if err is None else err
     options, rest = parse(argv)
     conf = properties(options["--properties-file"])
     master = options.get("--master", "")
     if not master.startswith("k8s://") or conf.get("spark.kubernetes.submission.waitAppCompletion") != "false":
-        print("Error: this recorded launcher only plays k8s cluster mode with waitAppCompletion=false", file=sys.stderr)
+        print("Error: this recorded launcher only plays k8s cluster mode with waitAppCompletion=false", file=err)
         return 2
     server, namespace = master[len("k8s://"):], conf.get("spark.kubernetes.namespace", "default")
     name = conf["spark.kubernetes.driver.pod.name"]
@@ -64,10 +74,10 @@ def main(argv: list[str]) -> int:
               f"Status(apiVersion=v1, code={exc.code}, details=StatusDetails(causes=[], group=null, kind=pods, "
               f"name={name}, retryAfterSeconds=null, uid=null, additionalProperties={{}}), kind=Status, "
               f"message={status.get('message')}, reason={status.get('reason')}, status=Failure, "
-              "additionalProperties={}).", file=sys.stderr)
+              "additionalProperties={}).", file=err)
         return 1
     print(f"{stamp} INFO Client: Deployed Spark application {options.get('--name')} with application ID "
-          f"{app_id} and submission ID {namespace}:{name} into Kubernetes", file=sys.stderr)
+          f"{app_id} and submission ID {namespace}:{name} into Kubernetes", file=err)
     return 0
 
 
