@@ -21,22 +21,36 @@
 from __future__ import annotations
 
 import enum
+import logging
+import os
+import shutil
+import tempfile
 import threading
 from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any, Protocol, TypeVar
 
+from hypothesis import HealthCheck, settings
+from hypothesis import strategies as st
+
+from adapters.sqlite import SqliteStateStore
 from resumable_core import (
     CompareAndSetStore,
+    JobFailed,
+    JobLost,
     JobRecord,
     JsonValue,
+    MemoryStateStore,
     Outcome,
     Phase,
     Policy,
     Poller,
     PollPolicy,
+    ResultUnavailable,
     ResumableError,
     StateStore,
+    StoreError,
     StoreUnavailable,
     TransientError,
     cancel_resumable,
@@ -526,6 +540,113 @@ def proxy_job(system: FakeExternalSystem, caller: Caller, *, can_find: bool) -> 
     if can_find:
         return FullJobProxy(FakeJob(system), caller)
     return PlainJobProxy(PlainFakeJob(system), caller)
+
+
+# -- what every crash property shares: settings, strategies, stores, quiet logs -----------------------
+
+POLL = PollPolicy(min_interval=1.0, max_interval=8.0)
+# What an orchestrator's retry follows with a new run. JobLost included: a run stops after
+# Policy.max_lost_resubmits resubmissions of forgotten jobs, and the next try goes on.
+RESTART_ON = (TransientError, StoreError, JobFailed, JobLost, ResultUnavailable)
+SCALE = float(os.environ.get("RESUMABLE_CRASH_SCALE", "1"))
+
+
+def examples(count: int) -> int:
+    return max(1, int(count * SCALE))
+
+
+def profile(count: int) -> Callable[[Any], Any]:
+    return settings(
+        max_examples=examples(count),
+        deadline=None,
+        suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
+    )
+
+
+# -- strategies -------------------------------------------------------------------------------
+
+ANY_FAULT = st.one_of(
+    st.sampled_from(
+        [Fault(FaultKind.CRASH_BEFORE)] * 3
+        + [Fault(FaultKind.CRASH_AFTER)] * 3
+        + [Fault(FaultKind.FORGET), Fault(FaultKind.LOSE_SUBMIT_RESPONSE)]
+        + [Fault(FaultKind.ERROR_BEFORE), Fault(FaultKind.ERROR_AFTER)]
+    ),
+    st.builds(Fault, st.just(FaultKind.TRANSIENT), st.integers(1, 12)),
+)
+
+
+def schedules(fault: st.SearchStrategy[Fault], last_step: int = 90) -> st.SearchStrategy[dict[int, Fault]]:
+    return st.dictionaries(st.integers(0, last_step), fault, max_size=10)
+
+
+CHOICES = st.lists(st.integers(0, 1), max_size=200)  # who runs next at each hand-over
+LEASES = st.sampled_from([1.0, 10.0, 120.0])
+
+
+@contextmanager
+def quiet_logs() -> Iterator[None]:
+    """Thousands of schedules log tens of thousands of lines nobody reads; the logs
+    themselves are tested in tests/core/test_run_cases.py and the adapters' own tests."""
+    loggers = [logging.getLogger(name) for name in ("resumable_core", "adapters")]
+    levels = [logger.level for logger in loggers]
+    for logger in loggers:
+        logger.setLevel(logging.CRITICAL)
+    try:
+        yield
+    finally:
+        for logger, level in zip(loggers, levels, strict=True):
+            logger.setLevel(level)
+
+
+@contextmanager
+def sqlite_dir() -> Iterator[str]:
+    """A directory for one example's SQLite file: on tmpfs when there is one, where
+    fsync is free (durability is not what these properties are about)."""
+    base = "/dev/shm" if os.path.isdir("/dev/shm") and os.access("/dev/shm", os.W_OK) else None
+    path = tempfile.mkdtemp(prefix="resumable-crash-", dir=base)
+    try:
+        yield path
+    finally:
+        shutil.rmtree(path, ignore_errors=True)
+
+
+class Stores:
+    """One store per caller (a SQLite caller opens its own connection) plus a checker's view."""
+
+    def __init__(self, kind: str, directory: str | None) -> None:
+        self.kind = kind
+        self.directory = directory
+        self.memory = MemoryStateStore()
+        self.opened: list[SqliteStateStore] = []
+
+    def open(self) -> StateStore:
+        if self.kind == "memory":
+            return self.memory
+        assert self.directory is not None
+        store = SqliteStateStore(os.path.join(self.directory, "state.db"))
+        self.opened.append(store)
+        return store
+
+    def close(self) -> None:
+        for store in self.opened:
+            store.close()
+
+
+@contextmanager
+def stores(kind: str) -> Iterator[Stores]:
+    if kind == "memory":
+        made = Stores(kind, None)
+        yield made
+        return
+    with sqlite_dir() as directory:
+        made = Stores(kind, directory)
+        try:
+            yield made
+        finally:
+            made.close()
+
+
 
 
 # -- the driver -----------------------------------------------------------------------------

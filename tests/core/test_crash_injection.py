@@ -58,25 +58,17 @@ the example counts scale with RESUMABLE_CRASH_SCALE (e.g. 0.1 for a quick run,
 
 from __future__ import annotations
 
-import logging
-import os
-import shutil
-import tempfile
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
 from typing import Any
 
 import pytest
-from hypothesis import HealthCheck, example, given, settings
+from hypothesis import example, given
 from hypothesis import strategies as st
 
-from adapters.sqlite import SqliteStateStore
 from resumable_core import (
     AmbiguousSubmission,
     CompareAndSetStore,
     JobCancelled,
-    JobFailed,
-    JobLost,
     JsonValue,
     MemoryStateStore,
     OnAmbiguous,
@@ -84,18 +76,19 @@ from resumable_core import (
     Outcome,
     Phase,
     Policy,
-    PollPolicy,
-    ResultUnavailable,
     StateStore,
-    StoreError,
     StoreUnavailable,
-    TransientError,
     run_resumable,
 )
 from resumable_core.testing import FAILED, SUCCEEDED, FakeClock, FakeExternalSystem, FakeJob, PlainFakeJob
 
 from ._crash import (
+    ANY_FAULT,
+    CHOICES,
     CRASHES,
+    LEASES,
+    POLL,
+    RESTART_ON,
     Caller,
     Ending,
     FakeSystemView,
@@ -110,48 +103,22 @@ from ._crash import (
     check_result_matches_record,
     drive,
     operator_cancels,
+    profile,
     proxy_job,
     proxy_store,
+    quiet_logs,
     run_interleaved,
+    schedules,
+    stores,
 )
 
 KEY = "dag/run/crash"
-POLL = PollPolicy(min_interval=1.0, max_interval=8.0)
-# What an orchestrator's retry follows with a new run. JobLost included: a run stops after
-# Policy.max_lost_resubmits resubmissions of forgotten jobs, and the next try goes on.
-RESTART_ON = (TransientError, StoreError, JobFailed, JobLost, ResultUnavailable)
-SCALE = float(os.environ.get("RESUMABLE_CRASH_SCALE", "1"))
-
-
 def fake(world: World) -> FakeExternalSystem:
     """The fake system behind *world* (these properties run on nothing else)."""
     assert isinstance(world.cluster, FakeSystemView)
     return world.cluster.system
 
 
-def examples(count: int) -> int:
-    return max(1, int(count * SCALE))
-
-
-def profile(count: int) -> Callable[[Any], Any]:
-    return settings(
-        max_examples=examples(count),
-        deadline=None,
-        suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
-    )
-
-
-# -- strategies -------------------------------------------------------------------------------
-
-ANY_FAULT = st.one_of(
-    st.sampled_from(
-        [Fault(FaultKind.CRASH_BEFORE)] * 3
-        + [Fault(FaultKind.CRASH_AFTER)] * 3
-        + [Fault(FaultKind.FORGET), Fault(FaultKind.LOSE_SUBMIT_RESPONSE)]
-        + [Fault(FaultKind.ERROR_BEFORE), Fault(FaultKind.ERROR_AFTER)]
-    ),
-    st.builds(Fault, st.just(FaultKind.TRANSIENT), st.integers(1, 12)),
-)
 # What a caller without lookup may meet without a duplicate being legitimate.
 NO_DUPLICATE_FAULT = st.one_of(
     st.just(Fault(FaultKind.FORGET)),
@@ -159,13 +126,7 @@ NO_DUPLICATE_FAULT = st.one_of(
 )
 
 
-def schedules(fault: st.SearchStrategy[Fault], last_step: int = 90) -> st.SearchStrategy[dict[int, Fault]]:
-    return st.dictionaries(st.integers(0, last_step), fault, max_size=10)
-
-
-CHOICES = st.lists(st.integers(0, 1), max_size=200)  # who runs next at each hand-over
 OUTCOMES = st.lists(st.sampled_from([SUCCEEDED, FAILED]), max_size=3)
-LEASES = st.sampled_from([1.0, 10.0, 120.0])
 
 
 # -- stores ------------------------------------------------------------------------------------
@@ -173,61 +134,8 @@ LEASES = st.sampled_from([1.0, 10.0, 120.0])
 
 @pytest.fixture(autouse=True)
 def quiet_core_logs() -> Iterator[None]:
-    """Thousands of schedules log tens of thousands of lines nobody reads; the logs
-    themselves are tested in test_run_cases.py."""
-    logger = logging.getLogger("resumable_core")
-    level = logger.level
-    logger.setLevel(logging.CRITICAL)
-    yield
-    logger.setLevel(level)
-
-
-@contextmanager
-def sqlite_dir() -> Iterator[str]:
-    """A directory for one example's SQLite file: on tmpfs when there is one, where
-    fsync is free (durability is not what these properties are about)."""
-    base = "/dev/shm" if os.path.isdir("/dev/shm") and os.access("/dev/shm", os.W_OK) else None
-    path = tempfile.mkdtemp(prefix="resumable-crash-", dir=base)
-    try:
-        yield path
-    finally:
-        shutil.rmtree(path, ignore_errors=True)
-
-
-class Stores:
-    """One store per caller (a SQLite caller opens its own connection) plus a checker's view."""
-
-    def __init__(self, kind: str, directory: str | None) -> None:
-        self.kind = kind
-        self.directory = directory
-        self.memory = MemoryStateStore()
-        self.opened: list[SqliteStateStore] = []
-
-    def open(self) -> StateStore:
-        if self.kind == "memory":
-            return self.memory
-        assert self.directory is not None
-        store = SqliteStateStore(os.path.join(self.directory, "state.db"))
-        self.opened.append(store)
-        return store
-
-    def close(self) -> None:
-        for store in self.opened:
-            store.close()
-
-
-@contextmanager
-def stores(kind: str) -> Iterator[Stores]:
-    if kind == "memory":
-        made = Stores(kind, None)
-        yield made
-        return
-    with sqlite_dir() as directory:
-        made = Stores(kind, directory)
-        try:
-            yield made
-        finally:
-            made.close()
+    with quiet_logs():
+        yield
 
 
 # -- one caller, crashing and restarting ------------------------------------------------------
