@@ -207,14 +207,14 @@ class _AsyncRunner(RunSession, Generic[R]):
 
     def __init__(self, job: AsyncResumableJob[R], store: Any, key: str, *, fresh: bool, generation: str | None,
                  policy: Policy, poll: PollPolicy, listener: EventListener | None, telemetry: Telemetry | None,
-                 limit: asyncio.Semaphore | None, rand: Callable[[], float] | None) -> None:
+                 limit: asyncio.Semaphore | None, rand: Callable[[], float] | None, attach_only: bool = False) -> None:
         super().__init__(job, store, key, poll=poll, listener=listener, clock=time.time, sleep=None, rand=rand,
                          blocking=False)
         self.typed_job = job
         # A supervisor hands one StoreAccess to all its runs.
         self.access = store if isinstance(store, StoreAccess) else StoreAccess(store)
         self.telemetry = telemetry
-        self.start_run(fresh=fresh, generation=generation, policy=policy,
+        self.start_run(fresh=fresh, generation=generation, policy=policy, attach_only=attach_only,
                        can_find=callable(getattr(job, "find_job_by_reference", None)),
                        can_cancel=callable(getattr(job, "cancel_job", None)))
         self.apoller = AsyncPoller(poll, clock=self.clock, rand=self.rand, limit=limit)
@@ -394,13 +394,15 @@ def run_resumable_async(
     telemetry: Telemetry | None = None,
     limit: asyncio.Semaphore | None = None,
     rand: Callable[[], float] | None = None,
+    attach_only: bool = False,
 ) -> Coroutine[Any, Any, R]:
     """``run_resumable`` on an event loop: the same decisions, records, events and errors.
 
     *store* is a ``StateStore`` (a blocking one runs in a worker thread; one with
     ``non_blocking = True``, like ``MemoryStateStore``, is called in place) or an
     ``AsyncStateStore``. *limit* bounds the calls in flight to the external system
-    across every run that shares it (the ``Supervisor`` passes one).
+    across every run that shares it (the ``Supervisor`` passes one). *attach_only*: as
+    for ``run_resumable``, never submit.
 
     The job and key are checked when it is called, before anything is awaited; it
     returns the run's coroutine itself (no wrapper frame: ten thousand waiting runs
@@ -410,7 +412,7 @@ def run_resumable_async(
     return _AsyncRunner(
         job, store, key, fresh=fresh, generation=generation, policy=policy if policy is not None else Policy(),
         poll=poll if poll is not None else PollPolicy(), listener=listener, telemetry=telemetry, limit=limit,
-        rand=rand,
+        rand=rand, attach_only=attach_only,
     ).run()
 
 

@@ -59,4 +59,10 @@ def check_store_value(key: str, value: object) -> JsonValue:
     )
 
 
-__all__ = ["KEY_MAX_LENGTH", "check_key", "check_store_key", "check_store_value"]
+def check_run_options(key: str, *, fresh: bool, attach_only: bool) -> None:
+    """Options of one run that contradict each other."""
+    if fresh and attach_only:
+        raise InvalidArgument("fresh=True asks for a new submission, attach_only=True forbids one", key=key)
+
+
+__all__ = ["KEY_MAX_LENGTH", "check_key", "check_run_options", "check_store_key", "check_store_value"]

@@ -69,7 +69,8 @@ class Request:
     *now* is the caller's clock; *new_reference* is a fresh submission reference, used
     when the decision starts a new submission (draw one per decision: ``new_reference()``);
     *lost_resubmits* counts the resubmissions this run already made because the system
-    forgot the job (``Policy.max_lost_resubmits`` bounds them).
+    forgot the job (``Policy.max_lost_resubmits`` bounds them). *attach_only* turns every
+    decision to submit into a stop that says what was found (``_attach_only_stop``).
     """
 
     fingerprint: str | None
@@ -83,6 +84,7 @@ class Request:
     key: str = ""
     new_reference: str = ""
     lost_resubmits: int = 0
+    attach_only: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -358,6 +360,7 @@ class StopKind(str, enum.Enum):
     REJECTED = "rejected"                      # the adapter's SubmissionRejected
     RESULT_UNAVAILABLE = "result_unavailable"  # ResultUnavailable
     CANNOT_CANCEL = "cannot_cancel"            # InvalidArgument
+    NOTHING_TO_ATTACH = "nothing_to_attach"    # NothingToAttach
 
 
 @dataclass(frozen=True, slots=True)
@@ -497,6 +500,8 @@ def _intent(record: JobRecord, obs: Observation | None, request: Request) -> Run
 
 def _supersede(record: JobRecord, reason: SubmitReason, obs: Observation | None, request: Request) -> RunAction:
     """A fresh run, a new generation or a new spec replaces the recorded submission."""
+    if request.attach_only:  # before the old job's cancel, not only before the new submit
+        return _attach_only_stop(record, reason)
     old = record.job_id
     if record.phase.terminal or old is None:
         # An intent with no id may have a job behind it that we cannot name: it is
@@ -520,8 +525,13 @@ def _submit(
     same_reference: bool = False,
     previous_status: str | None = None,
     event: Event | None = None,
-) -> Write:
-    """Write the intent (reference, fingerprint, lease) that comes before every submit."""
+) -> Write | Stop:
+    """Write the intent (reference, fingerprint, lease) that comes before every submit.
+
+    Every decision to submit comes through here, so an attach-only run stops here.
+    """
+    if request.attach_only:
+        return _attach_only_stop(record, reason, previous_status)
     now = request.now
     lease_until = now + request.policy.intent_lease
     if record is not None and same_reference:
@@ -553,6 +563,35 @@ def _submit(
     previous_job_id = record.job_id if record is not None else None
     return Write(intent, after=IntentWritten(intent.reference, reason, previous_job_id), event=event, note=note,
                  note_level=level)
+
+
+def _attach_only_stop(record: JobRecord | None, reason: SubmitReason, status: str | None = None) -> Stop:
+    """What an attach-only run found where another run would submit, as the error that says it.
+
+    The run's own failure types where they fit (a job that had failed, a job the system
+    forgot, a submission that cannot be looked up), so a caller's handling of them holds;
+    NothingToAttach where no job of this key's current request exists at all.
+    """
+    not_again = "an attach-only run does not submit"
+    if record is None:
+        return Stop(StopKind.NOTHING_TO_ATTACH, detail=f"nothing is recorded under this key; {not_again}")
+    job_id, status = record.job_id, status or record.status
+    if reason is SubmitReason.PREVIOUS_FAILED:
+        return Stop(StopKind.FAILED, job_id, status,
+                    detail=f"job {job_id} had ended {status} before this run attached; {not_again} again")
+    if reason is SubmitReason.JOB_LOST:
+        return Stop(StopKind.LOST, job_id,
+                    detail=f"the external system does not know the recorded job {job_id}; {not_again} again")
+    if reason is SubmitReason.AMBIGUOUS:
+        return Stop(StopKind.AMBIGUOUS, detail=(
+            f"an earlier attempt recorded submission reference {record.reference!r} but no job id, and this "
+            f"job cannot be looked up by reference; {not_again}"))
+    if reason is SubmitReason.NOT_SUBMITTED:
+        return Stop(StopKind.NOTHING_TO_ATTACH, detail=(
+            f"no job carries the recorded submission reference {record.reference}: the process that recorded "
+            f"it stopped before submitting; {not_again}"))
+    return Stop(StopKind.NOTHING_TO_ATTACH, job_id, status, detail=(
+        f"the recorded job {job_id or record.reference} belongs to another request ({reason.value}); {not_again}"))
 
 
 def _after_intent(record: JobRecord | None, obs: IntentWritten) -> SubmitJob:

@@ -18,6 +18,7 @@
     ├── JobFailed                             the job ended in a failed state
     │   └── JobCancelled                      ... because it was cancelled
     ├── JobLost                               the recorded job vanished and policy says stop
+    ├── NothingToAttach (LookupError)         an attach-only run found no job of its request
     ├── AmbiguousSubmission                   a submission may exist; a human must decide
     ├── ResultUnavailable                     success recorded, result no longer obtainable
     └── PollTimeout (TimeoutError)            the overall deadline passed while polling
@@ -123,6 +124,14 @@ class JobCancelled(JobFailed):
 
 class JobLost(ResumableError):
     """The recorded job is unknown to the external system and policy says fail."""
+
+
+class NothingToAttach(ResumableError, LookupError):
+    """An attach-only run found no job of this key's request to follow, where another run would submit.
+
+    Nothing is recorded, the recorded intent was never submitted, or the recorded job
+    belongs to another request (a new generation or specification). Nothing was written.
+    """
 
 
 class AmbiguousSubmission(ResumableError):

@@ -58,10 +58,10 @@ class _Runner(RunSession, Generic[R]):
     __slots__ = ("typed_job",)
 
     def __init__(self, job: ResumableJob[R], store: StateStore, key: str, *, fresh: bool,
-                 generation: str | None, policy: Policy, **session: object) -> None:
+                 generation: str | None, policy: Policy, attach_only: bool = False, **session: object) -> None:
         super().__init__(job, store, key, **session)  # type: ignore[arg-type]  # the keywords run_resumable passes
         self.typed_job = job
-        self.start_run(fresh=fresh, generation=generation, policy=policy,
+        self.start_run(fresh=fresh, generation=generation, policy=policy, attach_only=attach_only,
                        can_find=isinstance(job, SupportsFindByReference), can_cancel=isinstance(job, SupportsCancel))
         self.poller.on_status = self._on_status
 
@@ -183,6 +183,7 @@ def run_resumable(
     rand: Callable[[], float] | None = None,
     telemetry: Telemetry | None = None,
     polled: tuple[str, str] | None = None,
+    attach_only: bool = False,
 ) -> R:
     """Run *job* to completion at most once per key, surviving the caller's crashes.
 
@@ -200,6 +201,13 @@ def run_resumable(
     trigger) already followed the job to a status in which it can no longer change:
     the run decides from there as if it had polled it itself (a failure raises
     JobFailed, a success fetches and records the result), without asking again.
+
+    *attach_only* follows what is recorded and never submits (a watcher, a sidecar, a
+    dashboard's "follow"): where a run would submit it raises instead, writing
+    nothing: JobFailed (the recorded job had failed), JobLost (the system forgot it),
+    AmbiguousSubmission, or NothingToAttach (nothing recorded, an intent never
+    submitted, a record of another generation or spec). It still records what it
+    sees, a success and its result included.
     """
     check_job(job)
     runner = _Runner(
@@ -208,6 +216,7 @@ def run_resumable(
         key,
         fresh=fresh,
         generation=generation,
+        attach_only=attach_only,
         policy=policy if policy is not None else Policy(),
         poll=poll if poll is not None else PollPolicy(),
         listener=listener,

@@ -7,7 +7,7 @@ import time
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
-from ._checks import check_key
+from ._checks import check_key, check_run_options
 from ._decision import (
     Action,
     CancelJob,
@@ -32,6 +32,7 @@ from ._errors import (
     JobCancelled,
     JobFailed,
     JobLost,
+    NothingToAttach,
     ProtocolError,
     ResultUnavailable,
     ResumableError,
@@ -229,7 +230,8 @@ class Session:
         where = {"key": self.key, "job_id": action.job_id}
         error: ResumableError
         if kind is StopKind.FAILED:
-            error = JobFailed(f"job {action.job_id} ended in state {action.status}", **where, status=action.status)
+            error = JobFailed(action.detail or f"job {action.job_id} ended in state {action.status}", **where,
+                              status=action.status)
         elif kind is StopKind.CANCELLED:
             error = JobCancelled(
                 action.detail or "this key was cancelled; run it fresh (fresh=True, a new generation) or forget "
@@ -249,6 +251,8 @@ class Session:
             error = SubmissionRejected("the external system refused the submission", key=self.key)
         elif kind is StopKind.CANNOT_CANCEL:
             error = InvalidArgument(f"{type(self.job).__name__} cannot cancel jobs", **where)
+        elif kind is StopKind.NOTHING_TO_ATTACH:
+            error = NothingToAttach(action.detail or "no job to attach to", **where, status=action.status)
         else:
             assert_never(kind)
         return error
@@ -299,12 +303,14 @@ class RunSession(Session):
     each decision gets, and what each I/O answer becomes as an observation. The drivers
     differ only in how they wait (a blocking call, an await)."""
 
-    __slots__ = ("can_cancel", "can_find", "fingerprint", "fresh", "generation", "lost_resubmits", "policy",
-                 "polling_job")
+    __slots__ = ("attach_only", "can_cancel", "can_find", "fingerprint", "fresh", "generation", "lost_resubmits",
+                 "policy", "polling_job")
 
     def start_run(self, *, fresh: bool, generation: str | None, policy: Policy, can_find: bool,
-                  can_cancel: bool) -> None:
+                  can_cancel: bool, attach_only: bool = False) -> None:
+        check_run_options(self.key, fresh=fresh, attach_only=attach_only)
         self.fresh = fresh
+        self.attach_only = attach_only
         self.generation = generation
         self.policy = policy
         self.fingerprint = self.job.job_fingerprint() if isinstance(self.job, SupportsFingerprint) else None
@@ -317,7 +323,7 @@ class RunSession(Session):
         return Request(
             fingerprint=self.fingerprint, generation=self.generation, fresh=self.fresh, owner=self.owner,
             now=self.clock(), can_find=self.can_find, can_cancel=self.can_cancel, policy=self.policy, key=self.key,
-            new_reference=new_reference(), lost_resubmits=self.lost_resubmits,
+            new_reference=new_reference(), lost_resubmits=self.lost_resubmits, attach_only=self.attach_only,
         )
 
     def submitting(self, action: SubmitJob) -> None:

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from ._aio import AsyncResumableJob, StoreAccess, check_async_job, run_resumable_async
-from ._checks import check_key
+from ._checks import check_key, check_run_options
 from ._errors import InvalidArgument, ResumableError
 from ._events import EventListener
 from ._policy import Policy
@@ -35,6 +35,7 @@ class _Entry:
     fresh: bool
     generation: str | None
     policy: Policy | None = None
+    attach_only: bool = False
 
 
 class Supervisor:
@@ -65,13 +66,18 @@ class Supervisor:
         self._entries: dict[str, _Entry] = {}
 
     def add(self, job: AsyncResumableJob[Any], *, key: str, poll: PollPolicy | None = None, fresh: bool = False,
-            generation: str | None = None, policy: Policy | None = None) -> None:
-        """Supervise *job* under *key* (checked now: a bad key or job fails here, not mid-run)."""
+            generation: str | None = None, policy: Policy | None = None, attach_only: bool = False) -> None:
+        """Supervise *job* under *key* (checked now: a bad key or job fails here, not mid-run).
+
+        *attach_only*: follow what is recorded, never submit (``run_resumable``).
+        """
         check_key(key)
         check_async_job(job)
+        check_run_options(key, fresh=fresh, attach_only=attach_only)
         if key in self._entries:
             raise InvalidArgument(f"key {key!r} is supervised already", key=key)
-        self._entries[key] = _Entry(job, poll if poll is not None else PollPolicy(), fresh, generation, policy)
+        self._entries[key] = _Entry(job, poll if poll is not None else PollPolicy(), fresh, generation, policy,
+                                    attach_only)
 
     @property
     def keys(self) -> list[str]:
@@ -88,7 +94,7 @@ class Supervisor:
             *(
                 run_resumable_async(entry.job, access, key=key, fresh=entry.fresh, generation=entry.generation,
                                     policy=entry.policy or self.policy, poll=entry.poll, listener=self.listener,
-                                    telemetry=self.telemetry, limit=limit)
+                                    telemetry=self.telemetry, limit=limit, attach_only=entry.attach_only)
                 for key, entry in self._entries.items()
             ),
             return_exceptions=True,

@@ -1,43 +1,23 @@
-"""The rule of ``resumable watch``: follow what is recorded, never submit.
+"""The job a watch follows: its calls shown as they happen, and no way to submit.
 
 A watch is not the key's owner: the command that started the key (and that a
-script or cron entry will rerun) decides what runs. So:
+script or cron entry will rerun) decides what runs. The core's ``attach_only`` run
+is the rule: where ``run`` would submit (a recorded job found failed or forgotten, an
+intent no job carries, an intent that cannot be looked up), it ends the key with
+the error that says what it found and writes nothing. ``FollowedJob`` shows each
+call and refuses ``submit_job`` too, should a submission ever get past the core.
 
-- ``Policy(on_lost=FAIL, on_ambiguous=FAIL)`` (``watch_policy``): a recorded job the
-  system does not know ends the key with ``JobLost``, and an intent that cannot be
-  looked up with ``AmbiguousSubmission``, where ``run`` would resubmit (by default).
-- The remaining paths to a submission have no policy switch: a recorded job found
-  already failed (``run`` resubmits it), and an intent whose reference no job carries
-  (``run`` submits it under the same reference). Every submission starts with an
-  intent written to the store (the core writes the reference before it submits), so
-  the watch's store refuses that one write (``FollowOnlyStore``): nothing is written,
-  and the key ends with an error saying what was found. The followed job's own
-  ``submit_job`` refuses too, should a submission ever get past the store.
-- No fingerprint: the watch does not know the job's specification, so it must not
-  count as a changed one (which would supersede the recorded job).
+No fingerprint: the watch does not know the job's specification, so it must not
+count as a changed one (which would stop the key as another request's).
 """
 
 from __future__ import annotations
 
-import dataclasses
 from collections.abc import Awaitable, Callable
 from typing import Any, TypeVar, cast
 
-from resumable_core import (
-    CompareAndSetStore,
-    JobFailed,
-    JobRecord,
-    JsonValue,
-    OnAmbiguous,
-    OnLost,
-    Outcome,
-    Phase,
-    Policy,
-    ResumableError,
-    TransientError,
-)
+from resumable_core import ResumableError, TransientError
 from resumable_core.aio import AsyncResumableJob, AsyncSupportsCancel, AsyncSupportsFindByReference
-from resumable_core.errors import JobLost
 
 from ._watch_output import WatchOutput
 
@@ -46,73 +26,6 @@ T = TypeVar("T")
 
 class WatchWouldSubmit(ResumableError):
     """The core decided to submit for a followed key; a watch never submits (module docstring)."""
-
-
-class EndedBeforeWatch(JobFailed):
-    """The recorded job had failed before the watch reattached; ``run`` would resubmit it."""
-
-
-class NeverSubmitted(JobLost):
-    """An intent was recorded, and no job carries its reference: the submission never happened."""
-
-
-class FollowOnlyStore:
-    """The state store as a watch writes it: every write of the core passes, except an intent.
-
-    The core writes an intent (phase INTENT: a reference, a lease) before each
-    submission, so refusing that write is refusing the submission before anything is
-    written or submitted. The error raised says what the core had found.
-    """
-
-    def __init__(self, store: CompareAndSetStore) -> None:
-        self.store = store
-
-    def get(self, key: str, default: JsonValue = None) -> JsonValue:
-        return self.store.get(key, default)
-
-    def set(self, key: str, value: JsonValue) -> None:
-        self._check(key, self.store.get(key), value)
-        self.store.set(key, value)
-
-    def delete(self, key: str) -> None:
-        self.store.delete(key)
-
-    def compare_and_set(self, key: str, expected: JsonValue, value: JsonValue) -> bool:
-        self._check(key, expected, value)
-        return self.store.compare_and_set(key, expected, value)
-
-    def _check(self, key: str, expected: JsonValue, value: JsonValue) -> None:
-        if JobRecord.from_json(key, value).phase is Phase.INTENT:
-            raise refusal(key, None if expected is None else JobRecord.from_json(key, expected),
-                          JobRecord.from_json(key, value))
-
-
-def refusal(key: str, old: JobRecord | None, new: JobRecord) -> ResumableError:
-    """The error that ends a followed key whose next step would have been a submission."""
-    rerun = "a watch does not submit: the key's next run does"
-    if old is None:
-        return WatchWouldSubmit(f"the record was forgotten while watched; {rerun}", key=key)
-    if old.phase is Phase.INTENT:
-        return NeverSubmitted(
-            f"no job carries the recorded submission reference {old.reference}: the client that recorded it "
-            f"stopped before submitting; {rerun}", key=key)
-    closed = next((h for h in reversed(new.history) if h.reference == old.reference), None)
-    status = closed.status if closed is not None and closed.status else old.status
-    # No fingerprint, fresh run or generation is ever asked for, and a lost job stops
-    # by policy: a recorded job is replaced only because it was found failed.
-    if closed is not None and closed.outcome is Outcome.LOST:
-        return JobLost(f"the external system does not know job {old.job_id}; {rerun}",
-                       key=key, job_id=old.job_id, status=status)
-    if old.phase in (Phase.SUBMITTED, Phase.FAILED) and (closed is None or closed.outcome is Outcome.FAILED):
-        return EndedBeforeWatch(f"job {old.job_id} had ended {status} before the watch reattached; {rerun}",
-                         key=key, job_id=old.job_id, status=status)
-    return WatchWouldSubmit(f"job {old.job_id} would be replaced by a new submission; {rerun}",
-                            key=key, job_id=old.job_id, status=status)
-
-
-def watch_policy(policy: Policy) -> Policy:
-    """*policy* with every choice that would submit turned into a stop (module docstring)."""
-    return dataclasses.replace(policy, on_lost=OnLost.FAIL, on_ambiguous=OnAmbiguous.FAIL)
 
 
 class FollowedJob:
@@ -176,13 +89,4 @@ def followed(job: AsyncResumableJob[Any], key: str, output: WatchOutput) -> Asyn
     return wrapper
 
 
-__all__ = [
-    "EndedBeforeWatch",
-    "FollowOnlyStore",
-    "FollowedJob",
-    "NeverSubmitted",
-    "WatchWouldSubmit",
-    "followed",
-    "refusal",
-    "watch_policy",
-]
+__all__ = ["FollowedJob", "WatchWouldSubmit", "followed"]

@@ -4,7 +4,7 @@ Each key's job is rebuilt from what the command recorded beside it (its kind: a 
 job, a Spark driver) and handed to the core's ``Supervisor`` (one event loop, one
 bound on calls in flight); the blocking jobs run their calls in worker threads
 (``resumable_core.aio.in_threads``). The core decides and records exactly as for ``run``, except that a
-watch never submits (``_follow``).
+watch never submits (the core's ``attach_only``; ``_follow``).
 """
 
 from __future__ import annotations
@@ -35,7 +35,7 @@ from ._common import (
     meta_key,
     state_path,
 )
-from ._follow import EndedBeforeWatch, FollowOnlyStore, followed, watch_policy
+from ._follow import followed
 from ._jobs import JobKind, kind_from_meta
 from ._output import Mode
 from ._watch_output import Row, WatchOutput
@@ -99,11 +99,11 @@ def cmd_watch(args: argparse.Namespace) -> int:
                 is_active=watchers[t.key].is_job_active)
             for t in selection.targets]
     output = WatchOutput(mode, rows)
-    supervisor = Supervisor(FollowOnlyStore(store), max_concurrent_calls=args.max_concurrent_calls,
+    supervisor = Supervisor(store, max_concurrent_calls=args.max_concurrent_calls,
                             listener=output.event)
     for target in selection.targets:
         supervisor.add(followed(in_threads(watchers[target.key]), target.key, output), key=target.key,
-                       poll=target.kind.poll_policy(), policy=watch_policy(target.kind.policy()))
+                       poll=target.kind.poll_policy(), policy=target.kind.policy(), attach_only=True)
 
     codes: list[int] = []
     for key, exc in selection.unreadable:
@@ -179,10 +179,9 @@ def _failure(
         details = kind.failure_details(exc.job_id)
         # The job's own status is reported (job_exit_code) but the watch's code stays
         # 117: many jobs' statuses cannot be one number.
-        # Worded as ``run`` words a failed job.
-        said = exc.message if isinstance(exc, EndedBeforeWatch) else f"job {exc.job_id} ended {exc.status}"
+        # The core's own words: a job that ended while watched, or one that had ended before.
         return (EXIT_JOB_FAILED, kind.exit_status(exc.job_id),
-                f"key {key!r}: {said}" + (f": {details}" if details else ""))
+                f"key {key!r}: {exc.message}" + (f": {details}" if details else ""))
     return exit_code_for(exc), None, f"key {key!r}: {describe(exc)}"
 
 

@@ -16,10 +16,11 @@ import subprocess
 from pathlib import Path
 
 from adapters.cli import EXIT_INTERRUPTED, EXIT_JOB_FAILED, EXIT_NO_RECORD, EXIT_OK, EXIT_USAGE
-from adapters.cli._follow import FollowOnlyStore, NeverSubmitted, followed, watch_policy
+from adapters.cli._follow import followed
 from adapters.cli._watch_output import Row, WatchOutput
 from resumable_core import JobFailed, JobLost, JobRecord, MemoryStateStore, Phase, Policy, PollPolicy, load_record
 from resumable_core.aio import Supervisor, in_threads
+from resumable_core.errors import NothingToAttach
 from resumable_core.events import Finished, Reattached
 from resumable_core.record import Outcome, Submission
 from resumable_core.testing import FakeExternalSystem, FakeJob
@@ -217,9 +218,9 @@ def test_in_process_a_watch_never_submits_whatever_the_record_calls_for() -> Non
     for key, rec in records.items():
         store.set(key, rec.to_json())
     output = WatchOutput("json", [], out=io.StringIO())
-    supervisor = Supervisor(FollowOnlyStore(store))
+    supervisor = Supervisor(store)
     for key in records:
-        supervisor.add(followed(in_threads(job), key, output), key=key, policy=watch_policy(Policy()),
+        supervisor.add(followed(in_threads(job), key, output), key=key, policy=Policy(), attach_only=True,
                        poll=PollPolicy(min_interval=0.01, max_interval=0.01))
 
     outcomes = asyncio.run(supervisor.run())
@@ -227,7 +228,7 @@ def test_in_process_a_watch_never_submits_whatever_the_record_calls_for() -> Non
     assert system.submissions() == [failed, lost, running]  # nothing new
     assert isinstance(outcomes["failed"].error, JobFailed) and outcomes["failed"].error.status == "FAILED"
     assert isinstance(outcomes["lost"].error, JobLost) and outcomes["lost"].error.job_id == lost
-    assert isinstance(outcomes["never"].error, NeverSubmitted) and "ref-none" in outcomes["never"].error.message
+    assert isinstance(outcomes["never"].error, NothingToAttach) and "ref-none" in outcomes["never"].error.message
     assert outcomes["running"].ok
     for key in ("failed", "lost", "never"):
         assert load_record(store, key) == records[key]  # the refused intent was never written

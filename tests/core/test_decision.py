@@ -325,6 +325,34 @@ RUN_ROWS = [
     pytest.param(rec(Phase.INTENT, reference="ref2", job_id=None, history=LOST_J1), RESULT, req(can_find=False,
                  can_cancel=False), history(("ref", Outcome.SUCCEEDED), ("ref2", Outcome.SUPERSEDED)),
                  id="declared lost, newer unnamed: left alone, our success stands"),
+    # -- attach only: every way to a submission is a stop that says what was found ---------------------------
+    pytest.param(None, None, req(attach_only=True), "nothing:nothing is recorded",
+                 id="attach only, no record: nothing to attach"),
+    pytest.param(rec(Phase.FAILED, status="FAILED"), None, req(attach_only=True),
+                 Stop(StopKind.FAILED, "j1", "FAILED", detail="job j1 had ended FAILED before this run attached; "
+                      "an attach-only run does not submit again"), id="attach only, recorded failure: JobFailed"),
+    pytest.param(rec(Phase.SUBMITTED, status="RUNNING"), StatusSeen("j1", "DEAD", False, False),
+                 req(attach_only=True), "failed:DEAD", id="attach only, found failed: JobFailed with its status"),
+    pytest.param(rec(Phase.SUBMITTED), NotFoundSeen("j1"), req(attach_only=True), "lost:j1",
+                 id="attach only, forgotten: JobLost"),
+    pytest.param(rec(Phase.SUBMITTED), NotFoundSeen("j1", since=NOW - 1), req(attach_only=True,
+                 policy=Policy(lost_settle=5)), CheckStatus("j1", not_found_since=NOW - 1, not_before=NOW + 4),
+                 id="attach only, forgotten once: asked again before the verdict, as a run would"),
+    pytest.param(rec(Phase.INTENT), ReferenceLookup("ref", None), req(attach_only=True),
+                 "nothing:no job carries the recorded submission reference ref",
+                 id="attach only, intent never submitted: nothing to attach"),
+    pytest.param(rec(Phase.INTENT), None, req(attach_only=True, can_find=False), "ambiguous",
+                 id="attach only, intent that cannot be looked up: ambiguous whatever the policy"),
+    pytest.param(rec(Phase.INTENT), ReferenceLookup("ref", "j7"), req(attach_only=True),
+                 Writes(Phase.SUBMITTED, (("job_id", "j7"),), after=JobRecorded("j7", "reference")),
+                 id="attach only, intent found by reference: adopt it"),
+    pytest.param(rec(Phase.SUBMITTED, generation="g1"), None, req(attach_only=True, generation="g2"),
+                 "nothing:another request (fresh_run)",
+                 id="attach only, another generation: stop before cancelling the old job"),
+    pytest.param(rec(Phase.SUBMITTED, fingerprint="a"), None, req(attach_only=True, fingerprint="b"),
+                 "nothing:another request (fingerprint_changed)", id="attach only, another spec: nothing to attach"),
+    pytest.param(rec(Phase.SUBMITTED), StatusSeen("j1", "RUNNING", True, False), req(attach_only=True),
+                 Poll("j1", Reattached(KEY, "ref", "j1", "RUNNING", "record")), id="attach only, running: reattach"),
 ]
 
 
@@ -338,9 +366,19 @@ def test_decide(record: JobRecord | None, observation: Observation | None, reque
     elif expected == "wait":
         assert action == WaitForOwner(NOW + 5, action.event) and action.event is not None  # type: ignore[union-attr]
         assert action.event.lease_until == NOW + 5  # type: ignore[union-attr]
+    elif expected == "ambiguous" and request_.attach_only:
+        assert isinstance(action, Stop) and action.kind is StopKind.AMBIGUOUS and action.detail
+        assert "'ref'" in action.detail and "does not submit" in action.detail
     elif expected == "ambiguous":
         assert isinstance(action, Stop) and action.kind is StopKind.AMBIGUOUS and action.detail
         assert "'ref'" in action.detail and "on_ambiguous" in action.detail
+    elif isinstance(expected, str) and ":" in expected:  # "<stop kind>:<what its detail or id names>"
+        kind, named = expected.split(":", 1)
+        assert isinstance(action, Stop), action
+        assert action.kind is {"nothing": StopKind.NOTHING_TO_ATTACH, "failed": StopKind.FAILED,
+                               "lost": StopKind.LOST}[kind], action
+        assert named in f"{action.detail} {action.job_id} {action.status}", action
+        assert action.detail is not None and "does not submit" in action.detail, action
     else:
         assert action == expected
 
