@@ -43,6 +43,7 @@ from ._kubernetes import SparkKubernetesJob, pod_phase
 from ._launcher import LaunchResult, SparkSubmitLauncher
 from ._model import DriverStatus, MasterDriver, MasterState
 from ._properties import read_properties_file
+from ._spnego import SpnegoAuth, SpnegoError  # python-gssapi is imported on first use only
 from ._submission import (
     DRIVER_STATES_ACTIVE,
     DRIVER_STATES_FAILED,
@@ -92,6 +93,8 @@ __all__ = [
     "SparkSubmission",
     "SparkSuperviseWarning",
     "SparkYarnJob",
+    "SpnegoAuth",
+    "SpnegoError",
     "YarnApplication",
     "YarnAuth",
     "YarnRestClient",

@@ -40,6 +40,12 @@ class HttpAnswer:
     body: bytes
     content_type: str
     location: str | None
+    headers: tuple[tuple[str, str], ...] = ()  # every header as received (repeated ones repeated)
+
+    def header_values(self, name: str) -> list[str]:
+        """Every value of header *name* (case-insensitive), in order: ``Set-Cookie`` may come several times."""
+        wanted = name.lower()
+        return [value for key, value in self.headers if key.lower() == wanted]
 
     def json(self) -> Any:
         """The decoded JSON body, or None when it is not JSON."""
@@ -110,7 +116,7 @@ def http_call(
         raise ProtocolError(f"{method} {where}: answer larger than {MAX_BODY} bytes", job_id=job_id)
     return HttpAnswer(url=url, status=response.status, body=raw,
                       content_type=response.headers.get("Content-Type", ""),
-                      location=response.headers.get("Location"))
+                      location=response.headers.get("Location"), headers=tuple(response.headers.items()))
 
 
 def _overdue(method: str, where: str, deadline: float, job_id: str | None) -> TransientError:

@@ -3,8 +3,10 @@
 ``GET /ws/v1/cluster/apps/{id}``, ``GET /ws/v1/cluster/apps?applicationTags=...`` and
 ``PUT /ws/v1/cluster/apps/{id}/state`` with ``{"state": "KILLED"}`` (202 while the kill is
 in progress, 200 once done). Authentication: Hadoop's simple form (``?user.name=``) by
-default; *auth* is a hook that returns headers for a URL (a SPNEGO ``Negotiate`` header
-minted with pyspnego, for instance: not shipped, see docs/spark-cluster-managers.md).
+default; *auth* is a hook that returns headers for a URL. A hook that also has
+``answered(url, sent, answer)`` (``YarnAuthFlow``) reads each answer and may ask for one
+retry with fresh headers: ``SpnegoAuth`` (adapters/spark/_spnego.py, the ``kerberos``
+extra) uses it for Hadoop's 401 challenge, ``hadoop.auth`` cookie and mutual token.
 
 High availability: the ResourceManagers are tried in turn, the one that answered last
 first. A standby answers a redirect (307 with ``Location``) or a page saying "This is
@@ -23,7 +25,7 @@ import re
 import urllib.parse
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Protocol, runtime_checkable
 
 import urllib3
 
@@ -35,6 +37,20 @@ from ._urls import shown_url, split_masters
 APP_ID_RE = re.compile(r"application_[0-9]{10,16}_[0-9]{4,10}")
 _STANDBY = re.compile(r"standby RM|is in standby", re.IGNORECASE)
 YarnAuth = Callable[[str], Mapping[str, str]]
+
+
+@runtime_checkable
+class YarnAuthFlow(Protocol):
+    """A *auth* hook that follows the answers too (SPNEGO): headers per URL, then each answer read.
+
+    ``answered`` gets the headers the hook gave for that request and the answer; True asks
+    for one more try of the same request with fresh headers (a 401 challenge after a
+    cookie that is no longer valid). Its verdict on the second answer is final.
+    """
+
+    def __call__(self, url: str) -> Mapping[str, str]: ...
+
+    def answered(self, url: str, sent: Mapping[str, str], answer: HttpAnswer) -> bool: ...
 
 
 def check_app_id(app_id: object) -> str:
@@ -177,11 +193,8 @@ class YarnRestClient:
             headers = {"Accept": "application/json"}
             if body is not None:
                 headers["Content-Type"] = "application/json"
-            if self.auth is not None:
-                headers.update(self.auth(url))
             try:
-                answer = http_call(self.pool, method, url, body=body, headers=headers, timeout=self.timeout,
-                                   deadline=self.call_deadline, job_id=job_id)
+                answer = self._send(method, url, body, headers, job_id)
             except NotSent as exc:
                 seen.append(str(exc))
                 continue
@@ -201,6 +214,18 @@ class YarnRestClient:
             self._preferred = index
             return self._json(answer, method, job_id)
         raise TransientError("no active YARN ResourceManager answered: " + "; ".join(seen), job_id=job_id)
+
+    def _send(self, method: str, url: str, body: bytes | None, headers: Mapping[str, str],
+              job_id: str | None) -> HttpAnswer:
+        """One request with the auth hook's headers; a ``YarnAuthFlow`` may ask for one retry (every call is idempotent)."""
+        flow = self.auth if isinstance(self.auth, YarnAuthFlow) else None
+        for attempt in (1, 2):
+            sent = self.auth(url) if self.auth is not None else {}
+            answer = http_call(self.pool, method, url, body=body, headers={**headers, **sent}, timeout=self.timeout,
+                               deadline=self.call_deadline, job_id=job_id)
+            if flow is None or not flow.answered(url, sent, answer) or attempt == 2:
+                break
+        return answer
 
     def _configured(self, location: str | None) -> int | None:
         if not location:
@@ -245,4 +270,4 @@ def _opt_int(value: object) -> int | None:
     return value if isinstance(value, int) and not isinstance(value, bool) and value > 0 else None
 
 
-__all__ = ["APP_ID_RE", "YarnApplication", "YarnAuth", "YarnRestClient", "check_app_id"]
+__all__ = ["APP_ID_RE", "YarnApplication", "YarnAuth", "YarnAuthFlow", "YarnRestClient", "check_app_id"]
