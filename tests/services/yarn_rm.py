@@ -32,9 +32,12 @@ import urllib.parse
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from email.message import Message
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from tests.services.loopback import Answer, LoopbackHttpServer
+
+if TYPE_CHECKING:
+    from tests.services.spnego_acceptor import SpnegoAcceptor
 
 PlanStep = tuple[float, str, str]
 
@@ -79,8 +82,14 @@ class YarnResourceManager(LoopbackHttpServer):
         self._start()
         return self
 
+    # Set to require SPNEGO as Hadoop's AuthenticationFilter does (tests/spark_yarn/test_spnego.py);
+    # /test/register stands in for the RPC submission, whose Kerberos is not this filter's.
+    spnego: SpnegoAcceptor | None = None
+
     def serve_request(self, method: str, path: str, query: dict[str, list[str]], body: bytes,
                       headers: Message) -> Answer:
+        if self.spnego is not None and path != "/test/register":
+            return self.spnego.filter(headers, lambda: self.handle(method, path, query, body))
         return self.handle(method, path, query, body)
 
     # -- what tests and the recorded launcher use ----------------------------------------------
