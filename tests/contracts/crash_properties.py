@@ -30,7 +30,7 @@ from typing import Any
 
 from adapters.spark._kubernetes import REFERENCE_ANNOTATION, SparkKubernetesJob, parse_job_id
 from adapters.spark._yarn import TAG_PREFIX, YARN_STATES_ACTIVE, SparkYarnJob
-from resumable_core import CompareAndSetStore, JobCancelled, JsonValue, Policy, StateStore
+from resumable_core import CompareAndSetStore, JobCancelled, JobRecord, JsonValue, Policy, StateStore
 from resumable_core.testing import FakeClock
 from tests.core._crash import (
     ACTIVE_STATE,
@@ -174,7 +174,11 @@ class KubernetesCluster(AdapterCluster):
             if job_id in self.forgotten:
                 found.append(self.forgotten[job_id])
                 continue
-            found.append(SystemJob(job_id, meta["annotations"][REFERENCE_ANNOTATION], self._state(pod)))
+            job = SystemJob(job_id, meta["annotations"][REFERENCE_ANNOTATION], self._state(pod))
+            if meta["removed"] and "deletionTimestamp" not in meta:
+                # Removed at once by someone else (REPLACE deletes it to recreate it): lost to the adapter.
+                job = SystemJob(job.job_id, job.reference, GONE_STATE if job.active else job.state, forgotten=True)
+            found.append(job)
         return found
 
     def forget(self, job_id: str) -> None:
@@ -259,7 +263,7 @@ def job_ids(world: World) -> list[str]:
 
 
 def one_caller_crashing(adapter: Adapter, faults: dict[int, Fault], outcomes: list[str], lease: float,
-                        forget_after: bool, reruns: int) -> World:
+                        forget_after: bool, reruns: int) -> tuple[World, JobRecord]:
     """One caller restarted after every crash until it returns; then (when *forget_after*) the
     system forgets the succeeded job (an RM restarted without recovery, a pod collected),
     and later runs, still crashing on schedule, return the recorded result and submit nothing."""
@@ -281,7 +285,7 @@ def one_caller_crashing(adapter: Adapter, faults: dict[int, Fault], outcomes: li
             assert again.result == ending.result
             assert world.submits == submitted and job_ids(world) == jobs, "a recorded success was redone"
         assert not world.violations
-        return world
+        return world, record  # the record read while the store is open
 
 
 def two_callers_on_one_key(adapter: Adapter, faults: tuple[dict[int, Fault], dict[int, Fault]],

@@ -95,13 +95,13 @@ def test_an_operator_cancel_mid_run_is_kept(
 
 def test_a_lost_spark_submit_answer_is_found_by_tag_not_submitted_again(yarn: Adapter) -> None:
     """spark-submit registered the application, its caller saw a timeout (step 2: the submit)."""
-    world = one_caller_crashing(yarn, {2: Fault(FaultKind.LOSE_SUBMIT_RESPONSE)}, [], 120.0, False, 0)
+    world, _ = one_caller_crashing(yarn, {2: Fault(FaultKind.LOSE_SUBMIT_RESPONSE)}, [], 120.0, False, 0)
     assert len(world.cluster.jobs()) == 1
 
 
 def test_an_rm_restarted_without_recovery_mid_run_gets_one_new_application(yarn: Adapter) -> None:
     """The RM forgets the recorded application while it runs (step 4: the first poll):
     exactly one resubmission, and the forgotten one is in the history."""
-    world = one_caller_crashing(yarn, {4: Fault(FaultKind.FORGET)}, [], 120.0, False, 0)
+    world, _ = one_caller_crashing(yarn, {4: Fault(FaultKind.FORGET)}, [], 120.0, False, 0)
     jobs = world.cluster.jobs()
     assert len(jobs) == 2 and sum(j.forgotten for j in jobs) == 1, jobs
