@@ -324,15 +324,16 @@ class SpnegoAuth:
             return TransientError(f"Kerberos: no KDC answered for {client} to reach {where}: {text}")
         if "server" in low and "not found in kerberos database" in low:
             return error(f"the KDC does not know the service principal {spn} of {where}: Hadoop's is "
-                         "HTTP/<the RM's canonical host name>@REALM; pass hostname= to name the host ({text})")
+                         f"HTTP/<the RM's canonical host name>@REALM; pass hostname= to name the host ({text})")
         if "client" in low and "not found in kerberos database" in low:
             return error(f"the KDC does not know the principal {client} (reaching {where}): {text}")
         if isinstance(exc, gssapi.exceptions.ExpiredCredentialsError) or "expired" in low:
             return error(f"the Kerberos credentials of {client} have expired (reaching {where}): kinit again, "
                          f"or pass principal= and keytab= ({text})")
-        if self.keytab is not None and ("keytab" in low or "key table" in low or "preauthentication failed" in low
+        if self.keytab is not None and (isinstance(exc, gssapi.exceptions.MissingCredentialsError)
+                                        or "keytab" in low or "key table" in low or "preauthentication failed" in low
                                         or "decrypt" in low or "integrity" in low):
-            return error(f"the keytab {self.keytab} holds no usable key for {self.principal} "
+            return error(f"the keytab {self.keytab} holds no usable key for {self.principal} (or cannot be read) "
                          f"(reaching {where}): {text}")
         if isinstance(exc, gssapi.exceptions.MissingCredentialsError) or "no kerberos credentials" in low \
                 or "no credentials" in low:
@@ -342,10 +343,15 @@ class SpnegoAuth:
 
 
 def _gss_text(exc: gssapi.raw.misc.GSSError) -> str:
+    """The mechanism's own words (MIT's minor status) when there are some, else GSS-API's."""
     try:
-        return str(exc.gen_message())
+        text = str(exc.gen_message())
     except Exception:  # a message is the best effort; the class name is enough then
         return type(exc).__name__
+    minor = re.search(r"Minor \(\d+\): (.+)$", text, re.DOTALL)
+    if minor is not None and minor.group(1).strip() and "unknown error" not in minor.group(1).lower():
+        return minor.group(1).strip()
+    return re.sub(r"^Major \(\d+\): ", "", text)
 
 
 def _origin(url: str) -> str:

@@ -123,6 +123,7 @@ class Kdc:
         base, realm, port = self.base_dir, self.realm, self.port
         # dns_canonicalize_hostname / rdns off: the service principal is what the client
         # asked for (the adapter does Hadoop's canonicalisation itself); no DNS lookups.
+        # clockskew 1 s (not 300): a ticket a test let expire is refused seconds later.
         self.krb5_conf.write_text(f"""\
 [libdefaults]
     default_realm = {realm}
@@ -136,6 +137,7 @@ class Kdc:
     default_client_keytab_name = FILE:{base}/no-default-client.keytab
     kdc_timeout = 3000
     max_retries = 1
+    clockskew = 1
 
 [realms]
     {realm} = {{
