@@ -36,6 +36,7 @@ from ._spark_connection import (
     kubernetes_client,
     resolve_target,
     spark_endpoints,
+    spark_submit_executable,
     yarn_rm_urls,
 )
 from ._spark_jobs import (
@@ -301,7 +302,7 @@ class ResumableSparkSubmitOperator(ResumableOperator):
         properties.update({str(k): str(v) for k, v in conf.items()})
         submission = cluster_submission(vars(self), cluster_conf(vars(self), target, properties))
         launcher = SparkSubmitLauncher(
-            target.spark_binary,
+            spark_submit_executable(target.spark_binary),
             # SparkSubmitHook gives spark-submit the env_vars on YARN too (HADOOP_CONF_DIR, say).
             env={str(k): str(v) for k, v in (self.env_vars or {}).items()} if target.manager is ClusterManager.YARN
             else None,

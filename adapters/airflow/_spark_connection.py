@@ -17,6 +17,7 @@ import binascii
 import enum
 import os
 import re
+import shutil
 import tempfile
 import weakref
 from dataclasses import dataclass, field
@@ -114,6 +115,16 @@ def resolve_target(conn: Any, *, deploy_mode: str | None, yarn_queue: str | None
         principal=str(principal) if principal else None, keytab=keytab, spark_binary=binary,
         login=conn.login or None, extra=extra,
     )
+
+
+def spark_submit_executable(binary: str | None) -> str | None:
+    """The spark-submit SparkSubmitHook would run: *binary* (argument, else extra), else ``spark-submit``
+    on PATH (a site's Spark distribution, which a DAG written for the stock operator relies on).
+
+    None where PATH has none either (the stock hook would fail there): the launcher's own default,
+    the spark-submit pyspark ships.
+    """
+    return binary or shutil.which("spark-submit")
 
 
 def _keytab_file(encoded: str, where: str) -> str:
