@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Creates .venv and installs what a profile needs, on a fresh machine.
 #   scripts/bootstrap.sh core   -> the library and its CLI (the demo)
-#   scripts/bootstrap.sh test   -> + pytest, hypothesis, mypy, pyspark, Airflow, psycopg, Java
+#   scripts/bootstrap.sh test   -> + pytest, hypothesis, mypy, pyspark, Airflow, psycopg, gssapi, Java, PostgreSQL,
+#                                    MIT Kerberos (a KDC for the SPNEGO tests)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 profile="${1:-core}"
@@ -14,6 +15,17 @@ stamp=".venv/.installed-$profile"
 # The test profile installs everything the core profile does.
 if [ "$profile" = core ] && [ -f .venv/.installed-test ] && [ ! pyproject.toml -nt .venv/.installed-test ]; then
     stamp=.venv/.installed-test
+fi
+# MIT Kerberos (KDC, kadmin.local, kinit; headers) for the SPNEGO tests, when missing. Before the
+# pip install below: python-gssapi (in the test extra) compiles against libkrb5-dev's krb5-config.
+if [ "$profile" = test ] && ! { command -v krb5-config && command -v kinit && [ -x /usr/sbin/krb5kdc ] \
+        && [ -x /usr/sbin/kadmin.local ]; } >/dev/null 2>&1; then
+    echo "bootstrap: installing MIT Kerberos from Debian's packages" >&2
+    export DEBIAN_FRONTEND=noninteractive
+    apt_log="$(mktemp)"
+    { apt-get update -qq && apt-get install -y -qq krb5-kdc krb5-admin-server krb5-user libkrb5-dev; } \
+        >"$apt_log" 2>&1 || { cat "$apt_log" >&2; rm -f "$apt_log"; exit 1; }
+    rm -f "$apt_log"
 fi
 # Reinstall when pyproject.toml changed since the last install of this profile.
 # editable_mode=compat: the source tree on sys.path through a .pth file (the repository
