@@ -26,6 +26,7 @@ from ..spark import (
     SparkSubmission,
     SparkSubmitLauncher,
     SparkYarnJob,
+    SpnegoAuth,
     YarnAuth,
     YarnRestClient,
 )
@@ -159,17 +160,18 @@ def requests_auth_headers(auth: Any) -> YarnAuth:
 
 
 def default_yarn_auth(target: SparkTarget) -> YarnAuth | None:
-    """As SparkSubmitHook: Kerberos (requests-kerberos) when the connection has a principal and a keytab."""
+    """As SparkSubmitHook: Kerberos when the connection has a principal and a keytab: SPNEGO logged in from
+    that keytab (adapters.spark.SpnegoAuth, no kinit and no ticket cache of the worker's)."""
     if not (target.principal and target.keytab):
         return None
     try:
-        from requests_kerberos import HTTPKerberosAuth  # type: ignore[import-not-found]  # optional, untyped
+        return SpnegoAuth(principal=target.principal, keytab=target.keytab)
     except ImportError:
         raise InvalidArgument(
-            "Kerberos credentials are configured for Spark submit, but requests-kerberos is not installed: "
-            "install it to reach the YARN ResourceManager with SPNEGO, or pass yarn_rm_auth="
+            "Kerberos credentials are configured for Spark submit, but python-gssapi is not installed: "
+            "pip install 'resumable-core[kerberos]' to reach the YARN ResourceManager with SPNEGO, or pass "
+            "yarn_rm_auth="
         ) from None
-    return requests_auth_headers(HTTPKerberosAuth(force_preemptive=True))
 
 
 __all__ = [

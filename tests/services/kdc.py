@@ -186,6 +186,14 @@ class Kdc:
         self.kadmin(f"addprinc -randkey {principal}")
         return self.export_keytab(principal, keytab)
 
+    def keytab_for(self, name: str, keytab: Path | None = None) -> Path:
+        """A keytab for the principal, made first when the realm does not have it (tests share the KDC)."""
+        try:
+            self.kadmin(f"getprinc {self.principal(name)}")
+        except RuntimeError:
+            return self.add_principal(name, keytab)
+        return self.export_keytab(name, keytab)
+
     def export_keytab(self, name: str, keytab: Path | None = None) -> Path:
         """``ktadd -norandkey``: the principal's current key into *keytab* (without changing it)."""
         principal = self.principal(name)

@@ -46,9 +46,9 @@ class Realm:
     def __init__(self, server: Kdc) -> None:
         self.kdc = server
         self.alice = server.principal(ALICE)
-        self.alice_keytab = server.add_principal(ALICE)
-        self.bob_keytab = server.add_principal("bob")
-        self.http_keytab = {host: server.add_principal(f"HTTP/{host}")
+        self.alice_keytab = server.keytab_for(ALICE)
+        self.bob_keytab = server.keytab_for("bob")
+        self.http_keytab = {host: server.keytab_for(f"HTTP/{host}")
                             for host in ("localhost", "127.0.0.1", "rm1.resumable.test", "rm2.resumable.test")}
 
     def kinit(self, ccache: str | None = None, lifetime: str | None = None) -> str:
