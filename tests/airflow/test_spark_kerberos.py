@@ -81,10 +81,11 @@ def test_an_explicit_yarn_rm_auth_still_wins_over_the_keytab(monkeypatch: pytest
 
 
 def test_without_python_gssapi_the_keytab_says_what_to_install_or_pass(monkeypatch: pytest.MonkeyPatch) -> None:
+    from airflow.sdk import Connection
+
     from adapters.airflow._spark_connection import resolve_target
     from adapters.airflow._spark_jobs import default_yarn_auth
     from adapters.spark import SpnegoAuth
-    from airflow.sdk import Connection
 
     yarn = Connection(conn_id="spark_yarn", conn_type="spark", host="yarn", extra="{}")
     target = resolve_target(yarn, deploy_mode=None, yarn_queue=None, principal="etl@CORP",
