@@ -168,6 +168,19 @@ def test_a_keytab_logs_in_without_kinit_and_writes_no_ticket_cache(
     assert acceptor(rm).handshakes == 2 and not cache_file.exists()
 
 
+def test_keytab_credentials_that_expired_are_renewed_from_the_keytab(env: Realm, rm: YarnResourceManager) -> None:
+    name = "short-" + uuid.uuid4().hex[:8]
+    keytab = env.kdc.add_principal(name)
+    env.kdc.kadmin(f'modprinc -maxlife "3 seconds" {env.kdc.principal(name)}')  # its tickets live 3 s
+    auth = SpnegoAuth(principal=env.kdc.principal(name), keytab=keytab)
+    client = YarnRestClient(rm.url, auth=auth, timeout=5.0)
+    assert client.application("application_1764200000000_0001") is None  # authenticated; no such app
+    time.sleep(4.5)  # the TGT and the service ticket have expired (1 s of clock skew allowed)
+    acceptor(rm).rotate_secret()  # the cookie too: a fresh token is needed
+    assert client.application("application_1764200000000_0001") is None
+    assert acceptor(rm).handshakes == 2 and acceptor(rm).users == [env.kdc.principal(name)] * 2
+
+
 def test_no_credentials_is_a_typed_error_naming_the_rm_and_the_principals(
     env: Realm, rm: YarnResourceManager
 ) -> None:
