@@ -70,7 +70,7 @@ def server_of(world_cluster: object) -> KubernetesApiServer:
     return world_cluster.server
 
 
-@profile(60)
+@profile(200)
 @given(faults=schedules(K8S_FAULT, 60), outcomes=OUTCOMES, lease=LEASES, forget_after=st.booleans(),
        reruns=st.integers(0, 1))
 def test_one_caller_crashing_never_runs_two_drivers(
@@ -79,7 +79,7 @@ def test_one_caller_crashing_never_runs_two_drivers(
     one_caller_crashing(kube, faults, outcomes, lease, forget_after, reruns)
 
 
-@profile(40)
+@profile(120)
 @given(faults=st.tuples(schedules(K8S_FAULT, 50), schedules(K8S_FAULT, 50)), choices=CHOICES, outcomes=OUTCOMES,
        lease=LEASES)
 def test_two_callers_on_one_key_never_run_two_drivers(
@@ -89,7 +89,7 @@ def test_two_callers_on_one_key_never_run_two_drivers(
     two_callers_on_one_key(kube, faults, choices, outcomes, lease)
 
 
-@profile(40)
+@profile(120)
 @given(faults=schedules(K8S_FAULT, 50), cancel_after=st.integers(0, 30), choices=CHOICES, outcomes=OUTCOMES,
        lease=LEASES)
 def test_an_operator_cancel_mid_run_is_kept(
@@ -125,4 +125,5 @@ def test_a_pod_collected_after_success_is_answered_from_the_record(kube: Adapter
 def test_a_lost_spark_submit_answer_is_found_by_label_not_submitted_again(kube: Adapter) -> None:
     """fabric8 created the pod, its caller saw a timeout (step 2: the submit)."""
     world, _ = one_caller_crashing(kube, {2: Fault(FaultKind.LOSE_SUBMIT_RESPONSE)}, [], 120.0, False, 0)
+    assert isinstance(world.cluster, KubernetesCluster) and world.cluster.injected == 1  # the answer was lost
     assert len(world.cluster.jobs()) == 1 and server_of(world.cluster).pods_created() == 1

@@ -62,7 +62,7 @@ def yarn(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Adapter]:
         rm.stop()
 
 
-@profile(60)
+@profile(200)
 @given(faults=schedules(ANY_FAULT, 60), outcomes=OUTCOMES, lease=LEASES, forget_after=st.booleans(),
        reruns=st.integers(0, 1))
 def test_one_caller_crashing_never_runs_two_applications(
@@ -71,7 +71,7 @@ def test_one_caller_crashing_never_runs_two_applications(
     one_caller_crashing(yarn, faults, outcomes, lease, forget_after, reruns)
 
 
-@profile(40)
+@profile(120)
 @given(faults=st.tuples(schedules(ANY_FAULT, 50), schedules(ANY_FAULT, 50)), choices=CHOICES, outcomes=OUTCOMES,
        lease=LEASES)
 def test_two_callers_on_one_key_never_run_two_applications(
@@ -81,7 +81,7 @@ def test_two_callers_on_one_key_never_run_two_applications(
     two_callers_on_one_key(yarn, faults, choices, outcomes, lease)
 
 
-@profile(40)
+@profile(120)
 @given(faults=schedules(ANY_FAULT, 50), cancel_after=st.integers(0, 30), choices=CHOICES, outcomes=OUTCOMES,
        lease=LEASES)
 def test_an_operator_cancel_mid_run_is_kept(
@@ -96,6 +96,7 @@ def test_an_operator_cancel_mid_run_is_kept(
 def test_a_lost_spark_submit_answer_is_found_by_tag_not_submitted_again(yarn: Adapter) -> None:
     """spark-submit registered the application, its caller saw a timeout (step 2: the submit)."""
     world, _ = one_caller_crashing(yarn, {2: Fault(FaultKind.LOSE_SUBMIT_RESPONSE)}, [], 120.0, False, 0)
+    assert isinstance(world.cluster, YarnCluster) and world.cluster.injected == 1  # the answer was lost
     assert len(world.cluster.jobs()) == 1
 
 
