@@ -16,6 +16,7 @@ from typing import Any, Generic, Protocol, TypeVar, cast, runtime_checkable
 
 from ._decision import (
     CancelJob,
+    CancelRequest,
     CheckStatus,
     FetchResult,
     FindByReference,
@@ -27,6 +28,7 @@ from ._decision import (
     ResultFetched,
     ResultGone,
     Return,
+    ReturnRecord,
     ReturnRecorded,
     StatusSeen,
     Stop,
@@ -36,6 +38,7 @@ from ._decision import (
     WaitForOwner,
     Write,
     decide,
+    decide_cancel,
 )
 from ._errors import (
     ConcurrentUpdate,
@@ -51,7 +54,7 @@ from ._policy import Policy
 from ._polling import PollPolicy
 from ._protocols import CompareAndSetStore
 from ._record import JobRecord
-from ._session import ERROR, MAX_CONFLICTS, WARNING, RunSession
+from ._session import ERROR, INFO, MAX_CONFLICTS, WARNING, RunSession
 from ._telemetry import Telemetry
 from ._types import JsonValue, assert_never
 
@@ -256,6 +259,31 @@ class _AsyncRunner(RunSession, Generic[R]):
             else:
                 assert_never(action)
 
+    async def cancel_key(self, rerun: bool) -> JobRecord | None:
+        """``cancel_resumable_async``: the cancel path's decision, one branch per action."""
+        await self.aload()
+        observation: Observation | None = None
+        while True:
+            request = CancelRequest(owner=self.owner, now=self.clock(), can_find=self.can_find,
+                                    can_cancel=self.can_cancel, rerun=rerun, key=self.key)
+            action = decide_cancel(self.record, observation, request)
+            if isinstance(action, Write):
+                observation = await self.awrite(action)
+            elif isinstance(action, FindByReference):
+                observation = await self.find(action)
+            elif isinstance(action, CancelJob):
+                observation = await self.cancel(action)
+            elif isinstance(action, WaitForOwner):
+                await self.wait_for_owner(action)
+                observation = None
+            elif isinstance(action, ReturnRecord):
+                self.emit(action.event)
+                return self.record
+            elif isinstance(action, Stop):
+                raise self.stop_error(action)  # decide_cancel stops only when the job cannot cancel
+            else:
+                assert_never(action)
+
     # -- the store ---------------------------------------------------------------------------
 
     async def aload(self) -> JobRecord | None:
@@ -366,6 +394,8 @@ class _AsyncRunner(RunSession, Generic[R]):
         owner = self.record.owner if self.record is not None else None
         if self.waiting_for != (owner, action.until):
             self.waiting_for = (owner, action.until)
+            if action.note is not None:
+                self.log(INFO, action.note)
             self.emit(action.event)
         await asyncio.sleep(max(0.0, min(action.until - self.clock(), self.poll_policy.min_interval or 0.5)))
         await self.aload()
@@ -416,6 +446,31 @@ def run_resumable_async(
     ).run()
 
 
+def cancel_resumable_async(
+    job: AsyncResumableJob[Any],
+    store: Any,
+    *,
+    key: str,
+    poll: PollPolicy | None = None,
+    listener: EventListener | None = None,
+    rerun: bool = False,
+    limit: asyncio.Semaphore | None = None,
+) -> Coroutine[Any, Any, JobRecord | None]:
+    """``cancel_resumable`` on an event loop: the same decision (``decide_cancel``), records and errors.
+
+    The record becomes CANCELLED before the job is killed (FAILED after it with
+    *rerun*); an intent is looked up by reference, or waited for while another
+    process submits; calling it again re-sends the cancel. *limit* bounds the calls
+    in flight as for ``run_resumable_async``. Checked when called, before anything
+    is awaited.
+    """
+    check_async_job(job)
+    runner = _AsyncRunner(job, store, key, fresh=False, generation=None, policy=Policy(),
+                          poll=poll if poll is not None else PollPolicy(), listener=listener, telemetry=None,
+                          limit=limit, rand=None)
+    return runner.cancel_key(rerun)
+
+
 __all__ = [
     "AsyncPoller",
     "AsyncResumableJob",
@@ -423,6 +478,7 @@ __all__ = [
     "AsyncSupportsCancel",
     "AsyncSupportsFindByReference",
     "StoreAccess",
+    "cancel_resumable_async",
     "check_async_job",
     "run_resumable_async",
 ]

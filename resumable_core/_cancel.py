@@ -12,12 +12,10 @@ from ._decision import (
     Observation,
     ReturnRecord,
     Stop,
-    StopKind,
     WaitForOwner,
     Write,
     decide_cancel,
 )
-from ._errors import InvalidArgument
 from ._events import EventListener
 from ._polling import PollPolicy
 from ._protocols import ResumableJob, StateStore, SupportsCancel, SupportsFindByReference
@@ -76,9 +74,7 @@ def cancel_resumable(
             session.emit(action.event)
             return session.record
         elif isinstance(action, Stop):
-            # decide_cancel stops only when the job cannot be cancelled.
-            assert action.kind is StopKind.CANNOT_CANCEL
-            raise InvalidArgument(f"{type(job).__name__} cannot cancel jobs", key=session.key, job_id=action.job_id)
+            raise session.stop_error(action)  # decide_cancel stops only when the job cannot cancel
         else:
             assert_never(action)
 

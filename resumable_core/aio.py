@@ -1,6 +1,7 @@
 """Async: the same decision on an event loop, and many jobs in one process.
 
-``run_resumable_async`` is ``run_resumable`` for an ``AsyncResumableJob``; the
+``run_resumable_async`` is ``run_resumable`` for an ``AsyncResumableJob`` (and
+``cancel_resumable_async`` is ``cancel_resumable``); the
 ``Supervisor`` runs many keys at once with a bound on calls to the external system;
 ``in_threads`` makes a blocking job one of them.
 docs/async.md says how, and what it costs (docs/performance.md).
@@ -14,6 +15,7 @@ from ._aio import (
     AsyncStateStore,
     AsyncSupportsCancel,
     AsyncSupportsFindByReference,
+    cancel_resumable_async,
     run_resumable_async,
 )
 from ._supervisor import Supervised, Supervisor
@@ -27,6 +29,7 @@ __all__ = [
     "AsyncSupportsFindByReference",
     "Supervised",
     "Supervisor",
+    "cancel_resumable_async",
     "in_threads",
     "run_resumable_async",
 ]
