@@ -77,10 +77,6 @@ class KubernetesApiServer(LoopbackHttpServer):
         self.fail_next: list[int] = []  # status codes to answer, once each, before anything else
         self._version = 100
         super().__init__("k8s-api")
-        # The handler writes headers and body in two sends: with Nagle on, each answer waits for
-        # the client's delayed ACK (40 ms here), which made a crash-property example take a second.
-        # (Belongs in tests/services/loopback.py's handler, for every loopback server.)
-        self._http.RequestHandlerClass.disable_nagle_algorithm = True  # type: ignore[attr-defined]
 
     def start(self) -> KubernetesApiServer:
         self._start()

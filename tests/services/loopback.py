@@ -45,6 +45,9 @@ class LoopbackHttpServer:
 def _handler_for(server: LoopbackHttpServer) -> type[BaseHTTPRequestHandler]:
     class Handler(BaseHTTPRequestHandler):
         protocol_version = "HTTP/1.1"
+        # Headers and body go out in two sends: with Nagle on, each answer would wait for the
+        # client's delayed ACK (about 40 ms), which made one crash-property example take a second.
+        disable_nagle_algorithm = True
 
         def _serve(self) -> None:
             split = urllib.parse.urlsplit(self.path)

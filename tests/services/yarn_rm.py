@@ -73,10 +73,6 @@ class YarnResourceManager(LoopbackHttpServer):
         self.cluster_ts = 1764200000000
         self._seq = 0
         super().__init__("yarn-rm")
-        # The handler writes headers and body in two sends: with Nagle on, each answer waits for
-        # the client's delayed ACK (40 ms here), which made a crash-property example take a second.
-        # (Belongs in tests/services/loopback.py's handler, for every loopback server.)
-        self._http.RequestHandlerClass.disable_nagle_algorithm = True  # type: ignore[attr-defined]
 
     def start(self) -> YarnResourceManager:
         self._start()
