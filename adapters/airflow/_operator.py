@@ -16,6 +16,7 @@ from typing import Any, NoReturn, Union
 from resumable_core import (
     Event,
     InvalidArgument,
+    JobNotFound,
     OnSuperseded,
     Outcome,
     Policy,
@@ -55,6 +56,10 @@ AIRFLOW_POLICY = Policy(on_superseded=OnSuperseded.CANCEL)
 # sends SIGKILL 5 s after the SIGTERM of a user's mark-failed, and the check,
 # the state query and the cancel must fit in that.
 KILL_CHECK_INTERVAL = 0.2
+
+# How long a cancel the record cannot carry (a clear while running) is watched until the
+# job reports it ended: what is left of those 5 s after the state query and the cancel.
+UNRECORDED_CANCEL_WAIT = 3.0
 
 
 def clear_generation(ti: Any) -> str:
@@ -396,11 +401,38 @@ class ResumableOperator(BaseOperator):
         except ResumableError as exc:
             self.log.error("%s: could not cancel job %s: %s", cause.value, job_id, self._safe(str(exc)))
             return False
-        # The next try reads the record this try could not update; it finds the job
-        # ended by the cancel and submits afresh.
         self.log.warning("%s: cancelled job %s (reference %s) without updating its record: %s",
                          cause.value, job_id, self._reference, why)
+        # The next try reads the record this try could not update, which still names the job
+        # as running, and decides from the job's own status: it submits afresh only if the job
+        # has ended by then. Many systems end a job some time after accepting the cancel (a
+        # YARN kill answered 202, a pod terminating): seen still running, it would be
+        # reattached to, then end KILLED and fail the try a user's clear meant to rerun.
+        ended = self._await_end(active.job, job_id, UNRECORDED_CANCEL_WAIT)
+        if ended is None:
+            self.log.warning("%s: job %s still reported active %.0f s after the cancel; the next try may "
+                             "reattach to it before it ends", cause.value, job_id, UNRECORDED_CANCEL_WAIT)
+        else:
+            self.log.info("%s: job %s ended after the cancel (%s); the next try submits afresh",
+                          cause.value, job_id, self._safe(ended))
         return True
+
+    def _await_end(self, job: ResumableJob[Any], job_id: str, seconds: float) -> str | None:
+        """The status *job_id* ended in ("not found" when gone), asked for up to *seconds*; None if still active."""
+        deadline = time.monotonic() + seconds
+        while True:
+            try:
+                status = job.get_job_status(job_id)
+            except JobNotFound:
+                return "not found"
+            except ResumableError as exc:  # transient or unclear: ask again while time remains
+                self.log.info("job %s: status after the cancel not known yet: %s", job_id, self._safe(str(exc)))
+            else:
+                if not job.is_job_active(status):
+                    return status
+            if time.monotonic() >= deadline:
+                return None
+            time.sleep(KILL_CHECK_INTERVAL)
 
     # -- texts ----------------------------------------------------------------------------
 

@@ -156,8 +156,8 @@ class RecordingResourceManager(YarnResourceManager):
 
 
 @contextlib.contextmanager
-def running_servers() -> Iterator[tuple[RecordingKubernetesApi, RecordingResourceManager]]:
-    kube_api, rm = RecordingKubernetesApi(token=TOKEN), RecordingResourceManager()
+def running_servers(kill_delay: float = 0.3) -> Iterator[tuple[RecordingKubernetesApi, RecordingResourceManager]]:
+    kube_api, rm = RecordingKubernetesApi(token=TOKEN), RecordingResourceManager(kill_delay=kill_delay)
     kube_api.start()
     rm.start()
     try:
@@ -254,6 +254,7 @@ def test_yarn_a_retry_after_a_hard_crash_reattaches_to_the_same_application(chai
 
 DAG_ID = "cluster_scenarios"
 MANAGERS = ("yarn", "k8s")
+KILL_DELAY = 1.0  # seconds from the RM's 202 to KILLED
 
 # "hold": the loopback servers never move these jobs by themselves; the Finisher below ends
 # the ones a scenario needs ended, and only once the try it waits for has asked.
@@ -304,6 +305,10 @@ class YarnView:
     def finish(self, job_id: str) -> None:
         self.rm.set_state(job_id, "FINISHED", "SUCCEEDED")
 
+    def ended(self, status: str) -> bool:
+        """Whether a status the adapter reported (``STATE/FINAL``) is an end."""
+        return status.split("/")[0] in self.ENDED
+
     def state(self, job_id: str) -> str:
         app = self.rm.app(job_id)
         return "gone" if app is None else f"{app['state']}/{app['finalStatus']}"
@@ -344,6 +349,10 @@ class KubernetesView:
 
     def finish(self, job_id: str) -> None:
         self.kube_api.set_phase(job_id.split("/")[1], "Succeeded", 0)
+
+    def ended(self, status: str) -> bool:
+        """Whether a status the adapter reported (a phase, "Failed (exit code N)", "Deleted") is an end."""
+        return status.split(" ")[0] in ("Succeeded", "Failed", "Deleted")
 
     def state(self, job_id: str) -> str:
         pod = self._pod(job_id)
@@ -413,8 +422,13 @@ class Scenarios:
 
 @pytest.fixture(scope="module")
 def scenario_servers() -> Iterator[tuple[RecordingKubernetesApi, RecordingResourceManager]]:
-    """Servers of their own: the chain's tests count every pod and application on theirs."""
-    with running_servers() as both:
+    """Servers of their own: the chain's tests count every pod and application on theirs.
+
+    The RM completes a kill 1 s after accepting it (202), as a real one takes a while to
+    stop the application master: a try that only sent the kill leaves an application that
+    still reads ACCEPTED/RUNNING to whoever asks next.
+    """
+    with running_servers(kill_delay=KILL_DELAY) as both:
         yield both
 
 
@@ -505,14 +519,26 @@ def test_a_user_marking_the_task_failed_cancels_the_application(scenarios: Scena
 @by_manager
 def test_a_user_clearing_a_running_task_cancels_and_the_rerun_submits_afresh(scenarios: Scenarios,
                                                                              manager: str) -> None:
+    """The clear a user makes of a running task: Airflow gives the task instance a new id, so the
+    try cannot record the cancel, and the rerun decides from the job's own status.
+    """
     view, task_id, result = scenarios.views[manager], f"{manager}_cleared_running", scenarios.steps["start"]
     first, second = view.submitted(app_name(manager, "cleared_running"))
     assert f"task stopped (user_clear, task instance 'restarting'): job {first} cancelled" in result.output
+    assert "the task state store has no record for this try" in result.output  # the new-id path
     view.assert_killed(first)
+    # Regression: the cancelling try watches the job until it reports the end (a YARN kill is
+    # accepted with 202 and completes later). It used to return at once, and the rerun found
+    # the application still ACCEPTED, reattached to it, saw it end KILLED and failed.
+    seen = {(a["try"], view.ended(a["status"])) for a in scenarios.sandbox.jobs(task_id).log(ASKED_LOG)
+            if a["job_id"] == first}
+    assert (1, True) in seen and (2, False) not in seen, seen  # ended before the rerun's first look
+    assert f"user_clear: job {first} ended after the cancel" in result.output
     assert f"reattached to job {first}" not in result.output
     task = result.task(task_id)
-    assert task["state"] == "success", result.output[-3000:]
+    assert task["state"] == "success" and task["try_number"] == 2, result.output[-3000:]
     assert result.record(task_id)["job_id"] == second
+    assert [h["job_id"] for h in result.record(task_id)["history"]] == [first, second]
     assert view.kills(second) == [] and view.state(second) == view.SUCCEEDED
 
 
