@@ -13,9 +13,13 @@ authentication. ``SpnegoAuth`` does the client's part:
   RM, a rotated secret): then one retry with a fresh token;
 - the RM's mutual-authentication token is checked when it sends one;
 - each RM gets its own service principal ``HTTP/<host>``, *host* being the canonical
-  name of the RM URL's host as Hadoop's client computes it (``InetAddress
-  .getCanonicalHostName``: an IP address is looked up in reverse, a name resolved to its
-  canonical name), or what *hostname* says (a mapping or a function of the URL's host);
+  name of the RM URL's host (an RM's principal is ``HTTP/_HOST@REALM`` with ``_HOST``
+  replaced by its canonical host name, so a URL naming it by IP or alias must be
+  canonicalised: an IP address is looked up in reverse, as Java's
+  ``getCanonicalHostName``; a name resolved to its canonical name, CNAMEs followed), or
+  what *hostname* says (a mapping or a function of the URL's host). The name is given to
+  Kerberos as a host-based service, so the realm comes from krb5.conf's domain_realm (or
+  the default realm), and MIT's own ``dns_canonicalize_hostname`` / ``rdns`` still apply;
 - credentials: the ticket cache (``KRB5CCNAME``, or *ccache*), or *principal* and
   *keytab*: the credentials are then acquired from the keytab through GSS-API's
   credential store (no ``kinit`` process) into a private in-memory cache, and renewed
@@ -83,7 +87,7 @@ class SpnegoError(ProtocolError):
 
 
 def canonical_host(host: str) -> str:
-    """The host name Hadoop's client puts in the service principal, lowercased.
+    """The host name of an RM's service principal (``HTTP/_HOST``: its canonical name), lowercased.
 
     An IP address: its reverse lookup (``127.0.0.1`` -> ``localhost``); a name: its
     canonical name (CNAMEs followed). The host unchanged when the lookup fails.
@@ -157,7 +161,8 @@ class SpnegoAuth:
         self.ccache = ccache if ccache is not None else (
             f"MEMORY:resumable-spnego-{uuid.uuid4().hex}" if keytab is not None else None)
         self.service = service
-        self.hostname = hostname
+        self.hostname = ({str(k).lower(): v for k, v in hostname.items()} if isinstance(hostname, Mapping)
+                         else hostname)
         self.canonicalize = canonicalize
         self.tokens_sent = 0  # handshakes started (a cookie spares one per request)
         self._lock = threading.Lock()
