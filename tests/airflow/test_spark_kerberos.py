@@ -17,7 +17,7 @@ from typing import Any
 import pytest
 
 from resumable_core import InvalidArgument
-from tests.services.kdc import Kdc, kdc, krb5_env  # noqa: F401  # fixtures
+from tests.services.kdc import Kdc
 from tests.services.yarn_rm import YarnResourceManager
 
 pytest.importorskip("airflow.providers.apache.spark.operators.spark_submit")
@@ -43,7 +43,7 @@ def yarn_connection(monkeypatch: pytest.MonkeyPatch, rm_url: str) -> None:
 
 
 def test_the_connections_keytab_logs_in_to_the_resourcemanager_with_spnego(
-    krb5_env: Kdc, monkeypatch: pytest.MonkeyPatch, tmp_path: Path  # noqa: F811
+    krb5_env: Kdc, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
 ) -> None:
     from adapters.spark import SparkYarnJob, SpnegoAuth
 

@@ -377,18 +377,11 @@ def test_yarn_rm_auth_adds_its_headers_to_each_resourcemanager_request() -> None
     assert set(headers) == {"Authorization"} and headers["Authorization"].startswith("Basic ")
 
 
-def test_kerberos_credentials_without_requests_kerberos_say_what_to_install_or_pass() -> None:
-    import importlib.util
-
+def test_without_a_principal_and_keytab_the_rm_gets_hadoops_simple_user_name() -> None:
     from adapters.airflow._spark_connection import resolve_target
     from adapters.airflow._spark_jobs import default_yarn_auth
 
-    if importlib.util.find_spec("requests_kerberos") is not None:
-        pytest.skip("requests-kerberos is installed here")
-    target = resolve_target(conn("spark", "yarn"), deploy_mode=None, yarn_queue=None, principal="etl@CORP",
-                            keytab="/etc/etl.keytab", spark_binary=None, conf={})
-    with pytest.raises(InvalidArgument, match="requests-kerberos is not installed.*yarn_rm_auth="):
-        default_yarn_auth(target)
+    # (With them: SpnegoAuth from the keytab, tested against a real KDC in test_spark_kerberos.py.)
     plain = resolve_target(conn("spark", "yarn"), deploy_mode=None, yarn_queue=None, principal=None, keytab=None,
                            spark_binary=None, conf={})
-    assert default_yarn_auth(plain) is None  # no Kerberos: Hadoop's simple user.name
+    assert default_yarn_auth(plain) is None

@@ -28,7 +28,7 @@ from adapters.spark._spnego import _parse_cookie, canonical_host
 from adapters.spark._yarn import SparkYarnJob
 from adapters.spark._yarn_client import YarnRestClient
 from resumable_core import MemoryStateStore, ProtocolError, TransientError, run_resumable
-from tests.services.kdc import Kdc, free_port, kdc, krb5_env  # noqa: F401  # fixtures (tests/conftest.py lists other plugins)
+from tests.services.kdc import Kdc, free_port
 from tests.services.yarn_rm import YarnResourceManager
 from tests.spark_yarn.conftest import FAST_POLL, hadoop_conf_dir, submission, write_wrapper
 
@@ -59,12 +59,12 @@ class Realm:
 
 
 @pytest.fixture(scope="module")
-def realm(kdc: Kdc) -> Realm:  # noqa: F811  # the fixture imported above
+def realm(kdc: Kdc) -> Realm:
     return Realm(kdc)
 
 
 @pytest.fixture
-def env(krb5_env: Kdc, realm: Realm) -> Realm:  # noqa: F811
+def env(krb5_env: Kdc, realm: Realm) -> Realm:
     """This test's process uses the KDC (KRB5_CONFIG) and an empty ticket cache of its own."""
     return realm
 
