@@ -1,4 +1,4 @@
-"""ResumableSparkSubmitOperator in real Airflow 3.3 on YARN and on Kubernetes: a crash, then the retry reattaches.
+"""ResumableSparkSubmitOperator in real Airflow 3.3 on YARN and on Kubernetes: crash, clear, every kill cause.
 
 No YARN or Kubernetes cluster runs here. Kubernetes: the loopback API server
 (tests/services/kubernetes_api.py) and the REAL spark-submit pyspark ships, which
@@ -32,7 +32,9 @@ loopback server's own record of what it was asked and what it answered:
             submits a new one; rerun simply succeeds
     clear:  a user clears rerun: a new application / pod is submitted
 
-These use the recorded Kubernetes launcher (tests/spark_kubernetes/fake_spark_submit.py):
+Jobs are held ("hold" arguments) and ended by a thread here once the try a scenario waits
+for has seen them running (``Finisher``); the RM completes a kill 1 s after accepting it,
+as a real one takes a while. These use the recorded Kubernetes launcher (tests/spark_kubernetes/fake_spark_submit.py):
 each real spark-submit is a JVM start of several seconds here, and the chain above
 already submits through the real one.
 """
@@ -402,7 +404,11 @@ class Finisher:
         while not self._stop.wait(0.05):
             for task_id, first_try in self.from_try.items():
                 view = self.views[task_id.split("_", 1)[0]]
-                for asked in self.sandbox.jobs(task_id).log(ASKED_LOG):
+                try:
+                    log = self.sandbox.jobs(task_id).log(ASKED_LOG)
+                except ValueError:  # a line read while the task process writes it: read again
+                    continue
+                for asked in log:
                     job_id = asked["job_id"]
                     if asked["try"] < first_try or job_id in self._seen:
                         continue
