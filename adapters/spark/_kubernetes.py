@@ -41,7 +41,7 @@ REFERENCE_ANNOTATION = "resumable-reference"
 DRIVER_CONTAINER = "spark-kubernetes-driver"
 POD_PHASES_ACTIVE = frozenset({"Pending", "Running"})
 POD_PHASES_SUCCEEDED = frozenset({"Succeeded"})
-POD_PHASES_FAILED = frozenset({"Failed", "Deleted"})
+POD_PHASES_FAILED = frozenset({"Failed", "Deleted", "Terminating"})
 _PHASE_WORD = re.compile(r"[A-Za-z]+")
 _UID_RE = re.compile(r"[0-9a-fA-F-]{8,64}")
 # fabric8's words for a refused pod creation: "Failure executing: POST at: <url>/pods. ... code=409 ... AlreadyExists"
@@ -138,6 +138,11 @@ class SparkKubernetesJob:
         if phase not in POD_PHASES_ACTIVE | POD_PHASES_SUCCEEDED | POD_PHASES_FAILED:
             raise ProtocolError(f"driver pod {namespace}/{name} is in an unknown phase", job_id=job_id, status=phase)
         self._last[job_id] = pod
+        if phase in POD_PHASES_ACTIVE and _meta(pod).get("deletionTimestamp"):
+            # Deleted (by a cancel, a user, a controller): the kubelet is stopping it and it keeps
+            # its phase for the grace period (30 s by default). Reported Running, a retry would
+            # reattach to a dying driver and fail when it ends; it is ending, and not in success.
+            return "Terminating"
         code = _exit_code(pod)
         return f"{phase} (exit code {code})" if phase == "Failed" and code is not None else phase
 

@@ -185,6 +185,8 @@ class KubernetesApiServer(LoopbackHttpServer):
                 _, phase, code = pod.plan.pop(0)
                 self._set(pod, phase, code, now)
             if pod.deleted_at is not None and now >= pod.deleted_at + self.grace:
+                if pod.obj["status"]["phase"] in ("Pending", "Running"):
+                    self._set(pod, "Failed", 143, now)  # the kubelet's SIGTERM, seen in pods_ever()
                 self._remove(key)
 
     def _remove(self, key: tuple[str, str]) -> None:
@@ -244,10 +246,11 @@ class KubernetesApiServer(LoopbackHttpServer):
                 return 409, _status(409, "Conflict", f"Precondition failed: UID in precondition: {wanted_uid}, "
                                     f"UID in object meta: {pod.obj['metadata']['uid']}", name or "")
             if pod.deleted_at is None:
+                # As a real API server: the pod keeps its phase for its grace period, marked with
+                # a deletionTimestamp; the kubelet's SIGTERM ends it when the period is over.
                 pod.deleted_at = self.clock()
                 pod.obj["metadata"]["deletionTimestamp"] = _now_text(pod.deleted_at)
-                if pod.obj["status"]["phase"] in ("Pending", "Running"):
-                    self._set(pod, "Failed", 143, pod.deleted_at)  # the kubelet's SIGTERM
+                pod.obj["metadata"]["resourceVersion"] = self._next_version()
             return 200, pod.obj
         return 405, _status(405, "MethodNotAllowed", f"{method} is not supported on a pod")
 

@@ -47,6 +47,23 @@ def test_status_follows_the_pod_phase_with_the_driver_exit_code(
     assert job.get_job_result(job_id, status)["exit_code"] == 3
 
 
+def test_a_deleted_pod_in_its_grace_period_is_terminating_not_running(
+    make_kube_job: JobFactory, kube_api: KubernetesApiServer
+) -> None:
+    kube_api.grace = 30.0  # Kubernetes' default terminationGracePeriodSeconds
+    clearing = make_kube_job(60.0)  # a try that cancels, then stops (a clear while running)
+    job_id = clearing.submit_job(uuid.uuid4().hex)
+    _, name, _ = parse_job_id(job_id)
+    kube_api.set_phase(name, "Running")
+    clearing.cancel_job(job_id)
+    pod = kube_api.pod(name)
+    assert pod is not None and pod["status"]["phase"] == "Running" and "deletionTimestamp" in pod["metadata"]
+    rerun = make_kube_job(60.0)  # the next process, which never deleted anything
+    status = rerun.get_job_status(job_id)
+    # Not active: the rerun must not reattach to a dying driver; not a success either.
+    assert status == "Terminating" and not rerun.is_job_active(status) and not rerun.is_job_succeeded(status)
+
+
 def test_a_pod_recreated_under_the_same_name_is_never_adopted_nor_deleted(
     make_kube_job: JobFactory, kube_api: KubernetesApiServer
 ) -> None:
