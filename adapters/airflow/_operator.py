@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
+import logging
 import os
 import sys
 import time
 import warnings
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import timedelta
 from types import FrameType
@@ -79,6 +81,21 @@ def default_state_key(ti: Any) -> str:
     """A key naming the task instance, for stores shared beyond one task instance."""
     map_index = ti.map_index if ti.map_index is not None else -1
     return f"airflow/{ti.dag_id}/{ti.run_id}/{ti.task_id}/{map_index}"
+
+
+class _MaskSecrets(logging.Filter):
+    """Masks exact secret values in every record of the logger it filters (``_core_log_masked``)."""
+
+    def __init__(self, secrets: tuple[str, ...]) -> None:
+        super().__init__()
+        self.secrets = secrets
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        message = record.getMessage()
+        masked = redact(message, self.secrets)
+        if masked != message:
+            record.msg, record.args = masked, None
+        return True
 
 
 @dataclass(slots=True)
@@ -269,19 +286,20 @@ class ResumableOperator(BaseOperator):
             # Polling becomes a deferral: the record names the job, the trigger follows it.
             job = _DeferredPolling(job, lambda job_id: self._defer_to_trigger(context, key, job_id))
         try:
-            return run_resumable(
-                job,
-                store,
-                key=key,
-                fresh=self.fresh,
-                generation=clear_generation(ti),
-                policy=self.policy,
-                poll=self.poll,
-                listener=self._log_event,
-                sleep=self._sleep,
-                polled=polled,
-                telemetry=AirflowTelemetry(type(self).__name__, team_name=_team_name(ti)),
-            )
+            with self._core_log_masked():
+                return run_resumable(
+                    job,
+                    store,
+                    key=key,
+                    fresh=self.fresh,
+                    generation=clear_generation(ti),
+                    policy=self.policy,
+                    poll=self.poll,
+                    listener=self._on_event,
+                    sleep=self._sleep,
+                    polled=polled,
+                    telemetry=AirflowTelemetry(type(self).__name__, team_name=_team_name(ti)),
+                )
         except ResumableError as exc:
             self._scrub(exc)
             raise
@@ -360,14 +378,16 @@ class ResumableOperator(BaseOperator):
             return False
         try:
             # A short transient budget: after a user's mark-failed SIGKILL follows in 5 s.
-            record = cancel_resumable(
-                active.job,
-                active.store,
-                key=active.key,
-                poll=PollPolicy(min_interval=0.2, max_interval=1.0, transient_attempts=3, transient_seconds=3.0),
-                listener=self._log_event,
-                rerun=cause.reruns,
-            )
+            with self._core_log_masked():
+                record = cancel_resumable(
+                    active.job,
+                    active.store,
+                    key=active.key,
+                    poll=PollPolicy(min_interval=0.2, max_interval=1.0, transient_attempts=3,
+                                    transient_seconds=3.0),
+                    listener=self._on_event,
+                    rerun=cause.reruns,
+                )
         except StoreError as exc:
             # The record could not be written (the task instance may no longer be
             # allowed to); the user still meant the job to stop.
@@ -436,12 +456,31 @@ class ResumableOperator(BaseOperator):
 
     # -- texts ----------------------------------------------------------------------------
 
-    def _log_event(self, event: Event) -> None:
-        """One line per core event, in the core's words (those users grep task logs for)."""
+    def _on_event(self, event: Event) -> None:
+        # No log line here: the core logs every event itself, in its words (logger
+        # "resumable_core", which Airflow writes to the task log); a second line said it twice.
         if isinstance(event, (Submitted, Reattached, StatusChanged)):
             # For on_kill, which must not depend on the store.
             self._job_id, self._reference = event.job_id, event.reference
-        self.log.info("%s", self._safe(event.describe()))
+
+    @contextlib.contextmanager
+    def _core_log_masked(self) -> Iterator[None]:
+        """The core's log lines in this task, with the exact secrets it holds masked too.
+
+        The core redacts what looks like a credential; a connection's password echoed by a
+        server looks like anything, and only this task knows it.
+        """
+        secrets = self.known_secrets()
+        if not secrets:
+            yield
+            return
+        core_log = logging.getLogger("resumable_core")
+        mask = _MaskSecrets(secrets)
+        core_log.addFilter(mask)
+        try:
+            yield
+        finally:
+            core_log.removeFilter(mask)
 
     def _safe(self, text: str) -> str:
         """*text* without a credential: the core's redaction, plus the exact secrets this task holds."""

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
+import logging
 import subprocess
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from datetime import timedelta
 from typing import Any
 
@@ -449,12 +451,20 @@ def test_policy_and_poll_are_named_as_run_resumable_names_them() -> None:
     assert spark_operator(status_poll_interval=7).poll.min_interval == 7
 
 
-def operator_lines(output: str) -> list[str]:
-    """The lines the operator's own logger printed (Airflow's task logger writes to stdout)."""
-    return [line for line in output.splitlines() if "[airflow.task.operators." in line]
+@contextlib.contextmanager
+def task_log(caplog: pytest.LogCaptureFixture) -> Iterator[None]:
+    """Every logger's records into *caplog*, even once Airflow's first import configured logging anew
+    (which replaces the root handlers, caplog's among them)."""
+    root = logging.getLogger()
+    root.addHandler(caplog.handler)
+    try:
+        with caplog.at_level(logging.INFO):
+            yield
+    finally:
+        root.removeHandler(caplog.handler)
 
 
-def test_the_task_log_says_each_event_in_the_cores_words(capsys: pytest.CaptureFixture[str]) -> None:
+def test_the_task_log_says_each_event_once_in_the_cores_words(caplog: pytest.LogCaptureFixture) -> None:
     from types import SimpleNamespace
 
     from adapters.airflow import ResumableOperator
@@ -465,17 +475,50 @@ def test_the_task_log_says_each_event_in_the_cores_words(capsys: pytest.CaptureF
     events: list[Event] = []
 
     class Recording(ResumableOperator):
-        def _log_event(self, event: Event) -> None:
+        def _on_event(self, event: Event) -> None:
             events.append(event)
-            super()._log_event(event)
+            super()._on_event(event)
 
     operator = Recording(task_id="t", job=FakeJob(FakeExternalSystem()), state_store=MemoryStateStore(), poll=FAST_POLL)
     ti = SimpleNamespace(dag_id="d", run_id="r", task_id="t", map_index=-1, max_tries=0)
-    operator.execute({"ti": ti})  # type: ignore[typeddict-item]  # a stand-in task instance
-    lines = [line for line in operator_lines(capsys.readouterr().out) if "outside of the Task Runner" not in line]
-    assert any(isinstance(e, Submitted) for e in events) and len(lines) == len(events)
-    for event, line in zip(events, lines, strict=True):
-        assert f"] {event.describe()} " in line.replace("  ", " ")
+    with task_log(caplog):
+        operator.execute({"ti": ti})  # type: ignore[typeddict-item]  # a stand-in task instance
+    assert any(isinstance(e, Submitted) for e in events)
+    for event in events:  # every logger of the task: the core's line, and no second one
+        saying = [r for r in caplog.records if event.describe() in r.getMessage()]
+        assert [r.name for r in saying] == ["resumable_core"], (event, [(r.name, r.getMessage()) for r in saying])
+
+
+def test_a_secret_only_the_task_knows_is_masked_in_the_cores_log_lines(caplog: pytest.LogCaptureFixture) -> None:
+    from types import SimpleNamespace
+
+    from adapters.airflow import ResumableOperator
+    from resumable_core.testing import FakeExternalSystem, FakeJob
+    from tests.airflow.dagkit import FAST_POLL
+
+    class Echoing(FakeJob):
+        """A system whose status text echoes a credential (nothing in it looks like one)."""
+
+        def get_job_status(self, job_id: str) -> str:
+            status = super().get_job_status(job_id)
+            return "RUNNING as pw-5e1d" if status == "RUNNING" else status
+
+        def is_job_active(self, status: str) -> bool:
+            return status.startswith("RUNNING") or super().is_job_active(status)
+
+    class Operator(ResumableOperator):
+        def known_secrets(self) -> tuple[str, ...]:
+            return ("pw-5e1d",)
+
+    operator = Operator(task_id="t", job=Echoing(FakeExternalSystem(running_polls=2)), state_store=MemoryStateStore(),
+                        poll=FAST_POLL)
+    ti = SimpleNamespace(dag_id="d", run_id="r", task_id="t", map_index=-1, max_tries=0)
+    with task_log(caplog):
+        operator.execute({"ti": ti})  # type: ignore[typeddict-item]  # a stand-in task instance
+    core = [r.getMessage() for r in caplog.records if r.name == "resumable_core"]
+    assert any("RUNNING as ***" in line for line in core), core
+    assert not [line for line in core if "pw-5e1d" in line]
+    assert not logging.getLogger("resumable_core").filters  # the mask lasts as long as the task's run
 
 
 def test_no_connection_secret_in_the_operators_errors_or_log(
