@@ -15,10 +15,10 @@ import asyncio
 import json
 import resource
 import statistics
-import subprocess
-import sys
 import time
 from collections.abc import Awaitable, Callable
+
+from benchmarks import spark_status_server
 
 
 def cpu() -> float:
@@ -72,12 +72,7 @@ def main() -> None:
     parser.add_argument("--concurrency", type=int, default=200)
     parser.add_argument("--rounds", type=int, default=3)
     args = parser.parse_args()
-    server = subprocess.Popen([sys.executable, "-m", "benchmarks.spark_status_server", "--run-seconds", "1e9"],
-                              stdout=subprocess.PIPE, text=True)
-    try:
-        assert server.stdout is not None
-        port = int(server.stdout.readline().split()[1])
-        base = f"http://127.0.0.1:{port}"
+    with spark_status_server.started(run_seconds=1e9) as base:
         rounds: dict[str, list[tuple[float, float]]] = {"httpx": [], "aiohttp": []}
         for _ in range(args.rounds):
             rounds["httpx"].append(asyncio.run(with_httpx(args.calls, args.concurrency, base)))
@@ -90,9 +85,6 @@ def main() -> None:
         table["ratio httpx/aiohttp cpu"] = {
             "value": table["httpx"]["cpu_us_per_call"] / table["aiohttp"]["cpu_us_per_call"]}
         print(json.dumps(table, indent=2))
-    finally:
-        server.terminate()
-        server.wait(timeout=10)
 
 
 if __name__ == "__main__":

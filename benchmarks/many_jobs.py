@@ -28,8 +28,6 @@ import asyncio
 import json
 import resource
 import statistics
-import subprocess
-import sys
 import tempfile
 import threading
 import time
@@ -40,6 +38,7 @@ import urllib3
 
 from adapters.spark import AsyncSparkRestClient, AsyncSparkRestJob, SparkRestClient, SparkRestJob, SparkSubmission
 from adapters.sqlite import SqliteStateStore
+from benchmarks import spark_status_server
 from resumable_core import PollPolicy, run_resumable
 from resumable_core.aio import Supervisor
 from resumable_core.events import Event, Finished, Submitted
@@ -133,11 +132,7 @@ def main() -> None:
     parser.add_argument("--jobs", type=int, default=10000)
     parser.add_argument("--run-seconds", type=float, default=120.0)
     args = parser.parse_args()
-    server = subprocess.Popen([sys.executable, "-m", "benchmarks.spark_status_server", "--run-seconds",
-                               str(args.run_seconds)], stdout=subprocess.PIPE, text=True)
-    try:
-        assert server.stdout is not None
-        url = f"http://127.0.0.1:{int(server.stdout.readline().split()[1])}"
+    with spark_status_server.started(args.run_seconds) as url:
         with tempfile.TemporaryDirectory() as tmp:
             store = SqliteStateStore(str(Path(tmp) / "state.db"))
             watch = Watch(args.jobs)
@@ -164,9 +159,6 @@ def main() -> None:
                                 "max": round(lags[-1], 2), "bound": 30 * 1.1},
         }
         print(json.dumps(report, indent=2))
-    finally:
-        server.terminate()
-        server.wait(timeout=10)
 
 
 if __name__ == "__main__":

@@ -6,7 +6,7 @@
 answers RUNNING until the driver's run time has passed since its submission, then
 FINISHED; ``POST /v1/submissions/kill/<id>`` ends it KILLED. HTTP/1.1 keep-alive, one
 asyncio process (run it apart from the client under test, so its CPU is not counted).
-It prints ``port <n>`` on its first line once it listens.
+It prints ``port <n>`` on its first line once it listens; ``started`` runs it so for a benchmark.
 """
 
 from __future__ import annotations
@@ -14,7 +14,11 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import subprocess
+import sys
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 
 
 class Drivers:
@@ -82,6 +86,19 @@ async def main(port: int, run_seconds: float) -> None:
     print(f"port {server.sockets[0].getsockname()[1]}", flush=True)
     async with server:
         await server.serve_forever()
+
+
+@contextmanager
+def started(run_seconds: float) -> Iterator[str]:
+    """This server in a process of its own (its CPU is not the benchmark's): its base URL while it runs."""
+    server = subprocess.Popen([sys.executable, "-m", "benchmarks.spark_status_server", "--run-seconds",
+                               str(run_seconds)], stdout=subprocess.PIPE, text=True)
+    try:
+        assert server.stdout is not None
+        yield f"http://127.0.0.1:{int(server.stdout.readline().split()[1])}"
+    finally:
+        server.terminate()
+        server.wait(timeout=10)
 
 
 if __name__ == "__main__":
