@@ -297,7 +297,7 @@ class ResumableSparkSubmitOperator(ResumableOperator):
             raise InvalidArgument(f"{type(self).__name__}: application is required")
         conf = self._lineage_conf(context)
         if target.manager is ClusterManager.STANDALONE:
-            return self._standalone_job(conf)
+            return self._standalone_job(target, conf)
         properties = dict(read_properties_file(self.properties_file)) if self.properties_file else {}
         properties.update({str(k): str(v) for k, v in conf.items()})
         submission = cluster_submission(vars(self), cluster_conf(vars(self), target, properties))
@@ -387,8 +387,8 @@ class ResumableSparkSubmitOperator(ResumableOperator):
             master=master,
         )
 
-    def _standalone_job(self, conf: dict[Any, Any]) -> ResumableJob[Any]:
-        conn = BaseHook.get_connection(self.conn_id)
+    def _standalone_job(self, target: SparkTarget, conf: dict[Any, Any]) -> ResumableJob[Any]:
+        conn = target.connection  # read once, by _read_target
         master, rest_urls, web_uis = spark_endpoints(conn)
         submission = self.submission(master, conf)
         # A password on the connection is sent as a bearer token only when asked:

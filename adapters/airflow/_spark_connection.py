@@ -62,6 +62,7 @@ class SparkTarget:
     spark_binary: str | None
     login: str | None           # the connection's login: YARN's user.name (simple authentication)
     extra: dict[str, Any] = field(repr=False)
+    connection: Any = field(repr=False)  # the Airflow connection read: a standalone master's endpoints and auth
 
 
 def resolve_master(conn: Any) -> str:
@@ -113,7 +114,7 @@ def resolve_target(conn: Any, *, deploy_mode: str | None, yarn_queue: str | None
         master=master, manager=cluster_manager(master), deploy_mode=mode or "cluster", deploy_mode_set=bool(mode),
         queue=yarn_queue or extra.get("queue"), namespace=str(namespace) if namespace else None,
         principal=str(principal) if principal else None, keytab=keytab, spark_binary=binary,
-        login=conn.login or None, extra=extra,
+        login=conn.login or None, extra=extra, connection=conn,
     )
 
 
