@@ -298,9 +298,7 @@ class ResumableSparkSubmitOperator(ResumableOperator):
         conf = self._lineage_conf(context)
         if target.manager is ClusterManager.STANDALONE:
             return self._standalone_job(target, conf)
-        properties = dict(read_properties_file(self.properties_file)) if self.properties_file else {}
-        properties.update({str(k): str(v) for k, v in conf.items()})
-        submission = cluster_submission(vars(self), cluster_conf(vars(self), target, properties))
+        submission = cluster_submission(vars(self), cluster_conf(vars(self), target, self._properties(conf)))
         launcher = SparkSubmitLauncher(
             spark_submit_executable(target.spark_binary),
             # SparkSubmitHook gives spark-submit the env_vars on YARN too (HADOOP_CONF_DIR, say).
@@ -329,6 +327,12 @@ class ResumableSparkSubmitOperator(ResumableOperator):
                               principal=self.principal, keytab=self.keytab, spark_binary=self.spark_binary,
                               conf=dict(self.conf or {}))
 
+    def _properties(self, conf: dict[Any, Any]) -> dict[str, str]:
+        """The properties file's entries overlaid with *conf* (a ``--conf`` wins over the file, as in spark-submit)."""
+        properties = dict(read_properties_file(self.properties_file)) if self.properties_file else {}
+        properties.update({str(k): str(v) for k, v in conf.items()})
+        return properties
+
     def _lineage_conf(self, context: Context) -> dict[Any, Any]:
         """conf= with OpenLineage's properties added when asked, as SparkSubmitOperator.execute adds them."""
         conf = dict(self.conf or {})
@@ -355,8 +359,7 @@ class ResumableSparkSubmitOperator(ResumableOperator):
                 raise InvalidArgument(f"{owner}: {argument} is not supported on a standalone master: {reason}")
         assert self.java_class is not None  # check_application
         app_resource = _as_url(self.application)
-        properties = dict(read_properties_file(self.properties_file)) if self.properties_file else {}
-        properties.update({str(k): str(v) for k, v in ((self.conf or {}) if conf is None else conf).items()})
+        properties = self._properties((self.conf or {}) if conf is None else conf)
         optional = {
             "spark.files": self.files,
             "spark.archives": self.archives,
