@@ -140,19 +140,26 @@ def _deprecated_name(old: str, new: str, old_value: Any, new_value: Any, owner: 
         return new_value
     if new_value is not None:
         raise InvalidArgument(f"{owner}: pass {new}= only ({old}= is its old name, deprecated)")
-    # Attributed to the DAG file that passed the old name: Airflow's operator wrappers
-    # make the number of frames in between vary, so stacklevel cannot say it.
+    warn_deprecated(f"{owner}: {old}= is deprecated and will be removed in the next release; pass {new}= "
+                    "(the name run_resumable uses)")
+    return old_value
+
+
+def warn_deprecated(message: str) -> None:
+    """A DeprecationWarning attributed to the DAG file that passed a deprecated argument.
+
+    Airflow's operator wrappers make the number of frames in between vary, so
+    stacklevel cannot say it.
+    """
     caller = _first_frame_outside(_INTERNAL_DIRS)
     warnings.warn_explicit(
-        f"{owner}: {old}= is deprecated and will be removed in the next release; pass {new}= "
-        "(the name run_resumable uses)",
+        message,
         DeprecationWarning,
         caller.f_code.co_filename,
         caller.f_lineno,
         module=caller.f_globals.get("__name__"),
         registry=caller.f_globals.setdefault("__warningregistry__", {}),
     )
-    return old_value
 
 
 # Frames a warning should not point at: this package (subclasses' __init__ included) and

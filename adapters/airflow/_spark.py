@@ -13,7 +13,6 @@ from __future__ import annotations
 import getpass
 import os
 import subprocess
-import warnings
 from collections.abc import Sequence
 from typing import Any
 
@@ -28,7 +27,7 @@ from ..spark import (
     read_properties_file,
 )
 from ._compat import BaseHook, Context
-from ._operator import _INTERNAL_DIRS, ResumableOperator, _first_frame_outside
+from ._operator import ResumableOperator, warn_deprecated
 from ._spark_connection import (
     ClusterManager,
     SparkTarget,
@@ -190,7 +189,7 @@ class ResumableSparkSubmitOperator(ResumableOperator):
     ) -> None:
         owner = type(self).__name__
         if reconnect_on_retry is not None:
-            _warn_deprecated(f"{owner}: reconnect_on_retry= is deprecated (as in SparkSubmitOperator); pass durable=")
+            warn_deprecated(f"{owner}: reconnect_on_retry= is deprecated (as in SparkSubmitOperator); pass durable=")
             if durable is None:
                 durable = reconnect_on_retry  # durable wins when both are given, as in SparkSubmitOperator
         self.durable = True if durable is None else bool(durable)
@@ -447,11 +446,3 @@ class ResumableSparkSubmitOperator(ResumableOperator):
             if done.returncode != 0:
                 self.log.warning("post-submit command exited %s: %s", done.returncode,
                                  self._safe((done.stderr or done.stdout).strip()[-500:]))
-
-
-def _warn_deprecated(message: str) -> None:
-    # Attributed to the DAG file, as ResumableOperator's renamed arguments are.
-    caller = _first_frame_outside(_INTERNAL_DIRS)
-    warnings.warn_explicit(message, DeprecationWarning, caller.f_code.co_filename, caller.f_lineno,
-                           module=caller.f_globals.get("__name__"),
-                           registry=caller.f_globals.setdefault("__warningregistry__", {}))
