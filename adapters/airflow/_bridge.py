@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import functools
 import sys
-import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import timedelta
@@ -38,15 +37,12 @@ from resumable_core.events import Reattached, StatusChanged, Submitted
 
 from ._compat import NEVER_EXPIRE, AirflowTaskTimeout, BaseOperator, Context
 from ._hook_job import MIXIN_HOOKS, _Cancellable, _HookJob, adopt_stock_record, decode_external_id, hook_job
-from ._kill import CANCEL_BY_CAUSE, KillCause, KillPolicy, TaskInterrupted, cause_from_state, task_instance_state
-from ._operator import AIRFLOW_POLICY, KILL_CHECK_INTERVAL, TASK_STATE_KEY, clear_generation, default_state_key
+from ._kill import CANCEL_BY_CAUSE, CANCEL_POLL, KillCause, KillPolicy, SigtermLatch, TaskInterrupted, sigterm_cause
+from ._operator import AIRFLOW_POLICY, TASK_STATE_KEY, clear_generation, default_state_key
 from ._references import reference_hooks_for
 from ._store import AirflowStateStore
 
 OperatorT = TypeVar("OperatorT", bound=type)
-
-# After a user's mark-failed Airflow sends SIGKILL 5 s after SIGTERM: the cancel must fit.
-_CANCEL_POLL = PollPolicy(min_interval=0.2, max_interval=1.0, transient_attempts=3, transient_seconds=3.0)
 
 
 # -- the operator side --------------------------------------------------------------------------
@@ -106,7 +102,7 @@ class ResumableJobBridge(BaseOperator):
             )
         self._resumable_active: _ActiveRun | None = None
         self._resumable_job_id: str | None = None
-        self._resumable_sigterm = False
+        self._resumable_sigterm = SigtermLatch()
 
     # -- execution ---------------------------------------------------------------------
 
@@ -194,30 +190,15 @@ class ResumableJobBridge(BaseOperator):
         if isinstance(sys.exc_info()[1], AirflowTaskTimeout):
             self._resumable_stop(KillCause.TIMEOUT)
             return
-        self._resumable_sigterm = True
+        self._resumable_sigterm.pending = True
 
     def _resumable_sleep(self, seconds: float) -> None:
-        deadline = time.monotonic() + seconds
-        while True:
-            if self._resumable_sigterm:
-                self._resumable_sigterm = False
-                self._resumable_on_sigterm()
-            remaining = deadline - time.monotonic()
-            if remaining <= 0:
-                return
-            time.sleep(min(remaining, KILL_CHECK_INTERVAL))
+        self._resumable_sigterm.sleep(seconds, self._resumable_on_sigterm)
 
     def _resumable_on_sigterm(self) -> None:
         active = self._resumable_active
         assert active is not None  # the sleep only runs inside run_resumable
-        try:
-            state = task_instance_state(active.ti)
-        except Exception as exc:  # the server may be going away with the worker
-            self.log.warning("SIGTERM: could not ask for the task instance's state (%s); "
-                             "treating it as a worker shutdown", exc)
-            state = None
-        cause = cause_from_state(state)
-        self.log.info("SIGTERM received; task instance state %r: %s", state, cause.value)
+        _, cause = sigterm_cause(active.ti, self.log)
         cancelled = self._resumable_stop(cause)
         job_id = self._resumable_job_id
         outcome = "cancelled" if cancelled else "left running" + (
@@ -238,7 +219,7 @@ class ResumableJobBridge(BaseOperator):
                           cause.value, self._resumable_job_id, type(self).__name__)
             return False
         try:
-            record = cancel_resumable(active.job, active.store, key=active.key, poll=_CANCEL_POLL,
+            record = cancel_resumable(active.job, active.store, key=active.key, poll=CANCEL_POLL,
                                       listener=self._resumable_log, rerun=cause.reruns)
         except StoreError as exc:
             # The record could not be written; the user still meant the job to stop.

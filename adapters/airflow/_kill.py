@@ -18,10 +18,20 @@ its ``except AirflowTaskTimeout`` block, outside any signal handler.
 from __future__ import annotations
 
 import enum
+import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from resumable_core import ResumableError
+from resumable_core import PollPolicy, ResumableError
+
+# How often a pending SIGTERM is looked at while waiting between polls. Airflow
+# sends SIGKILL 5 s after the SIGTERM of a user's mark-failed, and the check,
+# the state query and the cancel must fit in that.
+KILL_CHECK_INTERVAL = 0.2
+
+# The cancel's own budget, short for the same reason.
+CANCEL_POLL = PollPolicy(min_interval=0.2, max_interval=1.0, transient_attempts=3, transient_seconds=3.0)
 
 
 class KillCause(str, enum.Enum):
@@ -118,3 +128,42 @@ def task_instance_state(ti: Any) -> str | None:
     name = ti.task_id if map_index is None else f"{ti.task_id}_{map_index}"
     state = (states.get(ti.run_id) or {}).get(name)
     return None if state is None else str(getattr(state, "value", state))
+
+
+class SigtermLatch:
+    """A SIGTERM noted by ``on_kill`` inside the signal handler, acted on by the wait between polls.
+
+    The handler only sets it: asking the server for the task's state there can
+    deadlock (see the module's docstring).
+    """
+
+    def __init__(self) -> None:
+        self.pending = False
+
+    def sleep(self, seconds: float, on_sigterm: Callable[[], None]) -> None:
+        """Sleep *seconds* in slices, calling *on_sigterm* (which raises to stop the task) once one is pending."""
+        deadline = time.monotonic() + seconds
+        while True:
+            if self.pending:
+                self.pending = False
+                on_sigterm()
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                return
+            time.sleep(min(remaining, KILL_CHECK_INTERVAL))
+
+
+def sigterm_cause(ti: Any, log: Any, safe: Callable[[str], str] = str) -> tuple[str | None, KillCause]:
+    """The task instance's state as the server sees it now and the cause it means, both logged.
+
+    *log*: the operator's logger; *safe* masks what the task must not show of an error (its own secrets).
+    """
+    try:
+        state = task_instance_state(ti)
+    except Exception as exc:  # the server may be gone with the worker
+        log.warning("SIGTERM: could not ask for the task instance's state (%s); "
+                    "treating it as a worker shutdown", safe(str(exc)))
+        state = None
+    cause = cause_from_state(state)
+    log.info("SIGTERM received; task instance state %r: %s", state, cause.value)
+    return state, cause

@@ -36,7 +36,16 @@ from resumable_core.events import Reattached, StatusChanged, Submitted
 from resumable_core.redaction import redact
 
 from ._compat import NEVER_EXPIRE, AirflowTaskTimeout, BaseOperator, Context
-from ._kill import CANCEL_BY_CAUSE, KillCause, KillPolicy, TaskInterrupted, cause_from_state, task_instance_state
+from ._kill import (
+    CANCEL_BY_CAUSE,
+    CANCEL_POLL,
+    KILL_CHECK_INTERVAL,
+    KillCause,
+    KillPolicy,
+    SigtermLatch,
+    TaskInterrupted,
+    sigterm_cause,
+)
 from ._store import AirflowStateStore
 from ._telemetry import AirflowTelemetry
 
@@ -53,11 +62,6 @@ GENERATION_PREFIX = "airflow-max-tries:"
 # On clear the default cancels a job an older generation left running: one task
 # instance, one live job.
 AIRFLOW_POLICY = Policy(on_superseded=OnSuperseded.CANCEL)
-
-# How often a pending SIGTERM is looked at while waiting between polls. Airflow
-# sends SIGKILL 5 s after the SIGTERM of a user's mark-failed, and the check,
-# the state query and the cancel must fit in that.
-KILL_CHECK_INTERVAL = 0.2
 
 # How long a cancel the record cannot carry (a clear while running) is watched until the
 # job reports it ended: what is left of those 5 s after the state query and the cancel.
@@ -241,7 +245,7 @@ class ResumableOperator(BaseOperator):
         # answer for this try (a clear while running gives the task instance a new id).
         self._job_id: str | None = None
         self._reference: str | None = None
-        self._sigterm_pending = False
+        self._sigterm = SigtermLatch()
 
     # -- what subclasses override -----------------------------------------------------
 
@@ -340,31 +344,16 @@ class ResumableOperator(BaseOperator):
         if isinstance(sys.exc_info()[1], AirflowTaskTimeout):
             self._stop_job(KillCause.TIMEOUT)
             return
-        self._sigterm_pending = True
+        self._sigterm.pending = True
 
     def _sleep(self, seconds: float) -> None:
         """The core's sleep between polls, in slices, acting on a pending SIGTERM."""
-        deadline = time.monotonic() + seconds
-        while True:
-            if self._sigterm_pending:
-                self._sigterm_pending = False
-                self._act_on_sigterm()
-            remaining = deadline - time.monotonic()
-            if remaining <= 0:
-                return
-            time.sleep(min(remaining, KILL_CHECK_INTERVAL))
+        self._sigterm.sleep(seconds, self._act_on_sigterm)
 
     def _act_on_sigterm(self) -> None:
         active = self._active
         assert active is not None  # _sleep only runs inside run_resumable
-        try:
-            state = task_instance_state(active.ti)
-        except Exception as exc:  # the server may be gone with the worker
-            self.log.warning("SIGTERM: could not ask for the task instance's state (%s); "
-                             "treating it as a worker shutdown", self._safe(str(exc)))
-            state = None
-        cause = cause_from_state(state)
-        self.log.info("SIGTERM received; task instance state %r: %s", state, cause.value)
+        state, cause = sigterm_cause(active.ti, self.log, self._safe)
         cancelled = self._stop_job(cause)
         job_id = self._job_id
         if cancelled:
@@ -384,14 +373,12 @@ class ResumableOperator(BaseOperator):
             self.log.info("%s: leaving job %s running (kill_policy)", cause.value, self._job_id)
             return False
         try:
-            # A short transient budget: after a user's mark-failed SIGKILL follows in 5 s.
             with self._core_log_masked():
                 record = cancel_resumable(
                     active.job,
                     active.store,
                     key=active.key,
-                    poll=PollPolicy(min_interval=0.2, max_interval=1.0, transient_attempts=3,
-                                    transient_seconds=3.0),
+                    poll=CANCEL_POLL,  # short: after a user's mark-failed SIGKILL follows in 5 s
                     listener=self._on_event,
                     rerun=cause.reruns,
                 )
