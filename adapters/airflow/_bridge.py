@@ -16,8 +16,6 @@ from __future__ import annotations
 
 import functools
 import sys
-from collections.abc import Callable
-from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any, TypeVar, cast
 
@@ -36,9 +34,9 @@ from resumable_core import (
 from resumable_core.events import Reattached, StatusChanged, Submitted
 
 from ._compat import NEVER_EXPIRE, AirflowTaskTimeout, BaseOperator, Context
-from ._hook_job import MIXIN_HOOKS, _Cancellable, _HookJob, adopt_stock_record, decode_external_id, hook_job
+from ._hook_job import MIXIN_HOOKS, _Cancellable, adopt_stock_record, decode_external_id, hook_job
 from ._kill import CANCEL_BY_CAUSE, CANCEL_POLL, KillCause, KillPolicy, SigtermLatch, TaskInterrupted, sigterm_cause
-from ._operator import AIRFLOW_POLICY, TASK_STATE_KEY, clear_generation, default_state_key
+from ._operator import AIRFLOW_POLICY, ActiveRun, StoreSource, clear_generation, key_for, store_for
 from ._references import reference_hooks_for
 from ._store import AirflowStateStore
 
@@ -46,14 +44,6 @@ OperatorT = TypeVar("OperatorT", bound=type)
 
 
 # -- the operator side --------------------------------------------------------------------------
-
-
-@dataclass(slots=True)
-class _ActiveRun:
-    job: _HookJob
-    store: StateStore
-    key: str
-    ti: Any
 
 
 class ResumableJobBridge(BaseOperator):
@@ -77,7 +67,7 @@ class ResumableJobBridge(BaseOperator):
     def __init__(
         self,
         *,
-        state_store: StateStore | Callable[[Context], StateStore] | None = None,
+        state_store: StoreSource | None = None,
         state_key: str | None = None,
         retention: timedelta | None = NEVER_EXPIRE,
         kill_policy: KillPolicy = CANCEL_BY_CAUSE,
@@ -100,7 +90,7 @@ class ResumableJobBridge(BaseOperator):
                 f"{type(self).__name__}(task_id={self.task_id!r}): wait_for_completion=False leaves nothing to "
                 "resume (the task ends as soon as the job is submitted); use the stock operator for that"
             )
-        self._resumable_active: _ActiveRun | None = None
+        self._resumable_active: ActiveRun | None = None
         self._resumable_job_id: str | None = None
         self._resumable_sigterm = SigtermLatch()
 
@@ -113,10 +103,8 @@ class ResumableJobBridge(BaseOperator):
             self.log.warning("deferrable=True ignored: the resumable bridge waits in the worker, "
                              "where it can reattach after a crash")
         ti = context["ti"]
-        store = self._resumable_store_for(context)
-        key = self.resumable_state_key or (
-            TASK_STATE_KEY if isinstance(store, AirflowStateStore) else default_state_key(ti)
-        )
+        store = store_for(self.resumable_state_store, context, self.resumable_retention)
+        key = key_for(self.resumable_state_key, store, ti)
         hooks = reference_hooks_for(type(self))
         job = hook_job(self, context, key=key, hooks=hooks, stock_on_kill=super().on_kill)
         generation = clear_generation(ti)
@@ -126,7 +114,7 @@ class ResumableJobBridge(BaseOperator):
                            "policy.on_ambiguous", type(self).__name__)
         # Kept after run_resumable returns or raises: a timeout's on_kill() runs in the
         # task runner's except block, after execute() was left with AirflowTaskTimeout.
-        self._resumable_active = _ActiveRun(job=job, store=store, key=key, ti=ti)
+        self._resumable_active = ActiveRun(job=job, store=store, key=key, ti=ti)
         return run_resumable(
             job,
             store,
@@ -138,14 +126,6 @@ class ResumableJobBridge(BaseOperator):
             listener=self._resumable_log,
             sleep=self._resumable_sleep,
         )
-
-    def _resumable_store_for(self, context: Context) -> StateStore:
-        source = self.resumable_state_store
-        if source is None:
-            return AirflowStateStore.from_context(context, retention=self.resumable_retention)
-        if isinstance(source, StateStore):
-            return source
-        return source(context)
 
     def _adopt_stock_id(self, context: Context, store: StateStore, key: str, generation: str) -> None:
         """A DAG switched from the stock operator mid-run: take over the id its mixin stored."""

@@ -87,6 +87,20 @@ def default_state_key(ti: Any) -> str:
     return f"airflow/{ti.dag_id}/{ti.run_id}/{ti.task_id}/{map_index}"
 
 
+def store_for(source: StoreSource | None, context: Context, retention: timedelta | None) -> StateStore:
+    """The store a task's ``state_store`` argument names; None: its Airflow task state store."""
+    if source is None:
+        return AirflowStateStore.from_context(context, retention=retention)
+    if isinstance(source, StateStore):
+        return source
+    return source(context)
+
+
+def key_for(state_key: str | None, store: StateStore, ti: Any) -> str:
+    """The record's key: *state_key*, else TASK_STATE_KEY in the task state store, else the task instance's."""
+    return state_key or (TASK_STATE_KEY if isinstance(store, AirflowStateStore) else default_state_key(ti))
+
+
 class _MaskSecrets(logging.Filter):
     """Masks exact secret values in every record of the logger it filters (``_core_log_masked``)."""
 
@@ -103,7 +117,7 @@ class _MaskSecrets(logging.Filter):
 
 
 @dataclass(slots=True)
-class _ActiveRun:
+class ActiveRun:
     """What on_kill needs: it takes no arguments and may run after execute() raised."""
 
     job: ResumableJob[Any]
@@ -240,7 +254,7 @@ class ResumableOperator(BaseOperator):
         self.fresh = fresh
         self.policy: Policy = _deprecated_name("resume_policy", "policy", resume_policy, policy, owner) or AIRFLOW_POLICY
         self.poll: PollPolicy = _deprecated_name("poll_policy", "poll", poll_policy, poll, owner) or PollPolicy()
-        self._active: _ActiveRun | None = None
+        self._active: ActiveRun | None = None
         # The job this try runs, kept in memory for on_kill: the store may no longer
         # answer for this try (a clear while running gives the task instance a new id).
         self._job_id: str | None = None
@@ -288,11 +302,11 @@ class ResumableOperator(BaseOperator):
 
     def _run(self, context: Context, *, polled: tuple[str, str] | None) -> Any:
         ti = context["ti"]
-        store = self._store_for(context)
-        key = self.state_key or (TASK_STATE_KEY if isinstance(store, AirflowStateStore) else default_state_key(ti))
+        store = store_for(self.state_store, context, self.retention)
+        key = key_for(self.state_key, store, ti)
         self._job_id = self._reference = None
         job = self.make_job(context)
-        self._active = _ActiveRun(job=job, store=store, key=key, ti=ti)
+        self._active = ActiveRun(job=job, store=store, key=key, ti=ti)
         if self.deferrable:
             # Polling becomes a deferral: the record names the job, the trigger follows it.
             job = _DeferredPolling(job, lambda job_id: self._defer_to_trigger(context, key, job_id))
@@ -324,13 +338,6 @@ class ResumableOperator(BaseOperator):
         self.defer(trigger=ResumableJobTrigger(job_factory=factory, job_kwargs=kwargs, job_id=job_id, key=key,
                                                poll=poll), method_name="execute_complete")
         raise AssertionError("defer() returns only by raising TaskDeferred")  # pragma: no cover
-
-    def _store_for(self, context: Context) -> StateStore:
-        if self.state_store is None:
-            return AirflowStateStore.from_context(context, retention=self.retention)
-        if isinstance(self.state_store, StateStore):
-            return self.state_store
-        return self.state_store(context)
 
     # -- stopping -------------------------------------------------------------------------
 
