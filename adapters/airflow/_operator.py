@@ -147,11 +147,6 @@ class _DeferredPolling:
         self._defer(job_id)  # raises TaskDeferred (a BaseException: nothing in the core catches it)
 
 
-def check_job_object(job: object) -> None:
-    """InvalidArgument naming the operation *job* lacks, when a DAG is parsed rather than when it runs."""
-    check_job(job)  # the core's rule, the one run_resumable applies before it reads or submits anything
-
-
 def _deprecated_name(old: str, new: str, old_value: Any, new_value: Any, owner: str) -> Any:
     """The value of a renamed argument: the new name, or the old one with a DeprecationWarning."""
     if old_value is None:
@@ -245,7 +240,8 @@ class ResumableOperator(BaseOperator):
                 "builds a job that can ask the status (JSON arguments only; the job id comes from the record)"
             )
         if job is not None and not _is_job_factory(job):
-            check_job_object(job)
+            # Refused when the DAG is parsed, by the rule run_resumable applies before it reads or submits.
+            check_job(job)
         self.job = job
         self.state_store = state_store
         self.state_key = state_key
