@@ -18,7 +18,7 @@ import pytest
 
 from adapters.airflow import ResumableOperator
 from adapters.airflow._trigger import ResumableJobTrigger
-from resumable_core import InvalidArgument, JobFailed, MemoryStateStore, Phase, PollPolicy, load_record
+from resumable_core import InvalidArgument, JobFailed, MemoryStateStore, Phase, PollPolicy, TransientError, load_record
 from tests.airflow.conftest import AirflowSandbox
 from tests.airflow.filejob import FAILED, FileJob, FileJobSystem
 
@@ -108,6 +108,22 @@ def test_a_failure_the_trigger_saw_fails_the_try_without_a_resubmission(tmp_path
     record = load_record(store, KEY)
     assert record is not None and record.phase is Phase.FAILED
     assert len(system.log("submissions")) == 1
+
+
+class UnreachableJob(FileJob):
+    """A job whose system cannot be asked: every status query is a transient error."""
+
+    def get_job_status(self, job_id: str) -> str:
+        raise TransientError("status endpoint timed out", job_id=job_id)
+
+
+def test_a_trigger_that_cannot_ask_within_its_budget_wakes_the_task_to_ask_again(tmp_path: Path) -> None:
+    trigger = ResumableJobTrigger(
+        job_factory="tests.airflow_deferrable.test_deferrable:UnreachableJob", job_kwargs={"root": str(tmp_path)},
+        job_id="job-1", key=KEY, poll={"min_interval": 0, "max_interval": 0, "transient_attempts": 3},
+    )
+    event = triggered(trigger)
+    assert event == {"job_id": "job-1", "status": None, "transient": "status endpoint timed out"}
 
 
 DEFERRED_DAG = """
