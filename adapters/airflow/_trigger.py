@@ -73,7 +73,8 @@ class ResumableJobTrigger(BaseTrigger):
             except TransientError as exc:
                 failures += 1
                 first_failure = first_failure if first_failure is not None else time.monotonic()
-                if failures >= policy.transient_attempts or time.monotonic() - first_failure >= policy.transient_seconds:
+                if policy.budget_spent(failures, time.monotonic() - first_failure, exc, what="status",
+                                       job_id=self.job_id) is not None:
                     yield _event({"job_id": self.job_id, "status": None, "transient": exc.message})
                     return
                 await asyncio.sleep(policy.interval(failures - 1, random.random()))
