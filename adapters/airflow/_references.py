@@ -93,6 +93,17 @@ def reference_hooks_for(operator_class: type) -> ReferenceHooks:
     return DEFAULT_HOOKS
 
 
+@contextlib.contextmanager
+def _entries_for_one_submit(operator: Any, attribute: str, entries: dict[str, Any]) -> Iterator[None]:
+    """*entries* added to the operator's dict *attribute* for one submission, then the operator as it was."""
+    original = getattr(operator, attribute)
+    setattr(operator, attribute, {**(original or {}), **entries})
+    try:
+        yield
+    finally:
+        setattr(operator, attribute, original)
+
+
 def _transient(system: str, what: str, exc: Exception) -> TransientError:
     # The exception's type and text, never its arguments' repr: a boto error names the
     # operation and code, and ResumableError redacts whatever looks like a credential.
@@ -106,16 +117,9 @@ GLUE_SCAN_PAGE_SIZE = 200  # GetJobRuns' maximum
 GLUE_SCAN_MAX_PAGES = 10   # the stock operator's own bound for its task-UUID scan
 
 
-@contextlib.contextmanager
-def _glue_attach(operator: Any, context: Any, reference: str) -> Iterator[None]:
-    # GlueJobOperator.submit_job builds its run arguments from self.script_args:
-    # the reference rides along for this one submission, then the operator is as it was.
-    original = operator.script_args
-    operator.script_args = {**(original or {}), GLUE_REFERENCE_ARG: reference}
-    try:
-        yield
-    finally:
-        operator.script_args = original
+def _glue_attach(operator: Any, context: Any, reference: str) -> AbstractContextManager[None]:
+    # GlueJobOperator.submit_job builds its run arguments from self.script_args.
+    return _entries_for_one_submit(operator, "script_args", {GLUE_REFERENCE_ARG: reference})
 
 
 def _glue_find(operator: Any, context: Any, reference: str) -> JsonValue:
@@ -205,18 +209,12 @@ REDSHIFT_DATA_HOOKS = ReferenceHooks(
 DATABRICKS_TOKEN_MAX = 64  # the Jobs API's limit; a reference is 32 hex digits
 
 
-@contextlib.contextmanager
-def _databricks_attach(operator: Any, context: Any, reference: str) -> Iterator[None]:
+def _databricks_attach(operator: Any, context: Any, reference: str) -> AbstractContextManager[None]:
     # runs/submit and run-now take the operator's (rendered) json payload: an active run
     # with the same token is returned instead of a new one. The core gives a failed
     # job's resubmission a new reference, so a stale failed run is never handed back
     # (the fixed-token trap of apache/airflow#64828).
-    original = operator.json
-    operator.json = {**(original or {}), "idempotency_token": reference[:DATABRICKS_TOKEN_MAX]}
-    try:
-        yield
-    finally:
-        operator.json = original
+    return _entries_for_one_submit(operator, "json", {"idempotency_token": reference[:DATABRICKS_TOKEN_MAX]})
 
 
 def _databricks_bind(operator: Any, external_id: JsonValue) -> None:
