@@ -354,43 +354,6 @@ def test_a_mark_failed_cancels_the_job_even_when_the_record_cannot_be_written(tm
     assert system.job(submission["job_id"])["status"] == CANCELLED  # type: ignore[index]
 
 
-class ForgettingStore(MemoryStateStore):
-    """Answers "no such key" once the job is polled: the task state store of a try whose task instance was cleared."""
-
-    forget = False
-
-    def get(self, key: str, default: JsonValue = None) -> JsonValue:
-        return default if self.forget else super().get(key, default)
-
-
-def test_a_clear_while_running_cancels_the_job_even_when_the_store_no_longer_answers(tmp_path: Any) -> None:
-    from types import SimpleNamespace
-
-    from adapters.airflow import KillCause, ResumableOperator, TaskInterrupted
-    from tests.airflow.dagkit import FAST_POLL
-    from tests.airflow.filejob import CANCELLED, FileJob, FileJobSystem, TriggeredJob
-
-    system = FileJobSystem(tmp_path / "jobs")
-    system.arm("hook")
-    store = ForgettingStore()
-    operator = ResumableOperator(task_id="t", state_store=store, poll=FAST_POLL)
-
-    def clear() -> None:  # what Airflow's clear does to a running try: a new id, then SIGTERM
-        store.forget = True
-        operator.on_kill()
-
-    operator.job = TriggeredJob(FileJob(system.root, running_polls=-1), system, clear)
-    ti = SimpleNamespace(
-        dag_id="d", run_id="r", task_id="t", map_index=-1, max_tries=0,
-        get_task_states=lambda **query: {"r": {"t": "restarting"}},
-    )
-    with pytest.raises(TaskInterrupted) as info:
-        operator.execute({"ti": ti})  # type: ignore[typeddict-item]  # a stand-in task instance
-    assert info.value.cause is KillCause.USER_CLEAR and info.value.cancelled
-    [submission] = system.log("submissions")
-    assert system.job(submission["job_id"])["status"] == CANCELLED  # type: ignore[index]
-
-
 # --- the job check, argument names, log lines, secrets ---------------------------------------
 
 
