@@ -5,7 +5,7 @@
 
 from __future__ import annotations
 
-from ._main import (
+from ._common import (
     EXIT_AMBIGUOUS,
     EXIT_BROKEN_PIPE,
     EXIT_INTERNAL,
@@ -16,9 +16,8 @@ from ._main import (
     EXIT_STATE,
     EXIT_UNREACHABLE,
     EXIT_USAGE,
-    build_parser,
-    main,
 )
+from ._main import build_parser, main
 
 __all__ = [
     "EXIT_AMBIGUOUS",

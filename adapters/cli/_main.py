@@ -71,7 +71,6 @@ from ._common import (
     EXIT_INTERNAL,
     EXIT_INTERRUPTED,
     EXIT_JOB_FAILED,
-    EXIT_NO_RECORD,
     EXIT_OK,
     EXIT_STATE,
     EXIT_UNREACHABLE,
@@ -382,18 +381,4 @@ def _mode(args: argparse.Namespace) -> Mode:
     return "tty" if sys.stderr.isatty() else "plain"
 
 
-__all__ = [
-    "EXIT_AMBIGUOUS",
-    "EXIT_BROKEN_PIPE",
-    "EXIT_INTERNAL",
-    "EXIT_INTERRUPTED",
-    "EXIT_JOB_FAILED",
-    "EXIT_NO_RECORD",
-    "EXIT_OK",
-    "EXIT_STATE",
-    "EXIT_UNREACHABLE",
-    "EXIT_USAGE",
-    "build_parser",
-    "main",
-]
-
+__all__ = ["build_parser", "main"]
