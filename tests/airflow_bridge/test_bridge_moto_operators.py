@@ -8,7 +8,6 @@ provider code, boto3 and the emulator are real; what Airflow itself adds
 from __future__ import annotations
 
 import itertools
-import threading
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -21,7 +20,7 @@ from adapters.airflow._hook_job import decode_external_id
 from adapters.airflow._references import GLUE_REFERENCE_ARG
 from adapters.sqlite import SqliteStateStore
 from resumable_core import Phase, Policy, PollPolicy, load_record
-from tests.airflow_bridge.toy import Crash, FakeTaskInstance, FakeTaskStateStore, context_for
+from tests.airflow_bridge.toy import Crash, FakeTaskInstance, FakeTaskStateStore, context_for, execute_at_once
 from tests.services.moto import MotoServer
 
 pytestmark = pytest.mark.airflow
@@ -113,24 +112,9 @@ def test_glue_stock_id_is_adopted(aws: MotoServer) -> None:
 
 def test_glue_two_tries_at_once_on_a_sqlite_store_start_one_run(aws: MotoServer, tmp_path: Path) -> None:
     name = glue_job(aws)
-    results: list[Any] = []
-    errors: list[BaseException] = []
-    barrier = threading.Barrier(2)
-
-    def one_try() -> None:
-        op = ResumableGlue(task_id="g", job_name=name, poll=FAST,
-                           state_store=SqliteStateStore(tmp_path / "state.db"))
-        barrier.wait()
-        try:
-            results.append(op.execute(context_for(FakeTaskInstance(), None)))
-        except BaseException as exc:
-            errors.append(exc)
-
-    threads = [threading.Thread(target=one_try) for _ in range(2)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join(60)
+    results, errors = execute_at_once(
+        lambda: ResumableGlue(task_id="g", job_name=name, poll=FAST, state_store=SqliteStateStore(tmp_path / "state.db")),
+        timeout=60)
     assert errors == []
     [run] = glue_runs(aws, name)
     assert results == [run["Id"], run["Id"]]

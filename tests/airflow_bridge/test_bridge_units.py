@@ -12,7 +12,6 @@ runs are in test_bridge_moto_in_airflow.py.
 
 from __future__ import annotations
 
-import threading
 from typing import Any
 
 import pytest
@@ -41,6 +40,7 @@ from tests.airflow_bridge.toy import (
     ToyOperator,
     ToySystem,
     context_for,
+    execute_at_once,
 )
 
 pytestmark = pytest.mark.airflow
@@ -377,23 +377,8 @@ def test_an_operator_whose_own_switch_is_off_is_never_cancelled() -> None:
 def test_two_tries_at_once_on_a_compare_and_set_store_submit_once() -> None:
     system = ToySystem(script=["RUNNING"] * 5 + ["SUCCEEDED"])
     store = MemoryStateStore()
-    results: list[Any] = []
-    errors: list[BaseException] = []
-    start = threading.Barrier(2)
-
-    def one_try() -> None:
-        op = ResumableToy(task_id="task", system=system, state_store=store, poll=NO_WAIT)
-        start.wait()
-        try:
-            results.append(op.execute(context_for(FakeTaskInstance(), None)))
-        except BaseException as exc:
-            errors.append(exc)
-
-    threads = [threading.Thread(target=one_try) for _ in range(2)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join(30)
+    results, errors = execute_at_once(
+        lambda: ResumableToy(task_id="task", system=system, state_store=store, poll=NO_WAIT), timeout=30)
     assert errors == []
     assert system.calls["submit"] == 1
     assert results == [{"rows": 42, "id": "job-1"}] * 2

@@ -9,7 +9,8 @@ from __future__ import annotations
 
 import contextlib
 import itertools
-from collections.abc import Iterator
+import threading
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -205,3 +206,28 @@ def context_for(ti: FakeTaskInstance, store: FakeTaskStateStore | None) -> dict[
     if store is not None:
         context["task_state_store"] = store
     return context
+
+
+def execute_at_once(make_operator: Callable[[], Any], *, timeout: float) -> tuple[list[Any], list[BaseException]]:
+    """Two tries of one task at the same moment: each builds its operator in its own thread, then both execute.
+
+    Their context has no task state store (the operators name theirs); returns what they returned and raised.
+    """
+    results: list[Any] = []
+    errors: list[BaseException] = []
+    start = threading.Barrier(2)
+
+    def one_try() -> None:
+        operator = make_operator()
+        start.wait()
+        try:
+            results.append(operator.execute(context_for(FakeTaskInstance(), None)))
+        except BaseException as exc:
+            errors.append(exc)
+
+    threads = [threading.Thread(target=one_try) for _ in range(2)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout)
+    return results, errors
