@@ -24,7 +24,6 @@ EXIT_USAGE = 122        # bad usage: unknown option or command, missing argument
 EXIT_INTERNAL = 123     # a bug
 EXIT_INTERRUPTED = 130  # 128 + SIGINT, as a shell reports an interrupted command
 EXIT_BROKEN_PIPE = 141  # 128 + SIGPIPE, as a filter killed by SIGPIPE would exit
-RESERVED_EXITS = range(EXIT_JOB_FAILED, EXIT_INTERNAL + 1)
 
 
 def command_exit_status(exit_code: int | None, signal: int | None) -> int | None:

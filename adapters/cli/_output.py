@@ -86,7 +86,6 @@ class _Retrying:
     what: str
     since: float
     attempt: int
-    error: str
 
 
 class Output:
@@ -172,9 +171,8 @@ class Output:
         """A call to the external system failed transiently; the core retries it within its budget."""
         retrying = self._retrying
         if retrying is None or retrying.what != what:
-            retrying = self._retrying = _Retrying(what, started, 0, error)
+            retrying = self._retrying = _Retrying(what, started, 0)
         retrying.attempt += 1
-        retrying.error = error
         budget = self._budget
         bound = ""
         until: float | None = None
