@@ -16,6 +16,7 @@ from airflow.providers.amazon.aws.operators.redshift_data import RedshiftDataOpe
 
 from adapters.airflow._bridge import ResumableJobBridge
 from resumable_core import PollPolicy
+from tests.airflow.dagkit import set_state_then_sigterm
 from tests.airflow.filejob import CRASH_EXIT_CODE
 
 FAST = PollPolicy(min_interval=0.05, max_interval=0.2)
@@ -28,20 +29,6 @@ def take(triggers: str, name: str) -> bool:
     except FileNotFoundError:
         return False
     return True
-
-
-def mark_failed_then_sigterm(dag_id: str) -> None:
-    """A user's mark-failed: the row changes, then the supervisor's refused heartbeat sends SIGTERM."""
-    from airflow.models.taskinstance import TaskInstance
-    from airflow.utils.session import create_session
-    from sqlalchemy import select
-
-    with create_session() as session:
-        ti = session.scalars(
-            select(TaskInstance).where(TaskInstance.dag_id == dag_id, TaskInstance.state == "running")
-        ).one()
-        ti.set_state("failed", session=session)
-    os.kill(os.getpid(), signal.SIGTERM)
 
 
 class TriggeredGlue(ResumableJobBridge, GlueJobOperator):
@@ -89,6 +76,6 @@ class TriggeredRedshiftData(ResumableJobBridge, RedshiftDataOperator):
         if take(self.triggers, "worker-shutdown"):  # the supervisor forwards its own SIGTERM
             os.kill(os.getpid(), signal.SIGTERM)
         if take(self.triggers, "mark-failed"):
-            mark_failed_then_sigterm(self.dag_id)
+            set_state_then_sigterm(self.dag_id, "failed")()  # a user's mark-failed
         status: str = super().get_job_status(external_id, context)
         return status

@@ -97,7 +97,7 @@ def chain(new_sandbox: Any, moto_server: MotoServer) -> tuple[MotoServer, dict[s
     return moto_server, steps
 
 
-def runs_before_clear(moto: MotoServer, steps: dict[str, DagRunResult]) -> list[str]:
+def runs_before_clear(steps: dict[str, DagRunResult]) -> list[str]:
     """glue_crash's runs as resume3 left them: the clear step adds one."""
     recorded = steps["resume3"].record("glue_crash")["history"]
     return [str(decode_external_id(entry["job_id"])) for entry in recorded]
@@ -121,10 +121,10 @@ def test_each_process_crashed_where_it_was_told(chain: tuple[MotoServer, dict[st
 
 def test_sigkill_after_the_record_reattaches_and_returns_the_run_id(
         chain: tuple[MotoServer, dict[str, DagRunResult]]) -> None:
-    moto, steps = chain
+    _, steps = chain
     task = steps["resume3"].task("glue_crash")
     assert task["state"] == "success" and task["try_number"] == 2
-    [run_id] = runs_before_clear(moto, steps)
+    [run_id] = runs_before_clear(steps)
     assert task["xcom"] == run_id  # the stock operator's XCom, on the reattach path
 
 
