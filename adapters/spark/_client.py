@@ -35,7 +35,6 @@ import re
 import time
 import urllib.parse
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass
 from typing import Any, NoReturn
 
 from resumable_core import InvalidArgument, JsonValue, ProtocolError, SubmissionRejected, TransientError
@@ -48,13 +47,12 @@ from ._urls import base_url, shown_url, split_masters
 
 try:
     import urllib3
-    from urllib3 import exceptions as u3exc
 except ImportError as exc:  # pragma: no cover - exercised in a subprocess test
     raise ImportError(
         "adapters.spark needs urllib3: pip install 'resumable-core[spark]'"
     ) from exc
 
-from ._deadline import call_deadline, watch_pool  # after the urllib3 check, which names the extra
+from ._http import HttpAnswer, NotSent, http_call, timeouts  # after the urllib3 check, which names the extra
 
 log = logging.getLogger("adapters.spark")
 
@@ -72,33 +70,19 @@ def check_driver_id(driver_id: object) -> str:
 _RECENT_TOKENS = 16  # minted credentials remembered, to mask a server's echo of one
 
 
-@dataclass(frozen=True, slots=True)
-class _Answer:
-    url: str
-    status: int
-    body: bytes
-    content_type: str
-    location: str | None
-
-    def json_object(self) -> dict[str, Any] | None:
-        try:
-            value = json.loads(self.body)
-        except (ValueError, UnicodeDecodeError):
-            return None
-        return value if isinstance(value, dict) else None
-
-    def server_message(self, known: Iterable[str] = ()) -> str:
-        data = self.json_object()
-        if data is not None and isinstance(data.get("message"), str):
-            text: str = data["message"]
-        else:  # Jetty's HTML error page: keep its words, not its markup
-            text = re.sub(r"<[^>]*>", " ", self.body.decode("utf-8", "replace"))
-        text = redact(" ".join(text.split()), known)  # before cutting: a cut secret no longer matches
-        return text[:300] + ("..." if len(text) > 300 else "")
+def _json_object(answer: HttpAnswer) -> dict[str, Any] | None:
+    value = answer.json()
+    return value if isinstance(value, dict) else None
 
 
-class _NotSent(Exception):
-    """The request provably did not reach a server (refused, connect timeout)."""
+def _server_message(answer: HttpAnswer, known: Iterable[str] = ()) -> str:
+    data = _json_object(answer)
+    if data is not None and isinstance(data.get("message"), str):
+        text: str = data["message"]
+    else:  # Jetty's HTML error page: keep its words, not its markup
+        text = re.sub(r"<[^>]*>", " ", answer.body.decode("utf-8", "replace"))
+    text = redact(" ".join(text.split()), known)  # before cutting: a cut secret no longer matches
+    return text[:300] + ("..." if len(text) > 300 else "")
 
 
 class SparkRestClient:
@@ -128,7 +112,7 @@ class SparkRestClient:
         if not self.rest_urls:
             raise InvalidArgument("SparkRestClient needs at least one REST URL")
         self.auth = auth
-        self.timeout, self.call_deadline = _timeouts(timeout)
+        self.timeout, self.call_deadline = timeouts(timeout, "SparkRestClient")
         self.log_bytes = log_bytes
         self._sent_tokens: collections.deque[str] = collections.deque(maxlen=_RECENT_TOKENS)
         self._owns_pool = pool is None
@@ -211,7 +195,10 @@ class SparkRestClient:
         for base in self.web_ui_urls:
             try:
                 answer = self._send("GET", f"{base}/json/", None, authenticate=True)
-            except (_NotSent, TransientError) as exc:
+            except NotSent as exc:
+                seen.append(f"{base}: {exc.reason}")
+                continue
+            except TransientError as exc:
                 seen.append(f"{base}: {exc}")
                 continue
             data = self._json_or_raise(answer, "master state", rejected=False)
@@ -252,8 +239,8 @@ class SparkRestClient:
         url = base_url(worker_ui, what="Spark worker UI URL")
         try:
             answer = self._send("GET", url + path, None, authenticate=False)
-        except _NotSent as exc:
-            raise TransientError(f"worker UI {shown_url(url)} unreachable: {exc}", job_id=job_id) from None
+        except NotSent as exc:
+            raise TransientError(f"worker UI {shown_url(url)} unreachable: {exc.reason}", job_id=job_id) from None
         if answer.status >= 500:
             raise TransientError(f"worker UI {shown_url(url)} answered HTTP {answer.status}", job_id=job_id)
         if answer.status != 200:
@@ -276,8 +263,8 @@ class SparkRestClient:
             url = f"{base}/{_PROTOCOL}/submissions{path}"
             try:
                 answer = self._send(method, url, body, authenticate=True)
-            except _NotSent as exc:
-                seen.append(f"{base}: {exc}")
+            except NotSent as exc:
+                seen.append(f"{base}: {exc.reason}")
                 continue
             except TransientError as exc:
                 if not idempotent:
@@ -288,7 +275,7 @@ class SparkRestClient:
                 if not idempotent:
                     raise TransientError(
                         f"Spark {op} at {base} answered HTTP {answer.status} "
-                        f"({answer.server_message(self._known_secrets())}); it may have been accepted",
+                        f"({_server_message(answer, self._known_secrets())}); it may have been accepted",
                         job_id=job_id,
                     )
                 seen.append(f"{base}: HTTP {answer.status}")
@@ -305,51 +292,19 @@ class SparkRestClient:
             return data
         raise TransientError(f"Spark {op}: no master could answer: " + "; ".join(seen), job_id=job_id)
 
-    def _send(self, method: str, url: str, body: bytes | None, *, authenticate: bool) -> _Answer:
+    def _send(self, method: str, url: str, body: bytes | None, *, authenticate: bool) -> HttpAnswer:
         headers = {"Accept": "application/json"}
         if body is not None:
             headers["Content-Type"] = "application/json;charset=UTF-8"
         if authenticate and self.auth is not None:
             headers["Authorization"] = credential = self.auth.header()
             self._sent_tokens.append(credential.partition(" ")[2] or credential)
-        where = shown_url(url)
         started = time.perf_counter()
-        watch_pool(self.pool, url)
-        with call_deadline(self.call_deadline) as watch:
-            try:
-                response = self.pool.request(
-                    method, url, body=body, headers=headers, timeout=self.timeout,
-                    retries=False, redirect=False, preload_content=False,
-                )
-                try:
-                    raw = response.read(_MAX_BODY + 1)
-                    too_large = len(raw) > _MAX_BODY
-                finally:
-                    response.release_conn()
-            except (u3exc.ConnectTimeoutError, u3exc.NewConnectionError, u3exc.NameResolutionError) as exc:
-                if watch.expired:
-                    raise self._overdue(method, where) from None
-                raise _NotSent(self._scrub(_short(exc))) from None
-            except u3exc.SSLError as exc:
-                if watch.expired:
-                    raise self._overdue(method, where) from None
-                raise ProtocolError(f"TLS failure talking to {where}: {self._scrub(_short(exc))}") from None
-            except (u3exc.HTTPError, OSError) as exc:  # read timeout, reset, truncated body: may have been processed
-                if watch.expired:
-                    raise self._overdue(method, where) from None
-                raise TransientError(f"{method} {where}: {type(exc).__name__}: {self._scrub(_short(exc))}") from None
-        if watch.expired:  # shut down mid-answer: what was read may be cut short
-            raise self._overdue(method, where)
-        log.debug("%s %s -> %s in %.1f ms", method, where, response.status, (time.perf_counter() - started) * 1e3)
-        if too_large:
-            raise ProtocolError(f"{method} {where}: answer larger than {_MAX_BODY} bytes")
-        return _Answer(
-            url=url, status=response.status, body=raw,
-            content_type=response.headers.get("Content-Type", ""), location=response.headers.get("Location"),
-        )
-
-    def _overdue(self, method: str, where: str) -> TransientError:
-        return TransientError(f"{method} {where}: no complete answer within the {self.call_deadline:g}s call deadline")
+        answer = http_call(self.pool, method, url, body=body, headers=headers, timeout=self.timeout,
+                           deadline=self.call_deadline, secrets=self._known_secrets(), max_body=_MAX_BODY)
+        log.debug("%s %s -> %s in %.1f ms", method, shown_url(url), answer.status,
+                  (time.perf_counter() - started) * 1e3)
+        return answer
 
     def _known_secrets(self) -> tuple[str, ...]:
         """Credentials this client sent or holds: masked wherever a server echoes them."""
@@ -365,7 +320,7 @@ class SparkRestClient:
             return "no message"
         return redact(" ".join(message.split()), self._known_secrets())[:limit]
 
-    def _json_or_raise(self, answer: _Answer, op: str, *, rejected: bool, job_id: str | None = None) -> dict[str, Any]:
+    def _json_or_raise(self, answer: HttpAnswer, op: str, *, rejected: bool, job_id: str | None = None) -> dict[str, Any]:
         where = shown_url(answer.url)
         known = self._known_secrets()
         if 300 <= answer.status < 400:
@@ -376,11 +331,11 @@ class SparkRestClient:
                                 + ("; it may have been accepted" if rejected else ""), job_id=job_id)
         if answer.status == 468:
             raise ProtocolError(f"Spark {op}: {where} does not speak REST protocol {_PROTOCOL} "
-                                f"(HTTP 468: {answer.server_message(known)})", job_id=job_id)
+                                f"(HTTP 468: {_server_message(answer, known)})", job_id=job_id)
         if answer.status >= 400:
-            self._fail(rejected, f"Spark {op}: {where} answered HTTP {answer.status}: {answer.server_message(known)}",
+            self._fail(rejected, f"Spark {op}: {where} answered HTTP {answer.status}: {_server_message(answer, known)}",
                        job_id)
-        data = answer.json_object()
+        data = _json_object(answer)
         if data is None:
             kind = "HTML" if b"<html" in answer.body[:512].lower() else "non-JSON"
             raise ProtocolError(f"Spark {op}: {where} answered {kind} ({answer.content_type or 'no type'}, "
@@ -396,27 +351,5 @@ class SparkRestClient:
         raise ProtocolError(message, job_id=job_id)
 
 
-def _timeouts(timeout: float | urllib3.Timeout) -> tuple[urllib3.Timeout, float]:
-    """The per-phase timeouts and the deadline of a whole call."""
-    if not isinstance(timeout, urllib3.Timeout):
-        if not (isinstance(timeout, (int, float)) and timeout > 0):
-            raise InvalidArgument(f"SparkRestClient timeout must be > 0 seconds, got {timeout!r}")
-        seconds = float(timeout)
-        return urllib3.Timeout(connect=seconds, read=seconds), seconds
-    total = timeout.total
-    if not isinstance(total, (int, float)):
-        connect, read = timeout.connect_timeout, timeout.read_timeout
-        if isinstance(connect, (int, float)) and isinstance(read, (int, float)):
-            total = connect + read
-        else:
-            raise InvalidArgument("SparkRestClient timeout needs a total, or both connect and read, in seconds")
-    return timeout, float(total)
-
-
 def _kind(value: object) -> str:
     return "missing" if value is None else f"a {type(value).__name__}"
-
-
-def _short(exc: BaseException) -> str:
-    text = " ".join(str(exc).split())
-    return text[:200]

@@ -1,10 +1,10 @@
-"""One HTTP call for the YARN and Kubernetes clients: bounded as a whole, mapped at the edge.
+"""One HTTP call for the Spark REST, YARN and Kubernetes clients: bounded as a whole, mapped at the edge.
 
-The same rules as ``SparkRestClient``: a call that provably never reached a server is
-``NotSent`` (the caller may try another server); a read timeout, a reset or a cut answer
-is a ``TransientError`` (the server may have acted); TLS failures are a ``ProtocolError``
-(retrying will not fix a wrong CA). Redirects are never followed here: credentials go
-only to the URLs the caller configured. Every text is scrubbed of the secrets given.
+A call that provably never reached a server is ``NotSent`` (the caller may try another
+server); a read timeout, a reset or a cut answer is a ``TransientError`` (the server may
+have acted); TLS failures are a ``ProtocolError`` (retrying will not fix a wrong CA).
+Redirects are never followed here: credentials go only to the URLs the caller
+configured. Every text is scrubbed of the secrets given.
 """
 
 from __future__ import annotations
@@ -30,7 +30,14 @@ MAX_BODY = 8 * 1024 * 1024
 
 
 class NotSent(Exception):
-    """The request provably did not reach a server (refused, connect timeout, unresolvable)."""
+    """The request provably did not reach a server (refused, connect timeout, unresolvable).
+
+    Its text is ``<url>: <reason>``; *reason* alone is there for a caller that names the server itself.
+    """
+
+    def __init__(self, where: str, reason: str) -> None:
+        super().__init__(f"{where}: {reason}")
+        self.reason = reason
 
 
 @dataclass(frozen=True, slots=True)
@@ -86,6 +93,7 @@ def http_call(
     deadline: float,
     secrets: Collection[str] = (),
     job_id: str | None = None,
+    max_body: int = MAX_BODY,
 ) -> HttpAnswer:
     where = shown_url(url)
     watch_pool(pool, url)
@@ -96,14 +104,16 @@ def http_call(
                 retries=False, redirect=False, preload_content=False,
             )
             try:
-                raw = response.read(MAX_BODY + 1)
+                raw = response.read(max_body + 1)
             finally:
                 response.release_conn()
         except (u3exc.ConnectTimeoutError, u3exc.NewConnectionError, u3exc.NameResolutionError) as exc:
             if watch.expired:
                 raise _overdue(method, where, deadline, job_id) from None
-            raise NotSent(f"{where}: {_short(exc, secrets)}") from None
+            raise NotSent(where, _short(exc, secrets)) from None
         except u3exc.SSLError as exc:
+            if watch.expired:  # the watchdog cut the handshake: late, not a TLS problem
+                raise _overdue(method, where, deadline, job_id) from None
             raise ProtocolError(f"TLS failure talking to {where}: {_short(exc, secrets)}", job_id=job_id) from None
         except (u3exc.HTTPError, OSError) as exc:  # read timeout, reset, cut body: the server may have acted
             if watch.expired:
@@ -112,8 +122,8 @@ def http_call(
                                  job_id=job_id) from None
     if watch.expired:
         raise _overdue(method, where, deadline, job_id)
-    if len(raw) > MAX_BODY:
-        raise ProtocolError(f"{method} {where}: answer larger than {MAX_BODY} bytes", job_id=job_id)
+    if len(raw) > max_body:
+        raise ProtocolError(f"{method} {where}: answer larger than {max_body} bytes", job_id=job_id)
     return HttpAnswer(url=url, status=response.status, body=raw,
                       content_type=response.headers.get("Content-Type", ""),
                       location=response.headers.get("Location"), headers=tuple(response.headers.items()))
