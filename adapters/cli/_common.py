@@ -1,10 +1,22 @@
-"""What the ``resumable`` command's modules share: exit statuses, its error, where the state lives."""
+"""What the ``resumable`` command's modules share: exit statuses, its error and how a library
+error is said and mapped to a status, where the state lives."""
 
 from __future__ import annotations
 
 import argparse
 import os
 from pathlib import Path
+
+from resumable_core import (
+    AmbiguousSubmission,
+    InvalidArgument,
+    ProtocolError,
+    RecordCorrupt,
+    ResumableError,
+    StoreError,
+    TransientError,
+)
+from resumable_core.errors import RecordFromNewerVersion
 
 from ..sqlite import SqliteStateStore
 
@@ -48,6 +60,43 @@ class CliError(Exception):
     def __init__(self, message: str, code: int) -> None:
         super().__init__(message)
         self.code = code
+
+
+def exit_code_for(exc: ResumableError) -> int:
+    if isinstance(exc, InvalidArgument):
+        return EXIT_USAGE
+    if isinstance(exc, AmbiguousSubmission):
+        return EXIT_AMBIGUOUS
+    if isinstance(exc, (TransientError, ProtocolError)):
+        return EXIT_UNREACHABLE
+    if isinstance(exc, StoreError):
+        return EXIT_STATE
+    return EXIT_JOB_FAILED
+
+
+def describe(exc: ResumableError) -> str:
+    text = error_text(exc)
+    if isinstance(exc, TransientError):
+        return f"could not reach the external system: {text}"
+    if isinstance(exc, (RecordCorrupt, RecordFromNewerVersion)):
+        return text
+    if isinstance(exc, StoreError):
+        return f"state file unusable: {text}"
+    return text
+
+
+def error_text(exc: ResumableError) -> str:
+    """The error's message and the key, job id and status it names, each said once.
+
+    ``str(exc)`` appends ``(key=..., job_id=...)`` to the message; a message that quotes
+    another error (an exhausted retry budget quotes the last failure) already holds it.
+    """
+    details = [
+        f"{name}={value!r}"
+        for name, value in (("key", exc.key), ("job_id", exc.job_id), ("status", exc.status))
+        if value is not None and f"{name}={value!r}" not in exc.message
+    ]
+    return exc.message + (f" ({', '.join(details)})" if details else "")
 
 
 def state_path(args: argparse.Namespace) -> Path:

@@ -46,38 +46,30 @@ from types import FrameType
 from typing import Any, NoReturn
 
 from resumable_core import (
-    AmbiguousSubmission,
-    InvalidArgument,
     JobCancelled,
     JobFailed,
-    ProtocolError,
-    RecordCorrupt,
     ResumableError,
     ResumableJob,
-    StoreError,
-    TransientError,
     cancel_resumable,
     load_record,
     run_resumable,
 )
-from resumable_core.errors import RecordFromNewerVersion
 from resumable_core.redaction import redact
 from resumable_core.store import check_key
 
 from ..sqlite import SqliteStateStore
 from ._common import (
-    EXIT_AMBIGUOUS,
     EXIT_BROKEN_PIPE,
     EXIT_INTERNAL,
     EXIT_INTERRUPTED,
     EXIT_JOB_FAILED,
     EXIT_OK,
-    EXIT_STATE,
-    EXIT_UNREACHABLE,
     EXIT_USAGE,
     STATE_ENV,
     CliError,
     default_jobs_dir,
+    describe,
+    exit_code_for,
     meta_key,
     open_store,
     state_path,
@@ -200,43 +192,6 @@ def main(argv: Sequence[str] | None = None) -> int:
     except Exception as exc:  # a bug: one line unless --debug
         _error(f"internal error: {type(exc).__name__}: {exc} (rerun with --debug for the traceback)", debug)
         return EXIT_INTERNAL
-
-
-def exit_code_for(exc: ResumableError) -> int:
-    if isinstance(exc, InvalidArgument):
-        return EXIT_USAGE
-    if isinstance(exc, AmbiguousSubmission):
-        return EXIT_AMBIGUOUS
-    if isinstance(exc, (TransientError, ProtocolError)):
-        return EXIT_UNREACHABLE
-    if isinstance(exc, StoreError):
-        return EXIT_STATE
-    return EXIT_JOB_FAILED
-
-
-def describe(exc: ResumableError) -> str:
-    text = error_text(exc)
-    if isinstance(exc, TransientError):
-        return f"could not reach the external system: {text}"
-    if isinstance(exc, (RecordCorrupt, RecordFromNewerVersion)):
-        return text
-    if isinstance(exc, StoreError):
-        return f"state file unusable: {text}"
-    return text
-
-
-def error_text(exc: ResumableError) -> str:
-    """The error's message and the key, job id and status it names, each said once.
-
-    ``str(exc)`` appends ``(key=..., job_id=...)`` to the message; a message that quotes
-    another error (an exhausted retry budget quotes the last failure) already holds it.
-    """
-    details = [
-        f"{name}={value!r}"
-        for name, value in (("key", exc.key), ("job_id", exc.job_id), ("status", exc.status))
-        if value is not None and f"{name}={value!r}" not in exc.message
-    ]
-    return exc.message + (f" ({', '.join(details)})" if details else "")
 
 
 def _error(message: str, debug: bool) -> None:

@@ -14,11 +14,10 @@ import asyncio
 import signal
 import sys
 import time
-from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
-from resumable_core import JobFailed, JobRecord, JsonValue, ResumableError, StoreError, load_record
+from resumable_core import JobFailed, JobRecord, JsonValue, StoreError, load_record
 from resumable_core.aio import Supervised, Supervisor, in_threads
 from resumable_core.errors import JobCancelled
 
@@ -31,7 +30,9 @@ from ._common import (
     EXIT_STATE,
     META_PREFIX,
     CliError,
+    describe,
     existing_store,
+    exit_code_for,
     meta_key,
     state_path,
 )
@@ -85,8 +86,6 @@ def select(store: SqliteStateStore, prefix: str) -> Selection:
 
 
 def cmd_watch(args: argparse.Namespace) -> int:
-    from ._main import describe, exit_code_for  # the one home of those rules (_main imports this module)
-
     store = existing_store(args)
     if store is None:
         raise CliError(f"nothing recorded: no state file {str(state_path(args))!r}", EXIT_NO_RECORD)
@@ -146,7 +145,7 @@ def cmd_watch(args: argparse.Namespace) -> int:
                 output.json_line({"event": "result", "key": key, "job_id": job_id, "exit_code": EXIT_OK,
                                   "job_exit_code": EXIT_OK, "result": result if isinstance(result, dict) else None})
             continue
-        code, job_status, message = _failure(key, kind, outcome, describe, exit_code_for)
+        code, job_status, message = _failure(key, kind, outcome)
         codes.append(code)
         output.ended(key, f"ended: exit {job_status if job_status is not None else code}")
         _error(output, key, outcome.error.job_id or job_id, outcome.error.status, message, code, job_status)
@@ -168,10 +167,7 @@ def cmd_watch(args: argparse.Namespace) -> int:
     return exit_code
 
 
-def _failure(
-    key: str, kind: JobKind, outcome: Supervised, describe: Callable[[ResumableError], str],
-    exit_code_for: Callable[[ResumableError], int],
-) -> tuple[int, int | None, str]:
+def _failure(key: str, kind: JobKind, outcome: Supervised) -> tuple[int, int | None, str]:
     """(watch's code for the key, the job's own status or None, the one-line message)."""
     exc = outcome.error
     assert exc is not None

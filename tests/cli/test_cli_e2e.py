@@ -26,7 +26,7 @@ from adapters.cli import (
     EXIT_UNREACHABLE,
     EXIT_USAGE,
 )
-from adapters.cli._main import describe
+from adapters.cli._common import describe
 from adapters.sqlite import SqliteStateStore
 from resumable_core import JobRecord, Phase, Poller, PollPolicy, TransientError, load_record
 from resumable_core.errors import TransientBudgetExhausted
