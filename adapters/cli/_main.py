@@ -76,7 +76,7 @@ from ._common import (
 )
 from ._jobs import JobKind, LocalKind
 from ._observed import observed
-from ._output import Mode, Output, RetryBudget
+from ._output import Output, RetryBudget, output_mode
 from ._records import cmd_cancel, cmd_forget, cmd_history, cmd_list, cmd_status
 from ._spark_submit import add_spark_submit_options, spark_submit_job
 from ._watch import cmd_watch
@@ -245,7 +245,7 @@ def drive(
     if store.get(meta_key(key)) != meta:
         store.set(meta_key(key), meta)
     poll = kind.poll_policy()
-    output = Output(_mode(args), started_at=kind.started_at, is_active=job.is_job_active,
+    output = Output(output_mode(args.json), started_at=kind.started_at, is_active=job.is_job_active,
                     retry_budget=RetryBudget(poll.transient_attempts, poll.transient_seconds))
     output.key = key
     try:
@@ -328,12 +328,6 @@ def _sigterm_as_interrupt() -> Iterator[None]:
         yield
     finally:
         signal.signal(signal.SIGTERM, previous)
-
-
-def _mode(args: argparse.Namespace) -> Mode:
-    if args.json:
-        return "json"
-    return "tty" if sys.stderr.isatty() else "plain"
 
 
 __all__ = ["build_parser", "main"]

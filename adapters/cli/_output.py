@@ -37,6 +37,13 @@ Mode = Literal["tty", "plain", "json"]
 _REDRAW_EVERY = 0.25  # seconds between redraws of the live line while the core sleeps
 
 
+def output_mode(json_mode: bool) -> Mode:
+    """``json`` when asked, else ``tty`` when stderr is a terminal, else ``plain``."""
+    if json_mode:
+        return "json"
+    return "tty" if sys.stderr.isatty() else "plain"
+
+
 def event_name(event: Event) -> str:
     """Submitted -> "submitted", ResultReused -> "result_reused"."""
     return re.sub(r"(?<!^)([A-Z])", r"_\1", type(event).__name__).lower()

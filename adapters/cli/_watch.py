@@ -12,7 +12,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import signal
-import sys
 import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -38,7 +37,7 @@ from ._common import (
 )
 from ._follow import followed
 from ._jobs import JobKind, kind_from_meta
-from ._output import Mode
+from ._output import output_mode
 from ._watch_output import Row, WatchOutput
 
 # -- what is followed -----------------------------------------------------------------------------
@@ -90,7 +89,7 @@ def cmd_watch(args: argparse.Namespace) -> int:
     if store is None:
         raise CliError(f"nothing recorded: no state file {str(state_path(args))!r}", EXIT_NO_RECORD)
     selection = select(store, args.key_prefix or "")
-    mode: Mode = "json" if args.json else ("tty" if sys.stderr.isatty() else "plain")
+    mode = output_mode(args.json)
     now = time.time()
     watchers = {t.key: t.kind.watcher() for t in selection.targets}
     rows = [Row(t.key, t.record.job_id, t.record.status or t.record.phase.value.upper(),
