@@ -220,14 +220,15 @@ class KubernetesCluster(AdapterCluster):
     @staticmethod
     def _state(pod: dict[str, Any]) -> str:
         phase = pod["status"]["phase"]
+        deleting = "deletionTimestamp" in pod["metadata"]
         if phase in ("Pending", "Running"):
-            return ACTIVE_STATE
+            # Deleted, in its grace period: being stopped (the adapter says Terminating), not live.
+            return CANCELLED_STATE if deleting else ACTIVE_STATE
         if phase == "Succeeded":
             return SUCCEEDED_STATE
         terminated = pod["status"]["containerStatuses"][0]["state"]["terminated"]
         # The loopback kubelet's SIGTERM of a pod deleted while it ran: the adapter's cancel.
-        deleted = "deletionTimestamp" in pod["metadata"] and terminated["exitCode"] == 143
-        return CANCELLED_STATE if deleted else FAILED_STATE
+        return CANCELLED_STATE if deleting and terminated["exitCode"] == 143 else FAILED_STATE
 
 
 AdapterJob = SparkYarnJob | SparkKubernetesJob

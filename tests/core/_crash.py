@@ -306,9 +306,12 @@ class World:
                 self.fail(message)
 
     def before_submit(self, reference: str) -> None:
+        # A submission whose intent was written before another process recorded a success
+        # goes ahead (no store can stop a call already decided); its submitter then finds the
+        # key taken and cancels the duplicate, or lists it when it cannot (decide's
+        # _after_submit): what the end-state checks see. Deciding to submit after a recorded
+        # success is the bug, and it shows as an intent written then (``wrote``).
         self.submits += 1
-        if self.success_recorded:
-            self.fail(f"a submission after a success was recorded for key {self.key!r}")
         if self.cancel_stops_the_run and self.cancel is not None and reference != self.cancel.reference:
             self.fail(f"a new submission (reference {reference}) after key {self.key!r} was cancelled")
 
@@ -317,6 +320,9 @@ class World:
             return
         if value.get("phase") == "succeeded":
             self.success_recorded = True
+        if value.get("phase") == "intent" and self.success_recorded:
+            self.fail(f"an intent (reference {value.get('reference')}) written after a success was recorded "
+                      f"for key {self.key!r}")
         if value.get("phase") == "cancelled":  # only cancel_resumable writes it
             self.note_cancel(str(value.get("reference")))
 
