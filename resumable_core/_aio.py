@@ -41,12 +41,10 @@ from ._decision import (
     decide_cancel,
 )
 from ._errors import (
-    ConcurrentUpdate,
     InvalidArgument,
     JobNotFound,
     StoreError,
     SubmissionRejected,
-    TransientBudgetExhausted,
     TransientError,
 )
 from ._events import EventListener
@@ -54,7 +52,7 @@ from ._policy import Policy
 from ._polling import PollPolicy
 from ._protocols import CompareAndSetStore
 from ._record import JobRecord
-from ._session import ERROR, INFO, MAX_CONFLICTS, WARNING, RunSession
+from ._session import WARNING, RunSession
 from ._telemetry import Telemetry
 from ._types import JsonValue, assert_never
 
@@ -173,12 +171,9 @@ class AsyncPoller:
                 return await self.call(call)
             except TransientError as exc:
                 attempt += 1
-                elapsed = self.clock() - started
-                if attempt >= self.policy.transient_attempts or elapsed >= self.policy.transient_seconds:
-                    raise TransientBudgetExhausted(
-                        f"{what}: still failing after {attempt} attempts over {elapsed:.1f}s: {exc.message}",
-                        job_id=job_id or exc.job_id, key=exc.key,
-                    ) from exc
+                spent = self.policy.budget_spent(attempt, self.clock() - started, exc, what=what, job_id=job_id)
+                if spent is not None:
+                    raise spent from exc
                 await asyncio.sleep(self.policy.interval(attempt - 1, self.rand()))
 
     async def status(self, job: AsyncResumableJob[Any], job_id: str) -> str:
@@ -310,25 +305,14 @@ class _AsyncRunner(RunSession, Generic[R]):
                 landed = await self.awrite_once(action.record)
                 break
             except StoreError as exc:
-                attempt += 1
-                if not action.must_land or attempt >= self.poll_policy.transient_attempts:
-                    if action.must_land:
-                        exc.job_id, exc.key = action.record.job_id, exc.key or self.key
-                        self.log(ERROR, "submitted job %s but could not record its id: %s", action.record.job_id,
-                                 exc.message, job_id=action.record.job_id)
+                if not action.must_land:
                     raise
-                await asyncio.sleep(self.poll_policy.interval(attempt - 1, self.rand()))
-        if landed:
-            if action.note is not None:
-                self.log(action.note_level, action.note, job_id=action.record.job_id)
-            self.emit(action.event)
-            return action.after
-        self.conflicts += 1
-        if self.conflicts > MAX_CONFLICTS:
-            raise ConcurrentUpdate(f"gave up after {MAX_CONFLICTS} lost writes: the record keeps changing under us",
-                                   key=self.key, job_id=action.record.job_id)
-        await self.aload()
-        return action.on_conflict
+                attempt += 1
+                await asyncio.sleep(self.landing_failed(exc, action.record.job_id, attempt))
+        observation = self.write_answered(action, landed)
+        if not landed:
+            await self.aload()
+        return observation
 
     # -- the external system -------------------------------------------------------------------
 
@@ -382,22 +366,13 @@ class _AsyncRunner(RunSession, Generic[R]):
     async def cancel(self, action: CancelJob) -> Observation | None:
         job = self.job
         if not isinstance(job, AsyncSupportsCancel):
-            raise InvalidArgument(f"{type(job).__name__} cannot cancel jobs", key=self.key, job_id=action.job_id)
+            raise self.cannot_cancel(action.job_id)
         await self.apoller.retry_transient(lambda: job.cancel_job(action.job_id),
                                            what=f"cancel of job {action.job_id!r}", job_id=action.job_id)
-        if action.note is not None:
-            self.log(WARNING, action.note, job_id=action.job_id)
-        self.emit(action.event)
-        return action.after
+        return self.cancelled(action)
 
     async def wait_for_owner(self, action: WaitForOwner) -> None:
-        owner = self.record.owner if self.record is not None else None
-        if self.waiting_for != (owner, action.until):
-            self.waiting_for = (owner, action.until)
-            if action.note is not None:
-                self.log(INFO, action.note)
-            self.emit(action.event)
-        await asyncio.sleep(max(0.0, min(action.until - self.clock(), self.poll_policy.min_interval or 0.5)))
+        await asyncio.sleep(self.owner_wait(action))
         await self.aload()
 
     async def _on_status(self, status: str) -> None:

@@ -68,7 +68,7 @@ def cancel_resumable(
         elif isinstance(action, CancelJob):
             observation = session.perform_cancel(action)
         elif isinstance(action, WaitForOwner):
-            session.perform_wait(action.until, action.event, action.note)
+            session.perform_wait(action)
             observation = None
         elif isinstance(action, ReturnRecord):
             session.emit(action.event)

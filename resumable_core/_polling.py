@@ -65,6 +65,19 @@ class PollPolicy:
                               job_id=job_id, status=status)
         return min(pause, remaining)
 
+    def budget_spent(self, attempt: int, elapsed: float, exc: TransientError, *, what: str,
+                     job_id: str | None) -> TransientBudgetExhausted | None:
+        """The error to raise after *attempt* transient failures over *elapsed* seconds, None to retry.
+
+        One home for the blocking and the async poller.
+        """
+        if attempt < self.transient_attempts and elapsed < self.transient_seconds:
+            return None
+        return TransientBudgetExhausted(
+            f"{what}: still failing after {attempt} attempts over {elapsed:.1f}s: {exc.message}",
+            job_id=job_id or exc.job_id, key=exc.key,
+        )
+
     def interval(self, attempt: int, rand: float) -> float:
         """The pause before poll number *attempt* (0-based), *rand* in [0, 1)."""
         base = min(self.max_interval, self.min_interval * self.multiplier ** min(attempt, 64))
@@ -107,13 +120,9 @@ class Poller:
                 return call()
             except TransientError as exc:
                 attempt += 1
-                elapsed = self.clock() - started
-                if attempt >= self.policy.transient_attempts or elapsed >= self.policy.transient_seconds:
-                    raise TransientBudgetExhausted(
-                        f"{what}: still failing after {attempt} attempts over {elapsed:.1f}s: {exc.message}",
-                        job_id=job_id or exc.job_id,
-                        key=exc.key,
-                    ) from exc
+                spent = self.policy.budget_spent(attempt, self.clock() - started, exc, what=what, job_id=job_id)
+                if spent is not None:
+                    raise spent from exc
                 self.sleep(self.policy.interval(attempt - 1, self.rand()))
 
     def status(self, job: ResumableJob[Any], job_id: str) -> str:

@@ -90,7 +90,7 @@ class _Runner(RunSession, Generic[R]):
             elif isinstance(action, CancelJob):
                 observation = self.perform_cancel(action)
             elif isinstance(action, WaitForOwner):
-                self.perform_wait(action.until, action.event, action.note)
+                self.perform_wait(action)
                 observation = None
             elif isinstance(action, ReturnRecorded):
                 self.emit(action.event)

@@ -22,6 +22,7 @@ from ._decision import (
     StopKind,
     SubmitAnswered,
     SubmitJob,
+    WaitForOwner,
     Write,
     status_update,
 )
@@ -151,26 +152,37 @@ class Session:
         reference can find the job. If the store stays down, the error names the job id
         (and so does the log), so a human can find it.
         """
-        job_id = new.job_id
         attempt = 0
         while True:
             try:
                 return self.write(new)
             except StoreError as exc:
                 attempt += 1
-                if attempt >= self.poll_policy.transient_attempts:
-                    exc.job_id = job_id
-                    exc.key = exc.key or self.key
-                    self.log(ERROR, "submitted job %s but could not record its id: %s", job_id, exc.message,
-                             job_id=job_id)
-                    raise
-                self.log(WARNING, "store failed recording job %s; retrying", job_id, job_id=job_id)
-                self.sleep(self.poll_policy.interval(attempt - 1, self.rand()))
+                self.sleep(self.landing_failed(exc, new.job_id, attempt))
+
+    def landing_failed(self, exc: StoreError, job_id: str | None, attempt: int) -> float:
+        """The pause before writing a just-submitted job's id again after *attempt* store
+        failures; *exc* raised, naming the job, once the budget is spent (both drivers)."""
+        if attempt >= self.poll_policy.transient_attempts:
+            exc.job_id = job_id
+            exc.key = exc.key or self.key
+            self.log(ERROR, "submitted job %s but could not record its id: %s", job_id, exc.message, job_id=job_id)
+            raise exc
+        self.log(WARNING, "store failed recording job %s; retrying", job_id, job_id=job_id)
+        return self.poll_policy.interval(attempt - 1, self.rand())
 
     # -- the action branches both drivers have ---------------------------------------------
 
     def perform_write(self, action: Write) -> Observation | None:
         landed = self.write_landing(action.record) if action.must_land else self.write(action.record)
+        observation = self.write_answered(action, landed)
+        if not landed:
+            self.load()
+        return observation
+
+    def write_answered(self, action: Write, landed: bool) -> Observation | None:
+        """What a write's outcome means (both drivers): landed, ``action.after``; lost to
+        another writer, ``action.on_conflict``, decided once the caller read the record again."""
         if landed:
             if action.note is not None:
                 self.log(action.note_level, action.note, job_id=action.record.job_id)
@@ -182,11 +194,14 @@ class Session:
                 f"gave up after {MAX_CONFLICTS} lost writes: the record keeps changing under us",
                 key=self.key, job_id=action.record.job_id,
             )
-        self.load()
         return action.on_conflict
 
     def perform_cancel(self, action: CancelJob) -> Observation | None:
         self.cancel_job(action.job_id)
+        return self.cancelled(action)
+
+    def cancelled(self, action: CancelJob) -> Observation | None:
+        """After a CancelJob (both drivers): its note, its event, what to decide next."""
         if action.note is not None:
             self.log(WARNING, action.note, job_id=action.job_id)
         self.emit(action.event)
@@ -201,24 +216,32 @@ class Session:
         )
         return ReferenceLookup(action.reference, found, action.context)
 
-    def perform_wait(self, until: float, event: Event | None, note: str | None) -> None:
+    def perform_wait(self, action: WaitForOwner) -> None:
         """Wait for another process's submission: at most until its lease runs out, then look again."""
+        self.sleep(self.owner_wait(action))
+        self.load()
+
+    def owner_wait(self, action: WaitForOwner) -> float:
+        """Seconds to sleep before looking at another process's submission again (both drivers);
+        the wait is said once per owner and lease, not once per look."""
         record = self.record
         owner = record.owner if record is not None else None
-        if self.waiting_for != (owner, until):  # said once per owner and lease, not once per look
-            self.waiting_for = (owner, until)
-            if note is not None:
-                self.log(INFO, note)
-            self.emit(event)
-        self.sleep(max(0.0, min(until - self.clock(), self.poll_policy.min_interval or 0.5)))
-        self.load()
+        if self.waiting_for != (owner, action.until):
+            self.waiting_for = (owner, action.until)
+            if action.note is not None:
+                self.log(INFO, action.note)
+            self.emit(action.event)
+        return max(0.0, min(action.until - self.clock(), self.poll_policy.min_interval or 0.5))
 
     def cancel_job(self, job_id: str) -> None:
         """Cancel *job_id*, transient errors retried; InvalidArgument when the job cannot cancel."""
         job = self.job
         if not isinstance(job, SupportsCancel):
-            raise InvalidArgument(f"{type(job).__name__} cannot cancel jobs", key=self.key, job_id=job_id)
+            raise self.cannot_cancel(job_id)
         self.poller.retry_transient(lambda: job.cancel_job(job_id), what=f"cancel of job {job_id!r}", job_id=job_id)
+
+    def cannot_cancel(self, job_id: str | None) -> InvalidArgument:
+        return InvalidArgument(f"{type(self.job).__name__} cannot cancel jobs", key=self.key, job_id=job_id)
 
     # -- the end of a run ---------------------------------------------------------------------
 
@@ -250,7 +273,7 @@ class Session:
                 return action.cause
             error = SubmissionRejected("the external system refused the submission", key=self.key)
         elif kind is StopKind.CANNOT_CANCEL:
-            error = InvalidArgument(f"{type(self.job).__name__} cannot cancel jobs", **where)
+            error = self.cannot_cancel(action.job_id)
         elif kind is StopKind.NOTHING_TO_ATTACH:
             error = NothingToAttach(action.detail or "no job to attach to", **where, status=action.status)
         else:
