@@ -355,10 +355,7 @@ class LocalProcessJob:
             return False
         for signum, patience in ((signal.SIGTERM, self.grace_period), (signal.SIGKILL, _KILL_WAIT)):
             for pid, _, start_ticks in found:
-                stat = records.process_stat(pid)
-                if stat is not None and stat[2] == start_ticks:  # not a pid handed on meanwhile
-                    with contextlib.suppress(ProcessLookupError):
-                        os.kill(pid, signum)
+                _signal_if_same(pid, start_ticks, signum)
             deadline = time.monotonic() + patience
             while found and time.monotonic() < deadline:
                 time.sleep(0.05)
@@ -409,11 +406,7 @@ class LocalProcessJob:
         for pid, group, start_ticks in self._marked_processes(info.job_id):
             if sent and group == info.runner_pid:
                 continue  # the group signal reached it: one signal each, as a terminal would send
-            stat = records.process_stat(pid)
-            if stat is not None and stat[2] == start_ticks:
-                with contextlib.suppress(ProcessLookupError):
-                    os.kill(pid, signum)
-                    sent = True
+            sent = _signal_if_same(pid, start_ticks, signum) or sent
         return sent
 
 
@@ -451,6 +444,19 @@ def _processes_marked(entry: str) -> list[tuple[int, int, int]]:
             if stat is not None:  # a zombie has ended: it runs nothing
                 found.append((int(name), stat[1], stat[2]))
     return found
+
+
+def _signal_if_same(pid: int, start_ticks: int, signum: int) -> bool:
+    """Send *signum* to *pid* if it is still the process that started at *start_ticks* (not a
+    pid the kernel handed on meanwhile); True when sent."""
+    stat = records.process_stat(pid)
+    if stat is None or stat[2] != start_ticks:
+        return False
+    try:
+        os.kill(pid, signum)
+    except ProcessLookupError:
+        return False
+    return True
 
 
 def _is_same_process(record: dict[str, Any]) -> bool:
