@@ -100,7 +100,7 @@ class Registry:
 
 
 class RegistryJob:
-    """A ResumableJob on the registry with the six required operations only."""
+    """A ResumableJob on the registry with the five required operations only."""
 
     def __init__(self, registry: Registry, *, die_after_submit: bool = False) -> None:
         self.registry = registry
