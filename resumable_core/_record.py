@@ -7,7 +7,7 @@ from dataclasses import dataclass, field, replace
 from typing import Any
 
 from ._errors import RecordCorrupt, RecordFromNewerVersion
-from ._types import JsonValue, is_json
+from ._types import JsonValue
 
 SCHEMA = "resumable-core/record"
 SCHEMA_VERSION = 1
@@ -239,13 +239,6 @@ def mark_history(record: JobRecord, reference: str, **changes: Any) -> tuple[Sub
             history[index] = replace(history[index], **changes)
             break
     return tuple(history)
-
-
-def recordable_result(result: object) -> tuple[bool, JsonValue]:
-    """(True, result) when the result can be recorded and returned later unchanged."""
-    if is_json(result):
-        return True, result
-    return False, None
 
 
 def _str(obj: Any, name: str) -> str:
