@@ -82,6 +82,18 @@ def kill9(process: subprocess.Popen[str]) -> None:
     assert process.wait() == -signal.SIGKILL
 
 
+def kill9_paused(cli: Cli, point: str, key: str, command: list[str]) -> str:
+    """A ``run`` client held at *point* of its submission by _paused_client.py (``before-submit``:
+    the intent recorded; ``after-submit``: the job started, its id not recorded), SIGKILLed there:
+    the reference it had."""
+    ready = cli.tmp / f"ready-{point}"
+    ready.unlink(missing_ok=True)
+    client = cli.start(point, str(ready), "--", "run", "--key", key, "--", *command, script="_paused_client.py")
+    reference = str(wait_until(lambda: ready.exists() and ready.read_text(), f"the client to reach {point}"))
+    kill9(client)
+    return reference
+
+
 # -- run -----------------------------------------------------------------------------------------
 
 
@@ -141,11 +153,7 @@ def test_kill9_while_polling_then_rerun_reattaches_to_the_same_job(cli: Cli) -> 
 
 
 def test_kill9_before_submit_then_rerun_submits_exactly_once(cli: Cli) -> None:
-    ready = cli.tmp / "ready"
-    client = cli.start("before-submit", str(ready), "--", "run", "--key", "early", "--", "true",
-                       script="_paused_client.py")
-    reference = wait_until(lambda: ready.exists() and ready.read_text(), "the client to reach submit")
-    kill9(client)
+    reference = kill9_paused(cli, "before-submit", "early", ["true"])
     rec = record(cli, "early")
     assert rec is not None and rec.phase is Phase.INTENT and rec.reference == reference
     assert cli.job_dirs() == []
@@ -161,12 +169,8 @@ def test_kill9_before_submit_then_rerun_submits_exactly_once(cli: Cli) -> None:
 
 
 def test_kill9_after_submit_before_the_id_is_recorded_then_rerun_adopts_the_job(cli: Cli) -> None:
-    ready = cli.tmp / "ready"
     command = ["sh", "-c", "sleep 1"]
-    client = cli.start("after-submit", str(ready), "--", "run", "--key", "mid", "--", *command,
-                       script="_paused_client.py")
-    reference = wait_until(lambda: ready.exists() and ready.read_text(), "the client to submit")
-    kill9(client)
+    reference = kill9_paused(cli, "after-submit", "mid", command)
     rec = record(cli, "mid")
     assert rec is not None and rec.phase is Phase.INTENT and rec.job_id is None
     assert cli.job_dirs() == [reference]

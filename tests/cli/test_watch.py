@@ -25,7 +25,7 @@ from resumable_core.events import Finished, Reattached
 from resumable_core.record import Outcome, Submission
 from resumable_core.testing import FakeExternalSystem, FakeJob
 from tests.cli.conftest import Cli, Result
-from tests.cli.test_cli_e2e import kill9, record, start_and_wait_submitted
+from tests.cli.test_cli_e2e import kill9, kill9_paused, record, start_and_wait_submitted
 from tests.local.conftest import wait_for_file, wait_until
 
 
@@ -141,16 +141,8 @@ def test_a_failed_job_makes_the_watch_exit_117_and_an_already_failed_one_is_not_
 
 
 def test_an_intent_is_looked_up_by_reference_adopted_when_found_and_reported_when_not(cli: Cli) -> None:
-    ready = cli.tmp / "ready"
-    client = cli.start("before-submit", str(ready), "--", "run", "--key", "never", "--", "true",
-                       script="_paused_client.py")
-    never_reference = wait_until(lambda: ready.exists() and ready.read_text(), "the client to reach submit")
-    kill9(client)
-    ready.unlink()
-    client = cli.start("after-submit", str(ready), "--", "run", "--key", "mid", "--", "true",
-                       script="_paused_client.py")
-    mid_reference = wait_until(lambda: ready.exists() and ready.read_text(), "the client to submit")
-    kill9(client)
+    never_reference = kill9_paused(cli, "before-submit", "never", ["true"])
+    mid_reference = kill9_paused(cli, "after-submit", "mid", ["true"])
     never_before = record(cli, "never")
     assert never_before is not None and never_before.phase is Phase.INTENT
     assert cli.job_dirs() == [mid_reference]
