@@ -265,11 +265,11 @@ class KubernetesClient:
         headers = {"Accept": "application/json"}
         if body is not None:
             headers["Content-Type"] = "application/json"
-        token = self.token()
+        token = self.token()  # one read of a token file per call: secrets() would read it again
         if token:
             headers["Authorization"] = f"Bearer {token}"
         url = self.server + path
-        secrets = self.secrets()
+        secrets = tuple({t for t in (token, self._token) if t})
         try:
             answer = http_call(self.pool, method, url, body=body, headers=headers, timeout=self.timeout,
                                deadline=self.call_deadline, secrets=secrets, job_id=job_id)
@@ -277,24 +277,25 @@ class KubernetesClient:
             raise TransientError(f"Kubernetes API unreachable: {exc}", job_id=job_id) from None
         where = f"{method} {shown_url(url)}"
         if answer.status == 429 or answer.status >= 500:
-            raise TransientError(f"Kubernetes {where} answered HTTP {answer.status}: {self._message(answer)}",
+            raise TransientError(f"Kubernetes {where} answered HTTP {answer.status}: {self._message(answer, secrets)}",
                                  job_id=job_id)
         if answer.status in (401, 403):
-            raise ProtocolError(f"Kubernetes {where} answered HTTP {answer.status} ({self._message(answer)}): "
+            raise ProtocolError(f"Kubernetes {where} answered HTTP {answer.status} ({self._message(answer, secrets)}): "
                                 "check the credentials and the RBAC rules for pods", job_id=job_id)
         if 300 <= answer.status < 400:
             raise ProtocolError(f"Kubernetes {where} redirected (HTTP {answer.status}); not followed, "
                                 "configure the API server's own URL", job_id=job_id)
         if answer.status >= 400 and answer.status not in (404, 409):
-            raise ProtocolError(f"Kubernetes {where} answered HTTP {answer.status}: {self._message(answer)}",
+            raise ProtocolError(f"Kubernetes {where} answered HTTP {answer.status}: {self._message(answer, secrets)}",
                                 job_id=job_id)
         return answer
 
-    def _message(self, answer: HttpAnswer) -> str:
+    @staticmethod
+    def _message(answer: HttpAnswer, secrets: tuple[str, ...]) -> str:
         data = answer.json()
         if isinstance(data, dict) and isinstance(data.get("message"), str):
             return " ".join(str(data["message"]).split())[:300]
-        return answer.text(self.secrets())
+        return answer.text(secrets)
 
     @staticmethod
     def _object(answer: HttpAnswer, job_id: str | None) -> dict[str, Any]:
