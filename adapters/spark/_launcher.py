@@ -182,11 +182,10 @@ class SparkSubmitLauncher:
         return LaunchResult(returncode, clean(out), clean(err))
 
 
-def ambiguous_failure(what: str, result: LaunchResult, *, job_id: str | None = None) -> TransientError:
+def ambiguous_failure(what: str, result: LaunchResult) -> TransientError:
     """A failed launch that may have created something: the core keeps the intent and looks it up."""
     return TransientError(f"{what}: spark-submit exited {result.returncode} after it may have submitted "
-                          f"({result.summary()}); looking the reference up before any new submission",
-                          job_id=job_id)
+                          f"({result.summary()}); looking the reference up before any new submission")
 
 
 def usage_rejection(what: str, result: LaunchResult) -> SubmissionRejected | None:

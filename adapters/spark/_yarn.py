@@ -37,7 +37,6 @@ log = logging.getLogger("adapters.spark")
 TAG_PREFIX = "resumable-ref-"
 YARN_STATES_ACTIVE = frozenset({"NEW", "NEW_SAVING", "SUBMITTED", "ACCEPTED", "RUNNING"})
 YARN_STATES_ENDED = frozenset({"FINISHED", "FAILED", "KILLED"})
-YARN_SUCCEEDED = "FINISHED/SUCCEEDED"
 # Lines that name an application YARN has taken (Hadoop's YarnClientImpl, Spark's yarn Client).
 _SUBMITTED = re.compile(r"(?:Submitted application|Application report for) (application_[0-9]+_[0-9]+)")
 YarnAppResult = dict[str, JsonValue]
@@ -163,7 +162,6 @@ __all__ = [
     "TAG_PREFIX",
     "YARN_STATES_ACTIVE",
     "YARN_STATES_ENDED",
-    "YARN_SUCCEEDED",
     "SparkYarnJob",
     "YarnAppResult",
     "yarn_state",
