@@ -19,9 +19,8 @@ from types import MappingProxyType
 
 from resumable_core import InvalidArgument, JsonValue
 
-from ._submission import SECRET_PATTERN, looks_secret
+from ._submission import REDACTED, SECRET_PATTERN, looks_secret, mask_values
 
-_REDACTED = "<secret>"
 # A slug is a YARN tag (lowercased by YARN, at most 100 characters, no commas) and a
 # Kubernetes label value and DNS label (at most 63, [a-z0-9-], alphanumeric at both ends).
 _SLUG_RE = re.compile(r"[a-z0-9](?:[a-z0-9-]{0,38}[a-z0-9])?")
@@ -115,17 +114,15 @@ class SparkClusterSubmission:
         return frozenset(found)
 
     def scrub(self, text: str) -> str:
-        for secret in sorted(self.secret_values(), key=len, reverse=True):
-            text = text.replace(secret, _REDACTED)
-        return text
+        return mask_values(text, self.secret_values())
 
     def canonical(self) -> dict[str, JsonValue]:
         """The description as sorted JSON, secret-looking values replaced (their keys stay)."""
         return {
             "application": self.application,
             "main_class": self.main_class,
-            "app_args": [(_REDACTED if SECRET_PATTERN.search(a) else a) for a in self.app_args],
-            "conf": {k: (_REDACTED if looks_secret(k, v) else v) for k, v in sorted(self.conf.items())},
+            "app_args": [(REDACTED if SECRET_PATTERN.search(a) else a) for a in self.app_args],
+            "conf": {k: (REDACTED if looks_secret(k, v) else v) for k, v in sorted(self.conf.items())},
             "name": self.app_name,
             "jars": list(self.jars),
             "py_files": list(self.py_files),

@@ -36,9 +36,10 @@ from typing import Any
 from resumable_core import InvalidArgument, SubmissionRejected, TransientError
 from resumable_core.redaction import redact
 
+from ._submission import mask_values
+
 log = logging.getLogger("adapters.spark")
 
-_REDACTED = "<secret>"
 _USAGE = "Usage: spark-submit"
 _ERROR_LINE = re.compile(r"^Error: (.+)$", re.MULTILINE)
 _EXCEPTION_LINE = re.compile(r"^(?:Caused by: |Exception in thread \"[^\"]*\" )?[\w.$]+(?:Exception|Error): .+$",
@@ -130,7 +131,7 @@ class SparkSubmitLauncher:
         credentials spark-submit reads from a file; ``{dir}`` in a conf value is that
         directory. Returns when the process exited by itself; raises otherwise.
         """
-        secret_list = sorted({s for s in secrets if s and len(s) >= 4}, key=len, reverse=True)
+        secret_list = [s for s in set(secrets) if s and len(s) >= 4]
         workdir = tempfile.mkdtemp(prefix="resumable-spark-submit-")  # 0700
         try:
             for name, content in (files or {}).items():
@@ -174,10 +175,7 @@ class SparkSubmitLauncher:
     @staticmethod
     def _result(returncode: int, out: bytes, err: bytes, secrets: list[str]) -> LaunchResult:
         def clean(data: bytes) -> str:
-            text = data.decode("utf-8", "replace")
-            for secret in secrets:
-                text = text.replace(secret, _REDACTED)
-            return redact(text, secrets)
+            return redact(mask_values(data.decode("utf-8", "replace"), secrets))
 
         return LaunchResult(returncode, clean(out), clean(err))
 

@@ -13,7 +13,7 @@ import json
 import re
 import urllib.parse
 import warnings
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from types import MappingProxyType
 
@@ -31,7 +31,7 @@ DEFAULT_REFERENCE_PROPERTY = "spark.resumable.ref"
 # References and property keys land in a JVM command line and a log we grep: keep them plain.
 _REFERENCE_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9._:-]{0,199}")
 _PROPERTY_KEY_RE = re.compile(r"spark\.[A-Za-z0-9._-]+")
-_REDACTED = "<secret>"
+REDACTED = "<secret>"  # what stands for a secret value in a fingerprint, a message or a launch's output
 _OPTION_RE = re.compile(r"-{1,2}([A-Za-z0-9_.-]+)(?:[=:](.*))?", re.DOTALL)
 
 DRIVER_STATES_ACTIVE = frozenset({"SUBMITTED", "RUNNING", "RELAUNCHING"})
@@ -43,6 +43,14 @@ DRIVER_STATES = DRIVER_STATES_ACTIVE | DRIVER_STATES_SUCCEEDED | DRIVER_STATES_F
 
 class SparkSuperviseWarning(UserWarning):
     """``supervise=True``: the worker may re-run a failed driver, possibly under a new id."""
+
+
+def mask_values(text: str, secrets: Iterable[str]) -> str:
+    """*text* with each of *secrets* replaced by ``<secret>``, the longest first (so one that
+    contains another is masked whole)."""
+    for secret in sorted(secrets, key=len, reverse=True):
+        text = text.replace(secret, REDACTED)
+    return text
 
 
 def looks_secret(key: str, value: str) -> bool:
@@ -187,12 +195,12 @@ class SparkSubmission:
         """
 
         def redacted(mapping: Mapping[str, str]) -> dict[str, JsonValue]:
-            return {k: (_REDACTED if looks_secret(k, v) else v) for k, v in sorted(mapping.items())}
+            return {k: (REDACTED if looks_secret(k, v) else v) for k, v in sorted(mapping.items())}
 
         return {
             "app_resource": self.app_resource,
             "main_class": self.main_class,
-            "app_args": [(_REDACTED if SECRET_PATTERN.search(a) else a) for a in self.app_args],
+            "app_args": [(REDACTED if SECRET_PATTERN.search(a) else a) for a in self.app_args],
             "properties": redacted(self.spark_properties()),
             "environment": redacted(self.environment),
         }
@@ -210,6 +218,4 @@ class SparkSubmission:
 
     def scrub(self, text: str) -> str:
         """*text* with every secret-looking value of this submission replaced."""
-        for secret in sorted(self.secret_values(), key=len, reverse=True):
-            text = text.replace(secret, _REDACTED)
-        return text
+        return mask_values(text, self.secret_values())
