@@ -28,6 +28,7 @@ from resumable_core import (
     load_record,
     run_resumable,
 )
+from resumable_core.testing import FakeClock
 from tests.services.spark import free_port
 from tests.spark.misbehaving_server import MisbehavingServer, Reply, misbehaving_server
 
@@ -48,22 +49,14 @@ def worker() -> Iterator[MisbehavingServer]:
         yield s
 
 
-class Clock:
-    def __init__(self) -> None:
-        self.now = 1_000_000.0
-
-    def __call__(self) -> float:
-        return self.now
-
-
 def client_for(master: MisbehavingServer, **kwargs: Any) -> SparkRestClient:
     kwargs.setdefault("timeout", urllib3.Timeout(connect=1.0, read=1.0))
     return SparkRestClient(master.url, web_ui_urls=master.url, **kwargs)
 
 
-def job_for(client: SparkRestClient, clock: Clock | None = None, **kwargs: Any) -> SparkRestJob:
+def job_for(client: SparkRestClient, clock: FakeClock | None = None, **kwargs: Any) -> SparkRestJob:
     sub = SparkSubmission(app_resource="file:/jobs/app.jar", main_class="app.Main")
-    return SparkRestJob(client, sub, clock=clock or Clock(), sleep=lambda s: None, **kwargs)
+    return SparkRestJob(client, sub, clock=clock or FakeClock(), sleep=lambda s: None, **kwargs)
 
 
 def status(state: str | None, **extra: Any) -> Reply:
@@ -95,7 +88,7 @@ def test_unknown_to_a_master_with_no_worker_is_never_lost(master: MisbehavingSer
     """A master restarted without recovery: ALIVE, no worker yet, "unknown" for a running driver."""
     master.script(status(None))
     master.route("/json/", master_json())
-    clock = Clock()
+    clock = FakeClock()
     job = job_for(client_for(master), clock, lost_settle=10)
     for _ in range(3):
         with pytest.raises(TransientError, match="no ALIVE worker"):
@@ -109,7 +102,7 @@ def test_lost_needs_two_confirmed_answers_a_settle_period_apart(
     master.script(status(None))
     master.route("/json/", master_json(worker))
     worker.script(worker_page(**{"driver-20261124065334-0009": "RUNNING"}))  # another driver
-    clock = Clock()
+    clock = FakeClock()
     job = job_for(client_for(master), clock, lost_settle=10)
     with pytest.raises(TransientError, match="before it counts as lost"):
         job.get_job_status(DRIVER)
@@ -127,7 +120,7 @@ def test_a_driver_the_master_knows_again_starts_the_settle_over(master: Misbehav
     master.script(status(None), status("RUNNING"), status(None))
     master.route("/json/", master_json(worker))
     worker.script(worker_page())
-    clock = Clock()
+    clock = FakeClock()
     job = job_for(client_for(master), clock, lost_settle=10)
     with pytest.raises(TransientError):
         job.get_job_status(DRIVER)
@@ -142,7 +135,7 @@ def test_a_driver_its_worker_still_runs_is_not_lost(master: MisbehavingServer, w
     master.script(status(None))
     master.route("/json/", master_json(worker))
     worker.script(worker_page(**{DRIVER: "RUNNING"}))
-    clock = Clock()
+    clock = FakeClock()
     job = job_for(client_for(master), clock, lost_settle=0)
     with pytest.raises(TransientError, match="still runs it"):
         job.get_job_status(DRIVER)
@@ -185,7 +178,7 @@ def test_a_worker_page_that_cannot_be_read_is_no_evidence(master: MisbehavingSer
 
 def test_without_a_web_ui_the_settle_alone_confirms(master: MisbehavingServer) -> None:
     master.script(status(None))
-    clock = Clock()
+    clock = FakeClock()
     job = job_for(SparkRestClient(master.url, timeout=1.0), clock, lost_settle=10)
     with pytest.raises(TransientError):
         job.get_job_status(DRIVER)
