@@ -28,16 +28,17 @@ import os
 import re
 import secrets
 import shutil
-import signal
 import socket
 import subprocess
 import tempfile
 import time
 from collections.abc import Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
+
+from tests.services.processes import forget_pid, log_tail, record_pid, stop_process
 
 REALM = "RESUMABLE.TEST"
 _START_ATTEMPTS = 4  # a free port can be taken (UDP or TCP) before the KDC binds it
@@ -71,15 +72,6 @@ def free_port() -> int:
     raise RuntimeError("no port free for both UDP and TCP on 127.0.0.1")
 
 
-def _pid_file(pid: int) -> Path | None:
-    run_dir = os.environ.get("RESUMABLE_TEST_RUN_DIR")
-    if not run_dir:
-        return None
-    pids = Path(run_dir) / "pids"
-    pids.mkdir(parents=True, exist_ok=True)
-    return pids / f"krb5kdc-{pid}.pid"
-
-
 @dataclass
 class Kdc:
     """One ``krb5kdc`` for ``realm`` on 127.0.0.1:``port``, its files under ``base_dir``."""
@@ -89,7 +81,6 @@ class Kdc:
     port: int
     realm: str = REALM
     process: subprocess.Popen[bytes] | None = None
-    _pid_path: Path | None = field(default=None, repr=False)
 
     @property
     def krb5_conf(self) -> Path:
@@ -237,13 +228,11 @@ class Kdc:
             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
             start_new_session=True,  # a ^C at the terminal must not stop it behind our back
         )
-        self._pid_path = _pid_file(self.process.pid)
-        if self._pid_path is not None:
-            self._pid_path.write_text(f"{self.process.pid}\n")
+        record_pid(f"krb5kdc-{self.process.pid}", self.process.pid)
         deadline = time.monotonic() + _READY_BOUND
         while time.monotonic() < deadline:
             if self.process.poll() is not None:
-                self._forget_pid()
+                forget_pid(f"krb5kdc-{self.process.pid}")
                 raise _StartFailed(f"krb5kdc exited with {self.process.returncode}:\n{self.log_tail()}")
             with contextlib.suppress(OSError), socket.create_connection(("127.0.0.1", self.port), timeout=1):
                 return
@@ -256,28 +245,12 @@ class Kdc:
         process = self.process
         if process is None:
             return
-        if process.poll() is None:
-            with contextlib.suppress(ProcessLookupError):
-                os.kill(process.pid, signal.SIGTERM)
-            try:
-                process.wait(_STOP_BOUND)
-            except subprocess.TimeoutExpired:
-                with contextlib.suppress(ProcessLookupError):
-                    os.kill(process.pid, signal.SIGKILL)
-                process.wait(_STOP_BOUND)
-        self._forget_pid()
+        stop_process(process, timeout=_STOP_BOUND)
+        forget_pid(f"krb5kdc-{process.pid}")
         self.process = None
 
-    def _forget_pid(self) -> None:
-        if self._pid_path is not None:
-            with contextlib.suppress(FileNotFoundError):
-                self._pid_path.unlink()
-            self._pid_path = None
-
     def log_tail(self, lines: int = 20) -> str:
-        with contextlib.suppress(OSError):
-            return "\n".join(self.log_path.read_text(errors="replace").splitlines()[-lines:])
-        return ""
+        return log_tail(self.log_path, lines)
 
 
 class _StartFailed(RuntimeError):

@@ -21,9 +21,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import json
-import os
 import re
-import signal
 import subprocess
 import sys
 import time
@@ -36,24 +34,13 @@ from typing import Any
 
 import pytest
 
+from tests.services.processes import forget_pid, free_port, record_pid, stop_process
+
 REGION = "us-east-1"
 FAKE_KEY = "testing"  # moto accepts any credentials; these are its documented fakes
 DEFAULT_POLLS = 3
 _POLLS = re.compile(r"/\*\s*polls=(\d+)\s*\*/")
 _HOLD = "/* hold */"
-
-
-def free_port() -> int:
-    import socket
-
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-def _pid_file(pid: int) -> Path | None:
-    run_dir = os.environ.get("RESUMABLE_TEST_RUN_DIR")
-    return Path(run_dir) / "pids" / f"moto-{pid}.pid" if run_dir else None
 
 
 @dataclass
@@ -94,18 +81,8 @@ class MotoServer:
         self._post("/moto-api/reset", {})
 
     def stop(self, timeout: float = 10.0) -> None:
-        if self.process.poll() is None:
-            with contextlib.suppress(ProcessLookupError):
-                os.kill(self.process.pid, signal.SIGTERM)
-            try:
-                self.process.wait(timeout)
-            except subprocess.TimeoutExpired:
-                with contextlib.suppress(ProcessLookupError):
-                    os.kill(self.process.pid, signal.SIGKILL)
-                self.process.wait(timeout)
-        pid_file = _pid_file(self.process.pid)
-        if pid_file is not None:
-            pid_file.unlink(missing_ok=True)
+        stop_process(self.process, timeout=timeout)
+        forget_pid(f"moto-{self.process.pid}")
 
 
 @contextlib.contextmanager
@@ -118,10 +95,7 @@ def start_moto_server(log_dir: Path, timeout: float = 60.0) -> Iterator[MotoServ
                 [sys.executable, "-m", "tests.services.moto", "--port", str(port)],
                 stdout=log, stderr=subprocess.STDOUT, cwd=Path(__file__).resolve().parents[2],
             )
-        pid_file = _pid_file(process.pid)
-        if pid_file is not None:
-            pid_file.parent.mkdir(parents=True, exist_ok=True)
-            pid_file.write_text(f"{process.pid}\n")
+        record_pid(f"moto-{process.pid}", process.pid)
         server = MotoServer(process, port, log_path)
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline and process.poll() is None:

@@ -25,7 +25,6 @@ import contextlib
 import json
 import os
 import signal
-import socket
 import subprocess
 import time
 import urllib.error
@@ -36,6 +35,9 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+
+from tests.services.processes import forget_pid, log_tail, record_pid, stop_process
+from tests.services.processes import free_port as free_port  # the tests' import of it
 
 DRIVER_MAIN_CLASS = "resumabletest.SleepExit"
 _DRIVER_SOURCE = """\
@@ -60,28 +62,6 @@ def spark_home() -> Path:
     return Path(pyspark.__file__).parent
 
 
-def free_port() -> int:
-    """A port free right now on 127.0.0.1 (another process may still take it: callers retry)."""
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-def _record_pid(name: str, pid: int) -> None:
-    run_dir = os.environ.get("RESUMABLE_TEST_RUN_DIR")
-    if run_dir:
-        pids = Path(run_dir) / "pids"
-        pids.mkdir(parents=True, exist_ok=True)
-        (pids / f"{name}-{pid}.pid").write_text(f"{pid}\n")
-
-
-def _forget_pid(name: str, pid: int) -> None:
-    run_dir = os.environ.get("RESUMABLE_TEST_RUN_DIR")
-    if run_dir:
-        with contextlib.suppress(FileNotFoundError):
-            (Path(run_dir) / "pids" / f"{name}-{pid}.pid").unlink()
-
-
 def _get_json(url: str, timeout: float = 2.0, headers: Mapping[str, str] | None = None) -> Any:
     request = urllib.request.Request(url, headers=dict(headers or {}))
     with urllib.request.urlopen(request, timeout=timeout) as response:  # loopback only
@@ -96,21 +76,11 @@ class _Daemon:
 
     def stop(self, sig: int = signal.SIGTERM, timeout: float = 15.0) -> None:
         """Stop this JVM by its PID (spark-class execs java, so the PID is the JVM's)."""
-        if self.process.poll() is None:
-            with contextlib.suppress(ProcessLookupError):
-                os.kill(self.process.pid, sig)
-            try:
-                self.process.wait(timeout)
-            except subprocess.TimeoutExpired:
-                with contextlib.suppress(ProcessLookupError):
-                    os.kill(self.process.pid, signal.SIGKILL)
-                self.process.wait(timeout)
-        _forget_pid(self.name, self.process.pid)
+        stop_process(self.process, sig, timeout)
+        forget_pid(f"{self.name}-{self.process.pid}")
 
     def log_tail(self, lines: int = 30) -> str:
-        with contextlib.suppress(OSError):
-            return "\n".join(self.log_path.read_text(errors="replace").splitlines()[-lines:])
-        return ""
+        return log_tail(self.log_path, lines)
 
 
 @dataclass
@@ -191,7 +161,7 @@ class SparkCluster:
                 stdin=subprocess.DEVNULL,
                 cwd=self.base_dir,
             )
-        _record_pid(name, process.pid)
+        record_pid(f"{name}-{process.pid}", process.pid)
         return _Daemon(name, process, log_path)
 
     def start_master(self, timeout: float = 60.0) -> None:
