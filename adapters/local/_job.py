@@ -398,13 +398,14 @@ class LocalProcessJob:
     def _signal_group(self, info: LocalJobInfo, signum: int) -> bool:
         """Signal the job's process group if it is verifiably still the job's, and each marked
         process that left that group; False if nothing of the job is left."""
-        sent = False
+        group_signalled = False
         if info.runner_pid is not None and (self._runner_alive(info) or self._orphan_alive(info)):
             with contextlib.suppress(ProcessLookupError):
                 os.killpg(info.runner_pid, signum)
-                sent = True
+                group_signalled = True
+        sent = group_signalled
         for pid, group, start_ticks in self._marked_processes(info.job_id):
-            if sent and group == info.runner_pid:
+            if group_signalled and group == info.runner_pid:
                 continue  # the group signal reached it: one signal each, as a terminal would send
             sent = _signal_if_same(pid, start_ticks, signum) or sent
         return sent

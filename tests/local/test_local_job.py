@@ -375,3 +375,28 @@ def test_a_runner_that_cannot_write_says_why_it_did_not_start(jobs_dir: Path) ->
     assert "failed to start" in done.stdout and os.strerror(errno.EFBIG) in done.stdout
     assert "no message" not in done.stdout
     assert [p.name for p in jobs_dir.iterdir() if not p.name.startswith(".")] == []
+
+
+def test_without_a_group_signal_every_marked_process_is_signalled_in_and_out_of_the_group(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Regression: a marked process outside the runner's group, signalled first, used to count
+    as the group signal, and a marked process still in that (dead runner's) group was skipped."""
+    from adapters.local import _job
+
+    job = LocalProcessJob(None, jobs_dir=tmp_path)
+    info = _job.LocalJobInfo(job_id="j", directory=tmp_path, runner_pid=4242, command_pid=None, started_at=1.0,
+                             ended_at=None, exit_code=None, signal=None, duration=None, error=None,
+                             cancel_requested=True)
+    monkeypatch.setattr(job, "_runner_alive", lambda info: False)  # nothing to send a group signal through
+    monkeypatch.setattr(job, "_orphan_alive", lambda info: False)
+    monkeypatch.setattr(job, "_marked_processes", lambda job_id: [(501, 9999, 1), (502, 4242, 2)])
+    signalled: list[int] = []
+
+    def signal_if_same(pid: int, start_ticks: int, signum: int) -> bool:
+        signalled.append(pid)
+        return True
+
+    monkeypatch.setattr(_job, "_signal_if_same", signal_if_same)
+    assert job._signal_group(info, signal.SIGTERM)
+    assert signalled == [501, 502]
