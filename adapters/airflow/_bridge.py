@@ -22,20 +22,17 @@ from typing import Any, TypeVar, cast
 from resumable_core import (
     Event,
     InvalidArgument,
-    Outcome,
     Policy,
     PollPolicy,
     ResumableError,
     StateStore,
-    StoreError,
-    cancel_resumable,
     run_resumable,
 )
 from resumable_core.events import Reattached, StatusChanged, Submitted
 
 from ._compat import NEVER_EXPIRE, AirflowTaskTimeout, BaseOperator, Context
 from ._hook_job import MIXIN_HOOKS, _Cancellable, adopt_stock_record, decode_external_id, hook_job
-from ._kill import CANCEL_BY_CAUSE, CANCEL_POLL, KillCause, KillPolicy, SigtermLatch, TaskInterrupted, sigterm_cause
+from ._kill import CANCEL_BY_CAUSE, KillCause, KillPolicy, SigtermLatch, TaskInterrupted, sigterm_cause, stop_job
 from ._operator import AIRFLOW_POLICY, ActiveRun, StoreSource, clear_generation, key_for, store_for
 from ._references import reference_hooks_for
 from ._store import AirflowStateStore
@@ -198,26 +195,8 @@ class ResumableJobBridge(BaseOperator):
             self.log.info("%s: leaving job %s running: %s's own on_kill does not cancel (its switch is off)",
                           cause.value, self._resumable_job_id, type(self).__name__)
             return False
-        try:
-            record = cancel_resumable(active.job, active.store, key=active.key, poll=CANCEL_POLL,
-                                      listener=self._resumable_log, rerun=cause.reruns)
-        except StoreError as exc:
-            # The record could not be written; the user still meant the job to stop.
-            job_id = self._resumable_job_id
-            if job_id is None:
-                self.log.error("%s: could not cancel the job: %s", cause.value, exc)
-                return False
-            try:
-                active.job.cancel_job(job_id)  # a _Cancellable: checked above
-            except ResumableError as cancel_error:
-                self.log.error("%s: could not cancel job %s: %s", cause.value, job_id, cancel_error)
-                return False
-            self.log.warning("%s: cancelled job %s; the record could not be updated: %s", cause.value, job_id, exc)
-            return True
-        except ResumableError as exc:
-            self.log.error("%s: could not cancel the job: %s", cause.value, exc)
-            return False
-        return record is not None and bool(record.history) and record.history[-1].outcome is Outcome.CANCELLED
+        return stop_job(active.job, active.store, active.key, cause, job_id=self._resumable_job_id, reference=None,
+                        listener=self._resumable_log, log=self.log)
 
     # -- logs ----------------------------------------------------------------------------
 

@@ -23,7 +23,18 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from resumable_core import PollPolicy, ResumableError
+from resumable_core import (
+    JobNotFound,
+    Outcome,
+    PollPolicy,
+    ResumableError,
+    ResumableJob,
+    StateStore,
+    StoreError,
+    SupportsCancel,
+    cancel_resumable,
+)
+from resumable_core.events import EventListener
 
 # How often a pending SIGTERM is looked at while waiting between polls. Airflow
 # sends SIGKILL 5 s after the SIGTERM of a user's mark-failed, and the check,
@@ -32,6 +43,10 @@ KILL_CHECK_INTERVAL = 0.2
 
 # The cancel's own budget, short for the same reason.
 CANCEL_POLL = PollPolicy(min_interval=0.2, max_interval=1.0, transient_attempts=3, transient_seconds=3.0)
+
+# How long a cancel the record cannot carry (a clear while running) is watched until the
+# job reports it ended: what is left of those 5 s after the state query and the cancel.
+UNRECORDED_CANCEL_WAIT = 3.0
 
 
 class KillCause(str, enum.Enum):
@@ -167,3 +182,80 @@ def sigterm_cause(ti: Any, log: Any, safe: Callable[[str], str] = str) -> tuple[
     cause = cause_from_state(state)
     log.info("SIGTERM received; task instance state %r: %s", state, cause.value)
     return state, cause
+
+
+def stop_job(job: ResumableJob[Any], store: StateStore, key: str, cause: KillCause, *, job_id: str | None,
+             reference: str | None, listener: EventListener, log: Any, safe: Callable[[str], str] = str) -> bool:
+    """Cancel the job of a task stopped for *cause* (the kill policy said so); True when it was cancelled.
+
+    The operator's and the bridge's one stop path. Through the record (``cancel_resumable``),
+    or, when the record cannot be used, by *job_id*, the id this try kept in memory.
+    """
+    try:
+        record = cancel_resumable(job, store, key=key, poll=CANCEL_POLL, listener=listener, rerun=cause.reruns)
+    except StoreError as exc:
+        # The record could not be written (the task instance may no longer be allowed
+        # to); the user still meant the job to stop.
+        return _cancel_unrecorded(job, cause, job_id, reference, safe(str(exc)), log, safe)
+    except ResumableError as exc:
+        log.error("%s: could not cancel the job: %s", cause.value, safe(str(exc)))
+        return False
+    if record is None and job_id is None:
+        log.info("%s: no job to cancel (none recorded, none submitted by this try)", cause.value)
+        return False
+    if record is None:
+        # The store answers nothing for this try, yet it runs a job: Airflow 3.3 gives a task
+        # instance cleared while running a new id, and the task state store then answers
+        # this try (by its old id) with "no such key".
+        return _cancel_unrecorded(job, cause, job_id, reference, "the task state store has no record for this "
+                                  "try (a clear while running gives the task instance a new id)", log, safe)
+    cancelled = bool(record.history) and record.history[-1].outcome is Outcome.CANCELLED
+    if cancelled and cause.reruns:
+        log.info("%s: job cancelled; a new try of this task submits afresh", cause.value)
+    return cancelled
+
+
+def _cancel_unrecorded(job: ResumableJob[Any], cause: KillCause, job_id: str | None, reference: str | None,
+                       why: str, log: Any, safe: Callable[[str], str]) -> bool:
+    """Cancel the job this try runs, by the id kept in memory, when the record cannot be used."""
+    if job_id is None or not isinstance(job, SupportsCancel):
+        log.error("%s: could not cancel the job: %s", cause.value, why)
+        return False
+    try:
+        job.cancel_job(job_id)
+    except ResumableError as exc:
+        log.error("%s: could not cancel job %s: %s", cause.value, job_id, safe(str(exc)))
+        return False
+    log.warning("%s: cancelled job %s (reference %s) without updating its record: %s",
+                cause.value, job_id, reference, why)
+    # The next try reads the record this try could not update, which still names the job
+    # as running, and decides from the job's own status: it submits afresh only if the job
+    # has ended by then. Many systems end a job some time after accepting the cancel (a
+    # YARN kill answered 202, a pod terminating): seen still running, it would be
+    # reattached to, then end KILLED and fail the try a user's clear meant to rerun.
+    ended = _await_end(job, job_id, UNRECORDED_CANCEL_WAIT, log, safe)
+    if ended is None:
+        log.warning("%s: job %s still reported active %.0f s after the cancel; the next try may "
+                    "reattach to it before it ends", cause.value, job_id, UNRECORDED_CANCEL_WAIT)
+    else:
+        log.info("%s: job %s ended after the cancel (%s); the next try submits afresh",
+                 cause.value, job_id, safe(ended))
+    return True
+
+
+def _await_end(job: ResumableJob[Any], job_id: str, seconds: float, log: Any, safe: Callable[[str], str]) -> str | None:
+    """The status *job_id* ended in ("not found" when gone), asked for up to *seconds*; None if still active."""
+    deadline = time.monotonic() + seconds
+    while True:
+        try:
+            status = job.get_job_status(job_id)
+        except JobNotFound:
+            return "not found"
+        except ResumableError as exc:  # transient or unclear: ask again while time remains
+            log.info("job %s: status after the cancel not known yet: %s", job_id, safe(str(exc)))
+        else:
+            if not job.is_job_active(status):
+                return status
+        if time.monotonic() >= deadline:
+            return None
+        time.sleep(KILL_CHECK_INTERVAL)

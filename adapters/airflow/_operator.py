@@ -7,7 +7,6 @@ import dataclasses
 import logging
 import os
 import sys
-import time
 import warnings
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
@@ -18,17 +17,12 @@ from typing import Any, NoReturn, Union
 from resumable_core import (
     Event,
     InvalidArgument,
-    JobNotFound,
     OnSuperseded,
-    Outcome,
     Policy,
     PollPolicy,
     ResumableError,
     ResumableJob,
     StateStore,
-    StoreError,
-    SupportsCancel,
-    cancel_resumable,
     check_job,
     run_resumable,
 )
@@ -38,13 +32,12 @@ from resumable_core.redaction import redact
 from ._compat import NEVER_EXPIRE, AirflowTaskTimeout, BaseOperator, Context
 from ._kill import (
     CANCEL_BY_CAUSE,
-    CANCEL_POLL,
-    KILL_CHECK_INTERVAL,
     KillCause,
     KillPolicy,
     SigtermLatch,
     TaskInterrupted,
     sigterm_cause,
+    stop_job,
 )
 from ._store import AirflowStateStore
 from ._telemetry import AirflowTelemetry
@@ -63,9 +56,6 @@ GENERATION_PREFIX = "airflow-max-tries:"
 # instance, one live job.
 AIRFLOW_POLICY = Policy(on_superseded=OnSuperseded.CANCEL)
 
-# How long a cancel the record cannot carry (a clear while running) is watched until the
-# job reports it ended: what is left of those 5 s after the state query and the cancel.
-UNRECORDED_CANCEL_WAIT = 3.0
 
 
 def clear_generation(ti: Any) -> str:
@@ -375,81 +365,9 @@ class ResumableOperator(BaseOperator):
         if not self.kill_policy.cancels(cause):
             self.log.info("%s: leaving job %s running (kill_policy)", cause.value, self._job_id)
             return False
-        try:
-            with self._core_log_masked():
-                record = cancel_resumable(
-                    active.job,
-                    active.store,
-                    key=active.key,
-                    poll=CANCEL_POLL,  # short: after a user's mark-failed SIGKILL follows in 5 s
-                    listener=self._on_event,
-                    rerun=cause.reruns,
-                )
-        except StoreError as exc:
-            # The record could not be written (the task instance may no longer be
-            # allowed to); the user still meant the job to stop.
-            return self._cancel_unrecorded(cause, self._safe(str(exc)))
-        except ResumableError as exc:
-            self.log.error("%s: could not cancel the job: %s", cause.value, self._safe(str(exc)))
-            return False
-        if record is None and self._job_id is None:
-            self.log.info("%s: no job to cancel (none recorded, none submitted by this try)", cause.value)
-            return False
-        if record is None:
-            # The store answers nothing for this try, yet it runs a job: Airflow 3.3
-            # gives a task instance cleared while running a new id, and the task state
-            # store then answers this try (by its old id) with "no such key".
-            return self._cancel_unrecorded(cause, "the task state store has no record for this try "
-                                                  "(a clear while running gives the task instance a new id)")
-        cancelled = bool(record.history) and record.history[-1].outcome is Outcome.CANCELLED
-        if cancelled and cause.reruns:
-            self.log.info("%s: job cancelled; a new try of this task submits afresh", cause.value)
-        return cancelled
-
-    def _cancel_unrecorded(self, cause: KillCause, why: str) -> bool:
-        """Cancel the job this try runs, by the id kept in memory, when the record cannot be used."""
-        active = self._active
-        job_id = self._job_id
-        if active is None or job_id is None or not isinstance(active.job, SupportsCancel):
-            self.log.error("%s: could not cancel the job: %s", cause.value, why)
-            return False
-        try:
-            active.job.cancel_job(job_id)
-        except ResumableError as exc:
-            self.log.error("%s: could not cancel job %s: %s", cause.value, job_id, self._safe(str(exc)))
-            return False
-        self.log.warning("%s: cancelled job %s (reference %s) without updating its record: %s",
-                         cause.value, job_id, self._reference, why)
-        # The next try reads the record this try could not update, which still names the job
-        # as running, and decides from the job's own status: it submits afresh only if the job
-        # has ended by then. Many systems end a job some time after accepting the cancel (a
-        # YARN kill answered 202, a pod terminating): seen still running, it would be
-        # reattached to, then end KILLED and fail the try a user's clear meant to rerun.
-        ended = self._await_end(active.job, job_id, UNRECORDED_CANCEL_WAIT)
-        if ended is None:
-            self.log.warning("%s: job %s still reported active %.0f s after the cancel; the next try may "
-                             "reattach to it before it ends", cause.value, job_id, UNRECORDED_CANCEL_WAIT)
-        else:
-            self.log.info("%s: job %s ended after the cancel (%s); the next try submits afresh",
-                          cause.value, job_id, self._safe(ended))
-        return True
-
-    def _await_end(self, job: ResumableJob[Any], job_id: str, seconds: float) -> str | None:
-        """The status *job_id* ended in ("not found" when gone), asked for up to *seconds*; None if still active."""
-        deadline = time.monotonic() + seconds
-        while True:
-            try:
-                status = job.get_job_status(job_id)
-            except JobNotFound:
-                return "not found"
-            except ResumableError as exc:  # transient or unclear: ask again while time remains
-                self.log.info("job %s: status after the cancel not known yet: %s", job_id, self._safe(str(exc)))
-            else:
-                if not job.is_job_active(status):
-                    return status
-            if time.monotonic() >= deadline:
-                return None
-            time.sleep(KILL_CHECK_INTERVAL)
+        with self._core_log_masked():
+            return stop_job(active.job, active.store, active.key, cause, job_id=self._job_id,
+                            reference=self._reference, listener=self._on_event, log=self.log, safe=self._safe)
 
     # -- texts ----------------------------------------------------------------------------
 

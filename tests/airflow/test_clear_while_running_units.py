@@ -133,7 +133,7 @@ def test_the_clearing_try_waits_until_the_cancelled_job_reports_its_end() -> Non
 
 def test_the_wait_for_the_end_is_bounded(monkeypatch: pytest.MonkeyPatch) -> None:
     """Airflow sends SIGKILL 5 s after the SIGTERM: a kill the system never completes must not hold the try."""
-    monkeypatch.setattr("adapters.airflow._operator.UNRECORDED_CANCEL_WAIT", 0.5)
+    monkeypatch.setattr("adapters.airflow._kill.UNRECORDED_CANCEL_WAIT", 0.5)
     job, interrupted, took = clear_while_running(kill_takes=-1)
     assert interrupted.cancelled and job.cancels == 1
     assert set(job.seen) == {"RUNNING"} and (job.queries_since_cancel or 0) >= 2

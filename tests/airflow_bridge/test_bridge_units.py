@@ -344,6 +344,29 @@ def test_sigterm_cancels_through_the_operators_on_kill_by_cause(state: str, caus
     assert run.record_phase() is expected
 
 
+def test_a_clear_while_running_cancels_by_the_id_in_memory_when_the_store_no_longer_answers() -> None:
+    """Airflow 3.3 gives a task instance cleared while running a new id: its task state store then
+    answers the running try with "no such key". The job must still be stopped (the operator's own
+    stop path, shared), and it is watched until it reports its end."""
+    run = Run(["RUNNING"] * 3 + ["CANCELLED"])
+
+    class ClearedDuringPoll(ToyOperator):
+        def get_job_status(self, external_id: Any, context: Any) -> str:
+            status = super().get_job_status(external_id, context)
+            if self.system.calls["hook:get_job_status"] == 2:
+                run.store.values.clear()  # the new id: the store has nothing for this try any more
+                self.on_kill()
+            return status
+
+    run.ti.state = "restarting"
+    op = resumable(ClearedDuringPoll)(task_id="task", system=run.system,
+                                      poll=PollPolicy(min_interval=0.01, max_interval=0.01))
+    with pytest.raises(TaskInterrupted) as caught:
+        op.execute(context_for(run.ti, run.store))
+    assert caught.value.cause is KillCause.USER_CLEAR and caught.value.cancelled
+    assert run.system.calls.get("cancel", 0) == 1 and run.system.jobs[0].cancelled
+
+
 def test_a_worker_shutdown_leaves_the_job_for_the_retry_to_reattach() -> None:
     run = Run(["RUNNING", "RUNNING", "SUCCEEDED"])
     op = resumable(SigtermDuringPoll)(task_id="task", system=run.system,
