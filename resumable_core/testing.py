@@ -129,7 +129,7 @@ class FakeExternalSystem:
 
 
 class PlainFakeJob:
-    """A job with the six required operations only: no lookup, no cancel, no fingerprint."""
+    """A job with the five required operations only: no lookup, no cancel, no fingerprint."""
 
     def __init__(self, system: FakeExternalSystem, spec: str = "spec-1") -> None:
         self.system = system

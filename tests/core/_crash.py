@@ -469,7 +469,7 @@ class FullJob(Protocol):
 
 
 class PlainJobProxy:
-    """The six required operations; no lookup, so an intent without id is ambiguous.
+    """The five required operations; no lookup, so an intent without id is ambiguous.
 
     *remake*, when given, builds the job anew for each attempt (``new_process``): an
     adapter's memory (a cached status, the pods it deleted) dies with its process.
