@@ -17,7 +17,7 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
-from adapters.sqlite import SqliteStateStore
+from resumable_adapters.sqlite import SqliteStateStore
 from resumable_core import MemoryStateStore, PollPolicy, StateStore, run_resumable
 from resumable_core.testing import FakeExternalSystem, FakeJob
 

@@ -22,7 +22,7 @@ CASES = {
     "import resumable_core": "import resumable_core",
     "a DAG file: the operator's imports, no run": "import resumable_core; resumable_core.Policy; resumable_core.PollPolicy",
     "a run: from resumable_core import run_resumable": "from resumable_core import run_resumable",
-    "a run on SQLite (adapters.sqlite + run_resumable)": "import adapters.sqlite; from resumable_core import run_resumable",
+    "a run on SQLite (resumable_adapters.sqlite + run_resumable)": "import resumable_adapters.sqlite; from resumable_core import run_resumable",
 }
 BARE = "pass"
 

@@ -36,9 +36,15 @@ from typing import Any
 
 import urllib3
 
-from adapters.spark import AsyncSparkRestClient, AsyncSparkRestJob, SparkRestClient, SparkRestJob, SparkSubmission
-from adapters.sqlite import SqliteStateStore
 from benchmarks import spark_status_server
+from resumable_adapters.spark import (
+    AsyncSparkRestClient,
+    AsyncSparkRestJob,
+    SparkRestClient,
+    SparkRestJob,
+    SparkSubmission,
+)
+from resumable_adapters.sqlite import SqliteStateStore
 from resumable_core import PollPolicy, run_resumable
 from resumable_core.aio import Supervisor
 from resumable_core.events import Event, Finished, Submitted

@@ -31,7 +31,7 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
-from adapters.spark import SparkRestClient, SparkSubmission
+from resumable_adapters.spark import SparkRestClient, SparkSubmission
 from tests.services.spark import SparkCluster, compile_driver_jar, spark_home, start_spark_cluster
 
 OUT = Path(__file__).parent / "out"

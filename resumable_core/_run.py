@@ -195,7 +195,7 @@ def run_resumable(
 
     The job is checked before anything is read or submitted: a job missing one
     of the required operations raises InvalidArgument naming it. *telemetry*
-    counts and traces each decision (``adapters.otel``); without it nothing is computed.
+    counts and traces each decision (``resumable_adapters.otel``); without it nothing is computed.
 
     *polled* is ``(job_id, status)`` when a poller outside this call (a deferrable
     trigger) already followed the job to a status in which it can no longer change:

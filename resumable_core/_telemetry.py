@@ -4,7 +4,7 @@
 ResumableJobMixin where they mean the same), or None for the steps in between. A
 driver given a ``Telemetry`` calls ``record_decision`` with it and the key,
 reference, job id and prior status; without one, nothing is computed at all.
-``adapters.otel`` sends them through the OpenTelemetry API.
+``resumable_adapters.otel`` sends them through the OpenTelemetry API.
 """
 
 from __future__ import annotations
@@ -57,7 +57,7 @@ _BY_REASON = {
 
 @runtime_checkable
 class Telemetry(Protocol):
-    """Where decisions are counted and traced (``adapters.otel.OpenTelemetry``, Airflow's Stats...)."""
+    """Where decisions are counted and traced (``resumable_adapters.otel.OpenTelemetry``, Airflow's Stats...)."""
 
     def record_decision(self, decision: str, attributes: Mapping[str, str]) -> None: ...
 

@@ -1,7 +1,7 @@
 """Metrics and traces of each decision: the ``Telemetry`` protocol and the decision names.
 
 Pass a ``Telemetry`` to ``run_resumable`` / ``run_resumable_async`` (``telemetry=``);
-``adapters.otel.OpenTelemetry`` sends the decisions through the OpenTelemetry API.
+``resumable_adapters.otel.OpenTelemetry`` sends the decisions through the OpenTelemetry API.
 """
 
 from __future__ import annotations

@@ -28,15 +28,16 @@ if [ "$profile" = test ] && ! { command -v krb5-config && command -v kinit && [ 
     rm -f "$apt_log"
 fi
 # Reinstall when pyproject.toml changed since the last install of this profile.
-# editable_mode=compat: the source tree on sys.path through a .pth file (the repository
-# root is where the packages live anyway), without setuptools' warning about folders
-# shadowing packages that the default editable mode prints on every install. Twice --quiet:
-# errors only, so a first `make demo` shows the demo, not the installer.
+# The default editable mode: the package has two source roots (the repository's top for
+# resumable_core, adapters/ for resumable_adapters), which setuptools' compat mode cannot put on
+# sys.path (it adds the top only); the default mode's import finder maps both. mypy reads
+# adapters/ through mypy_path, pytest through its pythonpath. Twice --quiet: errors only, so a
+# first `make demo` shows the demo, not the installer.
 if [ ! -f "$stamp" ] || [ pyproject.toml -nt "$stamp" ]; then
     .venv/bin/python -m pip install --quiet --quiet --disable-pip-version-check --upgrade pip
     if [ "$profile" = test ]; then
         # --no-cache-dir: pyspark is a 456 MB sdist; caching it doubles the disk it costs.
-        .venv/bin/python -m pip install --quiet --quiet --disable-pip-version-check --no-cache-dir --config-settings editable_mode=compat -e '.[test,spark,postgres]'
+        .venv/bin/python -m pip install --quiet --quiet --disable-pip-version-check --no-cache-dir -e '.[test,spark,postgres]'
         # The stock SparkSubmitOperator (its signature is checked against ours; client mode runs
         # through its hook), without its dependencies: it requires pyspark-client, whose files
         # would overwrite pyspark 4.3.0's (the real cluster the tests run). What it imports
@@ -44,7 +45,7 @@ if [ ! -f "$stamp" ] || [ pyproject.toml -nt "$stamp" ]; then
         .venv/bin/python -m pip install --quiet --quiet --disable-pip-version-check --no-deps \
             'apache-airflow-providers-apache-spark==6.3.4'
     else
-        .venv/bin/python -m pip install --quiet --quiet --disable-pip-version-check --config-settings editable_mode=compat -e .
+        .venv/bin/python -m pip install --quiet --quiet --disable-pip-version-check -e .
     fi
     touch "$stamp"
 fi

@@ -3,4 +3,4 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/bootstrap.sh core
-exec .venv/bin/python -m adapters.demo "$@"
+exec .venv/bin/python -m resumable_adapters.demo "$@"

@@ -50,7 +50,7 @@ def store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[StateStore
     elif kind == "plain":
         yield PlainStore()
     elif kind == "sqlite":
-        from adapters.sqlite import SqliteStateStore
+        from resumable_adapters.sqlite import SqliteStateStore
 
         with SqliteStateStore(tmp_path / "state.db") as sqlite_store:
             yield sqlite_store

@@ -13,6 +13,7 @@ import pytest
 import resumable_core
 
 REPO = Path(__file__).resolve().parents[1]
+ADAPTERS = REPO / "adapters" / "resumable_adapters"
 PUBLIC_SUBMODULES = ["aio", "decision", "errors", "events", "record", "redaction", "store", "telemetry", "testing"]
 
 
@@ -56,7 +57,7 @@ def test_a_name_that_moved_still_imports_with_a_warning_naming_its_home() -> Non
 
 def test_adapters_import_nothing_private_from_the_core() -> None:
     offenders = []
-    for path in sorted((REPO / "adapters").rglob("*.py")):
+    for path in sorted(ADAPTERS.rglob("*.py")):
         for node in ast.walk(ast.parse(path.read_text())):
             module = node.module if isinstance(node, ast.ImportFrom) else None
             names = [a.name for a in node.names] if isinstance(node, (ast.Import, ast.ImportFrom)) else []
@@ -77,14 +78,14 @@ def test_one_parameter_name_for_one_thing() -> None:
 
 def test_an_integration_uses_another_only_through_its_public_package() -> None:
     offenders = []
-    for path in sorted((REPO / "adapters").rglob("*.py")):
-        own = path.relative_to(REPO / "adapters").parts[0]
+    for path in sorted(ADAPTERS.rglob("*.py")):
+        own = path.relative_to(ADAPTERS).parts[0]
         for node in ast.walk(ast.parse(path.read_text())):
             if not isinstance(node, ast.ImportFrom) or node.module is None:
                 continue
-            if node.level == 0 and node.module.startswith("adapters."):
+            if node.level == 0 and node.module.startswith("resumable_adapters."):
                 parts = node.module.split(".")[1:]
-            elif node.level == 2 and path.parent != REPO / "adapters":
+            elif node.level == 2 and path.parent != ADAPTERS:
                 parts = node.module.split(".")
             else:
                 continue

@@ -14,7 +14,7 @@ import os
 from collections.abc import Callable
 from typing import Any
 
-from adapters.airflow import ResumableSparkSubmitOperator
+from resumable_adapters.airflow import ResumableSparkSubmitOperator
 from resumable_core import ResumableJob
 from tests.airflow.dagkit import SPARK_POLL
 from tests.airflow.filejob import FileJobSystem, TriggeredJob

@@ -23,6 +23,7 @@ from typing import Any
 import pytest
 
 from tests.airflow.filejob import FileJobSystem
+from tests.paths import PYTHONPATH
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -32,7 +33,7 @@ if importlib.util.find_spec("airflow") is None:
 LOGICAL_DATE = "2026-01-01T00:00:00+00:00"
 RUN_TIMEOUT = 180  # seconds for one child process; a hang fails the test instead of the suite
 
-# Importing adapters.airflow in this process (the in-process tests) loads Airflow's
+# Importing resumable_adapters.airflow in this process (the in-process tests) loads Airflow's
 # configuration, which creates $AIRFLOW_HOME (default ~/airflow): point it at a temp dir.
 _IN_PROCESS_HOME = tempfile.mkdtemp(prefix="resumable-airflow-home-")
 os.environ.setdefault("AIRFLOW_HOME", _IN_PROCESS_HOME)
@@ -52,7 +53,7 @@ def airflow_env(home: Path, extra: dict[str, str] | None = None) -> dict[str, st
             "AIRFLOW__CORE__DAGS_FOLDER": str(home / "dags"),
             "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
             "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": f"sqlite:///{home / 'airflow.db'}",
-            "PYTHONPATH": str(REPO),
+            "PYTHONPATH": PYTHONPATH,
         }
     )
     env.update(extra or {})
@@ -113,7 +114,7 @@ class AirflowSandbox:
 
             from airflow.sdk import DAG
 
-            from adapters.airflow import KillPolicy
+            from resumable_adapters.airflow import KillPolicy
             from tests.airflow.dagkit import *  # noqa: F403
 
             JOBS = {jobs!r}  # + "/<task_id>": one fake system per task

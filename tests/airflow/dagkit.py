@@ -10,7 +10,7 @@ import signal
 from collections.abc import Callable
 from typing import Any
 
-from adapters.airflow import ResumableOperator, ResumableSparkSubmitOperator
+from resumable_adapters.airflow import ResumableOperator, ResumableSparkSubmitOperator
 from resumable_core import PollPolicy, ResumableJob
 from tests.airflow.filejob import CRASH_EXIT_CODE, FileJob, FileJobSystem, TriggeredJob
 

@@ -15,6 +15,7 @@ import pytest
 
 from resumable_core import InvalidArgument, JsonValue, MemoryStateStore, StoreUnavailable, load_record
 from tests.airflow.conftest import REPO
+from tests.paths import PYTHONPATH
 
 pytestmark = pytest.mark.airflow
 
@@ -22,13 +23,13 @@ pytestmark = pytest.mark.airflow
 def run_python(code: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
         [sys.executable, "-c", code], cwd=REPO, capture_output=True, text=True, timeout=120,
-        env={"PATH": "/usr/bin:/bin", "PYTHONPATH": str(REPO)},
+        env={"PATH": "/usr/bin:/bin", "PYTHONPATH": PYTHONPATH},
     )
 
 
 def test_importing_the_core_never_imports_airflow() -> None:
     proc = run_python(
-        "import sys, resumable_core, resumable_core.testing, adapters\n"
+        "import sys, resumable_core, resumable_core.testing, resumable_adapters\n"
         "loaded = sorted(m for m in sys.modules if m == 'airflow' or m.startswith('airflow.'))\n"
         "print(loaded)"
     )
@@ -42,7 +43,7 @@ def test_importing_the_adapter_without_airflow_names_the_extra() -> None:
         "import sys\n"
         "sys.modules['airflow'] = None\n"
         "try:\n"
-        "    import adapters.airflow\n"
+        "    import resumable_adapters.airflow\n"
         "except ImportError as exc:\n"
         "    print(exc)\n"
     )
@@ -81,7 +82,7 @@ class RecordingAccessor:
 def test_the_store_writes_with_never_expire_by_default() -> None:
     from airflow.sdk.execution_time.context import NEVER_EXPIRE
 
-    from adapters.airflow import AirflowStateStore
+    from resumable_adapters.airflow import AirflowStateStore
 
     accessor = RecordingAccessor()
     store = AirflowStateStore.from_context({"task_state_store": accessor})
@@ -100,7 +101,7 @@ def test_the_store_writes_with_never_expire_by_default() -> None:
 
 @pytest.mark.parametrize("value", [None, (1, 2), float("nan"), {1: "int key"}])
 def test_the_store_refuses_what_airflow_would_refuse(value: Any) -> None:
-    from adapters.airflow import AirflowStateStore
+    from resumable_adapters.airflow import AirflowStateStore
 
     accessor = RecordingAccessor()
     with pytest.raises(InvalidArgument) as info:
@@ -113,7 +114,7 @@ def test_store_failures_are_mapped_to_the_core_errors() -> None:
     from airflow.sdk.exceptions import AirflowRuntimeError, ErrorType
     from airflow.sdk.execution_time.comms import ErrorResponse
 
-    from adapters.airflow import AirflowStateStore
+    from resumable_adapters.airflow import AirflowStateStore
 
     failure = AirflowRuntimeError(ErrorResponse(error=ErrorType.GENERIC_ERROR, detail={"message": "db down"}))
     store = AirflowStateStore(RecordingAccessor(fail=failure))
@@ -126,7 +127,7 @@ def test_store_failures_are_mapped_to_the_core_errors() -> None:
 
 
 def test_without_a_task_state_store_the_error_says_what_to_pass_instead() -> None:
-    from adapters.airflow import AirflowStateStore, AirflowStateStoreUnavailable
+    from resumable_adapters.airflow import AirflowStateStore, AirflowStateStoreUnavailable
 
     with pytest.raises(AirflowStateStoreUnavailable) as info:
         AirflowStateStore.from_context({"ti": object()})  # what Airflow < 3.3 hands a task
@@ -140,7 +141,7 @@ def test_without_a_task_state_store_the_error_says_what_to_pass_instead() -> Non
 
 
 def test_kill_causes_and_the_default_policy() -> None:
-    from adapters.airflow import ALWAYS_CANCEL, CANCEL_BY_CAUSE, NEVER_CANCEL, KillCause, cause_from_state
+    from resumable_adapters.airflow import ALWAYS_CANCEL, CANCEL_BY_CAUSE, NEVER_CANCEL, KillCause, cause_from_state
 
     assert cause_from_state("running") is KillCause.WORKER_SHUTDOWN
     assert cause_from_state(None) is KillCause.WORKER_SHUTDOWN  # could not ask: keep the job
@@ -157,7 +158,7 @@ def test_kill_causes_and_the_default_policy() -> None:
 
 
 def spark_operator(**kwargs: Any) -> Any:
-    from adapters.airflow import ResumableSparkSubmitOperator
+    from resumable_adapters.airflow import ResumableSparkSubmitOperator
 
     kwargs.setdefault("task_id", "spark")
     kwargs.setdefault("application", "/jobs/etl.jar")
@@ -239,15 +240,15 @@ def connection(host: str, port: int | None = None, **extra: Any) -> Any:
 def test_the_masters_come_from_an_airflow_connection(
     host: str, port: int | None, extra: dict[str, str], expected: tuple[str, list[str], list[str]]
 ) -> None:
-    from adapters.airflow._spark_connection import spark_endpoints
+    from resumable_adapters.airflow._spark_connection import spark_endpoints
 
     assert spark_endpoints(connection(host, port, **extra)) == expected
 
 
 def test_several_masters_reach_the_rest_client_and_the_driver() -> None:
     """The endpoints go to SparkRestClient as a list, and the HA master string to spark.master."""
-    from adapters.airflow._spark_connection import spark_endpoints
-    from adapters.spark import SparkRestClient
+    from resumable_adapters.airflow._spark_connection import spark_endpoints
+    from resumable_adapters.spark import SparkRestClient
 
     master, rest_urls, web_uis = spark_endpoints(connection("spark://a:7077,b:7077"))
     client = SparkRestClient(rest_urls, web_ui_urls=web_uis)
@@ -271,7 +272,7 @@ def test_several_masters_reach_the_rest_client_and_the_driver() -> None:
     ],
 )
 def test_a_malformed_master_is_refused_naming_the_bad_part(host: str, names: str) -> None:
-    from adapters.airflow._spark_connection import spark_endpoints
+    from resumable_adapters.airflow._spark_connection import spark_endpoints
 
     with pytest.raises(InvalidArgument) as info:
         spark_endpoints(connection(host))
@@ -279,7 +280,7 @@ def test_a_malformed_master_is_refused_naming_the_bad_part(host: str, names: str
 
 
 def test_a_master_with_credentials_is_refused_without_showing_them() -> None:
-    from adapters.airflow._spark_connection import spark_endpoints
+    from resumable_adapters.airflow._spark_connection import spark_endpoints
 
     with pytest.raises(InvalidArgument, match="no credentials") as info:
         spark_endpoints(connection("spark://a:7077,admin:hunter2pw@b:7077"))
@@ -304,7 +305,7 @@ def test_a_timeout_cancels_the_job_even_when_the_record_cannot_be_written(tmp_pa
 
     from airflow.sdk.exceptions import AirflowTaskTimeout
 
-    from adapters.airflow import ResumableOperator
+    from resumable_adapters.airflow import ResumableOperator
     from tests.airflow.dagkit import FAST_POLL
     from tests.airflow.filejob import CANCELLED, FileJob, FileJobSystem, TriggeredJob
 
@@ -332,7 +333,7 @@ def test_a_timeout_cancels_the_job_even_when_the_record_cannot_be_written(tmp_pa
 def test_a_mark_failed_cancels_the_job_even_when_the_record_cannot_be_written(tmp_path: Any) -> None:
     from types import SimpleNamespace
 
-    from adapters.airflow import KillCause, ResumableOperator, TaskInterrupted
+    from resumable_adapters.airflow import KillCause, ResumableOperator, TaskInterrupted
     from tests.airflow.dagkit import FAST_POLL
     from tests.airflow.filejob import CANCELLED, FileJob, FileJobSystem, TriggeredJob
 
@@ -379,7 +380,7 @@ class CompleteJob(JobWithoutResult):
 
 
 def test_a_job_missing_an_operation_is_refused_when_the_dag_is_parsed() -> None:
-    from adapters.airflow import ResumableOperator
+    from resumable_adapters.airflow import ResumableOperator
 
     with pytest.raises(InvalidArgument, match=r"get_job_result\(\)"):
         ResumableOperator(task_id="t", job=JobWithoutResult())  # type: ignore[arg-type]  # what mypy also refuses
@@ -389,7 +390,7 @@ def test_a_job_missing_an_operation_is_refused_when_the_dag_is_parsed() -> None:
 
 
 def test_policy_and_poll_are_named_as_run_resumable_names_them() -> None:
-    from adapters.airflow import AIRFLOW_POLICY, ResumableOperator
+    from resumable_adapters.airflow import AIRFLOW_POLICY, ResumableOperator
     from resumable_core import Policy, PollPolicy
 
     policy, poll = Policy(), PollPolicy(min_interval=3)
@@ -430,7 +431,7 @@ def task_log(caplog: pytest.LogCaptureFixture) -> Iterator[None]:
 def test_the_task_log_says_each_event_once_in_the_cores_words(caplog: pytest.LogCaptureFixture) -> None:
     from types import SimpleNamespace
 
-    from adapters.airflow import ResumableOperator
+    from resumable_adapters.airflow import ResumableOperator
     from resumable_core.events import Event, Submitted
     from resumable_core.testing import FakeExternalSystem, FakeJob
     from tests.airflow.dagkit import FAST_POLL
@@ -455,7 +456,7 @@ def test_the_task_log_says_each_event_once_in_the_cores_words(caplog: pytest.Log
 def test_a_secret_only_the_task_knows_is_masked_in_the_cores_log_lines(caplog: pytest.LogCaptureFixture) -> None:
     from types import SimpleNamespace
 
-    from adapters.airflow import ResumableOperator
+    from resumable_adapters.airflow import ResumableOperator
     from resumable_core.testing import FakeExternalSystem, FakeJob
     from tests.airflow.dagkit import FAST_POLL
 
@@ -489,7 +490,7 @@ def test_no_connection_secret_in_the_operators_errors_or_log(
 ) -> None:
     from types import SimpleNamespace
 
-    from adapters.airflow import ResumableSparkSubmitOperator
+    from resumable_adapters.airflow import ResumableSparkSubmitOperator
     from resumable_core import ResumableJob, SubmissionRejected
 
     monkeypatch.setenv("AIRFLOW_CONN_SPARK_SECRET", json.dumps({

@@ -75,7 +75,7 @@ class SlowKillJob:
 
 def clear_while_running(kill_takes: int) -> tuple[SlowKillJob, Any, float]:
     """Run a try that a user clears at its first status query; the job, what it raised, the stop's duration."""
-    from adapters.airflow import ResumableOperator, TaskInterrupted
+    from resumable_adapters.airflow import ResumableOperator, TaskInterrupted
     from tests.airflow.dagkit import FAST_POLL
 
     store = ForgettingStore()
@@ -97,7 +97,7 @@ def clear_while_running(kill_takes: int) -> tuple[SlowKillJob, Any, float]:
 
 
 def test_a_clear_while_running_cancels_the_job_even_when_the_store_no_longer_answers(tmp_path: Any) -> None:
-    from adapters.airflow import KillCause, ResumableOperator, TaskInterrupted
+    from resumable_adapters.airflow import KillCause, ResumableOperator, TaskInterrupted
     from tests.airflow.dagkit import FAST_POLL
     from tests.airflow.filejob import CANCELLED, FileJob, FileJobSystem, TriggeredJob
 
@@ -133,7 +133,7 @@ def test_the_clearing_try_waits_until_the_cancelled_job_reports_its_end() -> Non
 
 def test_the_wait_for_the_end_is_bounded(monkeypatch: pytest.MonkeyPatch) -> None:
     """Airflow sends SIGKILL 5 s after the SIGTERM: a kill the system never completes must not hold the try."""
-    monkeypatch.setattr("adapters.airflow._kill.UNRECORDED_CANCEL_WAIT", 0.5)
+    monkeypatch.setattr("resumable_adapters.airflow._kill.UNRECORDED_CANCEL_WAIT", 0.5)
     job, interrupted, took = clear_while_running(kill_takes=-1)
     assert interrupted.cancelled and job.cancels == 1
     assert set(job.seen) == {"RUNNING"} and (job.queries_since_cancel or 0) >= 2

@@ -44,7 +44,7 @@ a >> b >> c
 @pytest.fixture(scope="module")
 def crash_chain(new_sandbox: Any) -> tuple[AirflowSandbox, dict[str, DagRunResult]]:
     sandbox: AirflowSandbox = new_sandbox("crash_chain")
-    sandbox.write_dag("crash_chain", CRASH_CHAIN, imports="from adapters.sqlite import SqliteStateStore")
+    sandbox.write_dag("crash_chain", CRASH_CHAIN, imports="from resumable_adapters.sqlite import SqliteStateStore")
     sandbox.jobs("crash_submitted").arm("crash")
     sandbox.jobs("crash_succeeded").arm("crash-after-success")
     sandbox.jobs("own_store").arm("crash")
@@ -99,7 +99,7 @@ def test_any_state_store_can_replace_airflows(crash_chain: Any) -> None:
     assert "reattached to job own_store-0001" in steps["resume3"].output
     assert "state_store" not in task  # nothing went to Airflow's table
 
-    from adapters.sqlite import SqliteStateStore
+    from resumable_adapters.sqlite import SqliteStateStore
     from resumable_core import load_record
 
     run_id = steps["resume3"].report["run_id"]

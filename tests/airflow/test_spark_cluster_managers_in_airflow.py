@@ -53,7 +53,7 @@ from typing import Any
 
 import pytest
 
-from adapters.spark._kubernetes import POD_PHASES_ACTIVE, pod_phase
+from resumable_adapters.spark._kubernetes import POD_PHASES_ACTIVE, pod_phase
 from tests.airflow.clusterkit import ASKED_LOG
 from tests.airflow.conftest import AirflowSandbox, DagRunResult
 from tests.airflow.filejob import CRASH_EXIT_CODE

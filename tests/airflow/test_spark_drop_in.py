@@ -39,7 +39,7 @@ from tests.spark_yarn.conftest import ROOT, hadoop_conf_dir, write_wrapper
 pytestmark = [pytest.mark.airflow, pytest.mark.spark, pytest.mark.slow]
 
 STOCK_IMPORT = "from airflow.providers.apache.spark.operators.spark_submit import SparkSubmitOperator"
-OUR_IMPORT = "from adapters.airflow import ResumableSparkSubmitOperator as SparkSubmitOperator"
+OUR_IMPORT = "from resumable_adapters.airflow import ResumableSparkSubmitOperator as SparkSubmitOperator"
 
 HEADER = f"""\
 from datetime import timedelta

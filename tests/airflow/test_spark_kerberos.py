@@ -1,7 +1,7 @@
 """ResumableSparkSubmitOperator on a Kerberized YARN: the connection's principal and keytab become SPNEGO.
 
 As SparkSubmitHook, a principal and a keytab mean Kerberos; the ResourceManager's REST
-calls then log in from that keytab (adapters.spark.SpnegoAuth, through GSS-API: no kinit,
+calls then log in from that keytab (resumable_adapters.yarn.SpnegoAuth, through GSS-API: no kinit,
 no ticket cache), against a real MIT KDC (tests/services/kdc.py) and the loopback RM with
 Hadoop's SPNEGO filter. An explicit ``yarn_rm_auth`` still wins.
 """
@@ -28,7 +28,7 @@ from tests.services.spnego_acceptor import SpnegoAcceptor  # imports gssapi: aft
 
 
 def operator(**kwargs: Any) -> Any:
-    from adapters.airflow import ResumableSparkSubmitOperator
+    from resumable_adapters.airflow import ResumableSparkSubmitOperator
 
     kwargs.setdefault("task_id", "spark")
     kwargs.setdefault("application", "hdfs:///jobs/etl.jar")
@@ -45,7 +45,7 @@ def yarn_connection(monkeypatch: pytest.MonkeyPatch, rm_url: str) -> None:
 def test_the_connections_keytab_logs_in_to_the_resourcemanager_with_spnego(
     krb5_env: Kdc, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
 ) -> None:
-    from adapters.spark import SparkYarnJob, SpnegoAuth
+    from resumable_adapters.spark import SparkYarnJob, SpnegoAuth
 
     principal = krb5_env.principal("airflow-etl")
     keytab = krb5_env.keytab_for("airflow-etl", tmp_path / "etl.keytab")
@@ -70,7 +70,7 @@ def test_the_connections_keytab_logs_in_to_the_resourcemanager_with_spnego(
 def test_an_explicit_yarn_rm_auth_still_wins_over_the_keytab(monkeypatch: pytest.MonkeyPatch) -> None:
     from requests.auth import HTTPBasicAuth
 
-    from adapters.spark import SpnegoAuth
+    from resumable_adapters.spark import SpnegoAuth
 
     yarn_connection(monkeypatch, "http://rm:8088")
     job = operator(conn_id="spark_yarn", deploy_mode="cluster", principal="etl@CORP", keytab="/etc/etl.keytab",
@@ -83,9 +83,9 @@ def test_an_explicit_yarn_rm_auth_still_wins_over_the_keytab(monkeypatch: pytest
 def test_without_python_gssapi_the_keytab_says_what_to_install_or_pass(monkeypatch: pytest.MonkeyPatch) -> None:
     from airflow.sdk import Connection
 
-    from adapters.airflow._spark_connection import resolve_target
-    from adapters.airflow._spark_jobs import default_yarn_auth
-    from adapters.spark import SpnegoAuth
+    from resumable_adapters.airflow._spark_connection import resolve_target
+    from resumable_adapters.airflow._spark_jobs import default_yarn_auth
+    from resumable_adapters.spark import SpnegoAuth
 
     yarn = Connection(conn_id="spark_yarn", conn_type="spark", host="yarn", extra="{}")
     target = resolve_target(yarn, deploy_mode=None, yarn_queue=None, principal="etl@CORP",

@@ -26,7 +26,7 @@ StockOperator = stock_module.SparkSubmitOperator
 
 
 def operator(**kwargs: Any) -> Any:
-    from adapters.airflow import ResumableSparkSubmitOperator
+    from resumable_adapters.airflow import ResumableSparkSubmitOperator
 
     kwargs.setdefault("task_id", "spark")
     kwargs.setdefault("application", "/jobs/etl.jar")
@@ -47,7 +47,7 @@ def stand_in_ti() -> Any:
 
 def test_the_signature_has_every_argument_of_the_installed_spark_submit_operator_with_its_default() -> None:
     """A provider release that adds an argument (or changes a default) fails here."""
-    from adapters.airflow import ResumableSparkSubmitOperator
+    from resumable_adapters.airflow import ResumableSparkSubmitOperator
 
     ours = inspect.signature(ResumableSparkSubmitOperator.__init__).parameters
     stock = inspect.signature(StockOperator.__init__).parameters
@@ -92,7 +92,7 @@ def test_reconnect_on_retry_is_the_deprecated_name_of_durable() -> None:
 
 
 def test_durable_false_keeps_nothing_between_tries(monkeypatch: pytest.MonkeyPatch) -> None:
-    from adapters.airflow import ResumableSparkSubmitOperator
+    from resumable_adapters.airflow import ResumableSparkSubmitOperator
     from resumable_core.testing import FakeExternalSystem, FakeJob
 
     set_connection(monkeypatch, "spark_default", conn_type="spark", host="spark://m:7077")
@@ -174,7 +174,7 @@ def test_the_master_and_its_cluster_manager_as_the_stock_hook_reads_them(
 ) -> None:
     from airflow.providers.apache.spark.hooks.spark_submit import SparkSubmitHook
 
-    from adapters.airflow._spark_connection import cluster_manager, resolve_master
+    from resumable_adapters.airflow._spark_connection import cluster_manager, resolve_master
 
     built = conn(*connection)
     assert resolve_master(built) == master
@@ -189,7 +189,7 @@ def test_the_master_and_its_cluster_manager_as_the_stock_hook_reads_them(
 
 
 def test_deploy_mode_queue_namespace_and_principal_the_argument_first_then_the_extra() -> None:
-    from adapters.airflow._spark_connection import resolve_target
+    from resumable_adapters.airflow._spark_connection import resolve_target
 
     built = conn("spark", "yarn", extra={"deploy-mode": "client", "queue": "etl", "namespace": "spark-jobs",
                                         "principal": "svc@REALM"})
@@ -207,7 +207,7 @@ def test_deploy_mode_queue_namespace_and_principal_the_argument_first_then_the_e
 
 
 def test_a_base64_keytab_in_the_extra_becomes_a_private_file_and_is_never_shown() -> None:
-    from adapters.airflow._spark_connection import resolve_target
+    from resumable_adapters.airflow._spark_connection import resolve_target
 
     secret = b"\x05\x02keytab-bytes-7c1e"
     built = conn("spark", "yarn", extra={"keytab": base64.b64encode(secret).decode(), "principal": "svc@REALM"})
@@ -227,7 +227,7 @@ def test_a_base64_keytab_in_the_extra_becomes_a_private_file_and_is_never_shown(
     [({"spark-binary": "/tmp/evil"}, "spark-binary extra can be one of"), ({"spark-home": "/opt/spark"}, "spark-home")],
 )
 def test_the_connection_extras_the_stock_hook_refuses_are_refused(extra: dict[str, str], says: str) -> None:
-    from adapters.airflow._spark_connection import resolve_target
+    from resumable_adapters.airflow._spark_connection import resolve_target
 
     with pytest.raises(InvalidArgument, match=says):
         resolve_target(conn("spark", "yarn", extra=extra), deploy_mode=None, yarn_queue=None, principal=None,
@@ -235,7 +235,7 @@ def test_the_connection_extras_the_stock_hook_refuses_are_refused(extra: dict[st
 
 
 def test_the_stock_hooks_rest_port_and_scheme_extras_reach_the_standalone_rest_client() -> None:
-    from adapters.airflow._spark_connection import spark_endpoints
+    from resumable_adapters.airflow._spark_connection import spark_endpoints
 
     endpoints = spark_endpoints(conn("spark", "spark://a:7077,b:7077",
                                      extra={"rest-port": 16066, "rest-scheme": "https"}))
@@ -246,7 +246,7 @@ def test_the_stock_hooks_rest_port_and_scheme_extras_reach_the_standalone_rest_c
 
 
 def test_standalone_cluster_mode_runs_the_rest_job(monkeypatch: pytest.MonkeyPatch) -> None:
-    from adapters.spark import SparkRestJob
+    from resumable_adapters.spark import SparkRestJob
 
     set_connection(monkeypatch, "spark_default", conn_type="spark", host="spark://m:7077")
     job = operator(deploy_mode="cluster").make_job({})
@@ -256,7 +256,7 @@ def test_standalone_cluster_mode_runs_the_rest_job(monkeypatch: pytest.MonkeyPat
 
 def test_yarn_cluster_mode_runs_the_yarn_job_with_every_argument(monkeypatch: pytest.MonkeyPatch,
                                                                   tmp_path: Path) -> None:
-    from adapters.spark._yarn import SparkYarnJob
+    from resumable_adapters.spark._yarn import SparkYarnJob
 
     properties = tmp_path / "spark.conf"
     properties.write_text("# defaults\nspark.eventLog.enabled true\nspark.executor.memory=9g\n")
@@ -297,7 +297,7 @@ def test_yarn_cluster_mode_without_the_resourcemanager_address_says_which_extra(
 def test_kubernetes_cluster_mode_runs_the_kubernetes_job_against_the_master(
     monkeypatch: pytest.MonkeyPatch, tmp_path: Path
 ) -> None:
-    from adapters.spark._kubernetes import SparkKubernetesJob
+    from resumable_adapters.spark._kubernetes import SparkKubernetesJob
     from tests.spark_kubernetes.conftest import TOKEN, write_kubeconfig
 
     # The kubeconfig names another address for the same server: spark-submit uses the master's.
@@ -316,10 +316,10 @@ def test_kubernetes_cluster_mode_runs_the_kubernetes_job_against_the_master(
 
 def test_openlineage_properties_do_not_change_the_fingerprint() -> None:
     """They name the try; a retry must reattach, not see a changed specification."""
-    from adapters.airflow._spark_jobs import LineageStableYarnJob
-    from adapters.spark._cluster_submission import SparkClusterSubmission
-    from adapters.spark._launcher import SparkSubmitLauncher
-    from adapters.spark._yarn_client import YarnRestClient
+    from resumable_adapters.airflow._spark_jobs import LineageStableYarnJob
+    from resumable_adapters.spark._cluster_submission import SparkClusterSubmission
+    from resumable_adapters.spark._launcher import SparkSubmitLauncher
+    from resumable_adapters.yarn._client import YarnRestClient
 
     client, launcher = YarnRestClient("http://rm:8088"), SparkSubmitLauncher("/bin/true")
     base: dict[str, Any] = dict(application="hdfs:///etl.jar", main_class="etl.Main")
@@ -371,15 +371,15 @@ def test_client_mode_runs_through_the_stock_hook_with_a_warning(
 def test_yarn_rm_auth_adds_its_headers_to_each_resourcemanager_request() -> None:
     from requests.auth import HTTPBasicAuth
 
-    from adapters.airflow._spark_jobs import requests_auth_headers
+    from resumable_adapters.airflow._spark_jobs import requests_auth_headers
 
     headers = requests_auth_headers(HTTPBasicAuth("etl", "pw-91c3"))("http://rm:8088/ws/v1/cluster/apps/x")
     assert set(headers) == {"Authorization"} and headers["Authorization"].startswith("Basic ")
 
 
 def test_without_a_principal_and_keytab_the_rm_gets_hadoops_simple_user_name() -> None:
-    from adapters.airflow._spark_connection import resolve_target
-    from adapters.airflow._spark_jobs import default_yarn_auth
+    from resumable_adapters.airflow._spark_connection import resolve_target
+    from resumable_adapters.airflow._spark_jobs import default_yarn_auth
 
     # (With them: SpnegoAuth from the keytab, tested against a real KDC in test_spark_kerberos.py.)
     plain = resolve_target(conn("spark", "yarn"), deploy_mode=None, yarn_queue=None, principal=None, keytab=None,

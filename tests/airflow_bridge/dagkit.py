@@ -14,7 +14,7 @@ from typing import Any
 from airflow.providers.amazon.aws.operators.glue import GlueJobOperator
 from airflow.providers.amazon.aws.operators.redshift_data import RedshiftDataOperator
 
-from adapters.airflow._bridge import ResumableJobBridge
+from resumable_adapters.airflow._bridge import ResumableJobBridge
 from resumable_core import PollPolicy
 from tests.airflow.dagkit import set_state_then_sigterm
 from tests.airflow.filejob import CRASH_EXIT_CODE

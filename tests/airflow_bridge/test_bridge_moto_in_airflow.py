@@ -23,7 +23,7 @@ from typing import Any
 
 import pytest
 
-from adapters.airflow._hook_job import decode_external_id
+from resumable_adapters.airflow._hook_job import decode_external_id
 from tests.airflow.conftest import AirflowSandbox, DagRunResult
 from tests.airflow.filejob import CRASH_EXIT_CODE
 from tests.services.moto import REGION, MotoServer

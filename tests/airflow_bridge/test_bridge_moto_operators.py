@@ -14,11 +14,11 @@ from typing import Any
 
 import pytest
 
-from adapters.airflow import AirflowStateStore, KillCause, TaskInterrupted
-from adapters.airflow._bridge import resumable
-from adapters.airflow._hook_job import decode_external_id
-from adapters.airflow._references import GLUE_REFERENCE_ARG
-from adapters.sqlite import SqliteStateStore
+from resumable_adapters.airflow import AirflowStateStore, KillCause, TaskInterrupted
+from resumable_adapters.airflow._bridge import resumable
+from resumable_adapters.airflow._hook_job import decode_external_id
+from resumable_adapters.airflow._references import GLUE_REFERENCE_ARG
+from resumable_adapters.sqlite import SqliteStateStore
 from resumable_core import Phase, Policy, PollPolicy, load_record
 from tests.airflow_bridge.toy import Crash, FakeTaskInstance, FakeTaskStateStore, context_for, execute_at_once
 from tests.services.moto import MotoServer
@@ -154,12 +154,12 @@ def test_redshift_data_kill_by_cause_through_its_own_on_kill(aws: MotoServer, st
 def test_the_two_line_change_in_the_docs_builds_the_same_task() -> None:
     import re
 
-    import adapters.airflow
+    import resumable_adapters.airflow
 
     text = (Path(__file__).resolve().parents[2] / "docs" / "airflow-bridge.md").read_text()
     before, after = re.findall(r"```python\n(.*?)```", text, re.S)[0].split("# after")
-    if not hasattr(adapters.airflow, "resumable"):  # until adapters/airflow/__init__.py exports it
-        after = after.replace("from adapters.airflow import resumable", "from adapters.airflow._bridge import resumable")
+    if not hasattr(resumable_adapters.airflow, "resumable"):  # until adapters/resumable_adapters/airflow/__init__.py exports it
+        after = after.replace("from resumable_adapters.airflow import resumable", "from resumable_adapters.airflow._bridge import resumable")
     stock: dict[str, Any] = {}
     bridged: dict[str, Any] = {}
     exec(before, stock)  # our own docs: the point is that they run

@@ -16,10 +16,10 @@ from typing import Any
 
 import pytest
 
-from adapters.airflow import AirflowStateStoreUnavailable, KillCause, TaskInterrupted
-from adapters.airflow._bridge import ResumableJobBridge, resumable
-from adapters.airflow._hook_job import adopt_stock_record, decode_external_id, encode_external_id
-from adapters.airflow._references import DEFAULT_HOOKS, GLUE_HOOKS, REDSHIFT_DATA_HOOKS, reference_hooks_for
+from resumable_adapters.airflow import AirflowStateStoreUnavailable, KillCause, TaskInterrupted
+from resumable_adapters.airflow._bridge import ResumableJobBridge, resumable
+from resumable_adapters.airflow._hook_job import adopt_stock_record, decode_external_id, encode_external_id
+from resumable_adapters.airflow._references import DEFAULT_HOOKS, GLUE_HOOKS, REDSHIFT_DATA_HOOKS, reference_hooks_for
 from resumable_core import (
     AmbiguousSubmission,
     InvalidArgument,
@@ -378,7 +378,7 @@ def test_a_worker_shutdown_leaves_the_job_for_the_retry_to_reattach() -> None:
 
 
 def test_an_operator_whose_own_switch_is_off_is_never_cancelled() -> None:
-    from adapters.airflow._references import ReferenceHooks, register_reference_hooks
+    from resumable_adapters.airflow._references import ReferenceHooks, register_reference_hooks
 
     class SwitchedOff(SigtermDuringPoll):
         pass
@@ -457,7 +457,7 @@ def test_durable_false_ignores_a_stored_id() -> None:
 def test_databricks_hooks_put_the_reference_in_the_payload_for_one_submit_only() -> None:
     from types import SimpleNamespace
 
-    from adapters.airflow._references import DATABRICKS_HOOKS
+    from resumable_adapters.airflow._references import DATABRICKS_HOOKS
 
     operator = SimpleNamespace(json={"run_name": "etl"}, run_id=None)
     seen: list[dict[str, Any]] = []
@@ -472,7 +472,7 @@ def test_databricks_hooks_put_the_reference_in_the_payload_for_one_submit_only()
 
 
 def test_databricks_entries_are_registered_by_import_path() -> None:
-    from adapters.airflow._references import _REGISTRY
+    from resumable_adapters.airflow._references import _REGISTRY
 
     for name in ("DatabricksSubmitRunOperator", "DatabricksRunNowOperator"):
         assert _REGISTRY[f"airflow.providers.databricks.operators.databricks.{name}"].name == "databricks"

@@ -17,7 +17,7 @@ from typing import Any
 from airflow.sdk import BaseOperator
 from airflow.sdk.bases.resumablejobmixin import ResumableJobMixin
 
-from adapters.airflow._references import ReferenceHooks, register_reference_hooks
+from resumable_adapters.airflow._references import ReferenceHooks, register_reference_hooks
 
 ACTIVE = ("PENDING", "RUNNING")
 

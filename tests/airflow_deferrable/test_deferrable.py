@@ -16,8 +16,8 @@ from typing import Any
 
 import pytest
 
-from adapters.airflow import ResumableOperator
-from adapters.airflow._trigger import ResumableJobTrigger
+from resumable_adapters.airflow import ResumableOperator
+from resumable_adapters.airflow._trigger import ResumableJobTrigger
 from resumable_core import InvalidArgument, JobFailed, MemoryStateStore, Phase, PollPolicy, TransientError, load_record
 from tests.airflow.conftest import AirflowSandbox
 from tests.airflow.filejob import FAILED, FileJob, FileJobSystem
@@ -52,7 +52,7 @@ def deferred(op: ResumableOperator) -> ResumableJobTrigger:
 def triggered(trigger: ResumableJobTrigger) -> dict[str, Any]:
     """What the triggerer does: rebuild the trigger from what it serialized, run it to its event."""
     classpath, kwargs = trigger.serialize()
-    assert classpath == "adapters.airflow._trigger.ResumableJobTrigger"
+    assert classpath == "resumable_adapters.airflow._trigger.ResumableJobTrigger"
     rebuilt = ResumableJobTrigger(**kwargs)
 
     async def first_event() -> dict[str, Any]:
@@ -139,7 +139,7 @@ ResumableOperator(
 def test_in_airflow_the_task_defers_the_trigger_polls_and_the_result_is_the_xcom(new_sandbox: Any) -> None:
     sandbox: AirflowSandbox = new_sandbox("deferrable")
     sandbox.write_dag("deferrable", DEFERRED_DAG,
-                      imports="from adapters.airflow import ResumableOperator\nfrom tests.airflow.filejob import FileJob")
+                      imports="from resumable_adapters.airflow import ResumableOperator\nfrom tests.airflow.filejob import FileJob")
     result = sandbox.run("deferrable", "start")
     task = result.task("deferred")
     assert task["state"] == "success", result.output[-3000:]

@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from adapters.airflow import ResumableOperator
+from resumable_adapters.airflow import ResumableOperator
 from resumable_core import MemoryStateStore, PollPolicy
 from tests.airflow.filejob import FileJob
 

@@ -14,8 +14,8 @@ import sys
 import time
 from pathlib import Path
 
-from adapters import cli
-from adapters.local import LocalProcessJob
+from resumable_adapters import cli
+from resumable_adapters.local import LocalProcessJob
 
 
 def main() -> int:

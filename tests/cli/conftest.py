@@ -13,8 +13,9 @@ from typing import Any
 
 import pytest
 
-from adapters.local import LocalProcessJob
+from resumable_adapters.local import LocalProcessJob
 from tests.local.conftest import stop_leftover_jobs
+from tests.paths import PYTHONPATH
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -35,7 +36,7 @@ class Result:
 
 @dataclass
 class Cli:
-    """Runs ``python -m adapters.cli`` with a private state file and data directory."""
+    """Runs ``python -m resumable_adapters.cli`` with a private state file and data directory."""
 
     tmp: Path
     env: dict[str, str] = field(default_factory=dict)
@@ -49,7 +50,7 @@ class Cli:
         return self.tmp / "state-jobs"
 
     def argv(self, *args: str, script: str | None = None) -> list[str]:
-        head = [sys.executable, str(REPO / "tests" / "cli" / script)] if script else [sys.executable, "-m", "adapters.cli"]
+        head = [sys.executable, str(REPO / "tests" / "cli" / script)] if script else [sys.executable, "-m", "resumable_adapters.cli"]
         return head + list(args)
 
     def run(self, *args: str, timeout: float = 60.0) -> Result:
@@ -77,7 +78,7 @@ def cli(tmp_path: Path) -> Iterator[Cli]:
     env.update({
         "RESUMABLE_STATE": str(tmp_path / "state.db"),
         "HOME": str(tmp_path / "home"),
-        "PYTHONPATH": str(REPO),
+        "PYTHONPATH": PYTHONPATH,
         "PYTHONUNBUFFERED": "1",
     })
     runner = Cli(tmp_path, env)

@@ -17,7 +17,7 @@ from pathlib import Path
 
 import pytest
 
-from adapters.cli import (
+from resumable_adapters.cli import (
     EXIT_AMBIGUOUS,
     EXIT_INTERRUPTED,
     EXIT_JOB_FAILED,
@@ -26,8 +26,8 @@ from adapters.cli import (
     EXIT_UNREACHABLE,
     EXIT_USAGE,
 )
-from adapters.cli._common import describe
-from adapters.sqlite import SqliteStateStore
+from resumable_adapters.cli._common import describe
+from resumable_adapters.sqlite import SqliteStateStore
 from resumable_core import JobRecord, Phase, Poller, PollPolicy, TransientError, load_record
 from resumable_core.errors import TransientBudgetExhausted
 from tests.cli.conftest import Cli, Result

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from adapters.cli import EXIT_JOB_FAILED
+from resumable_adapters.cli import EXIT_JOB_FAILED
 from tests.cli.conftest import Cli
 from tests.services.spark import DriverJar, SparkCluster
 

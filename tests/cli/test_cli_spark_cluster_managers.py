@@ -20,10 +20,10 @@ from typing import Any
 
 import pytest
 
-from adapters.cli import EXIT_JOB_FAILED, EXIT_USAGE
-from adapters.cli._common import meta_key
-from adapters.cli._spark_cluster import yarn_site_rm_urls
-from adapters.sqlite import SqliteStateStore
+from resumable_adapters.cli import EXIT_JOB_FAILED, EXIT_USAGE
+from resumable_adapters.cli._common import meta_key
+from resumable_adapters.spark._cli_cluster import yarn_site_rm_urls
+from resumable_adapters.sqlite import SqliteStateStore
 from tests.cli.conftest import Cli
 from tests.services.kubernetes_api import KubernetesApiServer, plan_from_driver_args
 from tests.services.yarn_rm import YarnResourceManager

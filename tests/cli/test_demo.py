@@ -7,12 +7,13 @@ import subprocess
 import sys
 
 from tests.cli.conftest import REPO
+from tests.paths import PYTHONPATH
 
 
 def test_the_demo_runs_and_its_summary_shows_one_submission() -> None:
     env = {k: v for k, v in os.environ.items() if not k.startswith("RESUMABLE_")}
-    env["PYTHONPATH"] = str(REPO)
-    done = subprocess.run([sys.executable, "-m", "adapters.demo"], cwd=REPO, env=env, capture_output=True,
+    env["PYTHONPATH"] = PYTHONPATH
+    done = subprocess.run([sys.executable, "-m", "resumable_adapters.demo"], cwd=REPO, env=env, capture_output=True,
                           text=True, timeout=120)
     assert done.returncode == 0, done.stdout + done.stderr
     out = done.stdout

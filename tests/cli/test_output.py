@@ -10,9 +10,9 @@ from typing import Any
 import pytest
 
 import resumable_core
-from adapters.cli._observed import observed
-from adapters.cli._output import Output, RetryBudget
-from adapters.local import LocalProcessJob
+from resumable_adapters.cli._observed import observed
+from resumable_adapters.cli._output import Output, RetryBudget
+from resumable_adapters.local import LocalProcessJob
 from resumable_core.events import SubmitReason, Submitted, WaitingForOwner
 
 

@@ -15,9 +15,9 @@ import signal
 import subprocess
 from pathlib import Path
 
-from adapters.cli import EXIT_INTERRUPTED, EXIT_JOB_FAILED, EXIT_NO_RECORD, EXIT_OK, EXIT_USAGE
-from adapters.cli._follow import followed
-from adapters.cli._watch_output import Row, WatchOutput
+from resumable_adapters.cli import EXIT_INTERRUPTED, EXIT_JOB_FAILED, EXIT_NO_RECORD, EXIT_OK, EXIT_USAGE
+from resumable_adapters.cli._follow import followed
+from resumable_adapters.cli._watch_output import Row, WatchOutput
 from resumable_core import JobFailed, JobLost, JobRecord, MemoryStateStore, Phase, Policy, PollPolicy, load_record
 from resumable_core.aio import Supervisor, in_threads
 from resumable_core.errors import NothingToAttach

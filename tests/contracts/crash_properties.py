@@ -28,8 +28,8 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from adapters.spark._kubernetes import REFERENCE_ANNOTATION, SparkKubernetesJob, parse_job_id
-from adapters.spark._yarn import TAG_PREFIX, YARN_STATES_ACTIVE, SparkYarnJob
+from resumable_adapters.spark._kubernetes import REFERENCE_ANNOTATION, SparkKubernetesJob, parse_job_id
+from resumable_adapters.spark._yarn import TAG_PREFIX, YARN_STATES_ACTIVE, SparkYarnJob
 from resumable_core import CompareAndSetStore, JobCancelled, JobRecord, JsonValue, Policy, StateStore
 from resumable_core.testing import FakeClock
 from tests.core._crash import (

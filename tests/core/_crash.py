@@ -34,7 +34,7 @@ from typing import Any, Protocol, TypeVar
 from hypothesis import HealthCheck, settings
 from hypothesis import strategies as st
 
-from adapters.sqlite import SqliteStateStore
+from resumable_adapters.sqlite import SqliteStateStore
 from resumable_core import (
     CompareAndSetStore,
     JobFailed,
@@ -594,7 +594,7 @@ LEASES = st.sampled_from([1.0, 10.0, 120.0])
 def quiet_logs() -> Iterator[None]:
     """Thousands of schedules log tens of thousands of lines nobody reads; the logs
     themselves are tested in tests/core/test_run_cases.py and the adapters' own tests."""
-    loggers = [logging.getLogger(name) for name in ("resumable_core", "adapters")]
+    loggers = [logging.getLogger(name) for name in ("resumable_core", "resumable_adapters")]
     levels = [logger.level for logger in loggers]
     for logger in loggers:
         logger.setLevel(logging.CRITICAL)

@@ -72,7 +72,7 @@ def test_a_failed_job_raises_job_failed_and_the_next_async_run_resubmits() -> No
 
 
 def test_a_blocking_store_runs_off_the_event_loop(tmp_path: Path) -> None:
-    from adapters.sqlite import SqliteStateStore
+    from resumable_adapters.sqlite import SqliteStateStore
 
     loop_threads: set[int] = set()
     store_threads: set[int] = set()

@@ -23,7 +23,7 @@ def test_import_is_stdlib_only() -> None:
         - {"resumable_core", "typing_extensions", "_distutils_hack"}
     )
     assert third_party == []
-    assert not any(m.split(".")[0] in {"adapters", "urllib3", "airflow", "psycopg", "pydantic"} for m in loaded)
+    assert not any(m.split(".")[0] in {"resumable_adapters", "urllib3", "airflow", "psycopg", "pydantic"} for m in loaded)
 
 
 def test_version_comes_from_the_installed_metadata() -> None:

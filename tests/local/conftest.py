@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from adapters.local import LocalProcessJob
+from resumable_adapters.local import LocalProcessJob
 from resumable_core import ResumableError
 
 WAIT = 30.0  # an upper bound for things that take well under a second: never a timing assertion

@@ -15,7 +15,7 @@ from typing import Any
 
 import pytest
 
-from adapters.local import (
+from resumable_adapters.local import (
     CANCELLED,
     FAILED,
     LOST,
@@ -25,7 +25,7 @@ from adapters.local import (
     LocalProcessJob,
     job_name,
 )
-from adapters.local import _runner as records
+from resumable_adapters.local import _runner as records
 from resumable_core import (
     InvalidArgument,
     JobNotFound,
@@ -37,6 +37,7 @@ from resumable_core import (
 )
 from tests.contracts.job_contract import JobContract
 from tests.local.conftest import wait_for_file, wait_until
+from tests.paths import PYTHONPATH
 
 FAST = PollPolicy(min_interval=0.02, max_interval=0.2)
 
@@ -272,10 +273,10 @@ def test_an_unusable_jobs_directory_is_a_definite_rejection(tmp_path: Path) -> N
 
 def test_concurrent_submissions_of_one_reference_start_one_process(jobs_dir: Path) -> None:
     code = (
-        "import sys; from adapters.local import LocalProcessJob; "
+        "import sys; from resumable_adapters.local import LocalProcessJob; "
         "print(LocalProcessJob(['sleep', '2'], jobs_dir=sys.argv[1]).submit_job('shared'))"
     )
-    env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[2])}
+    env = {**os.environ, "PYTHONPATH": PYTHONPATH}
     submitters = [
         subprocess.Popen([sys.executable, "-c", code, str(jobs_dir)], stdout=subprocess.PIPE, text=True, env=env)
         for _ in range(3)
@@ -360,7 +361,7 @@ def test_a_runner_that_cannot_write_says_why_it_did_not_start(jobs_dir: Path) ->
     # (RLIMIT_FSIZE 0: EFBIG; ENOSPC takes the same path). Only the client is limited.
     code = (
         "import resource, sys\n"
-        "from adapters.local import LocalProcessJob\n"
+        "from resumable_adapters.local import LocalProcessJob\n"
         "from resumable_core import SubmissionRejected\n"
         "resource.setrlimit(resource.RLIMIT_FSIZE, (0, 0))\n"
         "try:\n"
@@ -368,7 +369,7 @@ def test_a_runner_that_cannot_write_says_why_it_did_not_start(jobs_dir: Path) ->
         "except SubmissionRejected as exc:\n"
         "    print(exc)\n"
     )
-    env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[2]), "PYTHONDONTWRITEBYTECODE": "1"}
+    env = {**os.environ, "PYTHONPATH": PYTHONPATH, "PYTHONDONTWRITEBYTECODE": "1"}
     done = subprocess.run([sys.executable, "-c", code, str(jobs_dir)], capture_output=True, text=True, env=env,
                           timeout=60)
     assert done.returncode == 0, done.stderr
@@ -382,7 +383,7 @@ def test_without_a_group_signal_every_marked_process_is_signalled_in_and_out_of_
 ) -> None:
     """Regression: a marked process outside the runner's group, signalled first, used to count
     as the group signal, and a marked process still in that (dead runner's) group was skipped."""
-    from adapters.local import _job
+    from resumable_adapters.local import _job
 
     job = LocalProcessJob(None, jobs_dir=tmp_path)
     info = _job.LocalJobInfo(job_id="j", directory=tmp_path, runner_pid=4242, command_pid=None, started_at=1.0,

@@ -1,4 +1,4 @@
-"""adapters.otel: decisions reach a real OpenTelemetry SDK (in-memory readers) as counters and spans."""
+"""resumable_adapters.otel: decisions reach a real OpenTelemetry SDK (in-memory readers) as counters and spans."""
 
 from __future__ import annotations
 
@@ -15,7 +15,7 @@ from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 
-from adapters.otel import SPAN_NAME, OpenTelemetry
+from resumable_adapters.otel import SPAN_NAME, OpenTelemetry
 
 
 def test_each_decision_is_a_counter_and_a_span_with_the_run_s_ids() -> None:

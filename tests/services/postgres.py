@@ -46,7 +46,7 @@ from psycopg import sql
 from psycopg.conninfo import make_conninfo
 
 if TYPE_CHECKING:
-    from adapters.postgres import PostgresStateStore
+    from resumable_adapters.postgres import PostgresStateStore
 
 TEST_DATABASE = "resumable_test"
 SUPERUSER = "resumable_test"
@@ -376,7 +376,7 @@ def postgres_schema(postgres_dsn: str) -> Iterator[str]:
 @pytest.fixture
 def postgres_store(postgres_dsn: str, postgres_schema: str) -> Iterator[PostgresStateStore]:
     """A fresh, empty PostgresStateStore (its own schema) for the store contract suite."""
-    from adapters.postgres import PostgresStateStore
+    from resumable_adapters.postgres import PostgresStateStore
 
     store = PostgresStateStore(postgres_dsn, schema=postgres_schema)
     try:

@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from adapters.spark import SparkRestClient, SparkRestJob, SparkSubmission
+from resumable_adapters.spark import SparkRestClient, SparkRestJob, SparkSubmission
 from resumable_core import PollPolicy
 from tests.services.spark import DriverJar, SparkCluster
 

@@ -15,8 +15,8 @@ import signal
 import sys
 from typing import Any
 
-from adapters.spark import SparkRestClient, SparkRestJob, SparkSubmission
-from adapters.sqlite import SqliteStateStore
+from resumable_adapters.spark import SparkRestClient, SparkRestJob, SparkSubmission
+from resumable_adapters.sqlite import SqliteStateStore
 from resumable_core import Event, Policy, PollPolicy, ResumableError, run_resumable
 
 

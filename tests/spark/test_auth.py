@@ -8,7 +8,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from adapters.spark import JwsAuth, SparkRestClient, SparkRestJob
+from resumable_adapters.spark import JwsAuth, SparkRestClient, SparkRestJob
 from resumable_core import JobNotFound, ProtocolError, SubmissionRejected
 from tests.services.spark import DriverJar, SparkCluster, start_spark_cluster
 from tests.spark.conftest import submission

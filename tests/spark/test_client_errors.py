@@ -15,7 +15,7 @@ from typing import Any
 import pytest
 import urllib3
 
-from adapters.spark import BearerToken, JwsAuth, SparkRestClient, SparkRestJob, SparkSubmission
+from resumable_adapters.spark import BearerToken, JwsAuth, SparkRestClient, SparkRestJob, SparkSubmission
 from resumable_core import (
     InvalidArgument,
     JobNotFound,

@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 
-from adapters.spark import SparkRestClient, SparkRestJob
+from resumable_adapters.spark import SparkRestClient, SparkRestJob
 from resumable_core import (
     Event,
     JobFailed,

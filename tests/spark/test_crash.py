@@ -17,7 +17,7 @@ from typing import Any
 
 import pytest
 
-from adapters.sqlite import SqliteStateStore
+from resumable_adapters.sqlite import SqliteStateStore
 from resumable_core import Phase, load_record
 from tests.services.spark import DriverJar, SparkCluster
 

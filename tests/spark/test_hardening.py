@@ -14,7 +14,7 @@ from typing import Any
 import pytest
 import urllib3
 
-from adapters.spark import BearerToken, JwsAuth, SparkRestClient, SparkRestJob, SparkSubmission, driver_state
+from resumable_adapters.spark import BearerToken, JwsAuth, SparkRestClient, SparkRestJob, SparkSubmission, driver_state
 from resumable_core import (
     InvalidArgument,
     JobFailed,
@@ -162,7 +162,7 @@ def test_a_driver_the_master_forgot_ends_as_its_worker_saw_it(
     master.route("/json/", master_json(worker))
     worker.script(worker_page(**{DRIVER: on_worker}))
     job = job_for(client_for(master), lost_settle=60)
-    with caplog.at_level(logging.WARNING, logger="adapters.spark"):
+    with caplog.at_level(logging.WARNING, logger="resumable_adapters.spark"):
         assert job.get_job_status(DRIVER) == expected
     assert f"saw it end {on_worker}" in caplog.text
 

@@ -15,7 +15,7 @@ from typing import Any
 
 import pytest
 
-from adapters.spark import SparkRestClient, SparkRestJob
+from resumable_adapters.spark import SparkRestClient, SparkRestJob
 from resumable_core import Event, JobNotFound, MemoryStateStore, TransientError, load_record, run_resumable
 from resumable_core.events import ResultReused, StatusChanged, Submitted
 from tests.services.spark import DriverJar, SparkCluster, start_spark_cluster

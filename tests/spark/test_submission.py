@@ -9,7 +9,14 @@ from pathlib import Path
 
 import pytest
 
-from adapters.spark import BearerToken, JwsAuth, SparkRestClient, SparkRestJob, SparkSubmission, SparkSuperviseWarning
+from resumable_adapters.spark import (
+    BearerToken,
+    JwsAuth,
+    SparkRestClient,
+    SparkRestJob,
+    SparkSubmission,
+    SparkSuperviseWarning,
+)
 from resumable_core import InvalidArgument
 
 SECRET = "s3cr3t-value-1234"
@@ -121,7 +128,7 @@ def test_jws_key_must_be_base64url_of_256_bits() -> None:
 
 
 def test_import_error_names_the_extra() -> None:
-    code = "import sys; sys.modules['urllib3'] = None\ntry:\n import adapters.spark\nexcept ImportError as e:\n print(e)"
+    code = "import sys; sys.modules['urllib3'] = None\ntry:\n import resumable_adapters.spark\nexcept ImportError as e:\n print(e)"
     out = subprocess.run(
         [sys.executable, "-c", code], capture_output=True, text=True, check=True, cwd=Path(__file__).parents[2]
     ).stdout

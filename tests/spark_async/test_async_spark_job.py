@@ -18,7 +18,7 @@ import pytest
 
 pytest.importorskip("aiohttp")
 
-from adapters.spark import AsyncSparkRestClient, AsyncSparkRestJob, SparkSubmission
+from resumable_adapters.spark import AsyncSparkRestClient, AsyncSparkRestJob, SparkSubmission
 from resumable_core import MemoryStateStore, Phase, PollPolicy, ProtocolError, TransientError, load_record
 from resumable_core.aio import Supervisor, run_resumable_async
 from resumable_core.errors import SubmissionRejected

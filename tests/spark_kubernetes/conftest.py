@@ -9,10 +9,10 @@ from typing import Any
 
 import pytest
 
-from adapters.spark._cluster_submission import SparkClusterSubmission
-from adapters.spark._kube_client import KubernetesClient
-from adapters.spark._kubernetes import SparkKubernetesJob
-from adapters.spark._launcher import SparkSubmitLauncher
+from resumable_adapters.kubernetes._client import KubernetesClient
+from resumable_adapters.spark._cluster_submission import SparkClusterSubmission
+from resumable_adapters.spark._kubernetes import SparkKubernetesJob
+from resumable_adapters.spark._launcher import SparkSubmitLauncher
 from resumable_core import PollPolicy
 from tests.services.kubernetes_api import KubernetesApiServer, plan_from_driver_args
 from tests.spark_yarn.conftest import write_wrapper

@@ -18,8 +18,8 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from adapters.spark._kube_client import KubernetesClient
-from adapters.spark._kubernetes import SparkKubernetesJob, parse_job_id
+from resumable_adapters.kubernetes._client import KubernetesClient
+from resumable_adapters.spark._kubernetes import SparkKubernetesJob, parse_job_id
 from resumable_core.testing import FakeClock
 from tests.contracts.crash_properties import (
     FAILED,

@@ -11,8 +11,8 @@ from pathlib import Path
 
 import pytest
 
-from adapters.spark._kube_client import KubernetesClient
-from adapters.spark._kubernetes import REFERENCE_ANNOTATION, REFERENCE_LABEL, parse_job_id
+from resumable_adapters.kubernetes._client import KubernetesClient
+from resumable_adapters.spark._kubernetes import REFERENCE_ANNOTATION, REFERENCE_LABEL, parse_job_id
 from resumable_core import (
     InvalidArgument,
     JobNotFound,

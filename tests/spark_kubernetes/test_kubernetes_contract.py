@@ -6,9 +6,9 @@ from typing import Any
 
 import pytest
 
-from adapters.spark._kube_client import KubernetesClient
-from adapters.spark._kubernetes import SparkKubernetesJob
-from adapters.spark._launcher import SparkSubmitLauncher
+from resumable_adapters.kubernetes._client import KubernetesClient
+from resumable_adapters.spark._kubernetes import SparkKubernetesJob
+from resumable_adapters.spark._launcher import SparkSubmitLauncher
 from resumable_core import PollPolicy, ResumableJob
 from tests.contracts.job_contract import JobContract
 from tests.services.kubernetes_api import KubernetesApiServer

@@ -17,10 +17,10 @@ from typing import Any
 
 import pytest
 
-from adapters.spark._kube_client import KubernetesClient
-from adapters.spark._kubernetes import REFERENCE_ANNOTATION, REFERENCE_LABEL, SparkKubernetesJob
-from adapters.spark._launcher import SparkSubmitLauncher
-from adapters.sqlite import SqliteStateStore
+from resumable_adapters.kubernetes._client import KubernetesClient
+from resumable_adapters.spark._kubernetes import REFERENCE_ANNOTATION, REFERENCE_LABEL, SparkKubernetesJob
+from resumable_adapters.spark._launcher import SparkSubmitLauncher
+from resumable_adapters.sqlite import SqliteStateStore
 from resumable_core import Event, MemoryStateStore, Phase, load_record, run_resumable
 from tests.services.kubernetes_api import KubernetesApiServer
 from tests.spark_kubernetes.conftest import FAST_POLL, IMAGE, TOKEN, submission, write_kubeconfig

@@ -9,11 +9,12 @@ from typing import Any
 
 import pytest
 
-from adapters.spark._cluster_submission import SparkClusterSubmission
-from adapters.spark._launcher import SparkSubmitLauncher
-from adapters.spark._yarn import SparkYarnJob
-from adapters.spark._yarn_client import YarnRestClient
+from resumable_adapters.spark._cluster_submission import SparkClusterSubmission
+from resumable_adapters.spark._launcher import SparkSubmitLauncher
+from resumable_adapters.spark._yarn import SparkYarnJob
+from resumable_adapters.yarn._client import YarnRestClient
 from resumable_core import PollPolicy
+from tests.paths import PYTHONPATH
 from tests.services.yarn_rm import YarnResourceManager
 
 ROOT = Path(__file__).parents[2]
@@ -24,7 +25,7 @@ JobFactory = Callable[..., SparkYarnJob]
 def write_wrapper(folder: Path, module: str) -> str:
     """An executable that runs *module* as spark-submit would be run: by path, with the arguments."""
     path = folder / "spark-submit"
-    path.write_text(f'#!/bin/sh\nPYTHONPATH="{ROOT}" exec "{sys.executable}" -m {module} "$@"\n')
+    path.write_text(f'#!/bin/sh\nPYTHONPATH="{PYTHONPATH}" exec "{sys.executable}" -m {module} "$@"\n')
     path.chmod(0o755)
     return str(path)
 

@@ -17,13 +17,13 @@ import signal
 import sys
 from typing import Any
 
-from adapters.spark._cluster_submission import SparkClusterSubmission
-from adapters.spark._kube_client import KubernetesClient
-from adapters.spark._kubernetes import SparkKubernetesJob
-from adapters.spark._launcher import SparkSubmitLauncher
-from adapters.spark._yarn import SparkYarnJob
-from adapters.spark._yarn_client import YarnRestClient
-from adapters.sqlite import SqliteStateStore
+from resumable_adapters.kubernetes._client import KubernetesClient
+from resumable_adapters.spark._cluster_submission import SparkClusterSubmission
+from resumable_adapters.spark._kubernetes import SparkKubernetesJob
+from resumable_adapters.spark._launcher import SparkSubmitLauncher
+from resumable_adapters.spark._yarn import SparkYarnJob
+from resumable_adapters.sqlite import SqliteStateStore
+from resumable_adapters.yarn._client import YarnRestClient
 from resumable_core import Event, Policy, PollPolicy, ResumableError, ResumableJob, run_resumable
 
 

@@ -15,7 +15,7 @@ import io
 from collections.abc import Callable, Mapping
 from typing import TextIO
 
-from adapters.spark._launcher import LaunchResult, SparkSubmitLauncher
+from resumable_adapters.spark._launcher import LaunchResult, SparkSubmitLauncher
 from tests.spark_kubernetes import fake_spark_submit as kubernetes_script
 from tests.spark_yarn import fake_spark_submit as yarn_script
 

@@ -16,7 +16,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from adapters.sqlite import SqliteStateStore
+from resumable_adapters.sqlite import SqliteStateStore
 from resumable_core import Phase, load_record
 from tests.services.yarn_rm import YarnResourceManager
 from tests.spark_yarn.conftest import hadoop_conf_dir, write_wrapper

@@ -15,8 +15,8 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from adapters.spark._yarn import SparkYarnJob
-from adapters.spark._yarn_client import YarnRestClient
+from resumable_adapters.spark._yarn import SparkYarnJob
+from resumable_adapters.yarn._client import YarnRestClient
 from resumable_core.testing import FakeClock
 from tests.contracts.crash_properties import (
     FAILED,

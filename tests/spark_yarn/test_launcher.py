@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from adapters.spark._launcher import SparkSubmitLauncher, ambiguous_failure, properties_text, usage_rejection
+from resumable_adapters.spark._launcher import SparkSubmitLauncher, ambiguous_failure, properties_text, usage_rejection
 from resumable_core import SubmissionRejected, TransientError
 
 SECRET = "hunter2-very-secret-value"

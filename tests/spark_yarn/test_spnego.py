@@ -21,12 +21,12 @@ from pathlib import Path
 
 import pytest
 
-from adapters.spark import SpnegoAuth, SpnegoError
-from adapters.spark._http import HttpAnswer
-from adapters.spark._launcher import SparkSubmitLauncher
-from adapters.spark._spnego import _parse_cookie, canonical_host
-from adapters.spark._yarn import SparkYarnJob
-from adapters.spark._yarn_client import YarnRestClient
+from resumable_adapters._http._call import HttpAnswer
+from resumable_adapters.spark import SpnegoAuth, SpnegoError
+from resumable_adapters.spark._launcher import SparkSubmitLauncher
+from resumable_adapters.spark._yarn import SparkYarnJob
+from resumable_adapters.yarn._client import YarnRestClient
+from resumable_adapters.yarn._spnego import _parse_cookie, canonical_host
 from resumable_core import MemoryStateStore, ProtocolError, TransientError, run_resumable
 from tests.services.kdc import Kdc, free_port
 from tests.services.yarn_rm import YarnResourceManager
@@ -189,7 +189,7 @@ def test_no_credentials_is_a_typed_error_naming_the_rm_and_the_principals(
     with pytest.raises(SpnegoError) as info:
         client.application(app_id)
     error = info.value
-    assert isinstance(error, ProtocolError) and not isinstance(error, TransientError)  # stop, do not resubmit
+    assert issubclass(type(error), ProtocolError) and not issubclass(type(error), TransientError)  # stop, do not resubmit
     message = str(error)
     assert "no Kerberos credentials" in message and rm.url in message and "HTTP/localhost" in message
     assert os.environ["KRB5CCNAME"] in message  # whose credentials: the ticket cache asked
@@ -338,7 +338,7 @@ def test_canonical_host_and_the_arguments_checked_up_front() -> None:
 
 
 def test_importing_the_spark_adapter_does_not_import_gssapi() -> None:
-    code = ("import sys, json; import adapters.spark, resumable_core; from adapters.spark import SpnegoAuth; "
+    code = ("import sys, json; import resumable_adapters.spark, resumable_core; from resumable_adapters.spark import SpnegoAuth; "
             "print(json.dumps(sorted(m for m in sys.modules if m.split('.')[0] in ('gssapi', 'spnego', 'krb5'))))")
     out = subprocess.run([sys.executable, "-c", code], check=True, capture_output=True, text=True,
                          cwd=Path(__file__).parents[2]).stdout

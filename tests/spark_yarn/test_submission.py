@@ -6,9 +6,9 @@ import re
 
 import pytest
 
-from adapters.spark._cluster_submission import SparkClusterSubmission, reference_slug
-from adapters.spark._kube_client import KubernetesClient
-from adapters.spark._kubernetes import SparkKubernetesJob
+from resumable_adapters.kubernetes._client import KubernetesClient
+from resumable_adapters.spark._cluster_submission import SparkClusterSubmission, reference_slug
+from resumable_adapters.spark._kubernetes import SparkKubernetesJob
 from resumable_core import InvalidArgument
 
 SECRET = "s3cr3t-value-9876"

@@ -7,10 +7,10 @@ import uuid
 
 import pytest
 
-from adapters.spark._cluster_submission import reference_slug
-from adapters.spark._launcher import SparkSubmitLauncher
-from adapters.spark._yarn import SparkYarnJob
-from adapters.spark._yarn_client import YarnRestClient
+from resumable_adapters.spark._cluster_submission import reference_slug
+from resumable_adapters.spark._launcher import SparkSubmitLauncher
+from resumable_adapters.spark._yarn import SparkYarnJob
+from resumable_adapters.yarn._client import YarnRestClient
 from resumable_core import (
     InvalidArgument,
     JobNotFound,

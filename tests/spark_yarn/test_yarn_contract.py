@@ -6,9 +6,9 @@ from typing import Any
 
 import pytest
 
-from adapters.spark._launcher import SparkSubmitLauncher
-from adapters.spark._yarn import SparkYarnJob
-from adapters.spark._yarn_client import YarnRestClient
+from resumable_adapters.spark._launcher import SparkSubmitLauncher
+from resumable_adapters.spark._yarn import SparkYarnJob
+from resumable_adapters.yarn._client import YarnRestClient
 from resumable_core import PollPolicy, ResumableJob
 from tests.contracts.job_contract import JobContract
 from tests.services.yarn_rm import YarnResourceManager

@@ -25,7 +25,7 @@ import pytest
 from psycopg import sql
 from psycopg.rows import dict_row
 
-from adapters.postgres import PostgresStateStore
+from resumable_adapters.postgres import PostgresStateStore
 from resumable_core import (
     InvalidArgument,
     JsonValue,
@@ -406,7 +406,7 @@ def test_a_value_that_is_not_json_is_corrupt_and_left_untouched(postgres_dsn: st
 
 
 def test_values_jsonb_would_alter_round_trip_exactly(postgres_store: PostgresStateStore) -> None:
-    # The reasons the value column is TEXT, not JSONB (see adapters/postgres.py).
+    # The reasons the value column is TEXT, not JSONB (see adapters/resumable_adapters/postgres.py).
     value: dict[str, JsonValue] = {"z": 1e16, "nul": "a\x00b", "lone": "\ud800", "a": [5e-324, -0.0, 1.5]}
     postgres_store.set("k", value)
     got = postgres_store.get("k")
@@ -522,7 +522,7 @@ def test_a_store_used_with_run_resumable_reattaches_from_another_store_object(
 
 
 def test_without_psycopg_the_import_error_names_the_extra() -> None:
-    code = "import sys; sys.modules['psycopg'] = None; import adapters.postgres"
+    code = "import sys; sys.modules['psycopg'] = None; import resumable_adapters.postgres"
     result = subprocess.run([sys.executable, "-c", code], cwd=REPO, capture_output=True, text=True, check=False)
     assert result.returncode != 0
     assert "ImportError" in result.stderr

@@ -28,7 +28,7 @@ from typing import Any
 
 import pytest
 
-from adapters.sqlite import SqliteStateStore
+from resumable_adapters.sqlite import SqliteStateStore
 from resumable_core import (
     JobNotFound,
     JsonValue,

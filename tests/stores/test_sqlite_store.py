@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from adapters.sqlite import SqliteStateStore
+from resumable_adapters.sqlite import SqliteStateStore
 from resumable_core import RecordCorrupt, StoreUnavailable, load_record, run_resumable
 from resumable_core.testing import FakeExternalSystem, FakeJob
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from airflow.sdk.execution_time.context import TaskStateStoreAccessor
 
-from adapters.airflow import AirflowStateStore, TaskStateStoreLike
+from resumable_adapters.airflow import AirflowStateStore, TaskStateStoreLike
 from resumable_core import StateStore
 
 

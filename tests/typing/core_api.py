@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from adapters.sqlite import SqliteStateStore
+from resumable_adapters.sqlite import SqliteStateStore
 from resumable_core import (
     CompareAndSetStore,
     JsonValue,

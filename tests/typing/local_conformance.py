@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from adapters.local import LocalProcessJob
+from resumable_adapters.local import LocalProcessJob
 from resumable_core import (
     JsonValue,
     MemoryStateStore,

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from adapters.postgres import PostgresStateStore
+from resumable_adapters.postgres import PostgresStateStore
 from resumable_core import CompareAndSetStore, StateStore
 
 

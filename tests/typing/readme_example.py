@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from adapters.spark import SparkRestClient, SparkRestJob, SparkSubmission
-from adapters.sqlite import SqliteStateStore
+from resumable_adapters.spark import SparkRestClient, SparkRestJob, SparkSubmission
+from resumable_adapters.sqlite import SqliteStateStore
 from resumable_core import OnAmbiguous, Policy, PollPolicy, run_resumable
 
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from adapters.spark import SparkDriverResult, SparkRestClient, SparkRestJob, SparkSubmission
+from resumable_adapters.spark import SparkDriverResult, SparkRestClient, SparkRestJob, SparkSubmission
 from resumable_core import (
     MemoryStateStore,
     ResumableJob,

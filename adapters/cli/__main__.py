@@ -1,7 +1,0 @@
-"""``python -m adapters.cli``."""
-
-import sys
-
-from ._main import main
-
-sys.exit(main())

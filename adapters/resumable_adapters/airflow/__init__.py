@@ -1,0 +1,79 @@
+"""Airflow adapter: resumable operators and the task state store binding (Airflow >= 3.3).
+
+Importing it needs Airflow 3 (``pip install 'resumable-core[airflow]'``);
+``import resumable_core`` never imports Airflow. A DAG moves from
+SparkSubmitOperator to the resumable one by changing two lines::
+
+    from resumable_adapters.airflow import ResumableSparkSubmitOperator as SparkSubmitOperator
+
+or by importing ``ResumableSparkSubmitOperator`` and renaming the class where
+it is used. See docs/airflow.md.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from ._bridge import ResumableJobBridge, resumable
+from ._compat import INSTALL_HINT, NEVER_EXPIRE
+from ._hook_job import decode_external_id, encode_external_id
+from ._kill import (
+    ALWAYS_CANCEL,
+    CANCEL_BY_CAUSE,
+    NEVER_CANCEL,
+    KillCause,
+    KillPolicy,
+    TaskInterrupted,
+    cause_from_state,
+)
+from ._operator import (
+    AIRFLOW_POLICY,
+    TASK_STATE_KEY,
+    ResumableOperator,
+    clear_generation,
+    default_state_key,
+)
+from ._references import ReferenceHooks, reference_hooks_for, register_reference_hooks
+from ._store import AirflowStateStore, AirflowStateStoreUnavailable, TaskStateStoreLike
+
+if TYPE_CHECKING:
+    from ._spark import ResumableSparkSubmitOperator
+
+
+def __getattr__(name: str) -> Any:
+    # The Spark operator needs the Spark adapter (urllib3, the 'spark' extra):
+    # loaded on first use so that the base operator works without it.
+    if name == "ResumableSparkSubmitOperator":
+        from ._spark import ResumableSparkSubmitOperator
+
+        return ResumableSparkSubmitOperator
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
+__all__ = [
+    "AIRFLOW_POLICY",
+    "ALWAYS_CANCEL",
+    "CANCEL_BY_CAUSE",
+    "INSTALL_HINT",
+    "NEVER_CANCEL",
+    "NEVER_EXPIRE",
+    "TASK_STATE_KEY",
+    "AirflowStateStore",
+    "AirflowStateStoreUnavailable",
+    "KillCause",
+    "KillPolicy",
+    "ReferenceHooks",
+    "ResumableJobBridge",
+    "ResumableOperator",
+    "ResumableSparkSubmitOperator",
+    "TaskInterrupted",
+    "TaskStateStoreLike",
+    "cause_from_state",
+    "clear_generation",
+    "decode_external_id",
+    "default_state_key",
+    "encode_external_id",
+    "reference_hooks_for",
+    "register_reference_hooks",
+    "resumable",
+]

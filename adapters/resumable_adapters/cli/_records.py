@@ -1,0 +1,148 @@
+"""``resumable status``, ``history``, ``cancel``, ``forget`` and ``list``: commands on recorded keys."""
+
+from __future__ import annotations
+
+import argparse
+
+from resumable_core import (
+    Event,
+    JobRecord,
+    JsonValue,
+    Outcome,
+    Phase,
+    RecordCorrupt,
+    StoreError,
+    cancel_resumable,
+    forget,
+    load_record,
+)
+from resumable_core.events import Cancelled
+from resumable_core.store import check_key
+
+from ..sqlite import SqliteStateStore
+from ._common import (
+    EXIT_NO_RECORD,
+    EXIT_OK,
+    EXIT_USAGE,
+    META_PREFIX,
+    CliError,
+    existing_store,
+    meta_key,
+    state_path,
+)
+from ._kinds import JobKind
+from ._output import Output
+from ._plugins import kind_from_meta
+from ._show import show_history, show_list, show_status
+
+
+def _recorded(args: argparse.Namespace) -> tuple[str, SqliteStateStore, JobRecord]:
+    """The key, the store and the record it names; exit 6 when there is none."""
+    key = check_key(args.key)
+    store = existing_store(args)
+    record = load_record(store, key) if store is not None else None
+    if store is None or record is None:
+        raise CliError(f"nothing recorded under key {key!r} in {str(state_path(args))!r}", EXIT_NO_RECORD)
+    return key, store, record
+
+
+def cmd_status(args: argparse.Namespace) -> int:
+    key, store, record = _recorded(args)
+    kind = _kind_for(store, key)
+    # A cancelled record's status is from before the cancel: ask what the job is now.
+    ask = not record.phase.terminal or record.phase is Phase.CANCELLED
+    live = kind.live_status(record.job_id) if kind is not None and record.job_id and ask else None
+    show_status(record, live, json_mode=args.json)
+    return EXIT_OK
+
+
+def cmd_history(args: argparse.Namespace) -> int:
+    key, store, record = _recorded(args)
+    kind = _kind_for(store, key)
+    live: dict[str, str] = {}
+    if kind is not None:
+        for entry in record.history:
+            if entry.outcome is Outcome.CANCELLED and entry.job_id and entry.job_id not in live:
+                live[entry.job_id] = kind.live_status(entry.job_id)
+    show_history(record, live, json_mode=args.json)
+    return EXIT_OK
+
+
+def cmd_cancel(args: argparse.Namespace) -> int:
+    key, store, record = _recorded(args)
+    if record.phase.terminal:
+        _say(args, f"nothing to cancel: key {key!r} is already {record.phase.value}",
+             {"event": "cancel", "key": key, "job_id": record.job_id, "phase": record.phase.value, "changed": False})
+        return EXIT_OK
+    kind = _kind_for(store, key)
+    if kind is None:
+        raise CliError(f"key {key!r} was not started by this command line; cancel it where it was started",
+                       EXIT_USAGE)
+    events: list[Event] = []
+    final = cancel_resumable(kind.watcher(), store, key=key, listener=events.append)
+    if final is None:  # forgotten meanwhile
+        raise CliError(f"nothing recorded under key {key!r} any more", EXIT_NO_RECORD)
+    # What the job is now: the record keeps the status seen before the cancel was sent.
+    live = kind.live_status(final.job_id) if final.job_id else None
+    if final.phase is Phase.CANCELLED:
+        said = next((event.describe() for event in events if isinstance(event, Cancelled)),
+                    f"cancelled job {final.job_id}")
+        text = f"{said} (key {key!r})" + (f"; it is now {live}" if live else "")
+    else:  # a client polling it recorded the end first
+        text = f"job {final.job_id} (key {key!r}) ended {final.phase.value} ({final.status}) as it was cancelled"
+    _say(args, text, {"event": "cancel", "key": key, "job_id": final.job_id, "phase": final.phase.value,
+                      "status": final.status, "live_status": live, "changed": True})
+    return EXIT_OK
+
+
+def cmd_forget(args: argparse.Namespace) -> int:
+    key = check_key(args.key)
+    store = existing_store(args)
+    try:
+        record = load_record(store, key) if store is not None else None
+    except RecordCorrupt:
+        # Not ours: forgetting is the way out the error names, so it must work here.
+        assert store is not None
+        forget(store, key)
+        store.delete(meta_key(key))
+        _say(args, f"forgot key {key!r} (its value was not a resumable-core record)",
+             {"event": "forget", "key": key, "changed": True})
+        return EXIT_OK
+    if store is None or record is None:
+        _say(args, f"nothing recorded under key {key!r}", {"event": "forget", "key": key, "changed": False})
+        return EXIT_OK
+    forget(store, key)
+    store.delete(meta_key(key))
+    text = f"forgot key {key!r}"
+    if not record.phase.terminal and record.job_id:
+        text += f"; its job {record.job_id} was not stopped and is no longer tracked"
+    _say(args, text, {"event": "forget", "key": key, "job_id": record.job_id, "changed": True})
+    return EXIT_OK
+
+
+def cmd_list(args: argparse.Namespace) -> int:
+    store = existing_store(args)
+    if store is None:
+        return EXIT_OK
+    records: list[tuple[str, JobRecord | None, str | None]] = []
+    for key in store.keys():
+        if key.startswith(META_PREFIX):
+            continue
+        try:
+            records.append((key, load_record(store, key), None))
+        except StoreError as exc:
+            records.append((key, None, str(exc)))
+    show_list(records, json_mode=args.json)
+    return EXIT_OK
+
+
+def _kind_for(store: SqliteStateStore, key: str) -> JobKind | None:
+    meta: JsonValue = store.get(meta_key(key))
+    return kind_from_meta(meta)
+
+
+def _say(args: argparse.Namespace, text: str, data: dict[str, JsonValue]) -> None:
+    if args.json:
+        Output("json").json_line(data)
+    else:
+        Output("plain").say(text)

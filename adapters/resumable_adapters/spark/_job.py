@@ -1,0 +1,377 @@
+"""SparkRestJob: one SparkSubmission on one cluster, as a ResumableJob with every capability.
+
+The master is not the only witness. Its word is checked against the workers' (their web
+UI pages list the drivers they run and the final state of those that ended) where the
+master is known to lose track of drivers (docs/spark.md):
+
+- "unknown" (``success:false``) is JobNotFound only when confirmed: the master has ALIVE
+  workers (the driver's own worker among them when we know it), no worker lists the
+  driver, and the same holds on a second answer *lost_settle* seconds later. Until then
+  TransientError. A worker that lists the driver as ended gives its final state.
+- ERROR is checked against the workers: a master that recovered after the driver ended
+  reports ERROR whatever the exit code; the worker's final state counts.
+- FINISHED means exit code 0; for FAILED the code is read from the tail of the driver's
+  log on its worker (*exit_code_patterns*) and shown in the status: ``FAILED (exit code 3)``.
+"""
+
+
+from __future__ import annotations
+
+import logging
+import re
+import time
+from collections.abc import Callable, Sequence
+
+from resumable_core import AmbiguousSubmission, InvalidArgument, JobNotFound, JsonValue, ProtocolError, TransientError
+from resumable_core.errors import ExternalSystemError
+from resumable_core.redaction import redact
+
+# _spark_client first: it raises the ImportError naming the extra when urllib3 is missing.
+from ._client import SparkRestClient, check_driver_id
+from ._model import DriverStatus, MasterDriver, MasterState
+from ._submission import (
+    DEFAULT_REFERENCE_PROPERTY,
+    DRIVER_STATE_UNKNOWN,
+    DRIVER_STATES,
+    DRIVER_STATES_ACTIVE,
+    DRIVER_STATES_SUCCEEDED,
+    SparkSubmission,
+    check_reference,
+)
+
+SparkDriverResult = dict[str, JsonValue]
+_LAUNCH_MARKER = "Launch Command:"
+# Spark's own words for a Python or R driver's exit status (SparkUserAppException), the
+# only exit code Spark itself writes down; a JVM driver's System.exit leaves no trace, so
+# callers add a pattern matching what their driver prints (one group: the code).
+DEFAULT_EXIT_CODE_PATTERNS: tuple[str, ...] = (r"User application exited with (-?[0-9]{1,9})",)
+_STATE_WORDS = re.compile(r"[A-Z]+")
+
+log = logging.getLogger("resumable_adapters.spark")
+
+
+def driver_state(status: str) -> str:
+    """The Spark driver state a status names: ``FAILED (exit code 3)`` -> ``FAILED``."""
+    match = _STATE_WORDS.match(status)
+    return match.group(0) if match else status
+
+
+def _status_text(state: str, exit_code: int | None) -> str:
+    return f"{state} (exit code {exit_code})" if state == "FAILED" and exit_code is not None else state
+
+
+class SparkRestJob:
+    """One ``SparkSubmission`` on one cluster, as a ResumableJob with every capability.
+
+    The result is JSON (so the core records it and returns it even after the master forgot
+    the driver): ``driver_id``, ``state``, ``exit_code`` (0 for FINISHED), ``worker_id``,
+    ``worker_host_port``, ``submitted_at`` (master clock, epoch seconds, when known) and
+    ``ended_seen_at`` (this process's clock when it first saw the terminal state).
+
+    *lost_settle*: seconds between the two confirmed "unknown" answers a lost verdict
+    needs. *exit_code_patterns*: regular expressions (one group, the code) searched in
+    the tail of a FAILED driver's stderr, then stdout; the last match wins.
+    """
+
+    def __init__(
+        self,
+        client: SparkRestClient,
+        submission: SparkSubmission,
+        *,
+        reference_property: str = DEFAULT_REFERENCE_PROPERTY,
+        find_wait: float = 60.0,
+        find_interval: float = 1.0,
+        lost_settle: float = 30.0,
+        exit_code_patterns: Sequence[str | re.Pattern[str]] = DEFAULT_EXIT_CODE_PATTERNS,
+        clock: Callable[[], float] = time.time,
+        sleep: Callable[[float], None] = time.sleep,
+    ) -> None:
+        check_reference("probe", reference_property)
+        if not lost_settle >= 0:
+            raise InvalidArgument(f"SparkRestJob lost_settle must be >= 0 seconds, got {lost_settle!r}")
+        try:
+            self.exit_code_patterns = tuple(re.compile(p) for p in exit_code_patterns)
+        except re.error as exc:
+            raise InvalidArgument(f"SparkRestJob exit_code_patterns: {exc}") from None
+        if any(p.groups != 1 for p in self.exit_code_patterns):
+            raise InvalidArgument("each SparkRestJob exit_code_pattern needs exactly one group (the code)")
+        self.lost_settle = lost_settle
+        self.client = client
+        self.submission = submission
+        self.reference_property = reference_property
+        self.find_wait = find_wait
+        self.find_interval = find_interval
+        self.clock = clock
+        self.sleep = sleep
+        self._last: dict[str, DriverStatus] = {}
+        self._ended_seen_at: dict[str, float] = {}
+        self._worker_of: dict[str, str] = {}       # driver id -> the worker it ran on, when seen
+        self._unknown_since: dict[str, float] = {}  # driver id -> first confirmed "unknown"
+        self._exit_codes: dict[str, int] = {}
+
+    def __repr__(self) -> str:
+        return redact(f"SparkRestJob({self.submission!r}, masters={self.client.rest_urls!r})")
+
+    # -- ResumableJob -------------------------------------------------------------------------
+
+    def submit_job(self, reference: str) -> str:
+        request = self.submission.create_request(self.reference_property, reference)
+        try:
+            return self.client.create(request)
+        except ExternalSystemError as exc:
+            exc.message = self.submission.scrub(exc.message)  # a 400 may echo part of the body
+            exc.args = (exc.message,)
+            raise
+
+    def get_job_status(self, job_id: str) -> str:
+        check_driver_id(job_id)
+        status = self.client.status(job_id)
+        if status is None:
+            return self._unknown_to_master(job_id)
+        self._unknown_since.pop(job_id, None)  # known again: a later "unknown" starts over
+        if status.state == DRIVER_STATE_UNKNOWN:
+            raise TransientError(
+                f"Spark driver {job_id!r} is UNKNOWN (its worker is out of touch); asking again",
+                job_id=job_id,
+                status=status.state,
+            )
+        if status.state not in DRIVER_STATES:
+            raise ProtocolError(f"Spark driver {job_id!r} is in an unknown state", job_id=job_id, status=status.state)
+        if status.worker_id is not None:
+            self._worker_of[job_id] = status.worker_id
+        self._last[job_id] = status
+        state = status.state
+        if state == "ERROR":
+            state = self._error_checked_with_workers(job_id, status)
+        if state in DRIVER_STATES_ACTIVE:
+            return state
+        return self._ended(job_id, state)
+
+    def is_job_active(self, status: str) -> bool:
+        return driver_state(status) in DRIVER_STATES_ACTIVE
+
+    def is_job_succeeded(self, status: str) -> bool:
+        return driver_state(status) in DRIVER_STATES_SUCCEEDED
+
+    def exit_code(self, job_id: str) -> int | None:
+        """The driver's exit code where Spark shows it: 0 once FINISHED; for FAILED, what
+        *exit_code_patterns* find in its log; None while it runs or when nothing says."""
+        if job_id not in self._exit_codes:
+            self.get_job_status(job_id)
+        return self._exit_codes.get(job_id)
+
+    def get_job_result(self, job_id: str, status: str) -> SparkDriverResult:
+        check_driver_id(job_id)
+        last = self._last.get(job_id)
+        submitted_at: float | None = None
+        try:
+            if last is None:
+                last = self.client.status(job_id)
+            if self.client.web_ui_urls:
+                found = [d for d in self.client.master_state().drivers if d.driver_id == job_id]
+                submitted_at = found[0].start_time if found else None
+        except ExternalSystemError:
+            pass  # the master may have forgotten the driver or be down: the result keeps what we know
+        state = driver_state(status)
+        exit_code = self._exit_codes.get(job_id, 0 if state in DRIVER_STATES_SUCCEEDED else None)
+        return {
+            "driver_id": job_id,
+            "state": state,
+            "exit_code": exit_code,
+            "worker_id": last.worker_id if last is not None else self._worker_of.get(job_id),
+            "worker_host_port": last.worker_host_port if last is not None else None,
+            "submitted_at": submitted_at,
+            "ended_seen_at": self._ended_seen_at.get(job_id, self.clock()),
+        }
+
+    # -- the workers' word ----------------------------------------------------------------------
+
+    def _unknown_to_master(self, job_id: str) -> str:
+        """The master answered "unknown": a verdict only once the workers confirm it, twice."""
+        if self.client.web_ui_urls:
+            master = self.client.master_state()
+            if not master.worker_ui:
+                raise TransientError(
+                    f"the Spark master does not know driver {job_id!r} and has no ALIVE worker yet "
+                    "(restarted?): cannot tell whether the driver still runs on one; asking again",
+                    job_id=job_id,
+                )
+            worker = self._worker_of.get(job_id)
+            if worker is not None and worker not in master.worker_ui:
+                raise TransientError(
+                    f"the Spark master does not know driver {job_id!r}, and its worker {worker} has not "
+                    "registered with it (again) yet; asking again",
+                    job_id=job_id,
+                )
+            seen = self._seen_on_workers(master, job_id)
+            if seen is not None:
+                worker_id, state = seen
+                if state in DRIVER_STATES_ACTIVE or state == DRIVER_STATE_UNKNOWN:
+                    raise TransientError(
+                        f"the Spark master does not know driver {job_id!r} but worker {worker_id} still runs "
+                        f"it ({state}): a restarted master; asking again",
+                        job_id=job_id,
+                    )
+                self._say(f"the Spark master does not know driver {job_id!r}; its worker {worker_id} saw it end "
+                          f"{state}, which counts")
+                return self._ended(job_id, state)
+        now = self.clock()
+        first = self._unknown_since.setdefault(job_id, now)
+        if now < first + self.lost_settle:
+            raise TransientError(
+                f"the Spark master does not know driver {job_id!r}"
+                + (" and no worker lists it" if self.client.web_ui_urls else "")
+                + f"; asking again {first + self.lost_settle - now:.0f}s from now before it counts as lost",
+                job_id=job_id,
+            )
+        raise JobNotFound(
+            f"the Spark master does not know driver {job_id!r}"
+            + (", and no worker lists it," if self.client.web_ui_urls else "")
+            + f" on two answers {now - first:.0f}s apart",
+            job_id=job_id,
+        )
+
+    def _error_checked_with_workers(self, job_id: str, status: DriverStatus) -> str:
+        """ERROR from the master, or the final state the driver's worker saw."""
+        if not self.client.web_ui_urls:
+            return "ERROR"  # nobody to ask (docs/spark.md): the master's word stands
+        seen = self._seen_on_workers(self.client.master_state(), job_id)
+        if seen is None or seen[1] == "ERROR":
+            return "ERROR"
+        worker_id, state = seen
+        if state in DRIVER_STATES_ACTIVE or state == DRIVER_STATE_UNKNOWN:
+            raise TransientError(
+                f"the Spark master reports driver {job_id!r} ERROR but worker {worker_id} still runs it "
+                f"({state}); asking again",
+                job_id=job_id,
+                status="ERROR",
+            )
+        self._say(f"the Spark master reports driver {job_id!r} ERROR (a recovered master does so for a driver "
+                  f"that ended while it was down) but its worker {worker_id} saw it end {state}, which counts")
+        return state
+
+    def _seen_on_workers(self, master: MasterState, job_id: str) -> tuple[str, str] | None:
+        """(worker id, state) from the first ALIVE worker whose page lists the driver.
+
+        Its own worker is asked first. A page that cannot be read makes the answer
+        unknowable: TransientError, never "not listed".
+        """
+        known = self._worker_of.get(job_id)
+        order = sorted(master.worker_ui.items(), key=lambda item: item[0] != known)
+        for worker_id, worker_ui in order:
+            try:
+                drivers = self.client.worker_drivers(worker_ui)
+            except (TransientError, ProtocolError) as exc:
+                raise TransientError(
+                    f"cannot tell what became of Spark driver {job_id!r}: worker {worker_id}: {exc.message}",
+                    job_id=job_id,
+                ) from exc
+            if job_id in drivers:
+                self._worker_of[job_id] = worker_id
+                return worker_id, drivers[job_id]
+        return None
+
+    def _ended(self, job_id: str, state: str) -> str:
+        """The status of an ended driver: its state, with the exit code when known."""
+        self._ended_seen_at.setdefault(job_id, self.clock())
+        if state in DRIVER_STATES_SUCCEEDED:
+            self._exit_codes[job_id] = 0  # Spark says FINISHED only for exit status 0
+        elif state == "FAILED" and job_id not in self._exit_codes:
+            code = self._exit_code_from_log(job_id)
+            if code is not None:
+                self._exit_codes[job_id] = code
+        return _status_text(state, self._exit_codes.get(job_id))
+
+    def _exit_code_from_log(self, job_id: str) -> int | None:
+        if not self.exit_code_patterns or not self.client.web_ui_urls:
+            return None
+        try:
+            worker_id = self._worker_of.get(job_id)
+            worker_ui = self.client.master_state().worker_ui.get(worker_id or "")
+            if worker_ui is None:
+                return None
+            for log_type in ("stderr", "stdout"):
+                text = self.client.driver_log(worker_ui, job_id, log_type, tail=True)
+                codes = [m.group(1) for p in self.exit_code_patterns for m in p.finditer(text)]
+                if codes:
+                    return int(codes[-1])
+        except (ExternalSystemError, ValueError):
+            return None  # the code is a detail: its absence must not hide the failure
+        return None
+
+    @staticmethod
+    def _say(text: str) -> None:
+        log.warning("%s", redact(text))
+
+    # -- capabilities -------------------------------------------------------------------------
+
+    def cancel_job(self, job_id: str) -> None:
+        # success:false means "already ended or unknown": not an error for a cancel.
+        self.client.kill(check_driver_id(job_id))
+
+    def job_fingerprint(self) -> str:
+        return self.submission.fingerprint()
+
+    def find_job_by_reference(self, reference: str) -> str | None:
+        """The driver launched with *reference*, None when surely none was, else TransientError."""
+        check_reference(reference, self.reference_property)
+        if not self.client.web_ui_urls:
+            raise AmbiguousSubmission(
+                f"cannot look up Spark reference {reference!r}: the client has no web_ui_urls; "
+                "check the cluster, then record the driver id or forget the key"
+            )
+        marker = f'"-D{self.reference_property}={reference}"'
+        deadline = self.clock() + self.find_wait
+        checked: set[str] = set()  # completed drivers whose launch line we already read
+        while True:
+            state = self.client.master_state()
+            undecided: list[str] = []
+            # Newest first: a crash between submit and persist is recent.
+            for driver in sorted(state.drivers, key=lambda d: d.start_time or 0.0, reverse=True):
+                if driver.driver_id in checked or not self._could_be_ours(driver):
+                    continue
+                verdict = self._launched_with(state, driver, marker)
+                if verdict is True:
+                    return driver.driver_id
+                if verdict is None:
+                    undecided.append(driver.driver_id)
+                elif driver.state not in DRIVER_STATES_ACTIVE:
+                    checked.add(driver.driver_id)
+            if not undecided:
+                return None
+            if self.clock() >= deadline:
+                raise TransientError(
+                    f"Spark reference {reference!r}: drivers {', '.join(undecided[:5])} are not launched yet "
+                    f"after {self.find_wait:.0f}s; cannot tell whether one carries it"
+                )
+            self.sleep(self.find_interval)
+
+    def _could_be_ours(self, driver: MasterDriver) -> bool:
+        """Cheap filter on what /json/ shows, so we read few worker logs."""
+        if driver.main_class is not None and driver.main_class != self.submission.main_class:
+            return False
+        return driver.cores is None or driver.cores == self.submission.driver_cores
+
+    def _launched_with(self, state: MasterState, driver: MasterDriver, marker: str) -> bool | None:
+        """True/False from the driver's launch line; None when it cannot be known yet."""
+        active = driver.state in DRIVER_STATES_ACTIVE or driver.state == DRIVER_STATE_UNKNOWN
+        worker_ui = state.worker_ui.get(driver.worker_id or "")
+        if worker_ui is None:
+            # No worker yet (SUBMITTED): wait. A completed one on a lost worker: unknowable, skipped.
+            return None if active else False
+        try:
+            head = self.client.driver_log_head(worker_ui, driver.driver_id)
+        except (TransientError, ProtocolError):
+            return None if active else False
+        if _LAUNCH_MARKER not in head:
+            return None if active else False  # launched a moment ago: the line is not written yet
+        start = head.index(_LAUNCH_MARKER)
+        end = head.find("\n", start)
+        line = head[start:] if end < 0 else head[start:end]
+        if marker in line:
+            return True
+        # A launch line longer than what we read may hide the property further on.
+        return (None if active else False) if end < 0 else False
+
+
+__all__ = ["DEFAULT_EXIT_CODE_PATTERNS", "SparkDriverResult", "SparkRestJob", "driver_state"]
