@@ -5,17 +5,17 @@ A thin adapter over resumable_core: the state lives in a SQLite file
 else ``~/.local/share/resumable/state.db``); local jobs keep their directories
 beside it. See docs/cli.md.
 
-Exit status (also in docs/cli.md). ``run`` and ``spark-submit`` exit with the job's
+Exit status (also in docs/cli.md). A command that runs a job exits with the job's
 own status when it ended with one, as ``timeout``, ``flock`` and ``nice`` do; the
 command's own errors use a small reserved range, 117-123, below ``timeout``'s 124-127
 and the shell's 126/127 and 128+N:
 
 ========  ===================================================================
 0         success (the job succeeded, now or in a recorded earlier run)
-1-255     run/spark-submit: the job's own exit status (its exit code, or 128+N
+1-255     a job command: the job's own exit status (its exit code, or 128+N
           when signal N killed it), also after a reattach, from its record
 117       the job ended without a status of its own: cancelled, lost,
-          refused, or a Spark driver that FAILED/KILLED/ERROR
+          refused, or a job that reports a state but no exit status
 118       ambiguous submission: a job may exist that cannot be looked up
 119       could not reach the external system (or it answered nonsense)
 120       the state file cannot be used (unreadable, corrupt, newer version)
@@ -69,7 +69,7 @@ class _Parser(argparse.ArgumentParser):
 
 
 _EXIT_HELP = """exit status:
-  run, spark-submit: the job's own exit status (128+N if signal N killed it); 0 success
+  a job command (run, spark-submit, ...): the job's own exit status (128+N if signal N killed it); 0 success
   watch: 0 when every followed job succeeded, else the largest code among the keys
   117 job cancelled/lost/failed without a status of its own   118 ambiguous submission
   119 could not reach the external system   120 state file unusable   121 nothing recorded
