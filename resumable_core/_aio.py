@@ -14,6 +14,7 @@ import time
 from collections.abc import Awaitable, Callable, Coroutine
 from typing import Any, Generic, Protocol, TypeVar, cast, runtime_checkable
 
+from ._batch import StatusBatcher
 from ._decision import (
     CancelJob,
     CancelRequest,
@@ -146,7 +147,7 @@ class StoreAccess:
 class AsyncPoller:
     """``Poller`` for an event loop: the same PollPolicy (backoff, jitter, deadline, transient budget)."""
 
-    __slots__ = ("clock", "last_status", "limit", "on_status", "policy", "rand")
+    __slots__ = ("batch", "clock", "last_status", "limit", "on_status", "policy", "rand")
 
     def __init__(self, policy: PollPolicy, *, clock: Callable[[], float], rand: Callable[[], float],
                  limit: asyncio.Semaphore | None = None) -> None:
@@ -154,6 +155,8 @@ class AsyncPoller:
         self.clock = clock
         self.rand = rand
         self.limit = limit  # the supervisor's bound on calls in flight to the external system
+        # Set when the job's status checks go out in a listing with other jobs' (_batch).
+        self.batch: StatusBatcher | None = None
         self.on_status: Callable[[str], Awaitable[None]] | None = None
         self.last_status: str | None = None
 
@@ -163,12 +166,13 @@ class AsyncPoller:
         async with self.limit:
             return await call()
 
-    async def retry_transient(self, call: Callable[[], Awaitable[T]], *, what: str, job_id: str | None = None) -> T:
+    async def retry_transient(self, call: Callable[[], Awaitable[T]], *, what: str, job_id: str | None = None,
+                              bounded: bool = True) -> T:
         started = self.clock()
         attempt = 0
         while True:
             try:
-                return await self.call(call)
+                return await (self.call(call) if bounded else call())
             except TransientError as exc:
                 attempt += 1
                 spent = self.policy.budget_spent(attempt, self.clock() - started, exc, what=what, job_id=job_id)
@@ -177,8 +181,15 @@ class AsyncPoller:
                 await asyncio.sleep(self.policy.interval(attempt - 1, self.rand()))
 
     async def status(self, job: AsyncResumableJob[Any], job_id: str) -> str:
-        status = await self.retry_transient(lambda: job.get_job_status(job_id), what=f"status of job {job_id!r}",
-                                            job_id=job_id)
+        batch = self.batch
+        if batch is None:
+            status = await self.retry_transient(lambda: job.get_job_status(job_id), what=f"status of job {job_id!r}",
+                                                job_id=job_id)
+        else:
+            # The batcher holds the bound on calls itself (once per listing, not per waiting job),
+            # and the budget is spent here exactly as for a single call.
+            status = await self.retry_transient(lambda: batch.status(job, job_id, self.limit),
+                                                what=f"status of job {job_id!r}", job_id=job_id, bounded=False)
         if status != self.last_status:
             self.last_status = status
             if self.on_status is not None:
@@ -205,7 +216,8 @@ class _AsyncRunner(RunSession, Generic[R]):
 
     def __init__(self, job: AsyncResumableJob[R], store: Any, key: str, *, fresh: bool, generation: str | None,
                  policy: Policy, poll: PollPolicy, listener: EventListener | None, telemetry: Telemetry | None,
-                 limit: asyncio.Semaphore | None, rand: Callable[[], float] | None, attach_only: bool = False) -> None:
+                 limit: asyncio.Semaphore | None, rand: Callable[[], float] | None, attach_only: bool = False,
+                 batcher: StatusBatcher | None = None) -> None:
         super().__init__(job, store, key, poll=poll, listener=listener, clock=time.time, sleep=None, rand=rand,
                          blocking=False)
         self.typed_job = job
@@ -217,6 +229,8 @@ class _AsyncRunner(RunSession, Generic[R]):
                        can_cancel=callable(getattr(job, "cancel_job", None)))
         self.apoller = AsyncPoller(poll, clock=self.clock, rand=self.rand, limit=limit)
         self.apoller.on_status = self._on_status
+        if batcher is not None and batcher.accepts(job):
+            self.apoller.batch = batcher
 
     async def run(self) -> R:
         await self.aload()
@@ -400,6 +414,7 @@ def run_resumable_async(
     limit: asyncio.Semaphore | None = None,
     rand: Callable[[], float] | None = None,
     attach_only: bool = False,
+    batcher: StatusBatcher | None = None,
 ) -> Coroutine[Any, Any, R]:
     """``run_resumable`` on an event loop: the same decisions, records, events and errors.
 
@@ -407,7 +422,10 @@ def run_resumable_async(
     ``non_blocking = True``, like ``MemoryStateStore``, is called in place) or an
     ``AsyncStateStore``. *limit* bounds the calls in flight to the external system
     across every run that shares it (the ``Supervisor`` passes one). *attach_only*: as
-    for ``run_resumable``, never submit.
+    for ``run_resumable``, never submit. *batcher*: when the job can list many
+    statuses in one call (``AsyncSupportsBatchStatus``), its status checks go out in
+    the batcher's listings, shared with the other runs that use it (the ``Supervisor``
+    passes one); nothing decided changes.
 
     The job and key are checked when it is called, before anything is awaited; it
     returns the run's coroutine itself (no wrapper frame: ten thousand waiting runs
@@ -417,7 +435,7 @@ def run_resumable_async(
     return _AsyncRunner(
         job, store, key, fresh=fresh, generation=generation, policy=policy if policy is not None else Policy(),
         poll=poll if poll is not None else PollPolicy(), listener=listener, telemetry=telemetry, limit=limit,
-        rand=rand, attach_only=attach_only,
+        rand=rand, attach_only=attach_only, batcher=batcher,
     ).run()
 
 

@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from ._aio import AsyncResumableJob, StoreAccess, check_async_job, run_resumable_async
+from ._batch import DEFAULT_TICK, StatusBatcher
 from ._checks import check_key, check_run_options
 from ._errors import InvalidArgument, ResumableError
 from ._events import EventListener
@@ -45,6 +46,12 @@ class Supervisor:
     every job (submits, status checks, lookups, results, cancels): ten thousand jobs
     polling a Spark master should not open ten thousand connections at once. Each key
     runs ``run_resumable_async``; an error ends that key only (``Supervised.error``).
+
+    Jobs that can list many statuses in one call (``SupportsBatchStatus``, or
+    ``AsyncSupportsBatchStatus``) have their status checks coalesced: one listing per
+    *batch_tick* seconds per ``batch_key``, instead of a call per job; each job keeps its
+    own poll policy, and an id missing from a listing is asked directly before anything
+    counts it as not found. ``batch_tick=None`` asks every job on its own.
     """
 
     def __init__(
@@ -55,9 +62,13 @@ class Supervisor:
         policy: Policy | None = None,
         listener: EventListener | None = None,
         telemetry: Telemetry | None = None,
+        batch_tick: float | None = DEFAULT_TICK,
     ) -> None:
         if max_concurrent_calls < 1:
             raise InvalidArgument(f"max_concurrent_calls must be >= 1, got {max_concurrent_calls!r}")
+        if batch_tick is not None and not batch_tick >= 0:
+            raise InvalidArgument(f"batch_tick must be >= 0 seconds or None, got {batch_tick!r}")
+        self.batch_tick = batch_tick
         self.store = store
         self.max_concurrent_calls = max_concurrent_calls
         self.policy = policy
@@ -87,6 +98,7 @@ class Supervisor:
         """Run every key to its end; a key's error is its outcome, not the supervisor's."""
         limit = asyncio.Semaphore(self.max_concurrent_calls)
         access = StoreAccess(self.store)
+        batcher = None if self.batch_tick is None else StatusBatcher(self.batch_tick, limit=limit)
         keys = list(self._entries)
         # Each run's own coroutine is the task (no wrapper frame per waiting job); a
         # ResumableError is that key's outcome, anything else a bug that stops the supervisor.
@@ -94,7 +106,8 @@ class Supervisor:
             *(
                 run_resumable_async(entry.job, access, key=key, fresh=entry.fresh, generation=entry.generation,
                                     policy=entry.policy or self.policy, poll=entry.poll, listener=self.listener,
-                                    telemetry=self.telemetry, limit=limit, attach_only=entry.attach_only)
+                                    telemetry=self.telemetry, limit=limit, attach_only=entry.attach_only,
+                                    batcher=batcher)
                 for key, entry in self._entries.items()
             ),
             return_exceptions=True,

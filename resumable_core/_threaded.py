@@ -5,7 +5,8 @@ that reads files, scans ``/proc`` or speaks HTTP with a blocking client) would s
 every other key. Any ``ResumableJob`` works (``resumable watch`` uses it for the local
 and the blocking Spark job), and it keeps exactly the optional operations the job has,
 because the core looks for them by presence (``find_job_by_reference``,
-``cancel_job``, ``job_fingerprint``), under the job's own class name, which the core's
+``cancel_job``, ``job_fingerprint``, and the batched status listing with its
+``batch_key``), under the job's own class name, which the core's
 messages use. ``poll_until_complete`` is left out on purpose: the async runner polls
 by itself, and a blocking poll would hold a thread for the job's whole life.
 
@@ -16,9 +17,11 @@ call to finish on its own, bounded by the job's own timeouts.
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Mapping, Sequence
 from typing import Any, cast
 
 from ._aio import AsyncResumableJob
+from ._batch import SupportsBatchStatus
 from ._protocols import ResumableJob, SupportsCancel, SupportsFindByReference, SupportsFingerprint
 from ._types import JsonValue
 
@@ -60,6 +63,16 @@ def _job_fingerprint(self: ThreadedJob) -> str:
     return cast(SupportsFingerprint, self.job).job_fingerprint()
 
 
+async def _get_job_statuses(self: ThreadedJob, job_ids: Sequence[str]) -> Mapping[str, str]:
+    statuses: Mapping[str, str] = await asyncio.to_thread(cast(SupportsBatchStatus, self.job).get_job_statuses,
+                                                          job_ids)
+    return statuses
+
+
+def _batch_key(self: ThreadedJob) -> str:
+    return cast(SupportsBatchStatus, self.job).batch_key
+
+
 _OPTIONAL = {
     "find_job_by_reference": _find_job_by_reference,
     "cancel_job": _cancel_job,
@@ -69,7 +82,11 @@ _OPTIONAL = {
 
 def in_threads(job: ResumableJob[Any]) -> AsyncResumableJob[Any]:
     """*job* as an ``AsyncResumableJob`` with the same optional operations (see the module docstring)."""
-    members = {name: method for name, method in _OPTIONAL.items() if callable(getattr(job, name, None))}
+    members: dict[str, object] = {name: method for name, method in _OPTIONAL.items()
+                                  if callable(getattr(job, name, None))}
+    if isinstance(job, SupportsBatchStatus) and callable(getattr(job, "get_job_statuses", None)):
+        members["get_job_statuses"] = _get_job_statuses
+        members["batch_key"] = property(_batch_key)
     cls = type(type(job).__name__, (ThreadedJob,), members)
     wrapper: AsyncResumableJob[Any] = cls(job)
     return wrapper

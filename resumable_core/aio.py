@@ -3,7 +3,9 @@
 ``run_resumable_async`` is ``run_resumable`` for an ``AsyncResumableJob`` (and
 ``cancel_resumable_async`` is ``cancel_resumable``); the
 ``Supervisor`` runs many keys at once with a bound on calls to the external system;
-``in_threads`` makes a blocking job one of them.
+``in_threads`` makes a blocking job one of them; a job that can list many
+statuses in one call (``SupportsBatchStatus``) is asked in one listing per system
+and tick (``StatusBatcher``).
 docs/async.md says how, and what it costs (docs/performance.md).
 """
 
@@ -18,6 +20,7 @@ from ._aio import (
     cancel_resumable_async,
     run_resumable_async,
 )
+from ._batch import AsyncSupportsBatchStatus, StatusBatcher, SupportsBatchStatus
 from ._supervisor import Supervised, Supervisor
 from ._threaded import in_threads
 
@@ -26,10 +29,13 @@ __all__ = [
     "AsyncResumableJob",
     "AsyncStateStore",
     "AsyncSupportsCancel",
+    "AsyncSupportsBatchStatus",
     "AsyncSupportsFindByReference",
     "Supervised",
     "Supervisor",
+    "StatusBatcher",
     "cancel_resumable_async",
     "in_threads",
+    "SupportsBatchStatus",
     "run_resumable_async",
 ]
