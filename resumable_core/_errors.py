@@ -94,8 +94,22 @@ class ExternalSystemError(ResumableError):
 class TransientError(ExternalSystemError):
     """The external system could not be asked right now; try again later.
 
-    Never a reason to resubmit: the job may well be running.
+    Never a reason to resubmit: the job may well be running. *retry_after*: the
+    seconds the system itself asked to wait (an HTTP 429's ``Retry-After``), when
+    it said; the pollers never ask again sooner.
     """
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        key: str | None = None,
+        job_id: str | None = None,
+        status: str | None = None,
+        retry_after: float | None = None,
+    ) -> None:
+        super().__init__(message, key=key, job_id=job_id, status=status)
+        self.retry_after = retry_after
 
 
 class TransientBudgetExhausted(TransientError):
