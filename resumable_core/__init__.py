@@ -6,7 +6,8 @@ are what you implement; ``run_resumable`` drives the pure decision
 typing-extensions are imported here: no adapter, no third-party client.
 
 Public submodules hold what fewer callers need: ``decision`` (drive the decision
-yourself), ``events``, ``errors`` (the whole tree), ``record``, ``store`` (for store
+yourself), ``events``, ``errors`` (the whole tree), ``progress`` (the optional
+progress capability), ``record``, ``store`` (for store
 authors) and ``testing`` (the fakes this project's own tests use).
 
 Names load on first use (PEP 562): a DAG file or a type check that imports the

@@ -36,6 +36,7 @@ from ._decision import (
     SubmitAnswered,
     SubmitJob,
     SubmitRefused,
+    SubmitUnusable,
     WaitForOwner,
     Write,
     decide,
@@ -233,6 +234,25 @@ class _AsyncRunner(RunSession, Generic[R]):
             self.apoller.batch = batcher
 
     async def run(self) -> R:
+        """Decide and act to the end; a run that ends, by error or not, gives back its intent lease."""
+        try:
+            result = await self.decide_and_act()
+        except BaseException as exc:
+            await self.give_back_lease(exc)
+            raise
+        await self.give_back_lease(None)
+        return result
+
+    async def give_back_lease(self, ended: BaseException | None) -> None:
+        update = self.release_after(ended, self.in_submit)
+        if update is not None:
+            try:
+                landed: bool | BaseException = await self.awrite_once(update)
+            except Exception as exc:  # the run's own end is what the caller must see
+                landed = exc
+            self.lease_released(landed)
+
+    async def decide_and_act(self) -> R:
         await self.aload()
         observation: Observation | None = None
         while True:
@@ -330,12 +350,15 @@ class _AsyncRunner(RunSession, Generic[R]):
 
     # -- the external system -------------------------------------------------------------------
 
-    async def submit_job(self, action: SubmitJob) -> SubmitAnswered | SubmitRefused:
+    async def submit_job(self, action: SubmitJob) -> SubmitAnswered | SubmitRefused | SubmitUnusable:
         self.submitting(action)
+        self.in_submit = True  # still set if the call raises (a cancelled task: the call may go on)
         try:
             job_id = await self.apoller.call(lambda: self.typed_job.submit_job(action.reference))
         except SubmissionRejected as exc:
+            self.in_submit = False
             return SubmitRefused(action.reference, exc)
+        self.in_submit = False
         return self.answered(action, job_id)
 
     async def check_status(self, action: CheckStatus) -> StatusSeen | NotFoundSeen:

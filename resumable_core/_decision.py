@@ -11,6 +11,7 @@ State machine of the record (one key)::
     (none) --write intent--> INTENT --submit ok, id persisted--> SUBMITTED
     INTENT  --find by reference: found--> SUBMITTED (adopted)
     INTENT  --find: nothing / no lookup + policy resubmit--> INTENT (same reference, new lease)
+    INTENT  --submit returned no usable id--> INTENT, accepted (never resubmitted: found or stopped)
     SUBMITTED --active--> poll --FINISHED--> SUCCEEDED (result recorded when JSON)
                                 --failed--> FAILED
     SUBMITTED --not found (confirmed) + policy resubmit--> INTENT (new reference)
@@ -26,7 +27,8 @@ action             observation
 =================  ==================================================================
 Write              ``after`` when the write landed; else ``on_conflict``, with the
                    record that won (the driver reads it again)
-SubmitJob          SubmitAnswered, or SubmitRefused (the system proved it made nothing)
+SubmitJob          SubmitAnswered, SubmitRefused (the system proved it made nothing), or
+                   SubmitUnusable (it returned, with no usable job id: something was accepted)
 CheckStatus        StatusSeen, or NotFoundSeen
 FindByReference    ReferenceLookup (carrying the action's ``context``)
 Poll               PollEnded, or NotFoundSeen (the job vanished while polled)
@@ -171,6 +173,15 @@ class SubmitRefused:
 
 
 @dataclass(frozen=True, slots=True)
+class SubmitUnusable:
+    """``submit_job`` returned for *reference* without a usable job id (*problem* says what it
+    returned). It returned, so the system accepted something: the intent is marked accepted."""
+
+    reference: str
+    problem: str
+
+
+@dataclass(frozen=True, slots=True)
 class JobRecorded:
     """The record names *job_id* now; *via*: "submitted", "reference" (adopted)."""
 
@@ -239,6 +250,7 @@ Observation = Union[
     IntentWritten,
     SubmitAnswered,
     SubmitRefused,
+    SubmitUnusable,
     JobRecorded,
     PollEnded,
     ResultFetched,
@@ -361,6 +373,7 @@ class StopKind(str, enum.Enum):
     RESULT_UNAVAILABLE = "result_unavailable"  # ResultUnavailable
     CANNOT_CANCEL = "cannot_cancel"            # InvalidArgument
     NOTHING_TO_ATTACH = "nothing_to_attach"    # NothingToAttach
+    PROTOCOL = "protocol"                      # ProtocolError
 
 
 @dataclass(frozen=True, slots=True)
@@ -399,6 +412,8 @@ def decide(record: JobRecord | None, observation: Observation | None, request: R
         return _after_submit(record, obs, request)
     if isinstance(obs, SubmitRefused):
         return _after_refusal(record, obs, request)
+    if isinstance(obs, SubmitUnusable):
+        return _after_unusable(record, obs, request)
     if isinstance(obs, JobRecorded):
         return _after_job_recorded(record, obs, request)
     if isinstance(obs, PollEnded):
@@ -485,17 +500,29 @@ def _intent(record: JobRecord, obs: Observation | None, request: Request) -> Run
             return Write(record.with_job_id(request.now, obs.job_id), after=JobRecorded(obs.job_id, "reference"))
         if _lease_held_by_other(record, request):
             return _wait_for_owner(record, request)
+        if record.accepted:
+            return _accepted_stop(record, "no job carries it")
         return _submit(record, SubmitReason.NOT_SUBMITTED, request, same_reference=True)
     if request.can_find:
         return FindByReference(record.reference)
     if _lease_held_by_other(record, request):
         return _wait_for_owner(record, request)
+    if record.accepted:  # whatever on_ambiguous says, and in an attach-only run too
+        return _accepted_stop(record, "this job cannot be looked up by reference")
     if request.policy.on_ambiguous is OnAmbiguous.FAIL:
         return Stop(StopKind.AMBIGUOUS, detail=(
             f"an earlier attempt recorded submission reference {record.reference!r} but no job id, and "
             "this job cannot be looked up by reference: check the external system, then forget "
             "the key (to submit again) or rerun with on_ambiguous='resubmit'"))
     return _submit(record, SubmitReason.AMBIGUOUS, request, same_reference=True)
+
+
+def _accepted_stop(record: JobRecord, why: str) -> Stop:
+    """An accepted intent (submit_job returned, without a usable id) that no lookup names."""
+    return Stop(StopKind.AMBIGUOUS, detail=(
+        f"an earlier attempt's submit_job returned for submission reference {record.reference!r} without a usable "
+        f"job id, so the external system accepted something, and {why}; it is never resubmitted blind: check the "
+        "external system, then forget the key (to submit again) or run it fresh"))
 
 
 def _supersede(record: JobRecord, reason: SubmitReason, obs: Observation | None, request: Request) -> RunAction:
@@ -636,6 +663,18 @@ def _after_refusal(record: JobRecord | None, obs: SubmitRefused, request: Reques
         return Write(record.ended(request.now, Phase.FAILED, Outcome.FAILED, status="REJECTED"),
                      after=Ending(stop), on_conflict=obs)
     return stop
+
+
+def _after_unusable(record: JobRecord | None, obs: SubmitUnusable, request: Request) -> RunAction:
+    """Mark the intent accepted (lease released: this run ends), then end with ProtocolError."""
+    stop = Stop(StopKind.PROTOCOL, detail=(
+        f"{obs.problem}, not a non-empty job id string; the intent for reference {obs.reference!r} is kept "
+        "and marked accepted: the next run finds the job by reference or stops for a person"))
+    if record is not None and record.reference == obs.reference and record.phase is Phase.INTENT \
+            and not record.accepted:
+        lease = None if record.owner == request.owner else record.lease_until  # ours to release only
+        return Write(record.evolve(request.now, accepted=True, lease_until=lease), after=Ending(stop), on_conflict=obs)
+    return stop  # already marked, or the key moved on: nothing of ours to mark
 
 
 def _after_job_recorded(record: JobRecord | None, obs: JobRecorded, request: Request) -> Poll:
@@ -830,6 +869,22 @@ def decide_cancel(record: JobRecord | None, observation: Observation | None, req
                          status=record.status, job_id=job_id)
     note = None if job_id is not None else "no job id recorded or found; marking the intent cancelled"
     return Write(final, after=CancelRecorded(job_id), on_conflict=obs, note=note)
+
+
+def released(record: JobRecord | None, owner: str, now: float, *, submit_interrupted: bool = False) -> JobRecord | None:
+    """The record to write when a run of *owner* ends holding its intent's lease: the same
+    intent and reference, the lease gone, so the next run does not wait for a dead owner.
+
+    A lease is a bound for owners that cannot say they are gone. Kept only when the run
+    was interrupted (a signal, a cancelled task) inside submit_job: that call may still be
+    at work (a worker thread, a request the server is still taking), and the lease is
+    what bounds it.
+    """
+    if record is None or record.phase is not Phase.INTENT or record.owner != owner:
+        return None
+    if record.lease_until is None or record.lease_until <= now or submit_interrupted:
+        return None
+    return record.evolve(now, lease_until=None)
 
 
 def status_update(record: JobRecord | None, job_id: str, status: str, active: bool, now: float) -> JobRecord | None:

@@ -10,7 +10,10 @@ import enum
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Union
+from typing import TYPE_CHECKING, Union
+
+if TYPE_CHECKING:
+    from ._progress import Progress
 
 
 class SubmitReason(str, enum.Enum):
@@ -115,6 +118,19 @@ class WaitingForOwner:
 
 
 @dataclass(frozen=True, slots=True)
+class ProgressReported:
+    """A running job said how far it has got, and it differs from what was recorded (written now)."""
+
+    key: str
+    reference: str
+    job_id: str
+    progress: Progress
+
+    def describe(self) -> str:
+        return f"job {self.job_id}: {self.progress.describe()}"
+
+
+@dataclass(frozen=True, slots=True)
 class Finished:
     key: str
     reference: str
@@ -141,6 +157,7 @@ Event = Union[
     Reattached,
     ResultReused,
     StatusChanged,
+    ProgressReported,
     Superseded,
     WaitingForOwner,
     Finished,

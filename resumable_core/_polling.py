@@ -30,6 +30,9 @@ class PollPolicy:
     *deadline* bounds the whole wait (None: no bound). Transient errors are
     retried while fewer than *transient_attempts* happened in a row and for at
     most *transient_seconds*; then TransientBudgetExhausted is raised.
+    A job with progress (``SupportsProgress``) is asked at most once per
+    *progress_interval* seconds, and a change is written at most that often
+    (None: never asked).
     """
 
     min_interval: float = 1.0
@@ -39,6 +42,7 @@ class PollPolicy:
     deadline: float | None = None
     transient_attempts: int = 10
     transient_seconds: float = 300.0
+    progress_interval: float | None = 15.0
 
     def __post_init__(self) -> None:
         if not 0 <= self.min_interval <= self.max_interval:
@@ -49,6 +53,8 @@ class PollPolicy:
             raise InvalidArgument("PollPolicy needs transient_attempts >= 1, transient_seconds >= 0")
         if self.deadline is not None and self.deadline < 0:
             raise InvalidArgument("PollPolicy deadline must be >= 0")
+        if self.progress_interval is not None and not self.progress_interval >= 0:
+            raise InvalidArgument("PollPolicy progress_interval must be >= 0 seconds (None: never asked)")
 
     def pause(self, attempt: int, rand: float, waited: float, *, job_id: str, status: str) -> float:
         """The pause before status check *attempt* + 1 of a job still *status*, *waited* seconds in.

@@ -7,10 +7,16 @@ from dataclasses import dataclass, field, replace
 from typing import Any
 
 from ._errors import RecordCorrupt, RecordFromNewerVersion
+from ._progress import Progress
 from ._types import JsonValue
 
 SCHEMA = "resumable-core/record"
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
+# A record is written with the lowest version that holds what it says: version 2 adds only
+# ``accepted``, so a record without it stays version 1 and an older library still reads it,
+# while one with it is refused there (RecordFromNewerVersion) instead of being misread as an
+# intent that may be resubmitted blind.
+_ACCEPTED_SINCE = 2
 HISTORY_LIMIT = 50  # bounded: a flapping job must not grow the record without end
 
 
@@ -78,6 +84,12 @@ class JobRecord:
     has_result: bool = False
     result: JsonValue = None
     history: tuple[Submission, ...] = field(default_factory=tuple)
+    # INTENT only: submit_job returned for this reference, but no usable job id. Something was
+    # accepted, so the intent is never resubmitted blind: found by reference, or stopped.
+    accepted: bool = False
+    # The current submission's last reported progress (kept after it ends); for people only.
+    progress: Progress | None = None
+    progress_at: float | None = None
 
     @property
     def submissions(self) -> int:
@@ -94,6 +106,7 @@ class JobRecord:
             phase=Phase.SUBMITTED,
             job_id=job_id,
             lease_until=None,
+            accepted=False,
             history=mark_history(self, self.reference, job_id=job_id, outcome=Outcome.ACTIVE, submitted_at=now),
         )
 
@@ -123,7 +136,7 @@ class JobRecord:
     def to_json(self) -> dict[str, JsonValue]:
         return {
             "schema": SCHEMA,
-            "version": SCHEMA_VERSION,
+            "version": _ACCEPTED_SINCE if self.accepted else 1,
             "key": self.key,
             "phase": self.phase.value,
             "reference": self.reference,
@@ -138,6 +151,9 @@ class JobRecord:
             "has_result": self.has_result,
             "result": self.result,
             "history": [s.to_json() for s in self.history[-HISTORY_LIMIT:]],
+            **({"accepted": True} if self.accepted else {}),
+            # Only when there is some: a record without progress stays what it always was.
+            **({} if self.progress is None else {"progress": self.progress.to_json(), "progress_at": self.progress_at}),
         }
 
     @classmethod
@@ -171,6 +187,9 @@ class JobRecord:
                 )
                 for h in _list(value, "history")
             )
+            accepted = value.get("accepted", False)
+            if not isinstance(accepted, bool):
+                raise TypeError("accepted")
             has_result = value.get("has_result")
             if not isinstance(has_result, bool):
                 raise TypeError("has_result")
@@ -195,6 +214,10 @@ class JobRecord:
                 has_result=has_result,
                 result=value.get("result"),
                 history=history,
+                accepted=accepted,
+                # Unreadable progress (a newer form) is dropped, never a corrupt record.
+                progress=(progress := Progress.from_json(value.get("progress"))),
+                progress_at=_opt_num(value, "progress_at") if progress is not None else None,
             )
         except (KeyError, TypeError, ValueError) as exc:
             raise RecordCorrupt(

@@ -28,6 +28,7 @@ from ._decision import (
     SubmitAnswered,
     SubmitJob,
     SubmitRefused,
+    SubmitUnusable,
     WaitForOwner,
     Write,
     decide,
@@ -66,6 +67,25 @@ class _Runner(RunSession, Generic[R]):
         self.poller.on_status = self._on_status
 
     def run(self, polled: tuple[str, str] | None = None) -> R:
+        """Decide and act to the end; a run that ends, by error or not, gives back its intent lease."""
+        try:
+            result = self.decide_and_act(polled)
+        except BaseException as exc:
+            self.give_back_lease(exc)
+            raise
+        self.give_back_lease(None)
+        return result
+
+    def give_back_lease(self, ended: BaseException | None) -> None:
+        update = self.release_after(ended, self.in_submit)
+        if update is not None:
+            try:
+                landed: bool | BaseException = self.write(update)
+            except Exception as exc:  # the run's own end is what the caller must see
+                landed = exc
+            self.lease_released(landed)
+
+    def decide_and_act(self, polled: tuple[str, str] | None) -> R:
         self.load()
         observation: Observation | None = None
         if polled is not None:
@@ -107,14 +127,17 @@ class _Runner(RunSession, Generic[R]):
 
     # -- the branches that talk to the external system ------------------------------------
 
-    def submit_job(self, action: SubmitJob) -> SubmitAnswered | SubmitRefused:
+    def submit_job(self, action: SubmitJob) -> SubmitAnswered | SubmitRefused | SubmitUnusable:
         self.submitting(action)
+        self.in_submit = True  # still set if the call raises: release_after asks
         try:
             job_id = self.typed_job.submit_job(action.reference)
         except SubmissionRejected as exc:
+            self.in_submit = False
             return SubmitRefused(action.reference, exc)
         # Anything else (a timeout, a crash) leaves the intent: the submission may exist,
         # and the next attempt looks it up by reference or follows on_ambiguous.
+        self.in_submit = False
         return self.answered(action, job_id)
 
     def check_status(self, action: CheckStatus) -> StatusSeen | NotFoundSeen:

@@ -22,8 +22,10 @@ from ._decision import (
     StopKind,
     SubmitAnswered,
     SubmitJob,
+    SubmitUnusable,
     WaitForOwner,
     Write,
+    released,
     status_update,
 )
 from ._errors import (
@@ -276,6 +278,8 @@ class Session:
             error = self.cannot_cancel(action.job_id)
         elif kind is StopKind.NOTHING_TO_ATTACH:
             error = NothingToAttach(action.detail or "no job to attach to", **where, status=action.status)
+        elif kind is StopKind.PROTOCOL:
+            error = ProtocolError(action.detail or "the job answered against its protocol", **where)
         else:
             assert_never(kind)
         return error
@@ -326,8 +330,8 @@ class RunSession(Session):
     each decision gets, and what each I/O answer becomes as an observation. The drivers
     differ only in how they wait (a blocking call, an await)."""
 
-    __slots__ = ("attach_only", "can_cancel", "can_find", "fingerprint", "fresh", "generation", "lost_resubmits",
-                 "policy", "polling_job")
+    __slots__ = ("attach_only", "can_cancel", "can_find", "fingerprint", "fresh", "generation", "in_submit",
+                 "lost_resubmits", "policy", "polling_job")
 
     def start_run(self, *, fresh: bool, generation: str | None, policy: Policy, can_find: bool,
                   can_cancel: bool, attach_only: bool = False) -> None:
@@ -341,6 +345,7 @@ class RunSession(Session):
         self.can_cancel = can_cancel
         self.lost_resubmits = 0
         self.polling_job: str | None = None
+        self.in_submit = False  # inside submit_job: an interruption there keeps the lease
 
     def request(self) -> Request:
         return Request(
@@ -353,16 +358,30 @@ class RunSession(Session):
         if action.reason is SubmitReason.JOB_LOST:
             self.lost_resubmits += 1  # what Policy.max_lost_resubmits bounds
 
-    def answered(self, action: SubmitJob, job_id: object) -> SubmitAnswered:
-        """``submit_job``'s answer; anything but a non-empty string is refused with the intent kept."""
+    def answered(self, action: SubmitJob, job_id: object) -> SubmitAnswered | SubmitUnusable:
+        """``submit_job``'s answer; anything but a non-empty string is unusable: the decision keeps
+        the intent, marked accepted (it returned: something was accepted), and ends with ProtocolError."""
         if not isinstance(job_id, str) or not job_id:
-            # The intent stays: a lookup by reference can still adopt what was submitted.
-            raise ProtocolError(
-                f"{type(self.job).__name__}.submit_job returned {job_id!r}, not a non-empty job id string; "
-                f"the intent for reference {action.reference!r} is kept",
-                key=self.key,
-            )
+            return SubmitUnusable(action.reference, f"{type(self.job).__name__}.submit_job returned {job_id!r:.80}")
         return SubmitAnswered(action.reference, job_id, action.reason, action.intent_at, action.previous_job_id)
+
+    def release_after(self, ended: BaseException | None, in_submit: bool) -> JobRecord | None:
+        """The record that gives back this run's intent lease as it ends (None: nothing held).
+
+        *ended*: what ended the run (None: it returned); *in_submit*: it ended inside
+        submit_job. Only an interruption there (a signal, a cancelled task: not an
+        Exception) keeps the lease, since that call may still be at work.
+        """
+        interrupted = in_submit and ended is not None and not isinstance(ended, Exception)
+        return released(self.record, self.owner, self.clock(), submit_interrupted=interrupted)
+
+    def lease_released(self, landed: bool | BaseException) -> None:
+        """Say what became of the lease release (both drivers); it never hides the run's own end."""
+        if landed is True:
+            self.log(INFO, "this run ended holding the intent's lease; released it (the reference is kept)")
+        elif landed is not False:
+            self.log(WARNING, "could not release the intent's lease as this run ended: %s; the next run waits "
+                     "for it to run out", redact(str(landed)))
 
     def confirmation_wait(self, action: CheckStatus) -> float:
         """Seconds to wait before asking again about a job the system did not know (0: ask now)."""

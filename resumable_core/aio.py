@@ -21,6 +21,7 @@ from ._aio import (
     run_resumable_async,
 )
 from ._batch import AsyncSupportsBatchStatus, StatusBatcher, SupportsBatchStatus
+from ._progress import AsyncSupportsProgress
 from ._supervisor import Supervised, Supervisor
 from ._threaded import in_threads
 
@@ -31,6 +32,7 @@ __all__ = [
     "AsyncSupportsBatchStatus",
     "AsyncSupportsCancel",
     "AsyncSupportsFindByReference",
+    "AsyncSupportsProgress",
     "StatusBatcher",
     "Supervised",
     "Supervisor",

@@ -9,7 +9,7 @@ parts of the written record that the rule is about.
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 import pytest
@@ -46,10 +46,12 @@ from resumable_core.decision import (
     SubmitAnswered,
     SubmitJob,
     SubmitRefused,
+    SubmitUnusable,
     WaitForOwner,
     Write,
     decide,
     decide_cancel,
+    released,
     status_update,
 )
 from resumable_core.errors import SubmissionRejected
@@ -125,6 +127,7 @@ def history(*outcomes: tuple[str, Outcome]) -> Callable[[Action], None]:
 
 
 REJECTION = SubmissionRejected("no such queue")
+UNUSABLE = SubmitUnusable("ref", "Job.submit_job returned None")
 ANSWER = SubmitAnswered("ref", "j9", SubmitReason.NEW, NOW - 100)
 RESULT = ResultFetched("j1", "OK", {"rows": 3}, reused=False)
 LOST_J1 = (entry(job_id="j1", outcome=Outcome.LOST), entry(reference="ref2", job_id=None, outcome=Outcome.PENDING))
@@ -175,6 +178,18 @@ RUN_ROWS = [
                  id="refused: record FAILED so a retry starts clean, then raise the refusal"),
     pytest.param(rec(Phase.INTENT, reference="other"), SubmitRefused("ref", REJECTION), req(),
                  Stop(StopKind.REJECTED, cause=REJECTION), id="refused after the key moved on: raise it"),
+    # -- submit returned, without a usable id: something was accepted (issue 17, item 1) ----------------
+    pytest.param(rec(Phase.INTENT, owner="me", lease_until=NOW + 100), UNUSABLE, req(),
+                 Writes(Phase.INTENT, (("accepted", True), ("lease_until", None), ("reference", "ref")),
+                        after="protocol", on_conflict=UNUSABLE),
+                 id="submit returned no usable id: mark the intent accepted, give back our lease, then ProtocolError"),
+    pytest.param(rec(Phase.INTENT, owner="other", lease_until=NOW + 100), UNUSABLE, req(),
+                 Writes(Phase.INTENT, (("accepted", True), ("lease_until", NOW + 100))),
+                 id="no usable id, intent taken over meanwhile: marked, the other owner's lease kept"),
+    pytest.param(rec(Phase.INTENT, reference="other"), UNUSABLE, req(), "protocol",
+                 id="no usable id after the key moved on: ProtocolError, nothing to mark"),
+    pytest.param(rec(Phase.INTENT, accepted=True), UNUSABLE, req(), "protocol",
+                 id="no usable id, already marked: ProtocolError"),
     # -- rule 2: a fresh run, a new generation, a changed spec ------------------------------------
     pytest.param(rec(Phase.CANCELLED), None, req(fresh=True), intent(SubmitReason.FRESH_RUN),
                  id="fresh run over a cancel"),
@@ -277,6 +292,22 @@ RUN_ROWS = [
     pytest.param(rec(Phase.INTENT, owner="other", lease_until=NOW - 1), None, req(can_find=False),
                  intent(SubmitReason.AMBIGUOUS, reference="ref", previous=None),
                  id="an expired lease is a crashed owner"),
+    pytest.param(rec(Phase.INTENT, owner="other", lease_until=None), None, req(can_find=False),
+                 intent(SubmitReason.AMBIGUOUS, reference="ref", previous=None),
+                 id="a released lease: its owner ended, nobody to wait for"),
+    pytest.param(rec(Phase.INTENT, accepted=True), None, req(can_find=False), "accepted:cannot be looked up",
+                 id="accepted intent, no lookup: stopped, never resubmitted blind (on_ambiguous resubmit)"),
+    pytest.param(rec(Phase.INTENT, accepted=True), None, req(), FindByReference("ref"),
+                 id="accepted intent: look the reference up"),
+    pytest.param(rec(Phase.INTENT, accepted=True), ReferenceLookup("ref", "j7"), req(),
+                 Writes(Phase.SUBMITTED, (("job_id", "j7"), ("accepted", False)), after=JobRecorded("j7", "reference")),
+                 id="accepted intent found by reference: adopt"),
+    pytest.param(rec(Phase.INTENT, accepted=True), ReferenceLookup("ref", None), req(), "accepted:no job carries it",
+                 id="accepted intent, nothing found: stopped, not resubmitted under the same reference"),
+    pytest.param(rec(Phase.INTENT, accepted=True, owner="other", lease_until=NOW + 5), None, req(can_find=False),
+                 "wait", id="accepted intent, another live owner: wait for it"),
+    pytest.param(rec(Phase.INTENT, accepted=True), None, req(can_find=False, attach_only=True),
+                 "accepted:cannot be looked up", id="accepted intent, attach only: the same stop"),
     # -- the status seen at the end of polling ------------------------------------------------------------
     pytest.param(rec(Phase.SUBMITTED), PollEnded("j1", "OK", True), req(), FetchResult("j1", "OK", reused=False),
                  id="poll ended well: fetch"),
@@ -359,13 +390,23 @@ RUN_ROWS = [
 @pytest.mark.parametrize(("record", "observation", "request_", "expected"), RUN_ROWS)
 def test_decide(record: JobRecord | None, observation: Observation | None, request_: Request, expected: object) -> None:
     action = decide(record, observation, request_)
-    if isinstance(expected, Writes):
+    if isinstance(expected, Writes) and expected.after != "protocol":
         expected.check(action)
     elif callable(expected):
         expected(action)
     elif expected == "wait":
         assert action == WaitForOwner(NOW + 5, action.event) and action.event is not None  # type: ignore[union-attr]
         assert action.event.lease_until == NOW + 5  # type: ignore[union-attr]
+    elif expected == "protocol" or (isinstance(expected, Writes) and expected.after == "protocol"):
+        stop = action.after.stop if isinstance(action, Write) else action  # type: ignore[union-attr]
+        assert isinstance(stop, Stop) and stop.kind is StopKind.PROTOCOL and stop.detail, action
+        assert "Job.submit_job returned None" in stop.detail and "'ref'" in stop.detail and "accepted" in stop.detail
+        if isinstance(expected, Writes):
+            replace(expected, after="any").check(action)
+    elif isinstance(expected, str) and expected.startswith("accepted:"):
+        assert isinstance(action, Stop) and action.kind is StopKind.AMBIGUOUS and action.detail, action
+        assert expected.split(":", 1)[1] in action.detail and "never resubmitted blind" in action.detail
+        assert "'ref'" in action.detail
     elif expected == "ambiguous" and request_.attach_only:
         assert isinstance(action, Stop) and action.kind is StopKind.AMBIGUOUS and action.detail
         assert "'ref'" in action.detail and "does not submit" in action.detail
@@ -475,3 +516,35 @@ def test_decide_is_pure() -> None:
         record, observation, request_ = row.values[:3]
         first = decide(record, observation, request_)  # type: ignore[arg-type]
         assert decide(record, observation, request_) == first  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize(
+    ("record", "interrupted", "released_"),
+    [
+        pytest.param(rec(Phase.INTENT, owner="me", lease_until=NOW + 100), False, True,
+                     id="a run that ends holding its intent's lease gives it back"),
+        pytest.param(rec(Phase.INTENT, owner="me", lease_until=NOW + 100), True, False,
+                     id="interrupted inside submit_job: kept (the call may still be at work)"),
+        pytest.param(rec(Phase.INTENT, owner="other", lease_until=NOW + 100), False, False,
+                     id="another owner's lease is not ours to give back"),
+        pytest.param(rec(Phase.INTENT, owner="me", lease_until=NOW - 1), False, False, id="run out already"),
+        pytest.param(rec(Phase.INTENT, owner="me", lease_until=None), False, False, id="nothing held"),
+        pytest.param(rec(Phase.SUBMITTED, owner="me", lease_until=NOW + 100), False, False,
+                     id="a named job holds no intent"),
+        pytest.param(None, False, False, id="no record"),
+    ],
+)
+def test_released_gives_back_the_lease_of_a_run_that_ended(
+    record: JobRecord | None, interrupted: bool, released_: bool
+) -> None:
+    update = released(record, "me", NOW, submit_interrupted=interrupted)
+    assert (update is not None) is released_
+    if update is not None:
+        assert record is not None
+        assert update.lease_until is None and update.reference == record.reference and update.phase is Phase.INTENT
+        assert update.owner == record.owner and update.revision == record.revision + 1
+        # The next run of another owner does not wait for this one.
+        after = decide(update, None, req(owner="next", can_find=False))
+        assert not isinstance(after, WaitForOwner)
+    elif record is not None and record.phase is Phase.INTENT and record.owner == "me" and interrupted:
+        assert isinstance(decide(record, None, req(owner="next", can_find=False)), WaitForOwner)

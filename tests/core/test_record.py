@@ -97,3 +97,21 @@ def test_is_json_accepts_exactly_what_round_trips(value: object) -> None:
 @pytest.mark.parametrize("value", [(1,), {1: 2}, float("nan"), float("inf"), {"a": {1, 2}}, b"x", object()])
 def test_is_json_rejects_what_would_come_back_different(value: object) -> None:
     assert not is_json(value)
+
+
+def test_an_accepted_intent_round_trips_and_is_refused_by_a_reader_of_version_1() -> None:
+    accepted = sample().evolve(11.0, accepted=True, lease_until=None)
+    value = accepted.to_json()
+    assert value["version"] == SCHEMA_VERSION == 2 and value["accepted"] is True
+    assert JobRecord.from_json("k", json.loads(json.dumps(value))) == accepted
+    # Every other record stays version 1, without the field: an older library still reads it,
+    # and refuses (RecordFromNewerVersion) only the record it would misread as resubmittable.
+    plain = sample().to_json()
+    assert plain["version"] == 1 and "accepted" not in plain
+    assert JobRecord.from_json("k", plain).accepted is False
+    assert accepted.with_job_id(12.0, "j").to_json()["version"] == 1
+
+
+def test_a_malformed_accepted_flag_is_corrupt() -> None:
+    with pytest.raises(RecordCorrupt):
+        JobRecord.from_json("k", dict(sample().to_json(), version=2, accepted="yes"))
