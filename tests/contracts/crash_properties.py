@@ -1,4 +1,4 @@
-"""The crash-injection properties over a real adapter: SparkYarnJob and SparkKubernetesJob.
+"""The crash-injection properties over a real adapter: SparkYarnJob, SparkKubernetesJob, KubernetesPodJob.
 
 The machinery is tests/core/_crash.py's (Caller, World, drive, Scheduler, the end-state
 checks); what changes is the system under the jobs. Here it is a loopback server
@@ -28,6 +28,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from resumable_adapters.kubernetes import KubernetesPodJob
 from resumable_adapters.spark._kubernetes import REFERENCE_ANNOTATION, SparkKubernetesJob, parse_job_id
 from resumable_adapters.spark._yarn import TAG_PREFIX, YARN_STATES_ACTIVE, SparkYarnJob
 from resumable_core import CompareAndSetStore, JobCancelled, JobRecord, JsonValue, Policy, StateStore
@@ -231,7 +232,7 @@ class KubernetesCluster(AdapterCluster):
         return CANCELLED_STATE if deleting and terminated["exitCode"] == 143 else FAILED_STATE
 
 
-AdapterJob = SparkYarnJob | SparkKubernetesJob
+AdapterJob = SparkYarnJob | SparkKubernetesJob | KubernetesPodJob  # the driver pod and any pod alike
 
 
 @dataclass

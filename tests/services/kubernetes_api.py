@@ -15,6 +15,21 @@ the kubelet for driver pods. It is faithful where the adapter's guarantees depen
 - server-side apply (``PATCH ...?fieldManager=...&force=true``) and POST of any other
   namespaced object (services, config maps, network policies): stored, 200/201.
 
+For any pod (tests/kubernetes/):
+
+- ``POST`` of a pod without containers or with a name that is no DNS-1123 subdomain: 422
+  ``Invalid``, as the API server's validation answers.
+- ``GET .../pods/<name>/log?container=&tailLines=&limitBytes=``: ``text/plain``; 404 for a
+  missing pod; 400 ``BadRequest`` while the container is waiting to start, for an unknown
+  container, and when a pod of several containers is asked without one.
+- ``containerStatuses`` name the spec's containers; a Running pod gets ``spec.nodeName``.
+  Plan steps may also be ``ErrImagePull`` / ``ImagePullBackOff`` (Pending, the container
+  waiting with that reason, as the kubelet reports) or ``Unschedulable`` (Pending, the
+  ``PodScheduled`` condition False with reason Unschedulable, as the scheduler reports).
+- ``DELETE`` honours ``gracePeriodSeconds`` (0: removed at once) and sets
+  ``metadata.deletionGracePeriodSeconds``. Simplified: a pod with no node or already ended
+  keeps the server's grace here, where a real server removes it at once.
+
 The kubelet part: each new pod gets a *plan* (``(seconds after creation, phase, exit
 code)`` steps) from ``plan_for(pod)``; steps apply when the pod is next read, so no
 thread moves pods behind a test's back; time is *clock* (default ``time.time``, the crash
@@ -26,6 +41,7 @@ is required on every request (401 otherwise).
 from __future__ import annotations
 
 import json
+import re
 import threading
 import time
 import uuid
@@ -39,6 +55,9 @@ from tests.services.loopback import Answer, LoopbackHttpServer
 PlanStep = tuple[float, str, "int | None"]
 PlanFor = Callable[[dict[str, Any]], Sequence[PlanStep]]
 DRIVER_CONTAINER = "spark-kubernetes-driver"
+WAITING_REASONS = frozenset({"ErrImagePull", "ImagePullBackOff"})  # plan steps: Pending, the image not pulled
+UNSCHEDULABLE = "Unschedulable"  # a plan step: Pending, no node fits
+_SUBDOMAIN = re.compile(r"[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*")
 
 
 def _now_text(at: float) -> str:
@@ -58,6 +77,7 @@ class _Pod:
     created: float
     plan: list[PlanStep] = field(default_factory=list)
     deleted_at: float | None = None
+    grace: float | None = None  # the DELETE's gracePeriodSeconds; None: the server's
 
 
 class KubernetesApiServer(LoopbackHttpServer):
@@ -73,6 +93,7 @@ class KubernetesApiServer(LoopbackHttpServer):
         self.pods: dict[tuple[str, str], _Pod] = {}
         self.ever: dict[str, dict[str, Any]] = {}  # uid -> every pod created, as it was last (removed ones too)
         self.objects: dict[str, dict[str, Any]] = {}  # path -> object (services, config maps, ...)
+        self.logs: dict[tuple[str, str], str] = {}  # (pod uid, container) -> what it wrote
         self.requests: list[tuple[str, str]] = []  # (method, path without query)
         self.fail_next: list[int] = []  # status codes to answer, once each, before anything else
         self._version = 100
@@ -120,6 +141,7 @@ class KubernetesApiServer(LoopbackHttpServer):
             self.pods.clear()
             self.ever.clear()
             self.objects.clear()
+            self.logs.clear()
             self.requests.clear()
             self.fail_next.clear()
             if clock is not None:
@@ -130,6 +152,14 @@ class KubernetesApiServer(LoopbackHttpServer):
             pod = self.pods[(namespace, name)]
             pod.plan = []
             self._set(pod, phase, exit_code, self.clock())
+
+    def write_log(self, name: str, text: str, container: str | None = None, namespace: str = "default") -> None:
+        """Append *text* to a container's log (default: the pod's first container)."""
+        with self.lock:
+            obj = self.pods[(namespace, name)].obj
+            container = container or obj["spec"]["containers"][0]["name"]
+            key = (obj["metadata"]["uid"], container)
+            self.logs[key] = self.logs.get(key, "") + text
 
     def collect(self, name: str, namespace: str = "default") -> None:
         """Remove a pod at once, as the pod garbage collector does with finished pods."""
@@ -167,15 +197,37 @@ class KubernetesApiServer(LoopbackHttpServer):
 
     def _set(self, pod: _Pod, phase: str, exit_code: int | None, at: float) -> None:
         status: dict[str, Any] = {"phase": phase}
-        if phase in ("Running", "Succeeded", "Failed"):
+        names = [c.get("name") or DRIVER_CONTAINER for c in pod.obj.get("spec", {}).get("containers") or [{}]]
+        image = (pod.obj.get("spec", {}).get("containers") or [{}])[0].get("image")
+        if phase == UNSCHEDULABLE:
+            status = {"phase": "Pending", "conditions": [{
+                "type": "PodScheduled", "status": "False", "reason": UNSCHEDULABLE, "lastTransitionTime": _now_text(at),
+                "message": "0/3 nodes are available: 3 Insufficient cpu. preemption: 0/3 nodes are available: "
+                           "3 No preemption victims found for incoming pod."}]}
+        elif phase in WAITING_REASONS:
+            # Scheduled, the image not pulled: the kubelet's waiting reason on every container.
+            pod.obj["spec"]["nodeName"] = "node-1"
+            message = (f'Back-off pulling image "{image}"' if phase == "ImagePullBackOff"
+                       else f'rpc error: code = NotFound desc = failed to pull and unpack image "{image}"')
+            status = {"phase": "Pending", "startTime": _now_text(pod.created),
+                      "conditions": [{"type": "PodScheduled", "status": "True", "lastTransitionTime": _now_text(at)}],
+                      "containerStatuses": [{"name": n, "image": image, "ready": False, "restartCount": 0,
+                                             "started": False, "state": {"waiting": {"reason": phase,
+                                                                                     "message": message}}}
+                                            for n in names]}
+        elif phase in ("Running", "Succeeded", "Failed"):
+            pod.obj["spec"]["nodeName"] = "node-1"
             status["startTime"] = _now_text(pod.created)
             if phase == "Running":
                 state: dict[str, Any] = {"running": {"startedAt": _now_text(at)}}
             else:
                 code = exit_code if exit_code is not None else (0 if phase == "Succeeded" else 1)
-                state = {"terminated": {"exitCode": code, "reason": "Completed" if code == 0 else "Error",
+                reason = {0: "Completed", 137: "OOMKilled"}.get(code, "Error")
+                state = {"terminated": {"exitCode": code, "reason": reason, "startedAt": _now_text(pod.created),
                                         "finishedAt": _now_text(at)}}
-            status["containerStatuses"] = [{"name": DRIVER_CONTAINER, "state": state}]
+            status["containerStatuses"] = [{"name": n, "image": image, "ready": phase == "Running",
+                                            "restartCount": 0, "started": phase == "Running", "state": state}
+                                           for n in names]
         pod.obj["status"] = status
         pod.obj["metadata"]["resourceVersion"] = self._next_version()
 
@@ -184,7 +236,7 @@ class KubernetesApiServer(LoopbackHttpServer):
             while pod.plan and pod.created + pod.plan[0][0] <= now and pod.deleted_at is None:
                 _, phase, code = pod.plan.pop(0)
                 self._set(pod, phase, code, now)
-            if pod.deleted_at is not None and now >= pod.deleted_at + self.grace:
+            if pod.deleted_at is not None and now >= pod.deleted_at + (self.grace if pod.grace is None else pod.grace):
                 if pod.obj["status"]["phase"] in ("Pending", "Running"):
                     self._set(pod, "Failed", 143, now)  # the kubelet's SIGTERM, seen in pods_ever()
                 self._remove(key)
@@ -202,7 +254,7 @@ class KubernetesApiServer(LoopbackHttpServer):
     # -- requests ------------------------------------------------------------------------------
 
     def handle(self, method: str, path: str, query: dict[str, list[str]], body: bytes,
-               auth: str | None) -> tuple[int, dict[str, Any]]:
+               auth: str | None) -> tuple[int, Any]:
         with self.lock:
             self.requests.append((method, path))
             if self.fail_next:
@@ -212,6 +264,8 @@ class KubernetesApiServer(LoopbackHttpServer):
                 return 401, _status(401, "Unauthorized", "Unauthorized")
             self._advance(self.clock())
             parts = [p for p in path.split("/") if p]
+            if parts[:2] == ["api", "v1"] and len(parts) == 7 and parts[4] == "pods" and parts[6] == "log":
+                return self._log(method, parts[3], parts[5], query)
             if parts[:2] == ["api", "v1"] and len(parts) >= 5 and parts[2] == "namespaces" and parts[4] == "pods":
                 return self._pods(method, parts[3], parts[5] if len(parts) > 5 else None, query, body)
             if "namespaces" in parts and len(parts) >= 5:
@@ -225,6 +279,13 @@ class KubernetesApiServer(LoopbackHttpServer):
             pod_name = obj.get("metadata", {}).get("name")
             if not pod_name:
                 return 422, _status(422, "Invalid", "Pod \"\" is invalid: metadata.name: Required value")
+            if len(pod_name) > 253 or not _SUBDOMAIN.fullmatch(pod_name):
+                return 422, _status(422, "Invalid", f'Pod "{pod_name}" is invalid: metadata.name: Invalid value: '
+                                    f'"{pod_name}": a lowercase RFC 1123 subdomain must consist of lower case '
+                                    "alphanumeric characters, '-' or '.'", pod_name)
+            if not obj.get("spec", {}).get("containers"):
+                return 422, _status(422, "Invalid", f'Pod "{pod_name}" is invalid: spec.containers: Required value',
+                                    pod_name)
             if (namespace, pod_name) in self.pods:
                 return 409, _status(409, "AlreadyExists", f'pods "{pod_name}" already exists', pod_name)
             return 201, self._create_pod(namespace, obj)
@@ -245,14 +306,52 @@ class KubernetesApiServer(LoopbackHttpServer):
             if wanted_uid is not None and wanted_uid != pod.obj["metadata"]["uid"]:
                 return 409, _status(409, "Conflict", f"Precondition failed: UID in precondition: {wanted_uid}, "
                                     f"UID in object meta: {pod.obj['metadata']['uid']}", name or "")
+            seconds = options.get("gracePeriodSeconds")
+            if seconds == 0:  # a forced delete: gone at once, the answer is the object as it was
+                self._remove((namespace, name or ""))
+                return 200, pod.obj
             if pod.deleted_at is None:
                 # As a real API server: the pod keeps its phase for its grace period, marked with
                 # a deletionTimestamp; the kubelet's SIGTERM ends it when the period is over.
                 pod.deleted_at = self.clock()
+                pod.grace = float(seconds) if isinstance(seconds, int) else None
                 pod.obj["metadata"]["deletionTimestamp"] = _now_text(pod.deleted_at)
+                pod.obj["metadata"]["deletionGracePeriodSeconds"] = seconds if isinstance(seconds, int) else 30
                 pod.obj["metadata"]["resourceVersion"] = self._next_version()
             return 200, pod.obj
         return 405, _status(405, "MethodNotAllowed", f"{method} is not supported on a pod")
+
+    def _log(self, method: str, namespace: str, name: str, query: dict[str, list[str]]) -> tuple[int, Any]:
+        """``pods/<name>/log``: the API server's answers, text when there is a log."""
+        pod = self.pods.get((namespace, name))
+        if pod is None:
+            return 404, _status(404, "NotFound", f'pods "{name}" not found', name)
+        if method != "GET":
+            return 405, _status(405, "MethodNotAllowed", f"{method} is not supported on a pod's log")
+        names = [c["name"] for c in pod.obj["spec"]["containers"]]
+        container = (query.get("container") or [""])[0]
+        if not container:
+            if len(names) > 1:
+                return 400, _status(400, "BadRequest", f"a container name must be specified for pod {name}, "
+                                    f"choose one of: [{' '.join(names)}]", name)
+            container = names[0]
+        if container not in names:
+            return 400, _status(400, "BadRequest", f"container {container} is not valid for pod {name}", name)
+        state = next((s.get("state") or {} for s in pod.obj["status"].get("containerStatuses") or []
+                      if s.get("name") == container), {})
+        if not state or "waiting" in state:
+            reason = (state.get("waiting") or {}).get("reason", "ContainerCreating")
+            return 400, _status(400, "BadRequest", f'container "{container}" in pod "{name}" is waiting to start: '
+                                f"{reason}", name)
+        text = self.logs.get((pod.obj["metadata"]["uid"], container), "")
+        tail = (query.get("tailLines") or [""])[0]
+        if tail.isdigit():
+            kept = text.splitlines(keepends=True)[-int(tail):] if int(tail) else []
+            text = "".join(kept)
+        limit = (query.get("limitBytes") or [""])[0]
+        if limit.isdigit():
+            text = text.encode()[:int(limit)].decode("utf-8", "ignore")
+        return 200, text
 
     def _other(self, method: str, path: str, parts: list[str], body: bytes) -> tuple[int, dict[str, Any]]:
         if method == "PATCH":  # server-side apply: create or replace

@@ -1,7 +1,7 @@
 """``KubernetesClient``: the pod calls the Kubernetes integrations need (Spark on Kubernetes, pods), over urllib3.
 
-Not the official ``kubernetes`` client: the adapter makes four calls (get, list by label,
-delete with a uid precondition, and nothing else), the Spark extra already brings
+Not the official ``kubernetes`` client: the adapters make five calls (create, get, list by
+label, a log's tail, delete with a uid precondition), the Spark extra already brings
 urllib3, and the official client would add a large generated package (and its own
 retry and config rules) to every install for them. Credentials come from a kubeconfig
 (server, CA, token or client certificate; ``exec`` and ``auth-provider`` plugins are not
@@ -31,7 +31,7 @@ from typing import Any
 
 import urllib3
 
-from resumable_core import InvalidArgument, ProtocolError, TransientError
+from resumable_core import InvalidArgument, ProtocolError, SubmissionRejected, TransientError
 
 from .._http import HttpAnswer, NotSent, base_url, http_call, shown_url, timeouts
 
@@ -240,6 +240,36 @@ class KubernetesClient:
             raise ProtocolError("Kubernetes pod list has no list of items")
         return items
 
+    def create_pod(self, namespace: str, pod: Mapping[str, Any]) -> dict[str, Any] | None:
+        """Create *pod*: the object the server stored (with its uid), or None when the name is taken (409).
+
+        A 400 or 422 (an invalid pod) proves nothing was created: SubmissionRejected. A call
+        that may have reached the server and went unanswered is a TransientError: the pod
+        may exist, the caller looks it up by name or label.
+        """
+        path = f"/api/v1/namespaces/{check_name(namespace, 'namespace')}/pods"
+        answer = self._call("POST", path, json.dumps(pod).encode(), accept=(409, 400, 422))
+        if answer.status == 409:
+            return None
+        if answer.status in (400, 422):
+            raise SubmissionRejected(f"Kubernetes refused the pod (HTTP {answer.status}): "
+                                     f"{self._message(answer, self.secrets())}")
+        return self._object(answer, None)
+
+    def read_pod_log(self, namespace: str, name: str, *, container: str | None = None, tail_lines: int = 20,
+                     limit_bytes: int = 16384, job_id: str | None = None) -> str | None:
+        """The last *tail_lines* of a container's log (at most *limit_bytes*), or None when the pod is gone."""
+        query: dict[str, str | int] = {"tailLines": tail_lines, "limitBytes": limit_bytes}
+        if container:
+            query["container"] = check_name(container, "container name")
+        path = (f"/api/v1/namespaces/{check_name(namespace, 'namespace')}/pods/{check_name(name, 'pod name')}/log?"
+                + urllib.parse.urlencode(query))
+        # A 400 is the server's "container ... is waiting to start": no log yet, an answer too.
+        answer = self._call("GET", path, None, job_id=job_id, accept=(404, 400))
+        if answer.status in (404, 400):
+            return None
+        return answer.body[:limit_bytes].decode("utf-8", "replace")
+
     def delete_pod(self, namespace: str, name: str, uid: str, *, job_id: str | None = None) -> str:
         """Delete the pod only if it is still the one with *uid*: "deleted", "gone" or "replaced"."""
         path = f"/api/v1/namespaces/{check_name(namespace, 'namespace')}/pods/{check_name(name, 'pod name')}"
@@ -260,7 +290,8 @@ class KubernetesClient:
 
     # -- plumbing ------------------------------------------------------------------------------
 
-    def _call(self, method: str, path: str, body: bytes | None, *, job_id: str | None = None) -> HttpAnswer:
+    def _call(self, method: str, path: str, body: bytes | None, *, job_id: str | None = None,
+              accept: tuple[int, ...] = (404, 409)) -> HttpAnswer:
         headers = {"Accept": "application/json"}
         if body is not None:
             headers["Content-Type"] = "application/json"
@@ -284,7 +315,7 @@ class KubernetesClient:
         if 300 <= answer.status < 400:
             raise ProtocolError(f"Kubernetes {where} redirected (HTTP {answer.status}); not followed, "
                                 "configure the API server's own URL", job_id=job_id)
-        if answer.status >= 400 and answer.status not in (404, 409):
+        if answer.status >= 400 and answer.status not in accept:
             raise ProtocolError(f"Kubernetes {where} answered HTTP {answer.status}: {self._message(answer, secrets)}",
                                 job_id=job_id)
         return answer

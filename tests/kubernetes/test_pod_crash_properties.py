@@ -1,0 +1,126 @@
+"""The crash-injection properties over KubernetesPodJob, against the loopback API server.
+
+Bodies, views and the model: tests/contracts/crash_properties.py (the same ones the
+Spark driver pod runs); the machinery: tests/core/_crash.py. One API server (bearer token
+required) serves the module, reset onto each example's virtual clock; the store is SQLite
+on a file. The proof that no second pod ran is the server's own record of every pod
+created. Besides the shared faults: REPLACE, the recorded pod recreated under its name (a
+new uid), which no record may ever name nor any cancel delete; and a pod collected after
+its success, answered from the recorded result.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Sequence
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from resumable_adapters.kubernetes import KubernetesClient, KubernetesPodJob, parse_pod_job_id
+from resumable_core.testing import FakeClock
+from tests.contracts.crash_properties import (
+    FAILED,
+    SUCCEEDED,
+    Adapter,
+    AdapterCluster,
+    KubernetesCluster,
+    one_caller_crashing,
+    operator_cancels_mid_run,
+    two_callers_on_one_key,
+)
+from tests.core._crash import ANY_FAULT, CHOICES, LEASES, Fault, FaultKind, profile, quiet_logs, schedules
+from tests.kubernetes.conftest import TOKEN, pod_manifest
+from tests.services.kubernetes_api import KubernetesApiServer
+
+OUTCOMES = st.lists(st.sampled_from([SUCCEEDED, FAILED]), max_size=2)
+K8S_FAULT = st.one_of(ANY_FAULT, st.just(Fault(FaultKind.REPLACE)))
+
+
+@pytest.fixture(autouse=True)
+def quiet() -> Iterator[None]:
+    with quiet_logs():
+        yield
+
+
+@pytest.fixture(scope="module")
+def pods() -> Iterator[Adapter]:
+    """One API server for the module (starting one per example would cost more than the example)."""
+    server = KubernetesApiServer(token=TOKEN).start()
+    client = KubernetesClient(server.url, token=TOKEN, timeout=5.0)
+
+    def cluster(clock: FakeClock, outcomes: Sequence[str]) -> AdapterCluster:
+        return KubernetesCluster(server, clock, outcomes)
+
+    def make_job() -> KubernetesPodJob:
+        return KubernetesPodJob(client, pod_manifest(), name="crash", log_lines=0)
+
+    try:
+        yield Adapter(cluster, make_job)
+    finally:
+        client.close()
+        server.stop()
+
+
+def server_of(world_cluster: object) -> KubernetesApiServer:
+    assert isinstance(world_cluster, KubernetesCluster)
+    return world_cluster.server
+
+
+@profile(150)
+@given(faults=schedules(K8S_FAULT, 60), outcomes=OUTCOMES, lease=LEASES, forget_after=st.booleans(),
+       reruns=st.integers(0, 1))
+def test_one_caller_crashing_never_runs_two_pods(
+    pods: Adapter, faults: dict[int, Fault], outcomes: list[str], lease: float, forget_after: bool, reruns: int
+) -> None:
+    one_caller_crashing(pods, faults, outcomes, lease, forget_after, reruns)
+
+
+@profile(80)
+@given(faults=st.tuples(schedules(K8S_FAULT, 50), schedules(K8S_FAULT, 50)), choices=CHOICES, outcomes=OUTCOMES,
+       lease=LEASES)
+def test_two_callers_on_one_key_never_run_two_pods(
+    pods: Adapter, faults: tuple[dict[int, Fault], dict[int, Fault]], choices: list[int], outcomes: list[str],
+    lease: float,
+) -> None:
+    two_callers_on_one_key(pods, faults, choices, outcomes, lease)
+
+
+@profile(80)
+@given(faults=schedules(K8S_FAULT, 50), cancel_after=st.integers(0, 30), choices=CHOICES, outcomes=OUTCOMES,
+       lease=LEASES)
+def test_an_operator_cancel_mid_run_is_kept(
+    pods: Adapter, faults: dict[int, Fault], cancel_after: int, choices: list[int], outcomes: list[str], lease: float
+) -> None:
+    operator_cancels_mid_run(pods, faults, cancel_after, choices, outcomes, lease)
+
+
+# -- the moments that matter, replayed on every run -----------------------------------------------
+
+
+def test_a_pod_recreated_mid_run_is_never_adopted_nor_deleted(pods: Adapter) -> None:
+    """The recorded pod is recreated under its name while polled (step 4): the run creates a
+    new pod under a new reference; the recreated one is neither named nor deleted."""
+    world, record = one_caller_crashing(pods, {4: Fault(FaultKind.REPLACE)}, [], 120.0, False, 0)
+    cluster = world.cluster
+    assert isinstance(cluster, KubernetesCluster) and len(cluster.replaced) == 1
+    assert record.job_id is not None
+    assert parse_pod_job_id(record.job_id)[2] not in cluster.replaced
+    assert len(cluster.jobs()) == 2  # the original (gone) and the new one; the recreated pod is nobody's
+    recreated = [p for p in server_of(cluster).pods_ever() if p["metadata"]["uid"] in cluster.replaced]
+    assert len(recreated) == 1 and "deletionTimestamp" not in recreated[0]["metadata"]
+
+
+def test_a_pod_collected_after_success_is_answered_from_the_record(pods: Adapter) -> None:
+    """The pod is garbage-collected once it succeeded; a rerun asks the server nothing about
+    it and creates no pod."""
+    world, _ = one_caller_crashing(pods, {}, [], 120.0, True, 1)
+    assert [j.forgotten for j in world.cluster.jobs()] == [True]
+    assert server_of(world.cluster).pods_created() == 1
+
+
+def test_a_lost_create_answer_is_found_by_label_not_created_again(pods: Adapter) -> None:
+    """The server created the pod, its caller saw a timeout (step 2: the submit)."""
+    world, _ = one_caller_crashing(pods, {2: Fault(FaultKind.LOSE_SUBMIT_RESPONSE)}, [], 120.0, False, 0)
+    assert isinstance(world.cluster, KubernetesCluster) and world.cluster.injected == 1
+    assert len(world.cluster.jobs()) == 1 and server_of(world.cluster).pods_created() == 1
