@@ -37,7 +37,8 @@ class SupportsBatchStatus(Protocol):
     *batch_key* names what one listing covers: the cluster (and the scope, such as a
     namespace or a queue, and the credentials) the call asks. Jobs with equal keys share
     one listing, made through any one of them, so two jobs may share a key only when
-    either can list the other's ids.
+    either can list the other's ids. An empty key says the job cannot list (a client
+    configured without the listing endpoint): it is asked on its own.
     """
 
     @property
@@ -115,6 +116,8 @@ class StatusBatcher:
         ask), ``TransientError`` (the listing's, or the direct ask's).
         """
         key = job.batch_key
+        if not key:
+            return await self._direct(job, job_id, direct_limit)
         group = self._groups.get(key)
         if group is None:
             group = self._groups[key] = _Group()
@@ -124,7 +127,7 @@ class StatusBatcher:
             waiting = group.pending[job_id] = _Waiting(job)
         waiting.futures.append(future)
         if group.task is None:
-            group.task = asyncio.ensure_future(self._send(key, group))
+            group.task = asyncio.ensure_future(self._send(group))
         answer = await future
         if isinstance(answer, str):
             return answer
@@ -137,14 +140,18 @@ class StatusBatcher:
             # reaches every waiter, so each raise starts a traceback of its own.
             raise answer.with_traceback(None)
         # Not listed, or the listing is not to be trusted: only a direct answer may say "not found".
-        if direct_limit is None:
+        return await self._direct(job, job_id, direct_limit)
+
+    @staticmethod
+    async def _direct(job: Any, job_id: str, limit: asyncio.Semaphore | None) -> str:
+        if limit is None:
             status: str = await job.get_job_status(job_id)
             return status
-        async with direct_limit:
+        async with limit:
             status = await job.get_job_status(job_id)
             return status
 
-    async def _send(self, key: str, group: _Group) -> None:
+    async def _send(self, group: _Group) -> None:
         loop = asyncio.get_running_loop()
         try:
             while group.pending:
@@ -164,9 +171,9 @@ class StatusBatcher:
                         if not future.done():
                             future.set_result(answer)
         finally:
+            # The group stays (one per system: few), and with it the time of its last listing,
+            # which is what keeps the next one a tick away.
             group.task = None
-            if not group.pending:
-                self._groups.pop(key, None)
 
     async def _list(self, lister: AsyncSupportsBatchStatus,
                     job_ids: list[str]) -> Mapping[str, str] | BaseException | None:

@@ -11,6 +11,7 @@ from __future__ import annotations
 import hashlib
 import itertools
 import threading
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
 from ._errors import JobNotFound, SubmissionRejected, TransientError
@@ -44,6 +45,9 @@ class FakeExternalSystem:
     ``transient_failures`` makes that many next calls (of any kind) raise
     TransientError; ``lose_next_submit_response`` creates the job but raises
     TransientError from submit, as a timeout after the server accepted would.
+    A listing (``list_statuses``, what the batched jobs call) moves each job it shows
+    one step, as a status query would; it leaves out the ids in ``unlisted`` (a
+    listing that is partial), and counts itself in ``listings``.
     """
 
     running_polls: int = 1
@@ -52,6 +56,8 @@ class FakeExternalSystem:
     lose_next_submit_response: bool = False
     reject_next_submit: bool = False
     runs: dict[str, FakeRun] = field(default_factory=dict)
+    unlisted: set[str] = field(default_factory=set)
+    listings: int = 0
     _ids: itertools.count[int] = field(default_factory=lambda: itertools.count(1))
     _lock: threading.RLock = field(default_factory=threading.RLock)
 
@@ -78,6 +84,19 @@ class FakeExternalSystem:
             status = run.status
             run.position += 1
             return status
+
+    def list_statuses(self, job_ids: Sequence[str]) -> dict[str, str]:
+        """One listing: the status of each asked job it shows (forgotten and ``unlisted`` ones left out)."""
+        with self._lock:
+            self._maybe_transient("list")
+            self.listings += 1
+            shown: dict[str, str] = {}
+            for job_id in job_ids:
+                run = self.runs.get(job_id)
+                if run is not None and not run.forgotten and job_id not in self.unlisted:
+                    shown[job_id] = run.status
+                    run.position += 1
+            return shown
 
     def find(self, reference: str) -> str | None:
         with self._lock:
@@ -165,6 +184,17 @@ class FakeJob(PlainFakeJob):
         return hashlib.sha256(self.spec.encode()).hexdigest()
 
 
+class BatchFakeJob(FakeJob):
+    """A FakeJob that can also list many statuses in one call (``SupportsBatchStatus``)."""
+
+    @property
+    def batch_key(self) -> str:
+        return f"fake-system-{id(self.system)}"  # one listing covers one system
+
+    def get_job_statuses(self, job_ids: Sequence[str]) -> Mapping[str, str]:
+        return self.system.list_statuses(job_ids)
+
+
 class AsyncFakeJob:
     """A FakeJob behind async methods: what an async adapter (an HTTP client awaiting) looks like."""
 
@@ -196,6 +226,21 @@ class AsyncFakeJob:
         return self.sync.job_fingerprint()
 
 
+class AsyncBatchFakeJob(AsyncFakeJob):
+    """An AsyncFakeJob that can also list many statuses in one call (``AsyncSupportsBatchStatus``)."""
+
+    def __init__(self, system: FakeExternalSystem, spec: str = "spec-1") -> None:
+        self.batch = BatchFakeJob(system, spec)
+        self.sync = self.batch
+
+    @property
+    def batch_key(self) -> str:
+        return self.batch.batch_key
+
+    async def get_job_statuses(self, job_ids: Sequence[str]) -> Mapping[str, str]:
+        return self.batch.get_job_statuses(job_ids)
+
+
 class FakeClock:
     """A clock whose sleep advances it: polling tests run instantly."""
 
@@ -211,4 +256,13 @@ class FakeClock:
         self.now += seconds
 
 
-__all__ = ["AsyncFakeJob", "FakeClock", "FakeExternalSystem", "FakeJob", "FakeRun", "PlainFakeJob"]
+__all__ = [
+    "AsyncBatchFakeJob",
+    "AsyncFakeJob",
+    "BatchFakeJob",
+    "FakeClock",
+    "FakeExternalSystem",
+    "FakeJob",
+    "FakeRun",
+    "PlainFakeJob",
+]
