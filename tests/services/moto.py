@@ -86,13 +86,14 @@ class MotoServer:
 
 
 @contextlib.contextmanager
-def start_moto_server(log_dir: Path, timeout: float = 60.0) -> Iterator[MotoServer]:
+def start_moto_server(log_dir: Path, timeout: float = 60.0, module: str = "tests.services.moto") -> Iterator[MotoServer]:
+    """moto's server run as *module* (this one, or a layer of its own such as tests.services.moto_emr)."""
     for _attempt in range(3):  # a free port may be taken before the server binds it
         port = free_port()
         log_path = log_dir / f"moto-{port}.log"
         with log_path.open("wb") as log:
             process = subprocess.Popen(
-                [sys.executable, "-m", "tests.services.moto", "--port", str(port)],
+                [sys.executable, "-m", module, "--port", str(port)],
                 stdout=log, stderr=subprocess.STDOUT, cwd=Path(__file__).resolve().parents[2],
             )
         record_pid(f"moto-{process.pid}", process.pid)

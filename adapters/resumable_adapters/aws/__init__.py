@@ -1,0 +1,70 @@
+"""Amazon EMR for resumable_core, on boto3 (the ``aws`` extra): three jobs, each with find by
+reference, cancel and a fingerprint (docs/emr.md).
+
+- ``EmrStepJob``: one step on an EMR on EC2 cluster (AddJobFlowSteps has no client token:
+  the reference travels in the step's name and is found again by a ListSteps scan).
+- ``EmrServerlessJob``: one EMR Serverless job run, ``clientToken`` = the submission reference.
+- ``EmrEksJob``: one EMR on EKS job run, ``clientToken`` and the run's name carry the reference.
+
+::
+
+    import boto3
+    from resumable_adapters.aws import EmrServerlessJob
+    from resumable_adapters.sqlite import SqliteStateStore
+    from resumable_core import run_resumable
+
+    job = EmrServerlessJob(boto3.client("emr-serverless"), "00f1abc", "arn:aws:iam::123456789012:role/etl",
+                           {"sparkSubmit": {"entryPoint": "s3://bucket/etl.py"}})
+    result = run_resumable(job, SqliteStateStore("state.db"), key="etl-2026-11-24")
+
+Every boto3 failure is mapped at this edge: throttling, HTTP 429 and 5xx, expired
+credentials and connection errors are TransientError; ResourceNotFoundException on the
+run is JobNotFound; a refused submission (AccessDenied, ValidationException) is
+SubmissionRejected with AWS's message. A terminated cluster is ``EmrClusterTerminated``.
+"""
+
+from __future__ import annotations
+
+from ._emr_runs import (
+    EKS_STATES_ACTIVE,
+    EKS_STATES_FAILED,
+    EKS_STATES_SUCCEEDED,
+    SERVERLESS_STATES_ACTIVE,
+    SERVERLESS_STATES_FAILED,
+    SERVERLESS_STATES_SUCCEEDED,
+    EmrEksJob,
+    EmrRunResult,
+    EmrServerlessJob,
+    eks_run_name,
+)
+from ._emr_steps import (
+    STEP_STATES_ACTIVE,
+    STEP_STATES_FAILED,
+    STEP_STATES_SUCCEEDED,
+    EmrClusterTerminated,
+    EmrStepJob,
+    EmrStepResult,
+    reference_of,
+    step_name,
+)
+
+__all__ = [
+    "EKS_STATES_ACTIVE",
+    "EKS_STATES_FAILED",
+    "EKS_STATES_SUCCEEDED",
+    "SERVERLESS_STATES_ACTIVE",
+    "SERVERLESS_STATES_FAILED",
+    "SERVERLESS_STATES_SUCCEEDED",
+    "STEP_STATES_ACTIVE",
+    "STEP_STATES_FAILED",
+    "STEP_STATES_SUCCEEDED",
+    "EmrClusterTerminated",
+    "EmrEksJob",
+    "EmrRunResult",
+    "EmrServerlessJob",
+    "EmrStepJob",
+    "EmrStepResult",
+    "eks_run_name",
+    "reference_of",
+    "step_name",
+]
