@@ -52,6 +52,7 @@ from ._errors import (
 from ._events import EventListener
 from ._policy import Policy
 from ._polling import PollPolicy
+from ._progress import AsyncSupportsProgress, ProgressWatch
 from ._protocols import CompareAndSetStore
 from ._record import JobRecord
 from ._session import WARNING, RunSession
@@ -148,7 +149,7 @@ class StoreAccess:
 class AsyncPoller:
     """``Poller`` for an event loop: the same PollPolicy (backoff, jitter, deadline, transient budget)."""
 
-    __slots__ = ("batch", "clock", "last_status", "limit", "on_status", "policy", "rand")
+    __slots__ = ("batch", "clock", "last_status", "limit", "on_poll", "on_status", "policy", "rand")
 
     def __init__(self, policy: PollPolicy, *, clock: Callable[[], float], rand: Callable[[], float],
                  limit: asyncio.Semaphore | None = None) -> None:
@@ -159,6 +160,8 @@ class AsyncPoller:
         # Set when the job's status checks go out in a listing with other jobs' (_batch).
         self.batch: StatusBatcher | None = None
         self.on_status: Callable[[str], Awaitable[None]] | None = None
+        # Called with each status polled (changed or not): where a run asks for progress.
+        self.on_poll: Callable[[str], Awaitable[None]] | None = None
         self.last_status: str | None = None
 
     async def call(self, call: Callable[[], Awaitable[T]]) -> T:
@@ -195,6 +198,8 @@ class AsyncPoller:
             self.last_status = status
             if self.on_status is not None:
                 await self.on_status(status)
+        if self.on_poll is not None:
+            await self.on_poll(status)
         return status
 
     async def wait(self, job: AsyncResumableJob[Any], job_id: str) -> str:
@@ -213,7 +218,7 @@ class AsyncPoller:
 
 
 class _AsyncRunner(RunSession, Generic[R]):
-    __slots__ = ("access", "apoller", "typed_job")
+    __slots__ = ("access", "apoller", "progress_watch", "typed_job")
 
     def __init__(self, job: AsyncResumableJob[R], store: Any, key: str, *, fresh: bool, generation: str | None,
                  policy: Policy, poll: PollPolicy, listener: EventListener | None, telemetry: Telemetry | None,
@@ -230,6 +235,10 @@ class _AsyncRunner(RunSession, Generic[R]):
                        can_cancel=callable(getattr(job, "cancel_job", None)))
         self.apoller = AsyncPoller(poll, clock=self.clock, rand=self.rand, limit=limit)
         self.apoller.on_status = self._on_status
+        self.progress_watch: ProgressWatch | None = None
+        if callable(getattr(job, "job_progress", None)) and poll.progress_interval is not None:
+            self.progress_watch = ProgressWatch(poll.progress_interval)
+            self.apoller.on_poll = self._on_poll
         if batcher is not None and batcher.accepts(job):
             self.apoller.batch = batcher
 
@@ -411,6 +420,28 @@ class _AsyncRunner(RunSession, Generic[R]):
     async def wait_for_owner(self, action: WaitForOwner) -> None:
         await asyncio.sleep(self.owner_wait(action))
         await self.aload()
+
+    async def _on_poll(self, status: str) -> None:
+        """After each status polled: the job's progress, at the bounded rate, recorded on change."""
+        watch, job_id = self.progress_watch, self.polling_job
+        if watch is None or job_id is None or not watch.ask_now(self.clock(), self.job.is_job_active(status)):
+            return
+        job = cast(AsyncSupportsProgress, self.job)
+        try:
+            seen = await self.apoller.call(lambda: job.job_progress(job_id))
+        except Exception as exc:  # progress never decides anything, nor costs a poll
+            self.progress_failed(watch, job_id, exc)
+            return
+        update = self.progress_seen(watch, job_id, seen)
+        if update is None:
+            return
+        try:
+            landed: bool | BaseException = await self.awrite_once(update)
+            if not landed:
+                await self.aload()
+        except Exception as exc:
+            landed = exc
+        self.progress_written(job_id, landed)
 
     async def _on_status(self, status: str) -> None:
         update = self.status_changed(status)

@@ -120,6 +120,8 @@ class Poller:
     def retry_transient(self, call: Callable[[], T], *, what: str, job_id: str | None = None) -> T:
         """Call *call*, retrying TransientError within the budget."""
         started = self.clock()
+        # Called with each status polled (changed or not): where a run asks for progress.
+        self.on_poll: Callable[[str], None] | None = None
         attempt = 0
         while True:
             try:
@@ -142,6 +144,8 @@ class Poller:
     def wait(self, job: ResumableJob[Any], job_id: str) -> str:
         """Poll until ``job.is_job_active`` is false; return that terminal status."""
         started = self.clock()
+        if self.on_poll is not None:
+            self.on_poll(status)
         attempt = 0
         while True:
             previous = self.last_status

@@ -13,10 +13,13 @@ a form it cannot read is dropped (progress is never worth failing a run for).
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Protocol, runtime_checkable
+from typing import TYPE_CHECKING, Protocol, runtime_checkable
 
 from ._errors import InvalidArgument
 from ._types import JsonValue
+
+if TYPE_CHECKING:
+    from ._record import JobRecord
 
 PROGRESS_VERSION = 1
 LABEL_LIMIT = 200  # a label is a short line, not a log: longer ones are cut
@@ -169,4 +172,60 @@ def progress_write_due(
     return recorded_at is None or now - recorded_at >= interval
 
 
-__all__ = ["PROGRESS_VERSION", "AsyncSupportsProgress", "Count", "Progress", "SupportsProgress", "progress_due", "progress_write_due"]
+def progress_update(
+    record: JobRecord | None, job_id: str, seen: Progress | None, now: float, interval: float
+) -> JobRecord | None:
+    """The record to write for progress *seen* of *job_id* (pure): None when nothing is worth a write.
+
+    Only the current submission's running job (phase SUBMITTED under that id) takes progress:
+    a record another process moved on (ended, resubmitted) is left alone.
+    """
+    if record is None or record.job_id != job_id or record.phase.value != "submitted":
+        return None
+    if not progress_write_due(record.progress, record.progress_at, seen, now, interval):
+        return None
+    return record.evolve(now, progress=seen, progress_at=now)
+
+
+class ProgressWatch:
+    """One run's asking: when it last asked, and how many calls failed (for the log level)."""
+
+    __slots__ = ("asked_at", "failures", "interval")
+
+    def __init__(self, interval: float | None) -> None:
+        self.interval = interval
+        self.asked_at: float | None = None
+        self.failures = 0
+
+    def ask_now(self, now: float, active: bool) -> bool:
+        """Whether to ask now (and, if so, remember that it did): only an active job, at the bounded rate."""
+        if self.interval is None or not active or not progress_due(self.asked_at, now, self.interval):
+            return False
+        self.asked_at = now
+        return True
+
+    def update(self, record: JobRecord | None, job_id: str, seen: Progress | None, now: float) -> JobRecord | None:
+        assert self.interval is not None
+        if seen is not None and not isinstance(seen, Progress):
+            # A job's bug must not reach the record (to_json would fail there): said once, then dropped.
+            raise TypeError(f"job_progress returned {type(seen).__name__}, not Progress or None")
+        return progress_update(record, job_id, seen, now, self.interval)
+
+    def failed(self, exc: BaseException) -> tuple[int, str]:
+        """The log level and line for a failed progress call: a warning the first time, then debug."""
+        self.failures += 1
+        level = 30 if self.failures == 1 else 10  # logging.WARNING, logging.DEBUG
+        return level, f"could not get progress (ignored; the job is polled as usual): {type(exc).__name__}: {exc}"
+
+
+__all__ = [
+    "PROGRESS_VERSION",
+    "AsyncSupportsProgress",
+    "Count",
+    "Progress",
+    "ProgressWatch",
+    "SupportsProgress",
+    "progress_due",
+    "progress_update",
+    "progress_write_due",
+]

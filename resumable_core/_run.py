@@ -40,6 +40,7 @@ from ._errors import (
 from ._events import EventListener
 from ._policy import Policy
 from ._polling import PollPolicy
+from ._progress import ProgressWatch, SupportsProgress
 from ._protocols import (
     ResumableJob,
     StateStore,
@@ -56,7 +57,7 @@ R = TypeVar("R")
 
 
 class _Runner(RunSession, Generic[R]):
-    __slots__ = ("typed_job",)
+    __slots__ = ("progress_watch", "typed_job")
 
     def __init__(self, job: ResumableJob[R], store: StateStore, key: str, *, fresh: bool,
                  generation: str | None, policy: Policy, attach_only: bool = False, **session: object) -> None:
@@ -65,6 +66,11 @@ class _Runner(RunSession, Generic[R]):
         self.start_run(fresh=fresh, generation=generation, policy=policy, attach_only=attach_only,
                        can_find=isinstance(job, SupportsFindByReference), can_cancel=isinstance(job, SupportsCancel))
         self.poller.on_status = self._on_status
+        self.progress_watch: ProgressWatch | None = None
+        interval = self.poll_policy.progress_interval
+        if isinstance(job, SupportsProgress) and interval is not None:
+            self.progress_watch = ProgressWatch(interval)
+            self.poller.on_poll = self._on_poll
 
     def run(self, polled: tuple[str, str] | None = None) -> R:
         """Decide and act to the end; a run that ends, by error or not, gives back its intent lease."""
@@ -178,6 +184,27 @@ class _Runner(RunSession, Generic[R]):
             return ResultGone(action.job_id, action.status)
         self.emit(action.event)
         return ResultFetched(action.job_id, action.status, value, action.reused)
+
+    def _on_poll(self, status: str) -> None:
+        """After each status polled: the job's progress, at the bounded rate, recorded on change."""
+        watch, job_id = self.progress_watch, self.polling_job
+        if watch is None or job_id is None or not watch.ask_now(self.clock(), self.job.is_job_active(status)):
+            return
+        try:
+            seen = cast(SupportsProgress, self.job).job_progress(job_id)
+        except Exception as exc:  # progress never decides anything, nor costs a poll
+            self.progress_failed(watch, job_id, exc)
+            return
+        update = self.progress_seen(watch, job_id, seen)
+        if update is None:
+            return
+        try:
+            landed: bool | BaseException = self.write(update)
+            if not landed:
+                self.load()
+        except Exception as exc:
+            landed = exc
+        self.progress_written(job_id, landed)
 
     def _on_status(self, status: str) -> None:
         """Each status the poller sees change: an event, and the record written on changes only."""

@@ -42,7 +42,7 @@ from ._errors import (
     StoreError,
     SubmissionRejected,
 )
-from ._events import Event, EventListener, Finished, StatusChanged, SubmitReason, Superseded
+from ._events import Event, EventListener, Finished, ProgressReported, StatusChanged, SubmitReason, Superseded
 from ._ids import new_owner, new_reference
 from ._policy import Policy
 from ._polling import Poller, PollPolicy
@@ -55,8 +55,10 @@ from ._types import JsonValue, assert_never
 if TYPE_CHECKING:
     import logging
 
+    from ._progress import ProgressWatch
+
 # logging's levels, without importing logging for a process that never logs.
-INFO, WARNING, ERROR = 20, 30, 40
+DEBUG, INFO, WARNING, ERROR = 10, 20, 30, 40
 MAX_CONFLICTS = 100  # lost writes per call: only a store that keeps changing under us gets near
 
 
@@ -408,6 +410,29 @@ class RunSession(Session):
             return None
         self.emit(StatusChanged(self.key, record.reference, job_id, record.status, status))
         return status_update(record, job_id, status, self.job.is_job_active(status), self.clock())
+
+
+    # -- progress: for people only, so every failure here is logged and dropped -----------------
+
+    def progress_seen(self, watch: ProgressWatch, job_id: str, seen: object) -> JobRecord | None:
+        """What the job said of its progress: the record to write, None when nothing is worth one."""
+        try:
+            return watch.update(self.record, job_id, seen, self.clock())  # type: ignore[arg-type]  # checked there
+        except TypeError as exc:
+            self.progress_failed(watch, job_id, exc)
+            return None
+
+    def progress_failed(self, watch: ProgressWatch, job_id: str, exc: BaseException) -> None:
+        level, text = watch.failed(exc)
+        self.log(level, text, job_id=job_id)
+
+    def progress_written(self, job_id: str, landed: bool | BaseException) -> None:
+        """Say a progress write: the event when it landed, a log line when it failed (a conflict is silent)."""
+        record = self.record
+        if landed is True and record is not None and record.progress is not None:
+            self.emit(ProgressReported(self.key, record.reference, job_id, record.progress))
+        elif landed is not False:
+            self.log(DEBUG, "could not record progress: %s", redact(str(landed)), job_id=job_id)
 
 
 def _clock_text(at: float) -> str:

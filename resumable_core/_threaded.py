@@ -5,7 +5,7 @@ that reads files, scans ``/proc`` or speaks HTTP with a blocking client) would s
 every other key. Any ``ResumableJob`` works (``resumable watch`` uses it for the local
 and the blocking Spark job), and it keeps exactly the optional operations the job has,
 because the core looks for them by presence (``find_job_by_reference``,
-``cancel_job``, ``job_fingerprint``, and the batched status listing with its
+``cancel_job``, ``job_fingerprint``, ``job_progress``, and the batched status listing with its
 ``batch_key``), under the job's own class name, which the core's
 messages use. ``poll_until_complete`` is left out on purpose: the async runner polls
 by itself, and a blocking poll would hold a thread for the job's whole life.
@@ -22,6 +22,7 @@ from typing import Any, cast
 
 from ._aio import AsyncResumableJob
 from ._batch import SupportsBatchStatus
+from ._progress import Progress, SupportsProgress
 from ._protocols import ResumableJob, SupportsCancel, SupportsFindByReference, SupportsFingerprint
 from ._types import JsonValue
 
@@ -73,10 +74,16 @@ def _batch_key(self: ThreadedJob) -> str:
     return cast(SupportsBatchStatus, self.job).batch_key
 
 
+async def _job_progress(self: ThreadedJob, job_id: str) -> Progress | None:
+    seen: Progress | None = await asyncio.to_thread(cast(SupportsProgress, self.job).job_progress, job_id)
+    return seen
+
+
 _OPTIONAL = {
     "find_job_by_reference": _find_job_by_reference,
     "cancel_job": _cancel_job,
     "job_fingerprint": _job_fingerprint,
+    "job_progress": _job_progress,
 }
 
 
