@@ -115,13 +115,13 @@ class Poller:
             rand = random.random
         self.rand = rand
         self.on_status = on_status
+        # Called with each status polled (changed or not): where a run asks for progress.
+        self.on_poll: Callable[[str], None] | None = None
         self.last_status: str | None = None
 
     def retry_transient(self, call: Callable[[], T], *, what: str, job_id: str | None = None) -> T:
         """Call *call*, retrying TransientError within the budget."""
         started = self.clock()
-        # Called with each status polled (changed or not): where a run asks for progress.
-        self.on_poll: Callable[[str], None] | None = None
         attempt = 0
         while True:
             try:
@@ -139,13 +139,13 @@ class Poller:
             lambda: job.get_job_status(job_id), what=f"status of job {job_id!r}", job_id=job_id
         )
         self._observe(status)
+        if self.on_poll is not None:
+            self.on_poll(status)
         return status
 
     def wait(self, job: ResumableJob[Any], job_id: str) -> str:
         """Poll until ``job.is_job_active`` is false; return that terminal status."""
         started = self.clock()
-        if self.on_poll is not None:
-            self.on_poll(status)
         attempt = 0
         while True:
             previous = self.last_status
