@@ -247,3 +247,41 @@ def test_the_fingerprint_follows_the_pod_not_the_server(kube_client: KubernetesC
                                                    name="x").job_fingerprint()
     with pytest.raises(InvalidArgument, match="no container named"):
         KubernetesPodJob(kube_client, command_pod(IMAGE, ["run"]), container="sidecar")
+
+
+def test_the_main_container_decides_while_a_sidecar_keeps_the_pod_running(kube_api: KubernetesApiServer,
+                                                                         kube_client: KubernetesClient) -> None:
+    pod = held()
+    pod["spec"]["containers"].append({"name": "istio-proxy", "image": "istio/proxyv2:1.24"})
+    job = KubernetesPodJob(kube_client, pod, name="mesh")
+    job_id = job.submit_job(uuid.uuid4().hex)
+    name = parse_pod_job_id(job_id)[1]
+    kube_api.set_phase(name, "Running")
+    kube_api.write_termination_message(name, '{"rows": 12}')
+    kube_api.finish_container(name, "base", 0)
+    assert (kube_api.pod(name) or {})["status"]["phase"] == "Running"
+    assert job.get_job_status(job_id) == "Succeeded"
+    result = job.get_job_result(job_id, "Succeeded")
+    assert result["exit_code"] == 0 and result["termination_message"] == '{"rows": 12}'
+    other = KubernetesPodJob(kube_client, pod, name="mesh")
+    failed_id = other.submit_job(uuid.uuid4().hex)
+    kube_api.set_phase(parse_pod_job_id(failed_id)[1], "Running")
+    kube_api.finish_container(parse_pod_job_id(failed_id)[1], "base", 2)
+    assert other.get_job_status(failed_id) == "Failed (exit code 2)"
+
+
+def test_the_log_endpoint_answers_as_the_api_server_does(kube_api: KubernetesApiServer,
+                                                         kube_client: KubernetesClient) -> None:
+    pod = held()
+    pod["spec"]["containers"].append({"name": "sidecar", "image": "busybox"})
+    job = KubernetesPodJob(kube_client, pod, name="logs")
+    job_id = job.submit_job(uuid.uuid4().hex)
+    name = parse_pod_job_id(job_id)[1]
+    assert kube_client.read_pod_log("default", name, container="base") is None  # waiting to start: a 400
+    kube_api.set_phase(name, "Running")
+    kube_api.write_log(name, "a\nb\nc\n")
+    assert kube_client.read_pod_log("default", name, container="base", tail_lines=2) == "b\nc\n"
+    assert kube_client.read_pod_log("default", name, container="base", tail_lines=5, limit_bytes=3) == "a\nb"
+    assert kube_client.read_pod_log("default", "missing-pod", container="base") is None
+    with pytest.raises(ProtocolError, match="HTTP 400"):  # as the server: a name is needed with two containers
+        kube_client._call("GET", f"/api/v1/namespaces/default/pods/{name}/log", None, accept=(404,))

@@ -22,7 +22,10 @@ For any pod (tests/kubernetes/):
 - ``GET .../pods/<name>/log?container=&tailLines=&limitBytes=``: ``text/plain``; 404 for a
   missing pod; 400 ``BadRequest`` while the container is waiting to start, for an unknown
   container, and when a pod of several containers is asked without one.
-- ``containerStatuses`` name the spec's containers; a Running pod gets ``spec.nodeName``.
+- ``containerStatuses`` name the spec's containers; a Running pod gets ``spec.nodeName``;
+  ``finish_container`` ends one container while the pod stays Running (a sidecar lives on);
+  a terminated container carries what it wrote to its ``terminationMessagePath``
+  (``write_termination_message``), cut to 4096 bytes as the kubelet cuts it.
   Plan steps may also be ``ErrImagePull`` / ``ImagePullBackOff`` (Pending, the container
   waiting with that reason, as the kubelet reports) or ``Unschedulable`` (Pending, the
   ``PodScheduled`` condition False with reason Unschedulable, as the scheduler reports).
@@ -94,6 +97,7 @@ class KubernetesApiServer(LoopbackHttpServer):
         self.ever: dict[str, dict[str, Any]] = {}  # uid -> every pod created, as it was last (removed ones too)
         self.objects: dict[str, dict[str, Any]] = {}  # path -> object (services, config maps, ...)
         self.logs: dict[tuple[str, str], str] = {}  # (pod uid, container) -> what it wrote
+        self.messages: dict[tuple[str, str], str] = {}  # (pod uid, container) -> its termination message file
         self.requests: list[tuple[str, str]] = []  # (method, path without query)
         self.fail_next: list[int] = []  # status codes to answer, once each, before anything else
         self._version = 100
@@ -142,6 +146,7 @@ class KubernetesApiServer(LoopbackHttpServer):
             self.ever.clear()
             self.objects.clear()
             self.logs.clear()
+            self.messages.clear()
             self.requests.clear()
             self.fail_next.clear()
             if clock is not None:
@@ -160,6 +165,24 @@ class KubernetesApiServer(LoopbackHttpServer):
             container = container or obj["spec"]["containers"][0]["name"]
             key = (obj["metadata"]["uid"], container)
             self.logs[key] = self.logs.get(key, "") + text
+
+    def write_termination_message(self, name: str, text: str, container: str | None = None,
+                                  namespace: str = "default") -> None:
+        """What a container writes to its terminationMessagePath, shown once it terminates."""
+        with self.lock:
+            obj = self.pods[(namespace, name)].obj
+            self.messages[(obj["metadata"]["uid"], container or obj["spec"]["containers"][0]["name"])] = text
+
+    def finish_container(self, name: str, container: str, exit_code: int, namespace: str = "default") -> None:
+        """One container of a Running pod terminates; the pod stays Running while another runs."""
+        with self.lock:
+            pod = self.pods[(namespace, name)]
+            pod.plan = []
+            for status in pod.obj["status"]["containerStatuses"]:
+                if status["name"] == container:
+                    status.update(ready=False, started=False, state=self._terminated(pod, container, exit_code,
+                                                                                      self.clock()))
+            pod.obj["metadata"]["resourceVersion"] = self._next_version()
 
     def collect(self, name: str, namespace: str = "default") -> None:
         """Remove a pod at once, as the pod garbage collector does with finished pods."""
@@ -222,14 +245,21 @@ class KubernetesApiServer(LoopbackHttpServer):
                 state: dict[str, Any] = {"running": {"startedAt": _now_text(at)}}
             else:
                 code = exit_code if exit_code is not None else (0 if phase == "Succeeded" else 1)
-                reason = {0: "Completed", 137: "OOMKilled"}.get(code, "Error")
-                state = {"terminated": {"exitCode": code, "reason": reason, "startedAt": _now_text(pod.created),
-                                        "finishedAt": _now_text(at)}}
-            status["containerStatuses"] = [{"name": n, "image": image, "ready": phase == "Running",
-                                            "restartCount": 0, "started": phase == "Running", "state": state}
-                                           for n in names]
+            status["containerStatuses"] = [{
+                "name": n, "image": image, "ready": phase == "Running", "restartCount": 0,
+                "started": phase == "Running",
+                "state": state if phase == "Running" else self._terminated(pod, n, code, at)} for n in names]
         pod.obj["status"] = status
         pod.obj["metadata"]["resourceVersion"] = self._next_version()
+
+    def _terminated(self, pod: _Pod, container: str, code: int, at: float) -> dict[str, Any]:
+        reason = {0: "Completed", 137: "OOMKilled"}.get(code, "Error")
+        ended: dict[str, Any] = {"exitCode": code, "reason": reason, "startedAt": _now_text(pod.created),
+                                 "finishedAt": _now_text(at)}
+        message = self.messages.get((pod.obj["metadata"]["uid"], container))
+        if message:
+            ended["message"] = message.encode()[:4096].decode("utf-8", "ignore")
+        return {"terminated": ended}
 
     def _advance(self, now: float) -> None:
         for key, pod in list(self.pods.items()):

@@ -15,7 +15,8 @@ Statuses: ``Pending``, ``Running`` active; ``Pending (ImagePullBackOff)`` or ``P
 (Unschedulable)`` active within ``PodStartPolicy``'s grace, then the pod is deleted (with
 its uid) and the status is ``Failed (ImagePullBackOff)``: a pod stuck in Pending is not
 an endless wait, and one that could still start later must not run beside the retry's
-pod. ``Succeeded``; ``Failed (exit code 3)`` or ``Failed (Evicted)``; a pod with a
+pod. ``Succeeded``; ``Failed (exit code 3)`` or ``Failed (Evicted)``; the main container's end decides while a
+sidecar keeps the pod Running; a pod with a
 ``deletionTimestamp`` is ``Terminating`` (being stopped, not running); one this job deleted
 and the server no longer holds is ``Deleted``. ``Unknown`` (its node out of touch) is a
 TransientError. A pod garbage-collected after its success is answered by the core from
@@ -136,7 +137,7 @@ class KubernetesPodJob:
     none). *start*: ``PodStartPolicy``. *clock*: for the grace periods (the server's
     timestamps are compared with it). The result is JSON: ``namespace``, ``pod``, ``uid``,
     ``phase``, ``exit_code``, ``reason``, ``node``, ``started_at``, ``finished_at``,
-    ``log_tail``.
+    ``log_tail``, ``termination_message``.
     """
 
     def __init__(self, client: KubernetesClient, pod: Mapping[str, Any], *, name: str | None = None,
@@ -223,6 +224,10 @@ class KubernetesPodJob:
             return "Terminating"
         if phase == "Pending":
             return self._pending(pod, job_id)
+        if phase == "Running" and self._main_done(pod):
+            # The main container ended while a sidecar (istio, a log shipper) keeps the pod
+            # Running: its outcome is the job's, as KubernetesPodOperator judges it.
+            phase = "Succeeded" if _exit_code(pod, self.container) == 0 else "Failed"
         if phase == "Failed":
             code, reason = _exit_code(pod, self.container), _reason(pod, self.container)
             if code is not None:
@@ -263,6 +268,9 @@ class KubernetesPodJob:
             or (pod.get("status") or {}).get("startTime"),
             "finished_at": terminated.get("finishedAt"),
             "log_tail": log_tail,
+            # What the container wrote to its terminationMessagePath (at most 4096 bytes, the
+            # kubelet's limit): the container's own output, kept as it is.
+            "termination_message": terminated.get("message") if isinstance(terminated.get("message"), str) else None,
         }
 
     # -- capabilities -------------------------------------------------------------------------
@@ -312,6 +320,11 @@ class KubernetesPodJob:
         if text is None or self._read(namespace, name, uid, job_id) is None:
             return None
         return redact(text, self.client.secrets())
+
+    def _main_done(self, pod: dict[str, Any]) -> bool:
+        """The main container terminated for good (it will not be restarted)."""
+        code = _exit_code(pod, self.container)
+        return code is not None and (code == 0 or (pod.get("spec") or {}).get("restartPolicy") == "Never")
 
     def _pending(self, pod: dict[str, Any], job_id: str) -> str:
         stuck = _stuck(pod, self.container)
