@@ -4,7 +4,9 @@
 
 ``POST /v1/submissions/create`` hands out ``driver-<n>``; ``GET /v1/submissions/status/<id>``
 answers RUNNING until the driver's run time has passed since its submission, then
-FINISHED; ``POST /v1/submissions/kill/<id>`` ends it KILLED. HTTP/1.1 keep-alive, one
+FINISHED; ``POST /v1/submissions/kill/<id>`` ends it KILLED; ``GET /json/`` lists every driver
+as the master's web UI does (``activedrivers``, ``completeddrivers``: the batched status);
+``GET /stats`` says how many requests of each kind it answered. HTTP/1.1 keep-alive, one
 asyncio process (run it apart from the client under test, so its CPU is not counted).
 It prints ``port <n>`` on its first line once it listens; ``started`` runs it so for a benchmark.
 """
@@ -27,6 +29,8 @@ class Drivers:
         self.started: dict[str, float] = {}
         self.killed: set[str] = set()
         self.status_calls = 0
+        self.listing_calls = 0
+        self.requests = 0
 
     def create(self) -> dict[str, object]:
         driver_id = f"driver-20261127000000-{len(self.started):05d}"
@@ -34,16 +38,38 @@ class Drivers:
         return {"action": "CreateSubmissionResponse", "success": True, "submissionId": driver_id,
                 "serverSparkVersion": "4.3.0", "message": "Driver successfully submitted"}
 
+    def state(self, driver_id: str, now: float) -> str:
+        if driver_id in self.killed:
+            return "KILLED"
+        return "FINISHED" if now - self.started[driver_id] >= self.run_seconds else "RUNNING"
+
     def status(self, driver_id: str) -> dict[str, object]:
         self.status_calls += 1
         started = self.started.get(driver_id)
         if started is None:
             return {"action": "SubmissionStatusResponse", "success": False, "submissionId": driver_id}
-        state = "KILLED" if driver_id in self.killed else (
-            "FINISHED" if time.monotonic() - started >= self.run_seconds else "RUNNING")
+        state = self.state(driver_id, time.monotonic())
         return {"action": "SubmissionStatusResponse", "success": True, "submissionId": driver_id,
                 "driverState": state, "serverSparkVersion": "4.3.0", "workerId": "worker-1",
                 "workerHostPort": "127.0.0.1:7078"}
+
+    def listing(self) -> dict[str, object]:
+        """The master UI's ``/json/``: every driver it holds, active then completed (the fields Spark sends)."""
+        self.listing_calls += 1
+        now = time.monotonic()
+        active: list[dict[str, object]] = []
+        completed: list[dict[str, object]] = []
+        for driver_id in self.started:
+            state = self.state(driver_id, now)
+            entry = {"id": driver_id, "starttime": "1764201600000", "state": state, "cores": 1, "memory": 1024,
+                     "worker": "worker-1", "mainclass": "etl.Main"}
+            (active if state == "RUNNING" else completed).append(entry)
+        return {"url": "spark://127.0.0.1:7077", "status": "ALIVE", "workers": [], "activedrivers": active,
+                "completeddrivers": completed}
+
+    def stats(self) -> dict[str, object]:
+        return {"requests": self.requests, "status": self.status_calls, "listing": self.listing_calls,
+                "drivers": len(self.started)}
 
     def kill(self, driver_id: str) -> dict[str, object]:
         self.killed.add(driver_id)
@@ -62,7 +88,13 @@ async def serve(reader: asyncio.StreamReader, writer: asyncio.StreamWriter, driv
                     length = int(line.split(":", 1)[1])
             if length:
                 await reader.readexactly(length)
-            if method == "POST" and path.endswith("/v1/submissions/create"):
+            if path != "/stats":
+                drivers.requests += 1
+            if method == "GET" and path.rstrip("/") == "/json":
+                payload = drivers.listing()
+            elif method == "GET" and path == "/stats":
+                payload = drivers.stats()
+            elif method == "POST" and path.endswith("/v1/submissions/create"):
                 payload = drivers.create()
             elif method == "GET" and "/v1/submissions/status/" in path:
                 payload = drivers.status(path.rsplit("/", 1)[1])

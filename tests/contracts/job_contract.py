@@ -7,6 +7,8 @@ public fake, tests/spark/ and tests/cli/ for the real adapters).
 
 from __future__ import annotations
 
+import asyncio
+import time
 import uuid
 from typing import Any, Protocol
 
@@ -26,6 +28,7 @@ from resumable_core import (
     load_record,
     run_resumable,
 )
+from resumable_core.aio import Supervisor, SupportsBatchStatus, in_threads
 from resumable_core.store import is_json
 
 
@@ -106,3 +109,49 @@ class JobContract:
             pytest.skip("adapter has no fingerprint")
         assert isinstance(a2, SupportsFingerprint) and isinstance(b, SupportsFingerprint)
         assert a1.job_fingerprint() == a2.job_fingerprint() != b.job_fingerprint()
+
+    # -- batched status (SupportsBatchStatus): skipped by adapters that cannot list --------------
+
+    def test_batched_status_agrees_with_the_direct_one(self, harness: JobHarness) -> None:
+        job = batched(harness.job("long"))
+        job_id = job.submit_job(uuid.uuid4().hex)
+        try:
+            unknown = harness.unknown_job_id()
+            listed: dict[str, str] = {}
+            # A listing may leave a job out (not visible yet, or a state it leaves to the direct
+            # ask); a running job must show within a few listings, as the direct status says.
+            for _ in range(60):
+                listed = dict(job.get_job_statuses([job_id, unknown]))
+                if job_id in listed:
+                    break
+                time.sleep(max(harness.poll.min_interval, 0.05))
+            assert unknown not in listed, "an id the system does not know is never listed"
+            assert job_id in listed, f"a running job never showed in its system's listing: {listed}"
+            assert job.is_job_active(listed[job_id]) == job.is_job_active(job.get_job_status(job_id))
+        finally:
+            if isinstance(job, SupportsCancel):
+                job.cancel_job(job_id)
+
+    def test_a_supervisor_with_batching_decides_as_run_resumable(self, harness: JobHarness) -> None:
+        batched(harness.job("succeed"))
+        store = MemoryStateStore()
+        before = harness.count_jobs()
+        outcomes = {}
+        for key, kind in (("b1", "succeed"), ("b2", "fail")):  # one after the other: a harness may plan in order
+            supervisor = Supervisor(store, batch_tick=0.05)
+            supervisor.add(in_threads(harness.job(kind)), key=key, poll=harness.poll)
+            outcomes.update(asyncio.run(supervisor.run()))
+        assert outcomes["b1"].ok and is_json(outcomes["b1"].result)
+        record = load_record(store, "b1")
+        assert record is not None and record.phase is Phase.SUCCEEDED and record.result == outcomes["b1"].result
+        assert isinstance(outcomes["b2"].error, JobFailed)
+        failed = load_record(store, "b2")
+        assert failed is not None and failed.phase is Phase.FAILED
+        assert harness.count_jobs() == before + 2, "batching must never resubmit"
+
+
+def batched(job: ResumableJob[Any]) -> Any:
+    """*job*, when it can list statuses in one call (else the test is skipped)."""
+    if not isinstance(job, SupportsBatchStatus) or not job.batch_key:
+        pytest.skip("adapter has no batched status")
+    return job

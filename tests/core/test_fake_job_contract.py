@@ -7,7 +7,7 @@ from typing import Any
 import pytest
 
 from resumable_core import PollPolicy, ResumableJob
-from resumable_core.testing import FakeExternalSystem, FakeJob
+from resumable_core.testing import BatchFakeJob, FakeExternalSystem, FakeJob
 from tests.contracts.job_contract import JobContract
 
 
@@ -35,3 +35,17 @@ class TestFakeJob(JobContract):
     @pytest.fixture
     def harness(self) -> FakeHarness:
         return FakeHarness()
+
+
+class BatchFakeHarness(FakeHarness):
+    def job(self, kind: str, spec: str = "a") -> ResumableJob[Any]:
+        super().job(kind, spec)
+        return BatchFakeJob(self.system, spec)
+
+
+class TestBatchFakeJob(JobContract):
+    """The contract with batched status on: the listing tests run, and every other one still holds."""
+
+    @pytest.fixture
+    def harness(self) -> FakeHarness:
+        return BatchFakeHarness()

@@ -8,8 +8,10 @@ async path, the shared pool, and the answers a real master will not give on dema
 from __future__ import annotations
 
 import asyncio
+import json
 import subprocess
 import sys
+import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -56,6 +58,42 @@ def test_twenty_jobs_share_one_pool_and_each_runs_once(master: str) -> None:
     assert len({r["driver_id"] for r in results.values()}) == 20
     again = asyncio.run(main())  # every key reuses its record: the same drivers, nothing submitted
     assert again == results
+
+
+def stats(master: str) -> dict[str, int]:
+    with urllib.request.urlopen(f"{master}/stats", timeout=10) as answer:
+        data: dict[str, int] = json.load(answer)
+        return data
+
+
+def test_twenty_jobs_with_the_master_ui_are_polled_through_its_listing(master: str) -> None:
+    store = MemoryStateStore()
+
+    async def main() -> dict[str, Any]:
+        async with AsyncSparkRestClient(master, web_ui_url=master, max_connections=4) as client:
+            supervisor = Supervisor(store, max_concurrent_calls=4, batch_tick=0.05)
+            for n in range(20):
+                supervisor.add(AsyncSparkRestJob(client, SUBMISSION), key=f"etl-{n}", poll=FAST)
+            return {k: o.result for k, o in (await supervisor.run()).items()}
+
+    results = asyncio.run(main())
+    assert {r["state"] for r in results.values()} == {"FINISHED"}
+    seen = stats(master)
+    assert seen["drivers"] == 20 and seen["listing"] > 0
+    assert seen["status"] == 0, f"every status came from the listing: {seen}"
+
+
+def test_the_master_ui_listing_answers_like_the_status_endpoint(master: str) -> None:
+    async def main() -> tuple[dict[str, str], str, Any]:
+        async with AsyncSparkRestClient(master, web_ui_url=master) as client:
+            job = AsyncSparkRestJob(client, SUBMISSION)
+            driver_id = await job.submit_job("ref-1")
+            listed = dict(await job.get_job_statuses([driver_id, "driver-20260101000000-9999"]))
+            return listed, await job.get_job_status(driver_id), job.batch_key
+
+    listed, direct, key = asyncio.run(main())
+    assert list(listed.values()) == [direct] == ["RUNNING"] and key.startswith("spark-standalone ")
+    assert AsyncSparkRestJob(AsyncSparkRestClient(master), SUBMISSION).batch_key == ""  # no UI: never batched
 
 
 def test_a_run_that_died_while_polling_is_reattached(master: str) -> None:
@@ -136,3 +174,19 @@ def test_create_answers_are_refusals_only_when_they_prove_nothing_was_made(
     asyncio.run(main())
     record = load_record(store, "k")
     assert record is not None and record.phase is phase
+
+
+@pytest.mark.parametrize(("body", "error"), [
+    ('{"status": "STANDBY", "activedrivers": []}', TransientError),    # a standby master's UI: ask again
+    ('{"status": "ALIVE", "activedrivers": [{"state": "RUNNING"}]}', ProtocolError),  # no id: not trusted
+    ("<html>proxy error</html>", (TransientError, ProtocolError)),  # a proxy's page: either is never trusted
+])
+def test_a_master_ui_listing_that_cannot_be_trusted_raises_what_the_batcher_expects(
+        body: str, error: type[Exception] | tuple[type[Exception], ...]) -> None:
+    async def main() -> None:
+        server, url = await scripted_server(http(body))
+        async with server, AsyncSparkRestClient(url, web_ui_url=url) as client:
+            with pytest.raises(error):
+                await AsyncSparkRestJob(client, SUBMISSION).get_job_statuses(["driver-20260101000000-0001"])
+
+    asyncio.run(main())

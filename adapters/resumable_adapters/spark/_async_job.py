@@ -10,20 +10,27 @@ every job on a master. The job has the sync adapter's meaning, status for status
 SUBMITTED, RUNNING, RELAUNCHING are active; FINISHED succeeded; FAILED, KILLED, ERROR
 failed; UNKNOWN is a TransientError; ``success:false`` on a status is JobNotFound
 (confirm it with ``Policy(lost_settle=...)``: a restarted master answers "unknown"
-for a while). Finding a driver by reference needs the workers' logs, which the
-blocking ``SparkRestJob`` reads; this job cannot, so an intent without an id follows
-``Policy.on_ambiguous``.
+for a while). A driver is found by its reference as the blocking ``SparkRestJob`` finds
+it, by the same scan (``_lookup``: the master's ``/json/``, then the launch line each
+worker logs): with ``web_ui_url`` an intent left by a crash is adopted, never submitted
+twice; without one the lookup raises AmbiguousSubmission (a person decides).
 """
 
 from __future__ import annotations
 
-import json
-from collections.abc import Mapping
+import asyncio
+import time
+import urllib.parse
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
-from resumable_core import JobNotFound, ProtocolError, SubmissionRejected, TransientError
+from resumable_core import AmbiguousSubmission, JobNotFound, ProtocolError, SubmissionRejected, TransientError
 from resumable_core.store import JsonValue
 
+from .._http import base_url, json_object, shown_url
+from ._batching import batch_key
+from ._lookup import find_awaiting, reference_scan
+from ._model import MasterState, parse_master_state
 from ._submission import (
     DEFAULT_REFERENCE_PROPERTY,
     DRIVER_STATE_UNKNOWN,
@@ -31,6 +38,7 @@ from ._submission import (
     DRIVER_STATES_ACTIVE,
     DRIVER_STATES_SUCCEEDED,
     SparkSubmission,
+    check_reference,
 )
 
 try:
@@ -45,12 +53,15 @@ class AsyncSparkRestClient:
     """The master's REST submission server, for many jobs at once: one session, one pool.
 
     Every call is bounded as a whole by *timeout* (connect, send, read): a server that
-    trickles bytes is a TransientError, never a hang.
+    trickles bytes is a TransientError, never a hang. *web_ui_url*: the master's web UI
+    (``http://host:8080``), whose ``/json/`` lists every driver: with it the jobs' status
+    checks go out as one listing per tick for all of them (``AsyncSupportsBatchStatus``).
     """
 
     def __init__(self, rest_url: str, *, timeout: float = 30.0, max_connections: int = 64,
-                 session: aiohttp.ClientSession | None = None) -> None:
+                 session: aiohttp.ClientSession | None = None, web_ui_url: str | None = None) -> None:
         self.rest_url = rest_url.rstrip("/")
+        self.web_ui_url = web_ui_url.rstrip("/") if web_ui_url else None
         self.timeout = timeout
         self.max_connections = max_connections
         self._session = session
@@ -76,39 +87,87 @@ class AsyncSparkRestClient:
     async def __aexit__(self, *exc_info: object) -> None:
         await self.close()
 
+    async def driver_states(self) -> dict[str, str]:
+        """Driver id -> state of every driver the ALIVE master lists (``/json/``: active, then completed)."""
+        if self.web_ui_url is None:
+            raise ProtocolError("AsyncSparkRestClient has no web_ui_url; listing drivers needs the master UI")
+        data = await self.call("GET", "/json/", base=self.web_ui_url)
+        if data.get("status") != "ALIVE":
+            raise TransientError(f"Spark master UI {self.web_ui_url} is not ALIVE ({str(data.get('status'))[:40]})")
+        # Only the two fields a status needs: this runs once a tick over every driver the master holds.
+        try:
+            return {str(d["id"]): str(d["state"])
+                    for d in (*data.get("activedrivers", ()), *data.get("completeddrivers", ()))}
+        except (KeyError, TypeError) as exc:
+            raise ProtocolError(f"Spark master {self.web_ui_url}/json/ has an unexpected shape: {exc!r}") from None
+
     async def call(self, method: str, path: str, body: Mapping[str, JsonValue] | None = None, *,
-                   job_id: str | None = None) -> dict[str, Any]:
-        url = f"{self.rest_url}{path}"
+                   job_id: str | None = None, base: str | None = None) -> dict[str, Any]:
+        where = base or self.rest_url
+        url = f"{where}{path}"
         try:
             async with self.session().request(method, url, json=body, allow_redirects=False) as answer:
                 text = await answer.text()
                 status = answer.status
+                content_type = answer.headers.get("Content-Type", "")
         except (aiohttp.ClientError, TimeoutError) as exc:
-            raise TransientError(f"Spark master at {self.rest_url} did not answer {method} {path}: "
+            raise TransientError(f"Spark master at {where} did not answer {method} {path}: "
                                  f"{type(exc).__name__}", job_id=job_id) from exc
         if status >= 500 or status in (408, 429) or 300 <= status < 400:
-            raise TransientError(f"Spark master at {self.rest_url} answered {status} to {method} {path}",
+            raise TransientError(f"Spark master at {where} answered {status} to {method} {path}",
                                  job_id=job_id)
-        try:
-            data = json.loads(text)
-        except ValueError as exc:
-            raise ProtocolError(f"Spark master answered {status} with no JSON to {method} {path}",
-                                job_id=job_id) from exc
-        if not isinstance(data, dict):
-            raise ProtocolError(f"Spark master answered {status} with a JSON {type(data).__name__}", job_id=job_id)
+        data = json_object(text, what=f"Spark master at {where}, {method} {path},", status=status,
+                           content_type=content_type, job_id=job_id,
+                           after="; it may have been accepted" if path.endswith("/create") else "")
         if status >= 400:
             data.setdefault("success", False)
         return data
+
+    async def master_state(self) -> MasterState:
+        """The ALIVE master's ``/json/``: its drivers and ALIVE workers (what a lookup reads)."""
+        if self.web_ui_url is None:
+            raise AmbiguousSubmission("AsyncSparkRestClient has no web_ui_url; listing drivers needs the master UI")
+        data = await self.call("GET", "/json/", base=self.web_ui_url)
+        if data.get("status") != "ALIVE":
+            raise TransientError(f"Spark master UI {self.web_ui_url} is not ALIVE ({str(data.get('status'))[:40]})")
+        return parse_master_state(self.web_ui_url, data)
+
+    async def driver_log_head(self, worker_ui: str, driver_id: str, *, log_bytes: int = 65536) -> str:
+        """The head of a driver's stderr on its worker (the launch command is its first line).
+
+        Sent without credentials, as the blocking client does: the worker's address comes
+        from the cluster, not from the caller.
+        """
+        query = urllib.parse.urlencode({"driverId": driver_id, "logType": "stderr", "byteLength": log_bytes,
+                                        "offset": 0})
+        url = f"{base_url(worker_ui, what='Spark worker UI URL')}/log/?{query}"
+        try:
+            async with self.session().get(url, allow_redirects=False) as answer:
+                text = await answer.text(errors="replace")
+                status = answer.status
+        except (aiohttp.ClientError, TimeoutError) as exc:
+            raise TransientError(f"worker UI {shown_url(url)} did not answer: {type(exc).__name__}",
+                                 job_id=driver_id) from exc
+        if status >= 500:
+            raise TransientError(f"worker UI {shown_url(url)} answered HTTP {status}", job_id=driver_id)
+        if status != 200:
+            raise ProtocolError(f"worker UI {shown_url(url)} answered HTTP {status}", job_id=driver_id)
+        return text
 
 
 class AsyncSparkRestJob:
     """One ``SparkSubmission`` on one master, as an ``AsyncResumableJob`` (cancel and fingerprint too)."""
 
     def __init__(self, client: AsyncSparkRestClient, submission: SparkSubmission, *,
-                 reference_property: str = DEFAULT_REFERENCE_PROPERTY) -> None:
+                 reference_property: str = DEFAULT_REFERENCE_PROPERTY, find_wait: float = 60.0,
+                 find_interval: float = 1.0, clock: Callable[[], float] = time.time) -> None:
+        check_reference("probe", reference_property)
         self.client = client
         self.submission = submission
         self.reference_property = reference_property
+        self.find_wait = find_wait
+        self.find_interval = find_interval
+        self.clock = clock
 
     async def submit_job(self, reference: str) -> str:
         request = self.submission.create_request(self.reference_property, reference)
@@ -136,6 +195,17 @@ class AsyncSparkRestJob:
                                 status=str(state))
         return state
 
+    @property
+    def batch_key(self) -> str:
+        """The master's web UI; empty (never batched) when the client has none."""
+        return batch_key("spark-standalone", self.client.web_ui_url) if self.client.web_ui_url else ""
+
+    async def get_job_statuses(self, job_ids: Sequence[str]) -> Mapping[str, str]:
+        """The state of each of *job_ids* the master's ``/json/`` lists (UNKNOWN left to a direct ask)."""
+        listed = await self.client.driver_states()
+        return {job_id: listed[job_id] for job_id in job_ids
+                if listed.get(job_id) in DRIVER_STATES and listed[job_id] != DRIVER_STATE_UNKNOWN}
+
     def is_job_active(self, status: str) -> bool:
         return status in DRIVER_STATES_ACTIVE
 
@@ -147,6 +217,20 @@ class AsyncSparkRestJob:
 
     async def cancel_job(self, job_id: str) -> None:
         await self.client.call("POST", f"/v1/submissions/kill/{job_id}", job_id=job_id)
+
+    async def find_job_by_reference(self, reference: str) -> str | None:
+        """The driver launched with *reference*, None when surely none was, else TransientError
+        (``SparkRestJob.find_job_by_reference``, by the same scan)."""
+        check_reference(reference, self.reference_property)
+        if self.client.web_ui_url is None:
+            raise AmbiguousSubmission(
+                f"cannot look up Spark reference {reference!r}: the client has no web_ui_url; "
+                "check the cluster, then record the driver id or forget the key"
+            )
+        scan = reference_scan(self.submission, self.reference_property, reference, find_wait=self.find_wait,
+                              find_interval=self.find_interval, clock=self.clock)
+        return await find_awaiting(scan, master_state=self.client.master_state,
+                                   log_head=self.client.driver_log_head, sleep=asyncio.sleep)
 
     def job_fingerprint(self) -> str:
         return self.submission.fingerprint()

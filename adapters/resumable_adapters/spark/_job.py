@@ -20,15 +20,18 @@ from __future__ import annotations
 import logging
 import re
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 
 from resumable_core import AmbiguousSubmission, InvalidArgument, JobNotFound, JsonValue, ProtocolError, TransientError
 from resumable_core.errors import ExternalSystemError
 from resumable_core.redaction import redact
 
+from ._batching import batch_key
+
 # _spark_client first: it raises the ImportError naming the extra when urllib3 is missing.
 from ._client import SparkRestClient, check_driver_id
-from ._model import DriverStatus, MasterDriver, MasterState
+from ._lookup import find_blocking, reference_scan
+from ._model import DriverStatus, MasterState
 from ._submission import (
     DEFAULT_REFERENCE_PROPERTY,
     DRIVER_STATE_UNKNOWN,
@@ -40,7 +43,6 @@ from ._submission import (
 )
 
 SparkDriverResult = dict[str, JsonValue]
-_LAUNCH_MARKER = "Launch Command:"
 # Spark's own words for a Python or R driver's exit status (SparkUserAppException), the
 # only exit code Spark itself writes down; a JVM driver's System.exit leaves no trace, so
 # callers add a pattern matching what their driver prints (one group: the code).
@@ -146,6 +148,33 @@ class SparkRestJob:
         if state in DRIVER_STATES_ACTIVE:
             return state
         return self._ended(job_id, state)
+
+    # -- batched status (resumable_core.aio.SupportsBatchStatus) ---------------------------------
+
+    @property
+    def batch_key(self) -> str:
+        """The masters' web UIs and credentials; empty (never batched) without a web UI to list from."""
+        if not self.client.web_ui_urls:
+            return ""
+        auth = self.client.auth
+        return batch_key("spark-standalone", *self.client.web_ui_urls, secrets=auth.secrets() if auth else ())
+
+    def get_job_statuses(self, job_ids: Sequence[str]) -> Mapping[str, str]:
+        """The active drivers among *job_ids*, from one read of the ALIVE master's ``/json/``.
+
+        Only active states are answered: an ended driver (its exit code, the workers'
+        check of ERROR), an UNKNOWN one and an unlisted one are asked directly, so every
+        verdict stays with ``get_job_status``.
+        """
+        wanted = set(job_ids)
+        statuses: dict[str, str] = {}
+        for driver in self.client.master_state().drivers:
+            if driver.driver_id in wanted and driver.state in DRIVER_STATES_ACTIVE:
+                statuses[driver.driver_id] = driver.state
+                self._unknown_since.pop(driver.driver_id, None)  # listed: known again, as a direct answer says
+                if driver.worker_id is not None:
+                    self._worker_of[driver.driver_id] = driver.worker_id
+        return statuses
 
     def is_job_active(self, status: str) -> bool:
         return driver_state(status) in DRIVER_STATES_ACTIVE
@@ -320,58 +349,10 @@ class SparkRestJob:
                 f"cannot look up Spark reference {reference!r}: the client has no web_ui_urls; "
                 "check the cluster, then record the driver id or forget the key"
             )
-        marker = f'"-D{self.reference_property}={reference}"'
-        deadline = self.clock() + self.find_wait
-        checked: set[str] = set()  # completed drivers whose launch line we already read
-        while True:
-            state = self.client.master_state()
-            undecided: list[str] = []
-            # Newest first: a crash between submit and persist is recent.
-            for driver in sorted(state.drivers, key=lambda d: d.start_time or 0.0, reverse=True):
-                if driver.driver_id in checked or not self._could_be_ours(driver):
-                    continue
-                verdict = self._launched_with(state, driver, marker)
-                if verdict is True:
-                    return driver.driver_id
-                if verdict is None:
-                    undecided.append(driver.driver_id)
-                elif driver.state not in DRIVER_STATES_ACTIVE:
-                    checked.add(driver.driver_id)
-            if not undecided:
-                return None
-            if self.clock() >= deadline:
-                raise TransientError(
-                    f"Spark reference {reference!r}: drivers {', '.join(undecided[:5])} are not launched yet "
-                    f"after {self.find_wait:.0f}s; cannot tell whether one carries it"
-                )
-            self.sleep(self.find_interval)
-
-    def _could_be_ours(self, driver: MasterDriver) -> bool:
-        """Cheap filter on what /json/ shows, so we read few worker logs."""
-        if driver.main_class is not None and driver.main_class != self.submission.main_class:
-            return False
-        return driver.cores is None or driver.cores == self.submission.driver_cores
-
-    def _launched_with(self, state: MasterState, driver: MasterDriver, marker: str) -> bool | None:
-        """True/False from the driver's launch line; None when it cannot be known yet."""
-        active = driver.state in DRIVER_STATES_ACTIVE or driver.state == DRIVER_STATE_UNKNOWN
-        worker_ui = state.worker_ui.get(driver.worker_id or "")
-        if worker_ui is None:
-            # No worker yet (SUBMITTED): wait. A completed one on a lost worker: unknowable, skipped.
-            return None if active else False
-        try:
-            head = self.client.driver_log_head(worker_ui, driver.driver_id)
-        except (TransientError, ProtocolError):
-            return None if active else False
-        if _LAUNCH_MARKER not in head:
-            return None if active else False  # launched a moment ago: the line is not written yet
-        start = head.index(_LAUNCH_MARKER)
-        end = head.find("\n", start)
-        line = head[start:] if end < 0 else head[start:end]
-        if marker in line:
-            return True
-        # A launch line longer than what we read may hide the property further on.
-        return (None if active else False) if end < 0 else False
+        scan = reference_scan(self.submission, self.reference_property, reference, find_wait=self.find_wait,
+                              find_interval=self.find_interval, clock=self.clock)
+        return find_blocking(scan, master_state=self.client.master_state, log_head=self.client.driver_log_head,
+                             sleep=self.sleep)
 
 
 __all__ = ["DEFAULT_EXIT_CODE_PATTERNS", "SparkDriverResult", "SparkRestJob", "driver_state"]

@@ -24,13 +24,14 @@ from __future__ import annotations
 
 import logging
 import re
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from resumable_core import InvalidArgument, JobNotFound, JsonValue, ProtocolError, SubmissionRejected, TransientError
 from resumable_core.redaction import redact
 
 from ..kubernetes import KubernetesClient, check_name
+from ._batching import batch_key
 from ._cluster_submission import SparkClusterSubmission, reference_slug
 from ._launcher import LaunchResult, SparkSubmitLauncher, ambiguous_failure, usage_rejection
 
@@ -145,6 +146,32 @@ class SparkKubernetesJob:
             return "Terminating"
         code = _exit_code(pod)
         return f"{phase} (exit code {code})" if phase == "Failed" and code is not None else phase
+
+    # -- batched status (resumable_core.aio.SupportsBatchStatus) ---------------------------------
+
+    @property
+    def batch_key(self) -> str:
+        """The API server, the client's namespace and its credentials: what one pod list covers."""
+        return batch_key("kubernetes", self.client.master, self.client.namespace, secrets=self.client.secrets())
+
+    def get_job_statuses(self, job_ids: Sequence[str]) -> Mapping[str, str]:
+        """The running driver pods among *job_ids*, from one list of the namespace's driver pods
+        (``labelSelector=spark-role=driver``, the label Spark puts on every driver pod).
+
+        Only a pod with the recorded uid, in an active phase and not being deleted is
+        answered; every other case (ended, recreated, Unknown, terminating, in another
+        namespace, not listed) is asked directly, where each has its verdict.
+        """
+        wanted = set(job_ids)
+        statuses: dict[str, str] = {}
+        for pod in self.client.list_pods(self.client.namespace, {"spark-role": "driver"}):
+            meta = _meta(pod)
+            job_id = f"{meta.get('namespace')}/{meta.get('name')}/{meta.get('uid')}"
+            phase = (pod.get("status") or {}).get("phase") or "Pending"
+            if job_id in wanted and phase in POD_PHASES_ACTIVE and not meta.get("deletionTimestamp"):
+                self._last[job_id] = pod
+                statuses[job_id] = phase
+        return statuses
 
     def is_job_active(self, status: str) -> bool:
         return pod_phase(status) in POD_PHASES_ACTIVE

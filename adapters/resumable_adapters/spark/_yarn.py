@@ -24,11 +24,13 @@ from __future__ import annotations
 
 import logging
 import re
+from collections.abc import Mapping, Sequence
 
 from resumable_core import JobNotFound, JsonValue, ProtocolError, TransientError
 from resumable_core.redaction import redact
 
 from ..yarn import YarnApplication, YarnRestClient, check_app_id
+from ._batching import batch_key
 from ._cluster_submission import SparkClusterSubmission, reference_slug
 from ._launcher import SparkSubmitLauncher, ambiguous_failure, usage_rejection
 
@@ -110,6 +112,29 @@ class SparkYarnJob:
         if app.state in YARN_STATES_ACTIVE:
             return f"{app.state}/UNDEFINED"  # the final status means nothing until the end
         return f"{app.state}/{app.final_status}"
+
+    # -- batched status (resumable_core.aio.SupportsBatchStatus) ---------------------------------
+
+    @property
+    def batch_key(self) -> str:
+        """The ResourceManagers, the user and the kind of authentication the listing is made with."""
+        auth = self.client.auth
+        return batch_key("yarn", *self.client.rm_urls, f"user={self.client.user or ''}",
+                         f"auth={type(auth).__name__ if auth is not None else ''}")
+
+    def get_job_statuses(self, job_ids: Sequence[str]) -> Mapping[str, str]:
+        """The active applications among *job_ids*, from one ``apps?states=`` listing of the active states.
+
+        An application that ended is not in it and is asked directly (its final status and
+        diagnostics come from there), as is one the listing does not show for any reason.
+        """
+        wanted = set(job_ids)
+        statuses: dict[str, str] = {}
+        for app in self.client.applications_in_states(YARN_STATES_ACTIVE):
+            if app.app_id in wanted:
+                self._last[app.app_id] = app
+                statuses[app.app_id] = f"{app.state}/UNDEFINED"  # as get_job_status says it
+        return statuses
 
     def is_job_active(self, status: str) -> bool:
         return yarn_state(status)[0] in YARN_STATES_ACTIVE

@@ -13,8 +13,9 @@ first. A standby answers a redirect (307 with ``Location``) or a page saying "Th
 standby RM"; either way the next configured RM is asked (a redirect to an address that
 is not configured is not followed: credentials go only where the caller said).
 
-Errors at this edge: refused / timeouts / 5xx / no active RM -> TransientError; 401 / 403,
-other 4xx and non-JSON answers -> ProtocolError; 404 (``NotFoundException``) is an
+Errors at this edge: refused / timeouts / 5xx / no active RM -> TransientError; a body that
+is not JSON at all (a proxy's page, cut JSON) -> MalformedAnswer, transient too; 401 / 403,
+other 4xx and JSON of the wrong shape -> ProtocolError; 404 (``NotFoundException``) is an
 answer: None.
 """
 
@@ -23,7 +24,7 @@ from __future__ import annotations
 import json
 import re
 import urllib.parse
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol, runtime_checkable
 
@@ -31,7 +32,7 @@ import urllib3
 
 from resumable_core import InvalidArgument, ProtocolError, TransientError
 
-from .._http import HttpAnswer, NotSent, http_call, shown_url, split_masters, timeouts
+from .._http import HttpAnswer, NotSent, http_call, json_object, shown_url, split_masters, timeouts
 
 APP_ID_RE = re.compile(r"application_[0-9]{10,16}_[0-9]{4,10}")
 _STANDBY = re.compile(r"standby RM|is in standby", re.IGNORECASE)
@@ -151,16 +152,19 @@ class YarnRestClient:
         data = self._on_rms("GET", "/ws/v1/cluster/apps?" + urllib.parse.urlencode({"applicationTags": tag}), None)
         if data is None:
             raise ProtocolError("YARN answered 404 to the application list")
-        apps = data.get("apps")
-        if apps is None:  # YARN's way of saying "none": {"apps": null}
-            return []
-        items = apps.get("app") if isinstance(apps, dict) else None
-        if items is None:
-            return []
-        if not isinstance(items, list):
-            raise ProtocolError("YARN application list is not a list")
-        found = [YarnApplication.parse(i) for i in items if isinstance(i, dict)]
-        return [a for a in found if tag in a.tags]  # the server's filter is not the only judge
+        return [a for a in _app_list(data) if tag in a.tags]  # the server's filter is not the only judge
+
+    def applications_in_states(self, states: Iterable[str]) -> list[YarnApplication]:
+        """Every application in one of *states* (``/ws/v1/cluster/apps?states=``), the client's user's
+        only when it has one: one call that answers for many applications (batched status)."""
+        wanted = sorted(set(states))
+        if not wanted or not all(re.fullmatch(r"[A-Z_]{1,20}", s) for s in wanted):
+            raise InvalidArgument(f"YARN application states {wanted!r} must be upper-case state names")
+        query = {"states": ",".join(wanted), **({"user": self.user} if self.user else {})}
+        data = self._on_rms("GET", "/ws/v1/cluster/apps?" + urllib.parse.urlencode(query), None)
+        if data is None:
+            raise ProtocolError("YARN answered 404 to the application list")
+        return [a for a in _app_list(data) if a.state in wanted]  # the server's filter is not the only judge
 
     def kill(self, app_id: str) -> str | None:
         """Ask to kill; the state the RM reports (still running while a 202 kill proceeds), None if unknown."""
@@ -247,10 +251,20 @@ class YarnRestClient:
         if answer.status >= 400:
             raise ProtocolError(f"YARN {where} answered HTTP {answer.status}: {_remote_message(data, answer)}",
                                 job_id=job_id)
-        if not isinstance(data, dict):
-            raise ProtocolError(f"YARN {where} answered a non-JSON body ({answer.content_type or 'no type'})",
-                                job_id=job_id)
-        return data
+        return json_object(answer.body, what=f"YARN {where}", status=answer.status,
+                           content_type=answer.content_type, job_id=job_id)
+
+
+def _app_list(data: Mapping[str, Any]) -> list[YarnApplication]:
+    apps = data.get("apps")
+    if apps is None:  # YARN's way of saying "none": {"apps": null}
+        return []
+    items = apps.get("app") if isinstance(apps, dict) else None
+    if items is None:
+        return []
+    if not isinstance(items, list):
+        raise ProtocolError("YARN application list is not a list")
+    return [YarnApplication.parse(i) for i in items if isinstance(i, dict)]
 
 
 def _remote_message(data: Any, answer: HttpAnswer) -> str:
