@@ -348,7 +348,8 @@ class _Layer:
         path = environ.get("PATH_INFO", "")
         if path.startswith(_CONTROL):
             return self._control(path[len(_CONTROL):], environ, start_response)
-        what = f"{environ.get('REQUEST_METHOD')} {path} {environ.get('HTTP_X_AMZ_TARGET', '')}"
+        target = environ.get("HTTP_X_AMZ_TARGET")
+        what = f"{environ.get('REQUEST_METHOD')} {path}" + (f" {target}" if target else "")
         fault = self._take(what)
         if fault is None:
             return self.app(environ, start_response)
