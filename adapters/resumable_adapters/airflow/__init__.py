@@ -37,6 +37,7 @@ from ._references import ReferenceHooks, reference_hooks_for, register_reference
 from ._store import AirflowStateStore, AirflowStateStoreUnavailable, TaskStateStoreLike
 
 if TYPE_CHECKING:
+    from ._pod import ResumableKubernetesPodOperator
     from ._spark import ResumableSparkSubmitOperator
 
 
@@ -47,6 +48,10 @@ def __getattr__(name: str) -> Any:
         from ._spark import ResumableSparkSubmitOperator
 
         return ResumableSparkSubmitOperator
+    if name == "ResumableKubernetesPodOperator":  # needs the cncf.kubernetes provider
+        from ._pod import ResumableKubernetesPodOperator
+
+        return ResumableKubernetesPodOperator
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
@@ -64,6 +69,7 @@ __all__ = [
     "KillPolicy",
     "ReferenceHooks",
     "ResumableJobBridge",
+    "ResumableKubernetesPodOperator",
     "ResumableOperator",
     "ResumableSparkSubmitOperator",
     "TaskInterrupted",
