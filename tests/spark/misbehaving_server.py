@@ -52,7 +52,7 @@ class Seen:
 
 
 class MisbehavingServer:
-    def __init__(self, tls: tuple[str, str] | None = None) -> None:
+    def __init__(self, tls: tuple[str, str] | None = None, *, client_ca: str | None = None) -> None:
         self.replies: list[Reply] = [Reply.json(success=False)]
         self.routes: dict[str, list[Reply]] = {}
         self.requests: list[Seen] = []
@@ -115,6 +115,10 @@ class MisbehavingServer:
         if tls is not None:  # (certificate file, key file)
             context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
             context.load_cert_chain(*tls)
+            if client_ca is not None:  # TLS 1.3 only: a client without a certificate learns of it after sending
+                context.minimum_version = ssl.TLSVersion.TLSv1_3
+                context.verify_mode = ssl.CERT_REQUIRED
+                context.load_verify_locations(client_ca)
             self.httpd.socket = context.wrap_socket(self.httpd.socket, server_side=True)
             scheme = "https"
         self.url = f"{scheme}://127.0.0.1:{self.httpd.server_address[1]}"
@@ -130,8 +134,8 @@ class MisbehavingServer:
 
 
 @contextmanager
-def misbehaving_server(tls: tuple[str, str] | None = None) -> Iterator[MisbehavingServer]:
-    server = MisbehavingServer(tls)
+def misbehaving_server(tls: tuple[str, str] | None = None, *, client_ca: str | None = None) -> Iterator[MisbehavingServer]:
+    server = MisbehavingServer(tls, client_ca=client_ca)
     thread = threading.Thread(target=server.httpd.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
     thread.start()
     try:

@@ -8,7 +8,7 @@ Internal: an integration imports this package, never its modules.
 from __future__ import annotations
 
 from ._call import MAX_BODY, HttpAnswer, NotSent, http_call, timeouts
-from ._deadline import CallWatch, call_deadline, watch_pool
+from ._deadline import CallWatch, call_deadline, time_bound, watch_pool
 from ._urls import base_url, shown_url, split_masters
 
 __all__ = [
@@ -21,6 +21,7 @@ __all__ = [
     "http_call",
     "shown_url",
     "split_masters",
+    "time_bound",
     "timeouts",
     "watch_pool",
 ]

@@ -1,8 +1,11 @@
 """One HTTP call for the Spark REST, YARN and Kubernetes clients: bounded as a whole, mapped at the edge.
 
 A call that provably never reached a server is ``NotSent`` (the caller may try another
-server); a read timeout, a reset or a cut answer is a ``TransientError`` (the server may
-have acted); TLS failures are a ``ProtocolError`` (retrying will not fix a wrong CA).
+server, and a create that reached none made nothing): refused, unresolvable, no connection
+in time, and any failure before the first byte of the request left, a failed TLS handshake
+included (``lasting``: retrying will not fix a wrong CA). A read timeout, a reset or a cut
+answer after the request left is a ``TransientError`` (the server may have acted); a TLS
+failure then is a ``ProtocolError``.
 Redirects are never followed here: credentials go only to the URLs the caller
 configured. Every text is scrubbed of the secrets given.
 """
@@ -23,21 +26,24 @@ try:
 except ImportError as exc:  # pragma: no cover - the same hint as the standalone client
     raise ImportError("resumable_adapters needs urllib3 for its HTTP clients (Spark, YARN, Kubernetes): pip install 'resumable-core[spark]'") from exc
 
-from ._deadline import call_deadline, watch_pool
+from ._deadline import CallWatch, bound_left, call_deadline, watch_pool
 from ._urls import shown_url
 
 MAX_BODY = 8 * 1024 * 1024
 
 
 class NotSent(Exception):
-    """The request provably did not reach a server (refused, connect timeout, unresolvable).
+    """The request provably did not reach a server (refused, connect timeout, unresolvable, TLS handshake).
 
     Its text is ``<url>: <reason>``; *reason* alone is there for a caller that names the server itself.
+    *lasting*: a retry will not fix it (a certificate the client rejects): a caller that would
+    retry a reachable-later server says ``ProtocolError`` instead.
     """
 
-    def __init__(self, where: str, reason: str) -> None:
+    def __init__(self, where: str, reason: str, *, lasting: bool = False) -> None:
         super().__init__(f"{where}: {reason}")
         self.reason = reason
+        self.lasting = lasting
 
 
 @dataclass(frozen=True, slots=True)
@@ -96,6 +102,12 @@ def http_call(
     max_body: int = MAX_BODY,
 ) -> HttpAnswer:
     where = shown_url(url)
+    limit = f"{deadline:g}s call deadline"
+    bound = bound_left()
+    if bound is not None and bound[0] < deadline:  # a caller's bound over several calls ends first
+        if bound[0] <= 0:
+            raise NotSent(where, f"not sent: the {bound[1]:g}s bound on these calls has passed")
+        deadline, limit = bound[0], f"{bound[1]:g}s bound on these calls"
     watch_pool(pool, url)
     with call_deadline(deadline) as watch:
         try:
@@ -107,21 +119,10 @@ def http_call(
                 raw = response.read(max_body + 1)
             finally:
                 response.release_conn()
-        except (u3exc.ConnectTimeoutError, u3exc.NewConnectionError, u3exc.NameResolutionError) as exc:
-            if watch.expired:
-                raise _overdue(method, where, deadline, job_id) from None
-            raise NotSent(where, _short(exc, secrets)) from None
-        except u3exc.SSLError as exc:
-            if watch.expired:  # the watchdog cut the handshake: late, not a TLS problem
-                raise _overdue(method, where, deadline, job_id) from None
-            raise ProtocolError(f"TLS failure talking to {where}: {_short(exc, secrets)}", job_id=job_id) from None
-        except (u3exc.HTTPError, OSError) as exc:  # read timeout, reset, cut body: the server may have acted
-            if watch.expired:
-                raise _overdue(method, where, deadline, job_id) from None
-            raise TransientError(f"{method} {where}: {type(exc).__name__}: {_short(exc, secrets)}",
-                                 job_id=job_id) from None
+        except (u3exc.HTTPError, OSError) as exc:
+            raise _failed(exc, watch, method, where, limit, secrets, job_id) from None
     if watch.expired:
-        raise _overdue(method, where, deadline, job_id)
+        raise _overdue(method, where, limit, job_id)
     if len(raw) > max_body:
         raise ProtocolError(f"{method} {where}: answer larger than {max_body} bytes", job_id=job_id)
     return HttpAnswer(url=url, status=response.status, body=raw,
@@ -129,8 +130,26 @@ def http_call(
                       location=response.headers.get("Location"), headers=tuple(response.headers.items()))
 
 
-def _overdue(method: str, where: str, deadline: float, job_id: str | None) -> TransientError:
-    return TransientError(f"{method} {where}: no complete answer within the {deadline:g}s call deadline", job_id=job_id)
+def _failed(exc: BaseException, watch: CallWatch, method: str, where: str, limit: str, secrets: Collection[str],
+            job_id: str | None) -> Exception:
+    """The error for a call that raised *exc*: NotSent only with a proof that the request never left."""
+    unreached = isinstance(exc, (u3exc.ConnectTimeoutError, u3exc.NewConnectionError, u3exc.NameResolutionError))
+    if unreached or watch.unsent:
+        if watch.expired:  # the watchdog cut the connect or the handshake: late, not refused
+            return NotSent(where, f"no connection within the {limit}")
+        if isinstance(exc, u3exc.SSLError):
+            return NotSent(where, f"TLS handshake failed: {_short(exc, secrets)}", lasting=True)
+        return NotSent(where, _short(exc, secrets))
+    if watch.expired:
+        return _overdue(method, where, limit, job_id)
+    if isinstance(exc, u3exc.SSLError):  # after the request left: it may have been read
+        return ProtocolError(f"TLS failure talking to {where}: {_short(exc, secrets)}", job_id=job_id)
+    # read timeout, reset, cut body: the server may have acted
+    return TransientError(f"{method} {where}: {type(exc).__name__}: {_short(exc, secrets)}", job_id=job_id)
+
+
+def _overdue(method: str, where: str, limit: str, job_id: str | None) -> TransientError:
+    return TransientError(f"{method} {where}: no complete answer within the {limit}", job_id=job_id)
 
 
 def _short(exc: BaseException, secrets: Collection[str]) -> str:

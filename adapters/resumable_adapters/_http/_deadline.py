@@ -9,6 +9,11 @@ The socket is found through the connection class: the pools this client uses get
 subclass of their connection class that registers itself with the call running in this
 thread (a context variable), so an injected pool works too. A connection made before
 the client first used that pool stays unwatched, and is still bounded per operation.
+
+The same watch sees whether a byte of the request left: ``unsent`` is True when the call's
+connection registered and never sent, the proof ``http_call`` needs to call a failed TLS
+handshake "nothing sent". ``time_bound`` bounds every call made inside it together (a
+command's bound, whatever the clients' own deadlines are).
 """
 
 from __future__ import annotations
@@ -28,18 +33,26 @@ import urllib3
 class CallWatch:
     """One call's deadline: ``expired`` is True once the watchdog shut the socket."""
 
-    __slots__ = ("_connection", "_done", "_lock", "due", "expired", "seconds")
+    __slots__ = ("_connection", "_done", "_lock", "attached", "due", "expired", "seconds", "sent")
 
     def __init__(self, seconds: float) -> None:
         self.seconds = seconds
         self.due = 0.0
         self.expired = False
+        self.attached = False  # a connection of ours registered: what it did is known
+        self.sent = False  # ... and it began to send the request
         self._lock = threading.Lock()
         self._connection: Any = None
         self._done = False
 
+    @property
+    def unsent(self) -> bool:
+        """True when the call's connection was watched and never sent a byte of the request."""
+        return self.attached and not self.sent
+
     def attach(self, connection: Any) -> None:
         with self._lock:
+            self.attached = True
             self._connection = connection
             if self.expired:
                 _shut(connection)
@@ -138,6 +151,13 @@ class _Watched:
         _register(self)
         super().request(*args, **kwargs)  # type: ignore[misc]  # as above
 
+    def send(self, data: Any) -> None:
+        # Every byte of a request goes through http.client's send (headers, then body chunks).
+        watch = _CURRENT.get()
+        if watch is not None:
+            watch.sent = True
+        super().send(data)  # type: ignore[misc]  # as above
+
 
 _WATCHED_CLASSES: dict[type[Any], type[Any]] = {}
 _CLASSES_LOCK = threading.Lock()
@@ -155,6 +175,31 @@ def watch_pool(manager: urllib3.PoolManager, url: str) -> None:
             watched = type(f"Watched{base.__name__}", (_Watched, base), {})
             _WATCHED_CLASSES[base] = watched
     pool.ConnectionCls = watched
+
+
+_BOUND: ContextVar[tuple[float, float] | None] = ContextVar("resumable_adapters_time_bound", default=None)
+
+
+@contextlib.contextmanager
+def time_bound(seconds: float) -> Iterator[None]:
+    """Every ``http_call`` made inside (in this thread) ends within *seconds* from now, all together.
+
+    A call starting after that is not sent (``NotSent``); one under way is cut at the bound.
+    Nested bounds: the nearest end wins.
+    """
+    due = time.monotonic() + seconds
+    outer = _BOUND.get()
+    token = _BOUND.set((due, seconds) if outer is None or due < outer[0] else outer)
+    try:
+        yield
+    finally:
+        _BOUND.reset(token)
+
+
+def bound_left() -> tuple[float, float] | None:
+    """(seconds left, the bound's length) of the ``time_bound`` running here, None outside one."""
+    bound = _BOUND.get()
+    return None if bound is None else (bound[0] - time.monotonic(), bound[1])
 
 
 @contextlib.contextmanager

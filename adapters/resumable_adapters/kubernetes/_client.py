@@ -303,8 +303,9 @@ class KubernetesClient:
         try:
             answer = http_call(self.pool, method, url, body=body, headers=headers, timeout=self.timeout,
                                deadline=self.call_deadline, secrets=secrets, job_id=job_id)
-        except NotSent as exc:
-            raise TransientError(f"Kubernetes API unreachable: {exc}", job_id=job_id) from None
+        except NotSent as exc:  # a certificate refused is a configuration to fix, not a wait
+            error = ProtocolError if exc.lasting else TransientError
+            raise error(f"Kubernetes API unreachable: {exc}", job_id=job_id) from None
         where = f"{method} {shown_url(url)}"
         if answer.status == 429 or answer.status >= 500:
             raise TransientError(f"Kubernetes {where} answered HTTP {answer.status}: {self._message(answer, secrets)}",

@@ -5,6 +5,9 @@ Every answer is mapped at this edge to the core's error tree::
     connection refused, timeouts, resets, truncated bodies, 5xx,
     a call not answered in full within its deadline               -> TransientError
     a master not ALIVE (standby, recovering)                      -> next master, then TransientError
+    a TLS handshake that failed (a certificate refused)           -> next master, then ProtocolError
+    on create: no master reached or ALIVE (refused, unresolvable,
+    TLS handshake failed, standby), nothing sent to an ALIVE one  -> SubmissionRejected (nothing submitted)
     on create: 4xx (validation, auth), success:false              -> SubmissionRejected (server's message)
     on create: 3xx, success:true without a string submissionId    -> ProtocolError (it may exist)
     4xx elsewhere, 468 (protocol version), redirects, HTML or
@@ -203,6 +206,8 @@ class SparkRestClient:
             try:
                 answer = self._send("GET", f"{base}/json/", None, authenticate=True)
             except NotSent as exc:
+                if exc.lasting:  # a certificate refused: asking again will not help
+                    raise ProtocolError(f"Spark master UI {exc}") from None
                 seen.append(f"{base}: {exc.reason}")
                 continue
             except TransientError as exc:
@@ -247,7 +252,8 @@ class SparkRestClient:
         try:
             answer = self._send("GET", url + path, None, authenticate=False)
         except NotSent as exc:
-            raise TransientError(f"worker UI {shown_url(url)} unreachable: {exc.reason}", job_id=job_id) from None
+            error = ProtocolError if exc.lasting else TransientError
+            raise error(f"worker UI {shown_url(url)} unreachable: {exc.reason}", job_id=job_id) from None
         if answer.status >= 500:
             raise TransientError(f"worker UI {shown_url(url)} answered HTTP {answer.status}", job_id=job_id)
         if answer.status != 200:
@@ -265,6 +271,7 @@ class SparkRestClient:
     ) -> dict[str, Any]:
         order = [self._preferred] + [i for i in range(len(self.rest_urls)) if i != self._preferred]
         seen: list[str] = []
+        lasting = False  # a master refused by TLS: a configuration to fix, not a wait
         for index in order:
             base = self.rest_urls[index]
             url = f"{base}/{_PROTOCOL}/submissions{path}"
@@ -272,6 +279,7 @@ class SparkRestClient:
                 answer = self._send(method, url, body, authenticate=True)
             except NotSent as exc:
                 seen.append(f"{base}: {exc.reason}")
+                lasting = lasting or exc.lasting
                 continue
             except TransientError as exc:
                 if not idempotent:
@@ -297,7 +305,12 @@ class SparkRestClient:
                 raise TransientError(f"Spark status at {base}: {self._message(data, 200)}", job_id=job_id)
             self._preferred = index
             return data
-        raise TransientError(f"Spark {op}: no master could answer: " + "; ".join(seen), job_id=job_id)
+        text = f"Spark {op}: no master could answer: " + "; ".join(seen)
+        if not idempotent:
+            # A create reaches this line only when every master provably did nothing: the request
+            # never left for it, or it was not ALIVE. Nothing exists, so the intent may end clean.
+            raise SubmissionRejected(f"{text}; nothing was submitted", job_id=job_id)
+        raise (ProtocolError if lasting else TransientError)(text, job_id=job_id)
 
     def _send(self, method: str, url: str, body: bytes | None, *, authenticate: bool) -> HttpAnswer:
         headers = {"Accept": "application/json"}

@@ -199,6 +199,8 @@ class YarnRestClient:
             try:
                 answer = self._send(method, url, body, headers, job_id)
             except NotSent as exc:
+                if exc.lasting:  # a certificate refused: a configuration to fix, not a wait
+                    raise ProtocolError(f"YARN ResourceManager {exc}", job_id=job_id) from None
                 seen.append(str(exc))
                 continue
             except TransientError as exc:  # every call here is idempotent: another RM may answer
