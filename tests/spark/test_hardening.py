@@ -212,6 +212,58 @@ def test_an_error_whose_worker_cannot_be_asked_is_not_yet_a_failure(
         job_for(client_for(master)).get_job_status(DRIVER)
 
 
+# A worker whose UI answers 404 (issue 17, item 9): a definite answer, decided at once from what is known.
+
+
+def test_an_error_whose_worker_has_no_page_stands_and_says_what_was_checked(
+    master: MisbehavingServer, worker: MisbehavingServer, caplog: pytest.LogCaptureFixture
+) -> None:
+    master.script(status("ERROR", workerId=WORKER))
+    master.route("/json/", master_json(worker))
+    worker.script(Reply.html(404, "Not Found"))
+    with caplog.at_level(logging.WARNING, logger="resumable_adapters.spark"):
+        assert job_for(client_for(master)).get_job_status(DRIVER) == "ERROR"
+    assert f"worker {WORKER} has no page (HTTP 404)" in caplog.text and "ERROR stands" in caplog.text
+    assert len(worker.requests) == 1
+
+
+def test_an_error_is_decided_by_the_worker_that_has_a_page(master: MisbehavingServer, worker: MisbehavingServer) -> None:
+    with misbehaving_server() as second:
+        master.script(status("ERROR", workerId=WORKER))
+        master.route("/json/", master_json(worker, second))
+        worker.script(Reply.html(404, "Not Found"))  # its own worker, asked first, has no page
+        second.script(worker_page(**{DRIVER: "FINISHED"}))
+        assert job_for(client_for(master)).get_job_status(DRIVER) == "FINISHED"
+
+
+def test_a_run_whose_errored_driver_has_no_worker_page_ends_failed_not_out_of_budget(
+    master: MisbehavingServer, worker: MisbehavingServer
+) -> None:
+    master.route("/v1/submissions/create", Reply.json(action="CreateSubmissionResponse", success=True, submissionId=DRIVER))
+    master.script(status("ERROR", workerId=WORKER))
+    master.route("/json/", master_json(worker))
+    worker.script(Reply.html(404, "Not Found"))
+    with pytest.raises(JobFailed) as info:  # before: TransientBudgetExhausted once the budget ran out
+        run_resumable(job_for(client_for(master)), MemoryStateStore(), key="no-worker-page", poll=NO_WAIT)
+    assert info.value.status == "ERROR"
+
+
+def test_a_driver_unknown_to_the_master_whose_worker_has_no_page_is_lost_after_the_settle(
+    master: MisbehavingServer, worker: MisbehavingServer
+) -> None:
+    master.script(status("RUNNING", workerId=WORKER), status(None))
+    master.route("/json/", master_json(worker))
+    worker.script(Reply.html(404, "Not Found"))
+    clock = FakeClock()
+    job = job_for(client_for(master), clock, lost_settle=10)
+    assert job.get_job_status(DRIVER) == "RUNNING"
+    with pytest.raises(TransientError, match=r"no page on worker .*HTTP 404.*asking again 10s"):
+        job.get_job_status(DRIVER)
+    clock.now += 10  # the master's word, twice, as without a web UI
+    with pytest.raises(JobNotFound, match="HTTP 404"):
+        job.get_job_status(DRIVER)
+
+
 def test_a_recovered_success_is_returned_by_a_run(master: MisbehavingServer, worker: MisbehavingServer) -> None:
     master.script(status("ERROR", workerId=WORKER))
     master.route("/json/", master_json(worker))

@@ -136,7 +136,7 @@ def test_a_driver_that_ended_while_the_master_was_down_is_not_an_error(
     worker_ui = client.master_state().worker_ui[running.worker_id]
     recovering_cluster.stop_master(signal.SIGKILL)
     # The worker's UI stays up without a master: the driver ends there, unseen by any master.
-    _wait_until(lambda: client.worker_drivers(worker_ui).get(driver_id) == "FINISHED", "the driver to end")
+    _wait_until(lambda: (client.worker_drivers(worker_ui) or {}).get(driver_id) == "FINISHED", "the driver to end")
     recovering_cluster.start_master()
     recovering_cluster.wait_master_alive()
     said = client.status(driver_id)

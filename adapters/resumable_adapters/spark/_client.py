@@ -238,16 +238,24 @@ class SparkRestClient:
             params["offset"] = 0
         return self._worker_get(worker_ui, f"/log/?{urllib.parse.urlencode(params)}", job_id=driver_id)
 
-    def worker_drivers(self, worker_ui: str) -> dict[str, str]:
+    def worker_drivers(self, worker_ui: str) -> dict[str, str] | None:
         """What a worker says of its drivers, running and finished: driver id -> state.
 
         The worker keeps the final state of a driver the master may have lost (a master
-        restarted without recovery, or one that recovered after the driver ended).
+        restarted without recovery, or one that recovered after the driver ended). None when
+        the worker answers that it has no such page (HTTP 404): a definite answer, unlike a
+        page that cannot be read (TransientError).
         """
-        page = self._worker_get(worker_ui, "/", job_id=None)
-        return parse_worker_drivers(shown_url(worker_ui), page)
+        page = self._worker_page(worker_ui, "/", job_id=None)
+        return None if page is None else parse_worker_drivers(shown_url(worker_ui), page)
 
     def _worker_get(self, worker_ui: str, path: str, *, job_id: str | None) -> str:
+        page = self._worker_page(worker_ui, path, job_id=job_id)
+        if page is None:
+            raise ProtocolError(f"worker UI {shown_url(worker_ui)} answered HTTP 404", job_id=job_id)
+        return page
+
+    def _worker_page(self, worker_ui: str, path: str, *, job_id: str | None) -> str | None:
         url = base_url(worker_ui, what="Spark worker UI URL")
         try:
             answer = self._send("GET", url + path, None, authenticate=False)
@@ -256,6 +264,8 @@ class SparkRestClient:
             raise error(f"worker UI {shown_url(url)} unreachable: {exc.reason}", job_id=job_id) from None
         if answer.status >= 500:
             raise TransientError(f"worker UI {shown_url(url)} answered HTTP {answer.status}", job_id=job_id)
+        if answer.status == 404:
+            return None
         if answer.status != 200:
             raise ProtocolError(f"worker UI {shown_url(url)} answered HTTP {answer.status}", job_id=job_id)
         return answer.body.decode("utf-8", "replace")

@@ -232,7 +232,7 @@ class SparkRestJob:
                     "registered with it (again) yet; asking again",
                     job_id=job_id,
                 )
-            seen = self._seen_on_workers(master, job_id)
+            seen, missing = self._seen_on_workers(master, job_id)
             if seen is not None:
                 worker_id, state = seen
                 if state in DRIVER_STATES_ACTIVE or state == DRIVER_STATE_UNKNOWN:
@@ -244,19 +244,24 @@ class SparkRestJob:
                 self._say(f"the Spark master does not know driver {job_id!r}; its worker {worker_id} saw it end "
                           f"{state}, which counts")
                 return self._ended(job_id, state)
+        else:
+            missing = ()
+        # A worker without a page (404) testifies to nothing: the verdict rests on the other workers
+        # and on the master's word confirmed twice, as for a client without web UIs. Safe, since a
+        # worker that registers with a master unaware of its driver is told to kill it.
+        checked = ""
+        if self.client.web_ui_urls:
+            checked = " and no worker lists it" + (f" (no page on {', '.join(missing)}: HTTP 404)" if missing else "")
         now = self.clock()
         first = self._unknown_since.setdefault(job_id, now)
         if now < first + self.lost_settle:
             raise TransientError(
-                f"the Spark master does not know driver {job_id!r}"
-                + (" and no worker lists it" if self.client.web_ui_urls else "")
-                + f"; asking again {first + self.lost_settle - now:.0f}s from now before it counts as lost",
+                f"the Spark master does not know driver {job_id!r}{checked}"
+                f"; asking again {first + self.lost_settle - now:.0f}s from now before it counts as lost",
                 job_id=job_id,
             )
         raise JobNotFound(
-            f"the Spark master does not know driver {job_id!r}"
-            + (", and no worker lists it," if self.client.web_ui_urls else "")
-            + f" on two answers {now - first:.0f}s apart",
+            f"the Spark master does not know driver {job_id!r}{checked}, on two answers {now - first:.0f}s apart",
             job_id=job_id,
         )
 
@@ -264,7 +269,12 @@ class SparkRestJob:
         """ERROR from the master, or the final state the driver's worker saw."""
         if not self.client.web_ui_urls:
             return "ERROR"  # nobody to ask (docs/spark.md): the master's word stands
-        seen = self._seen_on_workers(self.client.master_state(), job_id)
+        seen, missing = self._seen_on_workers(self.client.master_state(), job_id)
+        if seen is None and missing:
+            # What is known: the master's ERROR, and no readable worker that saw it otherwise. The
+            # master's word stands, as with no web UI to ask; say what could not be checked.
+            self._say(f"the Spark master reports driver {job_id!r} ERROR; no worker page lists it and "
+                      f"{', '.join(missing)} has no page (HTTP 404), so the master's ERROR stands")
         if seen is None or seen[1] == "ERROR":
             return "ERROR"
         worker_id, state = seen
@@ -279,14 +289,17 @@ class SparkRestJob:
                   f"that ended while it was down) but its worker {worker_id} saw it end {state}, which counts")
         return state
 
-    def _seen_on_workers(self, master: MasterState, job_id: str) -> tuple[str, str] | None:
-        """(worker id, state) from the first ALIVE worker whose page lists the driver.
+    def _seen_on_workers(self, master: MasterState, job_id: str) -> tuple[tuple[str, str] | None, tuple[str, ...]]:
+        """(worker id, state) from the first ALIVE worker whose page lists the driver, or None;
+        and the workers that answered they have no page (HTTP 404).
 
-        Its own worker is asked first. A page that cannot be read makes the answer
-        unknowable: TransientError, never "not listed".
+        Its own worker is asked first. A page that cannot be read (refused, 5xx, cut) makes the
+        answer unknowable: TransientError, never "not listed". A page the worker says it does
+        not have is a definite answer: that worker shows nothing, and the others decide.
         """
         known = self._worker_of.get(job_id)
         order = sorted(master.worker_ui.items(), key=lambda item: item[0] != known)
+        missing: list[str] = []
         for worker_id, worker_ui in order:
             try:
                 drivers = self.client.worker_drivers(worker_ui)
@@ -295,10 +308,12 @@ class SparkRestJob:
                     f"cannot tell what became of Spark driver {job_id!r}: worker {worker_id}: {exc.message}",
                     job_id=job_id,
                 ) from exc
-            if job_id in drivers:
+            if drivers is None:
+                missing.append(f"worker {worker_id}")
+            elif job_id in drivers:
                 self._worker_of[job_id] = worker_id
-                return worker_id, drivers[job_id]
-        return None
+                return (worker_id, drivers[job_id]), tuple(missing)
+        return None, tuple(missing)
 
     def _ended(self, job_id: str, state: str) -> str:
         """The status of an ended driver: its state, with the exit code when known."""
