@@ -182,7 +182,7 @@ class AsyncPoller:
                 spent = self.policy.budget_spent(attempt, self.clock() - started, exc, what=what, job_id=job_id)
                 if spent is not None:
                     raise spent from exc
-                await asyncio.sleep(self.policy.interval(attempt - 1, self.rand()))
+                await asyncio.sleep(self.policy.transient_pause(attempt, self.rand(), exc))
 
     async def status(self, job: AsyncResumableJob[Any], job_id: str) -> str:
         batch = self.batch

@@ -84,6 +84,11 @@ class PollPolicy:
             job_id=job_id or exc.job_id, key=exc.key,
         )
 
+    def transient_pause(self, attempt: int, rand: float, exc: TransientError) -> float:
+        """The pause after transient failure number *attempt* (1-based): the backoff, or longer
+        when the system asked for a longer wait (``TransientError.retry_after``). Both pollers."""
+        return max(self.interval(attempt - 1, rand), exc.retry_after or 0.0)
+
     def interval(self, attempt: int, rand: float) -> float:
         """The pause before poll number *attempt* (0-based), *rand* in [0, 1)."""
         base = min(self.max_interval, self.min_interval * self.multiplier ** min(attempt, 64))
@@ -131,7 +136,7 @@ class Poller:
                 spent = self.policy.budget_spent(attempt, self.clock() - started, exc, what=what, job_id=job_id)
                 if spent is not None:
                     raise spent from exc
-                self.sleep(self.policy.interval(attempt - 1, self.rand()))
+                self.sleep(self.policy.transient_pause(attempt, self.rand(), exc))
 
     def status(self, job: ResumableJob[Any], job_id: str) -> str:
         """One status, transient errors retried; JobNotFound passes through."""
