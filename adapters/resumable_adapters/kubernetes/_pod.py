@@ -249,7 +249,7 @@ class KubernetesPodJob:
             if pod is None:
                 pod = self._read(namespace, name, uid, job_id)
             if pod is not None and self.log_lines:
-                log_tail = self._log_tail(namespace, name, uid, job_id)
+                log_tail = self.read_log(job_id, lines=self.log_lines, limit_bytes=16384)
         except (TransientError, ProtocolError, JobNotFound):
             pass  # the details are a bonus: their absence must not hide the outcome
         pod = pod or {}
@@ -313,9 +313,11 @@ class KubernetesPodJob:
                               "pod is gone, and the new one is not adopted", job_id=job_id)
         return pod
 
-    def _log_tail(self, namespace: str, name: str, uid: str, job_id: str) -> str | None:
-        text = self.client.read_pod_log(namespace, name, container=self.container, tail_lines=self.log_lines,
-                                        job_id=job_id)
+    def read_log(self, job_id: str, *, lines: int = 20, limit_bytes: int = 256 * 1024) -> str | None:
+        """The main container's last *lines* of log, secrets masked; None when the recorded pod is not there."""
+        namespace, name, uid = parse_pod_job_id(job_id)
+        text = self.client.read_pod_log(namespace, name, container=self.container, tail_lines=lines,
+                                        limit_bytes=limit_bytes, job_id=job_id)
         # The log is read by name: the pod must still be the recorded one after the read.
         if text is None or self._read(namespace, name, uid, job_id) is None:
             return None
