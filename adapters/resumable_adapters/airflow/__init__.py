@@ -37,6 +37,11 @@ from ._references import ReferenceHooks, reference_hooks_for, register_reference
 from ._store import AirflowStateStore, AirflowStateStoreUnavailable, TaskStateStoreLike
 
 if TYPE_CHECKING:
+    from ._emr import (
+        ResumableEmrAddStepsOperator,
+        ResumableEmrContainerOperator,
+        ResumableEmrServerlessStartJobOperator,
+    )
     from ._pod import ResumableKubernetesPodOperator
     from ._spark import ResumableSparkSubmitOperator
 
@@ -52,7 +57,15 @@ def __getattr__(name: str) -> Any:
         from ._pod import ResumableKubernetesPodOperator
 
         return ResumableKubernetesPodOperator
+    if name in _EMR_OPERATORS:  # needs boto3 (the 'aws' extra) and the amazon provider's hook at run time
+        from . import _emr
+
+        return getattr(_emr, name)
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
+_EMR_OPERATORS = ("ResumableEmrAddStepsOperator", "ResumableEmrContainerOperator",
+                  "ResumableEmrServerlessStartJobOperator")
 
 
 __all__ = [
@@ -68,6 +81,9 @@ __all__ = [
     "KillCause",
     "KillPolicy",
     "ReferenceHooks",
+    "ResumableEmrAddStepsOperator",
+    "ResumableEmrContainerOperator",
+    "ResumableEmrServerlessStartJobOperator",
     "ResumableJobBridge",
     "ResumableKubernetesPodOperator",
     "ResumableOperator",

@@ -1,0 +1,147 @@
+"""The resumable EMR operators in-process: the stock arguments, the refusals, execute() against moto + our layer.
+
+No Airflow scheduler here: the AWS connection comes from ``AIRFLOW_CONN_AWS_DEFAULT``
+(moto's server, tests/services/moto_emr.py) and ``execute()`` runs with a stand-in task
+instance and a MemoryStateStore. The stock operators are the installed amazon provider's.
+"""
+
+from __future__ import annotations
+
+import inspect
+from collections.abc import Iterator
+from types import SimpleNamespace
+from typing import Any
+
+import pytest
+
+from resumable_core import InvalidArgument, MemoryStateStore, Phase, load_record
+from tests.aws.emrkit import FAST, HOLD, job_ids, new_container
+from tests.services.moto import REGION
+from tests.services.moto_emr import RELEASE_LABEL, ROLE_ARN, EmrMotoServer, emr_moto
+
+__all__ = ["emr_moto"]
+
+stock = pytest.importorskip("airflow.providers.amazon.aws.operators.emr")
+base_aws = pytest.importorskip("airflow.providers.amazon.aws.operators.base_aws")
+
+
+def ours(name: str) -> Any:
+    import resumable_adapters.airflow as airflow_adapter
+
+    return getattr(airflow_adapter, name)
+
+
+PAIRS = [
+    ("ResumableEmrAddStepsOperator", stock.EmrAddStepsOperator),
+    ("ResumableEmrServerlessStartJobOperator", stock.EmrServerlessStartJobOperator),
+    ("ResumableEmrContainerOperator", stock.EmrContainerOperator),
+]
+
+
+@pytest.mark.parametrize(("name", "stock_class"), PAIRS, ids=[p[0] for p in PAIRS])
+def test_the_signature_has_every_stock_argument_with_its_default(name: str, stock_class: Any) -> None:
+    """A provider release that adds an argument (or changes a default) fails here."""
+    mine = inspect.signature(ours(name).__init__).parameters
+    expected = {**inspect.signature(base_aws.AwsBaseOperator.__init__).parameters,
+                **inspect.signature(stock_class.__init__).parameters}
+    missing = [arg for arg in expected if arg not in mine]
+    assert not missing, f"{stock_class.__name__} arguments {name} lacks: {missing}"
+    for arg, parameter in expected.items():
+        if arg in ("self", "kwargs"):
+            continue
+        assert mine[arg].kind == parameter.kind, arg
+        assert mine[arg].default == parameter.default, arg
+    assert set(stock_class.template_fields) <= set(ours(name).template_fields)
+
+
+def test_a_task_runs_one_step() -> None:
+    step = {"Name": "a", "HadoopJarStep": {"Jar": "x"}}
+    with pytest.raises(InvalidArgument, match="steps: 2 steps given"):
+        ours("ResumableEmrAddStepsOperator")(task_id="t", job_flow_id="j-1", steps=[step, step])
+    with pytest.raises(InvalidArgument, match="job_flow_id, job_flow_name: give exactly one"):
+        ours("ResumableEmrAddStepsOperator")(task_id="t", job_flow_id="j-1", job_flow_name="c", steps=[step])
+
+
+@pytest.mark.parametrize("name", ["ResumableEmrServerlessStartJobOperator", "ResumableEmrContainerOperator"])
+def test_a_fixed_client_token_is_refused_naming_it_and_why(name: str) -> None:
+    args: dict[str, Any] = dict(task_id="t", execution_role_arn=ROLE_ARN, job_driver={"x": {}},
+                                client_request_token="fixed")
+    if name == "ResumableEmrServerlessStartJobOperator":
+        args.update(application_id="app")
+    else:
+        args.update(name="etl", virtual_cluster_id="vc", release_label=RELEASE_LABEL)
+    with pytest.raises(InvalidArgument, match="client_request_token: .*old failed run"):
+        ours(name)(**args)
+
+
+def test_openlineage_injection_is_refused() -> None:
+    with pytest.raises(InvalidArgument, match="openlineage_inject_parent_job_info"):
+        ours("ResumableEmrAddStepsOperator")(task_id="t", job_flow_id="j-1", openlineage_inject_parent_job_info=True,
+                                             steps=[{"Name": "a", "HadoopJarStep": {"Jar": "x"}}])
+
+
+# --- execute() against moto and our layer ----------------------------------------------------------
+
+
+class StandInTi(SimpleNamespace):
+    def xcom_push(self, key: str, value: Any) -> None:
+        self.pushed[key] = value
+
+
+def stand_in_ti(max_tries: int = 0) -> StandInTi:
+    return StandInTi(dag_id="d", run_id="r", task_id="emr", map_index=-1, max_tries=max_tries, pushed={})
+
+
+@pytest.fixture
+def aws_connection(emr_moto: EmrMotoServer, monkeypatch: pytest.MonkeyPatch) -> Iterator[EmrMotoServer]:
+    monkeypatch.setenv("AIRFLOW_CONN_AWS_DEFAULT", emr_moto.airflow_connection)
+    monkeypatch.setenv("AWS_DEFAULT_REGION", REGION)
+    yield emr_moto
+
+
+def build(kind: str, container: str, store: MemoryStateStore, *, directives: list[str] | None = None,
+          **extra: Any) -> Any:
+    args = ["s3://bucket/etl.py", *(directives or [])]
+    common: dict[str, Any] = dict(task_id="emr", state_store=store, poll=FAST, **extra)
+    if kind == "step":
+        return ours("ResumableEmrAddStepsOperator")(
+            job_flow_id=container, steps=[{"Name": "etl", "ActionOnFailure": "CONTINUE",
+                                           "HadoopJarStep": {"Jar": "command-runner.jar", "Args": args}}], **common)
+    driver_key = "sparkSubmit" if kind == "serverless" else "sparkSubmitJobDriver"
+    driver = {driver_key: {"entryPoint": args[0], "entryPointArguments": args[1:]}}
+    if kind == "serverless":
+        return ours("ResumableEmrServerlessStartJobOperator")(application_id=container, execution_role_arn=ROLE_ARN,
+                                                              job_driver=driver, **common)
+    return ours("ResumableEmrContainerOperator")(name="etl", virtual_cluster_id=container, execution_role_arn=ROLE_ARN,
+                                                 release_label=RELEASE_LABEL, job_driver=driver, **common)
+
+
+@pytest.mark.parametrize("kind", ["step", "serverless", "eks"])
+def test_execute_returns_the_stock_xcom_a_retry_reuses_and_a_clear_submits_afresh(
+        aws_connection: EmrMotoServer, kind: str) -> None:
+    container = new_container(aws_connection, kind)
+    store = MemoryStateStore()
+    extra: dict[str, Any] = {"wait_for_completion": True} if kind == "step" else {}
+    ti = stand_in_ti()
+    value = build(kind, container, store, **extra).execute({"ti": ti})
+    [job_id] = job_ids(aws_connection.endpoint_url, kind, container)
+    assert value == ([job_id] if kind == "step" else job_id)  # the stock operator's XCom
+    assert ti.pushed["emr_result"]["state"] in ("COMPLETED", "SUCCESS")
+    record = load_record(store, "airflow/d/r/emr/-1")
+    assert record is not None and record.phase is Phase.SUCCEEDED and record.job_id == job_id
+    assert build(kind, container, store, **extra).execute({"ti": stand_in_ti()}) == value  # a retry: reused
+    assert job_ids(aws_connection.endpoint_url, kind, container) == [job_id]
+    cleared = build(kind, container, store, **extra).execute({"ti": stand_in_ti(max_tries=1)})  # a clear
+    assert cleared != value and len(job_ids(aws_connection.endpoint_url, kind, container)) == 2
+
+
+def test_add_steps_without_waiting_returns_once_the_step_is_added_and_a_retry_adds_none(
+        aws_connection: EmrMotoServer) -> None:
+    cluster = new_container(aws_connection, "step")
+    store = MemoryStateStore()
+    ti = stand_in_ti()
+    [step_id] = build("step", cluster, store, directives=[HOLD]).execute({"ti": ti})  # wait_for_completion=False: stock default
+    assert ti.pushed["emr_result"]["state"] in ("PENDING", "RUNNING")
+    assert build("step", cluster, store, directives=[HOLD]).execute({"ti": stand_in_ti()}) == [step_id]
+    assert job_ids(aws_connection.endpoint_url, "step", cluster) == [step_id]
+    aws_connection.release(step_id)
