@@ -17,6 +17,7 @@ from resumable_core import (
     TransientError,
 )
 from resumable_core.errors import RecordFromNewerVersion
+from resumable_core.redaction import redact
 
 from ..sqlite import SqliteStateStore
 
@@ -122,6 +123,29 @@ def existing_store(args: argparse.Namespace) -> SqliteStateStore | None:
     """The state store, or None when there is no state file: reading commands never create one."""
     path = state_path(args)
     return SqliteStateStore(path) if path.exists() else None
+
+
+_logging_configured = False
+
+
+def configure_logging(debug: bool) -> None:
+    """Send log lines (the core's, third-party libraries' such as urllib3's) to stderr, redacted:
+    every line with --debug, none otherwise. Called by a command before anything that may log:
+    the commands that only read the state file never import logging at all."""
+    import logging
+
+    global _logging_configured
+    if _logging_configured:  # once per process, as basicConfig itself
+        return
+    _logging_configured = True
+
+    class RedactingFormatter(logging.Formatter):
+        def format(self, record: logging.LogRecord) -> str:
+            return redact(super().format(record))
+
+    handler = logging.StreamHandler()
+    handler.setFormatter(RedactingFormatter("resumable: %(levelname)s %(name)s: %(message)s"))
+    logging.basicConfig(level=logging.DEBUG if debug else logging.CRITICAL + 1, handlers=[handler])
 
 
 def meta_key(key: str) -> str:

@@ -9,9 +9,12 @@ this package knows none of them by name.
 
 from __future__ import annotations
 
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
-from resumable_core import JsonValue, Policy, PollPolicy, ResumableError, ResumableJob
+from resumable_core import ResumableError
+
+if TYPE_CHECKING:
+    from resumable_core import JsonValue, Policy, PollPolicy, ResumableJob
 
 
 class JobKind(Protocol):

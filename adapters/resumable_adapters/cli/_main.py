@@ -33,16 +33,13 @@ its ``error`` object carries ``job_exit_code``.
 from __future__ import annotations
 
 import argparse
-import logging
+import importlib
 import os
 import sys
-import traceback
 from collections.abc import Sequence
-from typing import NoReturn
+from typing import Any, NoReturn
 
-from resumable_core import (
-    ResumableError,
-)
+from resumable_core import ResumableError
 from resumable_core.redaction import redact
 
 from ._common import (
@@ -53,19 +50,73 @@ from ._common import (
     EXIT_USAGE,
     STATE_ENV,
     CliError,
+    configure_logging,
     describe,
     exit_code_for,
 )
-from ._plugins import systems
-from ._records import cmd_cancel, cmd_forget, cmd_history, cmd_list, cmd_status
-from ._watch import cmd_watch
-from .plugin import Commands
+
+# Imported by nothing at start: each command loads what it needs when it runs (a handler is
+# named, not imported), and the systems' plugins load only for a command that is not one of
+# these (or for the whole --help). status, list and history answer in about twice a bare
+# interpreter's start (docs/performance.md).
+_BUILTIN: dict[str, tuple[str, str, str]] = {
+    "status": ("._records", "cmd_status", "show the record (and the job's live status)"),
+    "history": ("._records", "cmd_history", "list every submission made for a key"),
+    "cancel": ("._records", "cmd_cancel", "cancel the job recorded under a key"),
+    "forget": ("._records", "cmd_forget", "delete the record: the next run submits afresh"),
+    "list": ("._records", "cmd_list", "list the keys in the state file"),
+    "watch": ("._watch", "cmd_watch", "follow every unfinished key to its end"),
+}
+# Commands that only read the state file: nothing in them logs unless they ask a job.
+_QUIET = frozenset({"status", "history", "list"})
+
+
+def _columns() -> int:
+    """The terminal's width as argparse finds it, without the shutil it imports for that (and
+    shutil's compression modules): every parser builds a formatter, so every start paid for it."""
+    try:
+        return int(os.environ["COLUMNS"])
+    except (KeyError, ValueError):
+        pass
+    try:
+        return os.get_terminal_size(sys.__stdout__.fileno()).columns  # type: ignore[union-attr]  # None: caught
+    except (AttributeError, ValueError, OSError):
+        return 80
+
+
+class _Help(argparse.HelpFormatter):
+    def __init__(self, prog: str, indent_increment: int = 2, max_help_position: int = 24,
+                 width: int | None = None) -> None:
+        super().__init__(prog, indent_increment, max_help_position, width if width is not None else _columns() - 2)
+
+
+class _RawDescriptionHelp(_Help, argparse.RawDescriptionHelpFormatter):
+    pass
 
 
 class _Parser(argparse.ArgumentParser):
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        kwargs.setdefault("formatter_class", _Help)
+        super().__init__(*args, **kwargs)
+
     def error(self, message: str) -> NoReturn:
         # One line, not argparse's usage block: the usage is one --help away.
         raise CliError(f"{message} (see: {self.prog} --help)", EXIT_USAGE)
+
+
+class _Handler:
+    """A command's handler, imported when the command runs."""
+
+    __slots__ = ("function", "module")
+
+    def __init__(self, module: str, function: str) -> None:
+        self.module = module
+        self.function = function
+
+    def __call__(self, args: argparse.Namespace) -> int:
+        handler = getattr(importlib.import_module(self.module, __package__), self.function)
+        code: int = handler(args)
+        return code
 
 
 _EXIT_HELP = """exit status:
@@ -77,9 +128,11 @@ _EXIT_HELP = """exit status:
 see docs/cli.md"""
 
 
-def build_parser() -> argparse.ArgumentParser:
+def build_parser(command: str | None = None) -> argparse.ArgumentParser:
+    """The whole command line; with *command* (a built-in such as ``status``), only what it needs:
+    no system's plugin is loaded for it."""
     parser = _Parser(prog="resumable", description="Run a long job once; reattach after a crash.",
-                     epilog=_EXIT_HELP, formatter_class=argparse.RawDescriptionHelpFormatter)
+                     epilog=_EXIT_HELP, formatter_class=_RawDescriptionHelp)
     _add_common_options(parser, defaults=True)
     # The same options after the subcommand; SUPPRESS keeps a subcommand's unset
     # option from overwriting one given before the subcommand.
@@ -88,29 +141,38 @@ def build_parser() -> argparse.ArgumentParser:
     commands = parser.add_subparsers(dest="command_name", metavar="COMMAND", parser_class=_Parser)
     commands.required = True
 
-    # Each system's commands (run, spark-submit, ...): found, not listed here (_plugins.py).
-    systems_commands = Commands(commands, common)
-    for system in systems():
-        system.add_commands(systems_commands)
+    if command not in _BUILTIN:
+        # Each system's commands (run, spark-submit, ...): found, not listed here (_plugins.py).
+        from ._plugins import systems
+        from .plugin import Commands
 
-    for name, handler, text in (
-        ("status", cmd_status, "show the record (and the job's live status)"),
-        ("history", cmd_history, "list every submission made for a key"),
-        ("cancel", cmd_cancel, "cancel the job recorded under a key"),
-        ("forget", cmd_forget, "delete the record: the next run submits afresh"),
-    ):
+        systems_commands = Commands(commands, common)
+        for system in systems():
+            system.add_commands(systems_commands)
+
+    for name, (module, function, text) in _BUILTIN.items():
         sub = commands.add_parser(name, parents=[common], help=text)
-        sub.add_argument("key", metavar="KEY")
-        sub.set_defaults(handler=handler)
-    listing = commands.add_parser("list", parents=[common], help="list the keys in the state file")
-    listing.set_defaults(handler=cmd_list)
-
-    watch = commands.add_parser("watch", parents=[common], help="follow every unfinished key to its end")
-    watch.add_argument("--key-prefix", metavar="P", default="", help="only the keys that start with P")
-    watch.add_argument("--max-concurrent-calls", type=int, default=64, metavar="N",
-                       help="bound on calls in flight to the external systems (default 64)")
-    watch.set_defaults(handler=cmd_watch)
+        if name not in ("list", "watch"):
+            sub.add_argument("key", metavar="KEY")
+        elif name == "watch":
+            sub.add_argument("--key-prefix", metavar="P", default="", help="only the keys that start with P")
+            sub.add_argument("--max-concurrent-calls", type=int, default=64, metavar="N",
+                             help="bound on calls in flight to the external systems (default 64)")
+        sub.set_defaults(handler=_Handler(module, function))
     return parser
+
+
+def command_of(argv: Sequence[str]) -> str | None:
+    """The subcommand *argv* names, when it comes after only the common options; else None."""
+    tokens = iter(argv)
+    for token in tokens:
+        if token == "--state":
+            next(tokens, None)
+        elif token in ("--json", "--debug") or token.startswith("--state="):
+            continue
+        else:
+            return None if token.startswith("-") else token
+    return None
 
 
 def _add_common_options(parser: argparse.ArgumentParser, *, defaults: bool) -> None:
@@ -126,12 +188,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     args_list = list(sys.argv[1:] if argv is None else argv)
     debug = False  # a usage error needs no traceback
     try:
-        args = build_parser().parse_args(args_list)
+        command = command_of(args_list)
+        args = build_parser(command).parse_args(args_list)
         debug = bool(args.debug)
-        handler = logging.StreamHandler()
-        # Third-party libraries log too (urllib3 with --debug): no credential in any line.
-        handler.setFormatter(_RedactingFormatter("resumable: %(levelname)s %(name)s: %(message)s"))
-        logging.basicConfig(level=logging.DEBUG if debug else logging.CRITICAL + 1, handlers=[handler])
+        if debug or command not in _QUIET:
+            # Third-party libraries log too (urllib3 with --debug): no credential in any line.
+            configure_logging(debug)
         code: int = args.handler(args)
         return code
     except SystemExit as exc:  # --help
@@ -158,14 +220,11 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 def _error(message: str, debug: bool) -> None:
     if debug and sys.exc_info()[0] is not None:
+        import traceback
+
         sys.stderr.write(redact(traceback.format_exc()))
     sys.stderr.write(f"resumable: error: {redact(' '.join(message.splitlines()))}\n")
     sys.stderr.flush()
 
 
-class _RedactingFormatter(logging.Formatter):
-    def format(self, record: logging.LogRecord) -> str:
-        return redact(super().format(record))
-
-
-__all__ = ["build_parser", "main"]
+__all__ = ["build_parser", "command_of", "main"]

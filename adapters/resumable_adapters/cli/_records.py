@@ -3,20 +3,10 @@
 from __future__ import annotations
 
 import argparse
+from typing import TYPE_CHECKING
 
-from resumable_core import (
-    Event,
-    JobRecord,
-    JsonValue,
-    Outcome,
-    Phase,
-    RecordCorrupt,
-    StoreError,
-    cancel_resumable,
-    forget,
-    load_record,
-)
-from resumable_core.events import Cancelled
+from resumable_core import JsonValue, Outcome, Phase, RecordCorrupt, StoreError
+from resumable_core.record import JobRecord
 from resumable_core.store import check_key
 
 from ..sqlite import SqliteStateStore
@@ -26,14 +16,26 @@ from ._common import (
     EXIT_USAGE,
     META_PREFIX,
     CliError,
+    configure_logging,
     existing_store,
     meta_key,
     state_path,
 )
-from ._kinds import JobKind
-from ._output import Output
-from ._plugins import kind_from_meta
 from ._show import show_history, show_list, show_status
+
+if TYPE_CHECKING:
+    from resumable_core import Event
+
+    from ._kinds import JobKind
+
+# status, history and list answer at once (docs/performance.md): what only a cancel, a live
+# status or a job's kind needs (the core's drivers, the systems' plugins) is imported there.
+
+
+def load_record(store: SqliteStateStore, key: str) -> JobRecord | None:
+    """``resumable_core.load_record`` without loading the runner it sits beside."""
+    raw = store.get(check_key(key))
+    return None if raw is None else JobRecord.from_json(key, raw)
 
 
 def _recorded(args: argparse.Namespace) -> tuple[str, SqliteStateStore, JobRecord]:
@@ -48,17 +50,18 @@ def _recorded(args: argparse.Namespace) -> tuple[str, SqliteStateStore, JobRecor
 
 def cmd_status(args: argparse.Namespace) -> int:
     key, store, record = _recorded(args)
-    kind = _kind_for(store, key)
     # A cancelled record's status is from before the cancel: ask what the job is now.
     ask = not record.phase.terminal or record.phase is Phase.CANCELLED
-    live = kind.live_status(record.job_id) if kind is not None and record.job_id and ask else None
+    kind = _kind_for(args, store, key) if record.job_id and ask else None
+    live = kind.live_status(record.job_id) if kind is not None and record.job_id else None
     show_status(record, live, json_mode=args.json)
     return EXIT_OK
 
 
 def cmd_history(args: argparse.Namespace) -> int:
     key, store, record = _recorded(args)
-    kind = _kind_for(store, key)
+    asked = any(entry.outcome is Outcome.CANCELLED and entry.job_id for entry in record.history)
+    kind = _kind_for(args, store, key) if asked else None
     live: dict[str, str] = {}
     if kind is not None:
         for entry in record.history:
@@ -74,10 +77,13 @@ def cmd_cancel(args: argparse.Namespace) -> int:
         _say(args, f"nothing to cancel: key {key!r} is already {record.phase.value}",
              {"event": "cancel", "key": key, "job_id": record.job_id, "phase": record.phase.value, "changed": False})
         return EXIT_OK
-    kind = _kind_for(store, key)
+    kind = _kind_for(args, store, key)
     if kind is None:
         raise CliError(f"key {key!r} was not started by this command line; cancel it where it was started",
                        EXIT_USAGE)
+    from resumable_core import cancel_resumable
+    from resumable_core.events import Cancelled
+
     events: list[Event] = []
     final = cancel_resumable(kind.watcher(), store, key=key, listener=events.append)
     if final is None:  # forgotten meanwhile
@@ -96,6 +102,8 @@ def cmd_cancel(args: argparse.Namespace) -> int:
 
 
 def cmd_forget(args: argparse.Namespace) -> int:
+    from resumable_core import forget
+
     key = check_key(args.key)
     store = existing_store(args)
     try:
@@ -136,12 +144,20 @@ def cmd_list(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
-def _kind_for(store: SqliteStateStore, key: str) -> JobKind | None:
+def _kind_for(args: argparse.Namespace, store: SqliteStateStore, key: str) -> JobKind | None:
+    """The kind that ran *key*: its system's plugin loaded now, since its job is asked next."""
     meta: JsonValue = store.get(meta_key(key))
+    if not isinstance(meta, dict):
+        return None
+    configure_logging(args.debug)  # the job's calls may log
+    from ._plugins import kind_from_meta
+
     return kind_from_meta(meta)
 
 
 def _say(args: argparse.Namespace, text: str, data: dict[str, JsonValue]) -> None:
+    from ._output import Output
+
     if args.json:
         Output("json").json_line(data)
     else:

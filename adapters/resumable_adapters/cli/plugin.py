@@ -31,7 +31,6 @@ from resumable_core import JsonValue, ResumableJob
 from resumable_core.store import check_key
 
 from ._common import EXIT_USAGE, CliError, command_exit_status, default_jobs_dir, open_store, state_path
-from ._drive import drive
 from ._kinds import JobKind, ask_status
 
 Handler = Callable[[argparse.Namespace], int]
@@ -78,6 +77,8 @@ def run_job(args: argparse.Namespace, kind: JobKind, job: ResumableJob[Any], *, 
 
     Build the job before calling: a usage error then writes nothing, not even the state file.
     """
+    from ._drive import drive  # the runner and its output: loaded by the command that runs a job
+
     key = check_key(args.key)
     store = open_store(args)
     return drive(args, store, key, kind, job, reattach_hint=reattach_hint)

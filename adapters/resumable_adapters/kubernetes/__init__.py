@@ -17,18 +17,54 @@ integration that runs on Kubernetes. Needs urllib3 (any of the extras ``kubernet
 
 from __future__ import annotations
 
-from ._client import SERVICE_ACCOUNT_DIR, KubernetesClient, check_name
-from ._pod import (
-    REFERENCE_ANNOTATION,
-    REFERENCE_LABEL,
-    KubernetesPodJob,
-    PodResult,
-    PodStartPolicy,
-    command_pod,
-    parse_pod_job_id,
-    pod_phase,
-    pod_reference_slug,
-)
+import importlib
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from ._client import SERVICE_ACCOUNT_DIR, KubernetesClient, check_name
+    from ._pod import (
+        REFERENCE_ANNOTATION,
+        REFERENCE_LABEL,
+        KubernetesPodJob,
+        PodResult,
+        PodStartPolicy,
+        command_pod,
+        parse_pod_job_id,
+        pod_phase,
+        pod_reference_slug,
+    )
+
+# Each name's private module, loaded on first use (as spark's): the ``resumable`` command imports
+# this package on every start to find its ``pod`` command (_cli.py), and a ``resumable status``
+# or ``--help`` must not pay for urllib3, nor fail without the extra.
+_HOMES: dict[str, str] = {
+    "SERVICE_ACCOUNT_DIR": "_client",
+    "KubernetesClient": "_client",
+    "check_name": "_client",
+    "REFERENCE_ANNOTATION": "_pod",
+    "REFERENCE_LABEL": "_pod",
+    "KubernetesPodJob": "_pod",
+    "PodResult": "_pod",
+    "PodStartPolicy": "_pod",
+    "command_pod": "_pod",
+    "parse_pod_job_id": "_pod",
+    "pod_phase": "_pod",
+    "pod_reference_slug": "_pod",
+}
+
+
+def __getattr__(name: str) -> Any:
+    home = _HOMES.get(name)
+    if home is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    value = getattr(importlib.import_module(f"{__name__}.{home}"), name)
+    globals()[name] = value  # once loaded, an ordinary attribute
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(_HOMES))
+
 
 __all__ = [
     "REFERENCE_ANNOTATION",

@@ -25,19 +25,39 @@ a second copy running beside the first. Linux only: it reads ``/proc``.
 
 from __future__ import annotations
 
-from ._job import (
-    ACTIVE_STATUSES,
-    CANCELLED,
-    CANCELLING,
-    FAILED,
-    LOST,
-    ORPHANED,
-    RUNNING,
-    SUCCEEDED,
-    LocalJobInfo,
-    LocalProcessJob,
-    job_name,
-)
+import importlib
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from ._job import (
+        ACTIVE_STATUSES,
+        CANCELLED,
+        CANCELLING,
+        FAILED,
+        LOST,
+        ORPHANED,
+        RUNNING,
+        SUCCEEDED,
+        LocalJobInfo,
+        LocalProcessJob,
+        job_name,
+    )
+
+
+def __getattr__(name: str) -> Any:
+    # Loaded on first use, as spark's: the ``resumable`` command imports this package on every
+    # start to find its ``run`` command, and a ``resumable status`` need not load the job's
+    # module (subprocess, locks, the runner).
+    if name not in __all__:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    value = getattr(importlib.import_module(f"{__name__}._job"), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(__all__))
+
 
 __all__ = [
     "ACTIVE_STATUSES",

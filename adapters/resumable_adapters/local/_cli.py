@@ -5,11 +5,11 @@ from __future__ import annotations
 import argparse
 import os
 import shlex
-import shutil
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from resumable_core import JsonValue, Policy, PollPolicy, ResumableError
+from resumable_core import ResumableError
 
 from ..cli.plugin import (
     EXIT_USAGE,
@@ -22,7 +22,11 @@ from ..cli.plugin import (
     run_job,
     state_path,
 )
-from ._job import LocalJobInfo, LocalProcessJob
+
+if TYPE_CHECKING:
+    from resumable_core import JsonValue, Policy, PollPolicy
+
+    from ._job import LocalJobInfo, LocalProcessJob
 
 KIND = "local"
 
@@ -32,7 +36,11 @@ class LocalKind:
         self.jobs_dir = jobs_dir
         self.grace = grace
 
+    # The job's module (subprocess, locks, the runner) loads when a job is built, not on every start.
+
     def job(self, argv: list[str]) -> LocalProcessJob:
+        from ._job import LocalProcessJob
+
         return LocalProcessJob(argv, jobs_dir=self.jobs_dir, cwd=os.getcwd(), grace_period=self.grace)
 
     def meta(self) -> dict[str, JsonValue]:
@@ -42,13 +50,19 @@ class LocalKind:
         # A local submission is idempotent per reference (a lock and the job
         # directory guard it), so a crashed client's intent need not be honoured
         # for long: a rerun that submits the same reference gets the same job.
+        from resumable_core import Policy
+
         return Policy(intent_lease=5.0)
 
     def poll_policy(self) -> PollPolicy:
         # Asking is a few file reads: poll often, so that a short job ends promptly.
+        from resumable_core import PollPolicy
+
         return PollPolicy(min_interval=0.2, max_interval=2.0, transient_attempts=20, transient_seconds=60.0)
 
     def watcher(self) -> LocalProcessJob:
+        from ._job import LocalProcessJob
+
         return LocalProcessJob(None, jobs_dir=self.jobs_dir, grace_period=self.grace)
 
     def _info(self, job_id: str | None) -> LocalJobInfo | None:
@@ -93,6 +107,8 @@ class LocalKind:
         info = self._info(job_id)
         if info is None:
             return
+        import shutil
+
         for path, stream in ((info.stdout_path, sys.stdout), (info.stderr_path, sys.stderr)):
             try:
                 with open(path, "rb") as handle:

@@ -14,19 +14,17 @@ from __future__ import annotations
 
 import argparse
 import shlex
-from typing import Any
-
-from resumable_core import JsonValue, Policy, PollPolicy, ResumableJob
+from typing import TYPE_CHECKING, Any
 
 from ..cli.plugin import EXIT_USAGE, CliError, Commands, JobKind, ask_status, run_job
-from ._cli_cluster import (
-    SparkKubernetesKind,
-    SparkYarnKind,
-    _spark,
-    cluster_kind_from_meta,
-    kubernetes_credentials,
-    yarn_rm_urls,
-)
+
+if TYPE_CHECKING:
+    from resumable_core import JsonValue, Policy, PollPolicy, ResumableJob
+
+    from ._cli_cluster import SparkKubernetesKind, SparkYarnKind
+
+# Every ``resumable`` start that lists or parses commands imports this module: what builds and
+# asks jobs (_cli_cluster, the clients) is imported by the functions that do, when they run.
 
 STANDALONE, YARN, KUBERNETES = "standalone", "yarn", "kubernetes"
 STANDALONE_KIND = "spark"  # the meta's "kind" of a standalone driver (YARN and Kubernetes: _cli_cluster.py)
@@ -120,6 +118,8 @@ def spark_submit_job(args: argparse.Namespace) -> tuple[JobKind, ResumableJob[An
     if manager == STANDALONE:
         return _standalone(args, conf, lists)
     submission = _cluster_submission(args, conf, lists)
+    from ._cli_cluster import SparkKubernetesKind, SparkYarnKind, kubernetes_credentials, yarn_rm_urls
+
     if manager == YARN:
         kind: SparkYarnKind | SparkKubernetesKind = SparkYarnKind(
             rm_urls=yarn_rm_urls(args.yarn_rm), application=args.app, main_class=args.main_class, name=args.name)
@@ -217,9 +217,13 @@ class SparkKind:
                 "main_class": self.main_class}
 
     def policy(self) -> Policy:
+        from resumable_core import Policy
+
         return Policy()
 
     def poll_policy(self) -> PollPolicy:
+        from resumable_core import PollPolicy
+
         return PollPolicy(min_interval=1.0, max_interval=15.0)
 
     def watcher(self) -> ResumableJob[Any]:
@@ -261,7 +265,15 @@ def cmd_spark_submit(args: argparse.Namespace) -> int:
     return run_job(args, kind, job, reattach_hint=hint)
 
 
+def _spark(name: str) -> Any:
+    from ._cli_cluster import _spark as spark
+
+    return spark(name)
+
+
 def _kind_from_meta(meta: dict[str, JsonValue]) -> JobKind | None:
+    from ._cli_cluster import cluster_kind_from_meta
+
     if meta.get("kind") == STANDALONE_KIND:
         master, app, main_class, web_ui = meta.get("master"), meta.get("app"), meta.get("main_class"), meta.get("web_ui")
         if isinstance(master, str) and isinstance(app, str) and isinstance(main_class, str):
