@@ -6,7 +6,8 @@
 answers RUNNING until the driver's run time has passed since its submission, then
 FINISHED; ``POST /v1/submissions/kill/<id>`` ends it KILLED; ``GET /json/`` lists every driver
 as the master's web UI does (``activedrivers``, ``completeddrivers``: the batched status);
-``GET /stats`` says how many requests of each kind it answered. HTTP/1.1 keep-alive, one
+``GET /stats`` says how many requests of each kind it answered; ``POST /finish`` ends every driver
+submitted so far (a test holds drivers running until it says so). HTTP/1.1 keep-alive, one
 asyncio process (run it apart from the client under test, so its CPU is not counted).
 It prints ``port <n>`` on its first line once it listens; ``started`` runs it so for a benchmark.
 """
@@ -31,6 +32,7 @@ class Drivers:
         self.status_calls = 0
         self.listing_calls = 0
         self.requests = 0
+        self.finished: set[str] = set()  # ended by POST /finish, whatever their run time
 
     def create(self) -> dict[str, object]:
         driver_id = f"driver-20261127000000-{len(self.started):05d}"
@@ -41,6 +43,8 @@ class Drivers:
     def state(self, driver_id: str, now: float) -> str:
         if driver_id in self.killed:
             return "KILLED"
+        if driver_id in self.finished:
+            return "FINISHED"
         return "FINISHED" if now - self.started[driver_id] >= self.run_seconds else "RUNNING"
 
     def status(self, driver_id: str) -> dict[str, object]:
@@ -94,6 +98,9 @@ async def serve(reader: asyncio.StreamReader, writer: asyncio.StreamWriter, driv
                 payload = drivers.listing()
             elif method == "GET" and path == "/stats":
                 payload = drivers.stats()
+            elif method == "POST" and path == "/finish":  # a test's release: every driver so far ends now
+                drivers.finished.update(drivers.started)
+                payload = drivers.stats()
             elif method == "POST" and path.endswith("/v1/submissions/create"):
                 payload = drivers.create()
             elif method == "GET" and "/v1/submissions/status/" in path:
@@ -121,10 +128,10 @@ async def main(port: int, run_seconds: float) -> None:
 
 
 @contextmanager
-def started(run_seconds: float) -> Iterator[str]:
+def started(run_seconds: float, *, cwd: str | None = None) -> Iterator[str]:
     """This server in a process of its own (its CPU is not the benchmark's): its base URL while it runs."""
     server = subprocess.Popen([sys.executable, "-m", "benchmarks.spark_status_server", "--run-seconds",
-                               str(run_seconds)], stdout=subprocess.PIPE, text=True)
+                               str(run_seconds)], stdout=subprocess.PIPE, text=True, cwd=cwd)
     try:
         assert server.stdout is not None
         yield f"http://127.0.0.1:{int(server.stdout.readline().split()[1])}"

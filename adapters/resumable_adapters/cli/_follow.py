@@ -13,11 +13,16 @@ count as a changed one (which would stop the key as another request's).
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from typing import Any, TypeVar, cast
 
 from resumable_core import ResumableError, TransientError
-from resumable_core.aio import AsyncResumableJob, AsyncSupportsCancel, AsyncSupportsFindByReference
+from resumable_core.aio import (
+    AsyncResumableJob,
+    AsyncSupportsBatchStatus,
+    AsyncSupportsCancel,
+    AsyncSupportsFindByReference,
+)
 
 from ._watch_output import WatchOutput
 
@@ -85,8 +90,24 @@ def followed(job: AsyncResumableJob[Any], key: str, output: WatchOutput) -> Asyn
     if callable(getattr(job, "cancel_job", None)):
         members["cancel_job"] = _cancel_job
     cls = type(type(job).__name__, (FollowedJob,), members)
+async def _get_job_statuses(self: FollowedJob, job_ids: Sequence[str]) -> Mapping[str, str]:
+    # One listing answers for many keys; it is shown on the key whose job made it.
+    statuses: Mapping[str, str] = await self.call(
+        f"status listing ({len(job_ids)} jobs)",
+        lambda: cast(AsyncSupportsBatchStatus, self.job).get_job_statuses(job_ids))
+    return statuses
+
+
+def _batch_key(self: FollowedJob) -> str:
+    return cast(AsyncSupportsBatchStatus, self.job).batch_key
+
+
     wrapper: AsyncResumableJob[Any] = cls(job, key, output)
     return wrapper
+    if isinstance(job, AsyncSupportsBatchStatus) and callable(getattr(job, "get_job_statuses", None)):
+        # Keys on one cluster are asked in one listing per tick (the core's StatusBatcher).
+        members["get_job_statuses"] = _get_job_statuses
+        members["batch_key"] = property(_batch_key)
 
 
 __all__ = ["FollowedJob", "WatchWouldSubmit", "followed"]
