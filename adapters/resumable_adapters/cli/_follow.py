@@ -83,13 +83,6 @@ async def _cancel_job(self: FollowedJob, job_id: str) -> None:
     await self.call(f"cancel of job {job_id}", lambda: cast(AsyncSupportsCancel, self.job).cancel_job(job_id))
 
 
-def followed(job: AsyncResumableJob[Any], key: str, output: WatchOutput) -> AsyncResumableJob[Any]:
-    members: dict[str, Any] = {}
-    if callable(getattr(job, "find_job_by_reference", None)):
-        members["find_job_by_reference"] = _find_job_by_reference
-    if callable(getattr(job, "cancel_job", None)):
-        members["cancel_job"] = _cancel_job
-    cls = type(type(job).__name__, (FollowedJob,), members)
 async def _get_job_statuses(self: FollowedJob, job_ids: Sequence[str]) -> Mapping[str, str]:
     # One listing answers for many keys; it is shown on the key whose job made it.
     statuses: Mapping[str, str] = await self.call(
@@ -102,12 +95,19 @@ def _batch_key(self: FollowedJob) -> str:
     return cast(AsyncSupportsBatchStatus, self.job).batch_key
 
 
-    wrapper: AsyncResumableJob[Any] = cls(job, key, output)
-    return wrapper
+def followed(job: AsyncResumableJob[Any], key: str, output: WatchOutput) -> AsyncResumableJob[Any]:
+    members: dict[str, Any] = {}
     if isinstance(job, AsyncSupportsBatchStatus) and callable(getattr(job, "get_job_statuses", None)):
         # Keys on one cluster are asked in one listing per tick (the core's StatusBatcher).
         members["get_job_statuses"] = _get_job_statuses
         members["batch_key"] = property(_batch_key)
+    if callable(getattr(job, "find_job_by_reference", None)):
+        members["find_job_by_reference"] = _find_job_by_reference
+    if callable(getattr(job, "cancel_job", None)):
+        members["cancel_job"] = _cancel_job
+    cls = type(type(job).__name__, (FollowedJob,), members)
+    wrapper: AsyncResumableJob[Any] = cls(job, key, output)
+    return wrapper
 
 
 __all__ = ["FollowedJob", "WatchWouldSubmit", "followed"]
