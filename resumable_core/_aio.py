@@ -12,12 +12,14 @@ import asyncio
 import inspect
 import time
 from collections.abc import Awaitable, Callable, Coroutine
+from dataclasses import replace
 from typing import Any, Generic, Protocol, TypeVar, cast, runtime_checkable
 
 from ._batch import StatusBatcher
 from ._decision import (
     CancelJob,
     CancelRequest,
+    CancelSent,
     CheckStatus,
     FetchResult,
     FindByReference,
@@ -55,6 +57,7 @@ from ._polling import PollPolicy
 from ._progress import AsyncSupportsProgress, ProgressWatch
 from ._protocols import CompareAndSetStore
 from ._record import JobRecord
+from ._resume import AsyncSupportsResumeState
 from ._session import WARNING, RunSession
 from ._telemetry import Telemetry
 from ._types import JsonValue, assert_never
@@ -232,12 +235,16 @@ class _AsyncRunner(RunSession, Generic[R]):
         self.telemetry = telemetry
         self.start_run(fresh=fresh, generation=generation, policy=policy, attach_only=attach_only,
                        can_find=callable(getattr(job, "find_job_by_reference", None)),
-                       can_cancel=callable(getattr(job, "cancel_job", None)))
+                       can_cancel=callable(getattr(job, "cancel_job", None)),
+                       can_resume=callable(getattr(job, "resume_state", None))
+                       and callable(getattr(job, "submit_job_from", None)))
         self.apoller = AsyncPoller(poll, clock=self.clock, rand=self.rand, limit=limit)
         self.apoller.on_status = self._on_status
         self.progress_watch: ProgressWatch | None = None
         if callable(getattr(job, "job_progress", None)) and poll.progress_interval is not None:
             self.progress_watch = ProgressWatch(poll.progress_interval)
+            self.apoller.on_poll = self._on_poll
+        if self.resume_watch is not None and self.resume_watch.interval is not None:
             self.apoller.on_poll = self._on_poll
         if batcher is not None and batcher.accepts(job):
             self.apoller.batch = batcher
@@ -311,6 +318,9 @@ class _AsyncRunner(RunSession, Generic[R]):
                 observation = await self.find(action)
             elif isinstance(action, CancelJob):
                 observation = await self.cancel(action)
+                if rerun and isinstance(observation, CancelSent) and self.can_resume:
+                    # Where the stopped job got to (a stop-with-savepoint's savepoint): the next run starts there.
+                    observation = replace(observation, resume_state=await self._ask_resume_state(action.job_id))
             elif isinstance(action, WaitForOwner):
                 await self.wait_for_owner(action)
                 observation = None
@@ -363,7 +373,11 @@ class _AsyncRunner(RunSession, Generic[R]):
         self.submitting(action)
         self.in_submit = True  # still set if the call raises (a cancelled task: the call may go on)
         try:
-            job_id = await self.apoller.call(lambda: self.typed_job.submit_job(action.reference))
+            resuming = cast(AsyncSupportsResumeState, self.job)
+            if action.resume_from is not None and self.can_resume:
+                job_id = await self.apoller.call(lambda: resuming.submit_job_from(action.reference, action.resume_from))
+            else:
+                job_id = await self.apoller.call(lambda: self.typed_job.submit_job(action.reference))
         except SubmissionRejected as exc:
             self.in_submit = False
             return SubmitRefused(action.reference, exc)
@@ -378,7 +392,7 @@ class _AsyncRunner(RunSession, Generic[R]):
             status = await self.apoller.status(self.typed_job, action.job_id)
         except JobNotFound:
             return NotFoundSeen(action.job_id, action.not_found_since)
-        return self.seen(action.job_id, status)
+        return self.seen(action.job_id, status, await self._final_state(action.job_id, status))
 
     async def find(self, action: FindByReference) -> ReferenceLookup:
         job = cast(AsyncSupportsFindByReference, self.job)
@@ -397,7 +411,7 @@ class _AsyncRunner(RunSession, Generic[R]):
             self.log(WARNING, "job vanished while polling", job_id=job_id)
             await self.aload()
             return NotFoundSeen(job_id)
-        return self.ended(job_id, status)
+        return self.ended(job_id, status, await self._final_state(job_id, status))
 
     async def fetch_result(self, action: FetchResult) -> ResultFetched | ResultGone:
         try:
@@ -421,8 +435,37 @@ class _AsyncRunner(RunSession, Generic[R]):
         await asyncio.sleep(self.owner_wait(action))
         await self.aload()
 
+    async def _ask_resume_state(self, job_id: str) -> str | None:
+        job = cast(AsyncSupportsResumeState, self.job)
+        try:
+            answer: object = await self.apoller.call(lambda: job.resume_state(job_id))
+        except Exception as exc:  # the last recorded state stands
+            answer = exc
+        return self.resume_state_answered(job_id, answer)
+
+    async def _final_state(self, job_id: str, status: str) -> str | None:
+        """Where a job seen failed got to: the state its resubmission starts from."""
+        return await self._ask_resume_state(job_id) if self.wants_final_state(status) else None
+
     async def _on_poll(self, status: str) -> None:
-        """After each status polled: the job's progress, at the bounded rate, recorded on change."""
+        """After each status polled: progress, and where the job got to, each at its bounded rate."""
+        await self._progress_poll(status)
+        job_id = self.polling_job
+        if job_id is None or not self.resume_state_due():
+            return
+        update = self.resume_state_record(job_id, await self._ask_resume_state(job_id))
+        if update is None:
+            return
+        try:
+            landed: bool | BaseException = await self.awrite_once(update)
+            if not landed:
+                await self.aload()
+        except Exception as exc:
+            landed = exc
+        self.resume_state_written(job_id, landed)
+
+    async def _progress_poll(self, status: str) -> None:
+        """The job's progress, at the bounded rate, recorded on change."""
         watch, job_id = self.progress_watch, self.polling_job
         if watch is None or job_id is None or not watch.ask_now(self.clock(), self.job.is_job_active(status)):
             return

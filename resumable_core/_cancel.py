@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import replace
 from typing import Any
 
 from ._decision import (
     CancelJob,
     CancelRequest,
+    CancelSent,
     FindByReference,
     Observation,
     ReturnRecord,
@@ -20,7 +22,8 @@ from ._events import EventListener
 from ._polling import PollPolicy
 from ._protocols import ResumableJob, StateStore, SupportsCancel, SupportsFindByReference
 from ._record import JobRecord
-from ._session import Session
+from ._resume import SupportsResumeState, checked_state
+from ._session import WARNING, Session
 from ._types import assert_never
 
 
@@ -45,7 +48,9 @@ def cancel_resumable(
     that failed half-way can simply be repeated.
 
     With *rerun* the record becomes FAILED instead, after the kill, so the next
-    run submits afresh (an orchestrator's timeout followed by a retry).
+    run submits afresh (an orchestrator's timeout followed by a retry); a job that can
+    resume (``SupportsResumeState``) is asked where it got to once stopped, and the next
+    run starts from there (a Flink job stopped with a savepoint: that savepoint).
 
     A record that ended otherwise is returned unchanged; no record returns None.
     An intent without a job id is looked up by reference first, and waited for
@@ -67,6 +72,9 @@ def cancel_resumable(
             observation = session.perform_find(action)
         elif isinstance(action, CancelJob):
             observation = session.perform_cancel(action)
+            if rerun and isinstance(observation, CancelSent) and isinstance(job, SupportsResumeState):
+                # Where the stopped job got to (a stop-with-savepoint's savepoint): the next run starts there.
+                observation = replace(observation, resume_state=_stopped_state(session, job, action.job_id))
         elif isinstance(action, WaitForOwner):
             session.perform_wait(action)
             observation = None
@@ -77,6 +85,15 @@ def cancel_resumable(
             raise session.stop_error(action)  # decide_cancel stops only when the job cannot cancel
         else:
             assert_never(action)
+
+
+def _stopped_state(session: Session, job: SupportsResumeState, job_id: str) -> str | None:
+    try:
+        return checked_state(job.resume_state(job_id))
+    except Exception as exc:  # the state recorded while it ran stands
+        session.log(WARNING, "could not ask where the cancelled job got to: %s: %s", type(exc).__name__, exc,
+                    job_id=job_id)
+        return None
 
 
 __all__ = ["cancel_resumable"]

@@ -87,6 +87,7 @@ class Request:
     new_reference: str = ""
     lost_resubmits: int = 0
     attach_only: bool = False
+    can_resume: bool = False  # SupportsResumeState: a resubmission may start from the recorded state
 
 
 @dataclass(frozen=True, slots=True)
@@ -112,6 +113,7 @@ class StatusSeen:
     status: str
     active: bool
     succeeded: bool
+    resume_state: str | None = None  # where a failed job got to (SupportsResumeState), asked when it failed
 
 
 @dataclass(frozen=True, slots=True)
@@ -196,6 +198,7 @@ class PollEnded:
     job_id: str
     status: str
     succeeded: bool
+    resume_state: str | None = None  # where a failed job got to (SupportsResumeState), asked when it failed
 
 
 @dataclass(frozen=True, slots=True)
@@ -234,6 +237,7 @@ class CancelSent:
 
     job_id: str
     recorded: bool = False
+    resume_state: str | None = None  # what the stopped job reports (a stop-with-savepoint's savepoint)
 
 
 @dataclass(frozen=True, slots=True)
@@ -286,10 +290,13 @@ class Write:
 
 @dataclass(frozen=True, slots=True)
 class SubmitJob:
+    """Submit under *reference*; starting from *resume_from* (SupportsResumeState) when given."""
+
     reference: str
     reason: SubmitReason
     intent_at: float
     previous_job_id: str | None = None
+    resume_from: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -468,7 +475,8 @@ def _submitted(record: JobRecord, obs: Observation | None, request: Request) -> 
             return Poll(job_id, Reattached(request.key, record.reference, job_id, obs.status, "record"))
         if obs.succeeded:
             return _fetch_reused(record, job_id, obs.status, request)
-        return _submit(record, SubmitReason.PREVIOUS_FAILED, request, previous_status=obs.status)
+        return _submit(record, SubmitReason.PREVIOUS_FAILED, request, previous_status=obs.status,
+                       seen_state=obs.resume_state)
     if isinstance(obs, NotFoundSeen) and obs.job_id == job_id:
         return _not_found(record, job_id, obs, request)
     return CheckStatus(job_id)
@@ -552,6 +560,7 @@ def _submit(
     same_reference: bool = False,
     previous_status: str | None = None,
     event: Event | None = None,
+    seen_state: str | None = None,
 ) -> Write | Stop:
     """Write the intent (reference, fingerprint, lease) that comes before every submit.
 
@@ -566,14 +575,14 @@ def _submit(
     else:
         if not request.new_reference:
             raise ValueError("Request.new_reference is needed to start a submission")
-        history_source = record
-        if record is not None and not record.phase.terminal:
+        history_source = record if record is None else with_resume_state(record, seen_state)
+        if record is not None and history_source is not None and not record.phase.terminal:
             # What became of the submission being replaced, for its history entry.
             ended = {SubmitReason.PREVIOUS_FAILED: Outcome.FAILED, SubmitReason.JOB_LOST: Outcome.LOST}.get(
                 reason, Outcome.SUPERSEDED
             )
-            history_source = record.evolve(now, history=mark_history(
-                record, record.reference, outcome=ended, ended_at=now, status=previous_status))
+            history_source = history_source.evolve(now, history=mark_history(
+                history_source, record.reference, outcome=ended, ended_at=now, status=previous_status))
         intent = new_intent(
             request.key,
             request.new_reference,
@@ -583,8 +592,11 @@ def _submit(
             generation=request.generation,
             owner=request.owner,
             lease_until=lease_until,
+            started_from=resume_from(history_source, reason, request),
         )
     note = None if reason is SubmitReason.NEW else f"resubmitting because {reason.value}"
+    if intent.resume_state is not None and not same_reference:
+        note = f"{note}, starting from {intent.resume_state}"
     # A possible duplicate is worth a warning; a failed job or a fresh run is routine.
     level = 30 if reason in (SubmitReason.AMBIGUOUS, SubmitReason.JOB_LOST) else 20
     previous_job_id = record.job_id if record is not None else None
@@ -624,7 +636,8 @@ def _attach_only_stop(record: JobRecord | None, reason: SubmitReason, status: st
 def _after_intent(record: JobRecord | None, obs: IntentWritten) -> SubmitJob:
     entry = _latest(record, obs.reference) if record is not None else None
     intent_at = entry.intent_at if entry is not None else (record.updated_at if record is not None else 0.0)
-    return SubmitJob(obs.reference, obs.reason, intent_at, obs.previous_job_id)
+    return SubmitJob(obs.reference, obs.reason, intent_at, obs.previous_job_id,
+                     resume_from=entry.started_from if entry is not None else None)
 
 
 def _after_submit(record: JobRecord | None, obs: SubmitAnswered, request: Request) -> RunAction:
@@ -699,7 +712,8 @@ def _after_poll(record: JobRecord | None, obs: PollEnded, request: Request) -> R
         return Stop(StopKind.CANCELLED, obs.job_id, obs.status, detail=f"job {obs.job_id} was cancelled")
     if record.phase is Phase.FAILED:
         return failed  # another process recorded the same outcome
-    return Write(record.ended(request.now, Phase.FAILED, Outcome.FAILED, status=obs.status),
+    return Write(with_resume_state(record, obs.resume_state).ended(request.now, Phase.FAILED, Outcome.FAILED,
+                                                                   status=obs.status),
                  after=Ending(failed), on_conflict=obs)
 
 
@@ -818,6 +832,37 @@ def _lease_held_by_other(record: JobRecord, request: Request) -> bool:
     )
 
 
+# --- resumption from a recorded state (SupportsResumeState) ----------------------------------
+
+
+def resume_from(record: JobRecord | None, reason: SubmitReason, request: Request) -> str | None:
+    """The state a new submission for *reason* starts from: the recorded one, or none.
+
+    Only a resubmission of the same request resumes: after a failure or a lost job. A first
+    submission, a fresh run, a new generation or a changed spec starts afresh (their state
+    belongs to another request), and so does everything under ``Policy(resume=False)``.
+    """
+    if record is None or not request.can_resume or not request.policy.resume:
+        return None
+    if reason not in (SubmitReason.PREVIOUS_FAILED, SubmitReason.JOB_LOST):
+        return None
+    return record.resume_state
+
+
+def with_resume_state(record: JobRecord, state: str | None) -> JobRecord:
+    """*record* with *state* as the current submission's newest state (record and history
+    entry); unchanged when there is none or it is the same. Not a write of its own: it goes
+    with the write that ends or replaces the submission."""
+    if state is None or state == record.resume_state:
+        return record
+    return replace(record, resume_state=state, history=mark_history(record, record.reference, resume_state=state))
+
+
+def _cancel_sent(obs: Observation | None, job_id: str) -> bool:
+    """The cancel of *job_id* was sent (whatever the stopped job then reported)."""
+    return isinstance(obs, CancelSent) and obs.job_id == job_id and not obs.recorded
+
+
 # --- cancel_resumable's decision ------------------------------------------------------------
 
 
@@ -840,7 +885,7 @@ def decide_cancel(record: JobRecord | None, observation: Observation | None, req
         return ReturnRecord(Cancelled(request.key, record.reference, obs.job_id))
     if record.phase is Phase.CANCELLED:
         # Repeating a cancel re-sends it: one that failed half-way is simply run again.
-        if record.job_id is not None and obs != CancelSent(record.job_id):
+        if record.job_id is not None and not _cancel_sent(obs, record.job_id):
             if not request.can_cancel:
                 return Stop(StopKind.CANNOT_CANCEL, record.job_id)
             return CancelJob(record.job_id, after=CancelSent(record.job_id))
@@ -863,10 +908,11 @@ def decide_cancel(record: JobRecord | None, observation: Observation | None, req
                             note="a submission is in flight; waiting for its job id before cancelling")
     if job_id is not None and not request.can_cancel:
         return Stop(StopKind.CANNOT_CANCEL, job_id)
-    if request.rerun and job_id is not None and obs != CancelSent(job_id):
+    if request.rerun and job_id is not None and not _cancel_sent(obs, job_id):
         return CancelJob(job_id, after=CancelSent(job_id))
-    final = record.ended(request.now, Phase.FAILED if request.rerun else Phase.CANCELLED, Outcome.CANCELLED,
-                         status=record.status, job_id=job_id)
+    stopped = with_resume_state(record, obs.resume_state if isinstance(obs, CancelSent) else None)
+    final = stopped.ended(request.now, Phase.FAILED if request.rerun else Phase.CANCELLED, Outcome.CANCELLED,
+                          status=record.status, job_id=job_id)
     note = None if job_id is not None else "no job id recorded or found; marking the intent cancelled"
     return Write(final, after=CancelRecorded(job_id), on_conflict=obs, note=note)
 

@@ -36,6 +36,9 @@ class Policy:
     - *lost_settle*: a job the system does not know is asked about again after this
       many seconds before it counts as lost: two answers over a settle period, for a
       system that can answer "unknown" for a while after a restart. 0 decides at once.
+    - *resume*: a job that can start from a recorded state (``SupportsResumeState``: a
+      Flink checkpoint) is resubmitted after a failure or a lost job from the state its
+      predecessor reached; False starts every submission afresh.
     """
 
     on_ambiguous: OnAmbiguous = OnAmbiguous.RESUBMIT
@@ -44,6 +47,7 @@ class Policy:
     intent_lease: float = 120.0
     max_lost_resubmits: int = 2
     lost_settle: float = 0.0
+    resume: bool = True
 
     def __post_init__(self) -> None:
         # Strings are accepted where the enums are expected ("fail", "cancel"): coerce

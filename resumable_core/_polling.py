@@ -32,7 +32,9 @@ class PollPolicy:
     most *transient_seconds*; then TransientBudgetExhausted is raised.
     A job with progress (``SupportsProgress``) is asked at most once per
     *progress_interval* seconds, and a change is written at most that often
-    (None: never asked).
+    (None: never asked). A job that can resume from a state (``SupportsResumeState``)
+    is asked where it got to at most once per *resume_state_interval* seconds, and a
+    change is written (None: asked only when it is seen to fail).
     """
 
     min_interval: float = 1.0
@@ -43,6 +45,7 @@ class PollPolicy:
     transient_attempts: int = 10
     transient_seconds: float = 300.0
     progress_interval: float | None = 15.0
+    resume_state_interval: float | None = 30.0
 
     def __post_init__(self) -> None:
         if not 0 <= self.min_interval <= self.max_interval:
@@ -55,6 +58,8 @@ class PollPolicy:
             raise InvalidArgument("PollPolicy deadline must be >= 0")
         if self.progress_interval is not None and not self.progress_interval >= 0:
             raise InvalidArgument("PollPolicy progress_interval must be >= 0 seconds (None: never asked)")
+        if self.resume_state_interval is not None and not self.resume_state_interval >= 0:
+            raise InvalidArgument("PollPolicy resume_state_interval must be >= 0 seconds (None: only on a failure)")
 
     def pause(self, attempt: int, rand: float, waited: float, *, job_id: str, status: str) -> float:
         """The pause before status check *attempt* + 1 of a job still *status*, *waited* seconds in.

@@ -53,6 +53,9 @@ class Submission:
     submitted_at: float | None = None
     ended_at: float | None = None
     status: str | None = None
+    # SupportsResumeState: the state this submission started from, and the newest it reported.
+    started_from: str | None = None
+    resume_state: str | None = None
 
     def to_json(self) -> dict[str, JsonValue]:
         return {
@@ -63,6 +66,9 @@ class Submission:
             "submitted_at": self.submitted_at,
             "ended_at": self.ended_at,
             "status": self.status,
+            # Only when set: an entry without them stays what it always was.
+            **({} if self.started_from is None else {"started_from": self.started_from}),
+            **({} if self.resume_state is None else {"resume_state": self.resume_state}),
         }
 
 
@@ -90,6 +96,9 @@ class JobRecord:
     # The current submission's last reported progress (kept after it ends); for people only.
     progress: Progress | None = None
     progress_at: float | None = None
+    # SupportsResumeState: where the key's current submission got to (or started from); the
+    # next submission after a failure or a lost job starts there (docs: resumable_core/_resume.py).
+    resume_state: str | None = None
 
     @property
     def submissions(self) -> int:
@@ -154,6 +163,7 @@ class JobRecord:
             **({"accepted": True} if self.accepted else {}),
             # Only when there is some: a record without progress stays what it always was.
             **({} if self.progress is None else {"progress": self.progress.to_json(), "progress_at": self.progress_at}),
+            **({} if self.resume_state is None else {"resume_state": self.resume_state}),
         }
 
     @classmethod
@@ -184,6 +194,8 @@ class JobRecord:
                     submitted_at=_opt_num(h, "submitted_at"),
                     ended_at=_opt_num(h, "ended_at"),
                     status=_opt_str(h, "status"),
+                    started_from=_opt_str(h, "started_from"),
+                    resume_state=_opt_str(h, "resume_state"),
                 )
                 for h in _list(value, "history")
             )
@@ -218,6 +230,7 @@ class JobRecord:
                 # Unreadable progress (a newer form) is dropped, never a corrupt record.
                 progress=(progress := Progress.from_json(value.get("progress"))),
                 progress_at=_opt_num(value, "progress_at") if progress is not None else None,
+                resume_state=_opt_str(value, "resume_state"),
             )
         except (KeyError, TypeError, ValueError) as exc:
             raise RecordCorrupt(
@@ -236,10 +249,16 @@ def new_intent(
     generation: str | None,
     owner: str,
     lease_until: float,
+    started_from: str | None = None,
 ) -> JobRecord:
-    """The record written before submitting, keeping the previous submissions' history."""
+    """The record written before submitting, keeping the previous submissions' history.
+
+    *started_from*: the state the submission starts from (SupportsResumeState), which is
+    also the key's resume state until the new job reports a newer one.
+    """
     history = previous.history if previous is not None else ()
-    entry = Submission(reference=reference, job_id=None, outcome=Outcome.PENDING, intent_at=now)
+    entry = Submission(reference=reference, job_id=None, outcome=Outcome.PENDING, intent_at=now,
+                       started_from=started_from)
     return JobRecord(
         key=key,
         phase=Phase.INTENT,
@@ -251,6 +270,7 @@ def new_intent(
         owner=owner,
         lease_until=lease_until,
         history=(history + (entry,))[-HISTORY_LIMIT:],
+        resume_state=started_from,
     )
 
 

@@ -49,6 +49,7 @@ from ._protocols import (
     SupportsPollUntilComplete,
     check_job,
 )
+from ._resume import SupportsResumeState
 from ._session import WARNING, RunSession
 from ._telemetry import Telemetry
 from ._types import assert_never
@@ -64,12 +65,15 @@ class _Runner(RunSession, Generic[R]):
         super().__init__(job, store, key, **session)  # type: ignore[arg-type]  # the keywords run_resumable passes
         self.typed_job = job
         self.start_run(fresh=fresh, generation=generation, policy=policy, attach_only=attach_only,
-                       can_find=isinstance(job, SupportsFindByReference), can_cancel=isinstance(job, SupportsCancel))
+                       can_find=isinstance(job, SupportsFindByReference), can_cancel=isinstance(job, SupportsCancel),
+                       can_resume=isinstance(job, SupportsResumeState))
         self.poller.on_status = self._on_status
         self.progress_watch: ProgressWatch | None = None
         interval = self.poll_policy.progress_interval
         if isinstance(job, SupportsProgress) and interval is not None:
             self.progress_watch = ProgressWatch(interval)
+            self.poller.on_poll = self._on_poll
+        if self.resume_watch is not None and self.resume_watch.interval is not None:
             self.poller.on_poll = self._on_poll
 
     def run(self, polled: tuple[str, str] | None = None) -> R:
@@ -137,7 +141,10 @@ class _Runner(RunSession, Generic[R]):
         self.submitting(action)
         self.in_submit = True  # still set if the call raises: release_after asks
         try:
-            job_id = self.typed_job.submit_job(action.reference)
+            if action.resume_from is not None and isinstance(self.job, SupportsResumeState):
+                job_id = self.job.submit_job_from(action.reference, action.resume_from)
+            else:
+                job_id = self.typed_job.submit_job(action.reference)
         except SubmissionRejected as exc:
             self.in_submit = False
             return SubmitRefused(action.reference, exc)
@@ -154,7 +161,7 @@ class _Runner(RunSession, Generic[R]):
             status = self.poller.status(self.job, action.job_id)
         except JobNotFound:
             return NotFoundSeen(action.job_id, action.not_found_since)
-        return self.seen(action.job_id, status)
+        return self.seen(action.job_id, status, self._final_state(action.job_id, status))
 
     def poll(self, action: Poll) -> PollEnded | NotFoundSeen:
         self.emit(action.event)
@@ -171,7 +178,7 @@ class _Runner(RunSession, Generic[R]):
             self.log(WARNING, "job vanished while polling", job_id=job_id)
             self.load()
             return NotFoundSeen(job_id)
-        return self.ended(job_id, status)
+        return self.ended(job_id, status, self._final_state(job_id, status))
 
     def fetch_result(self, action: FetchResult) -> ResultFetched | ResultGone:
         try:
@@ -185,8 +192,36 @@ class _Runner(RunSession, Generic[R]):
         self.emit(action.event)
         return ResultFetched(action.job_id, action.status, value, action.reused)
 
+    def _ask_resume_state(self, job_id: str) -> str | None:
+        try:
+            answer: object = cast(SupportsResumeState, self.job).resume_state(job_id)
+        except Exception as exc:  # the last recorded state stands
+            answer = exc
+        return self.resume_state_answered(job_id, answer)
+
+    def _final_state(self, job_id: str, status: str) -> str | None:
+        """Where a job seen failed got to: the state its resubmission starts from."""
+        return self._ask_resume_state(job_id) if self.wants_final_state(status) else None
+
     def _on_poll(self, status: str) -> None:
-        """After each status polled: the job's progress, at the bounded rate, recorded on change."""
+        """After each status polled: progress, and where the job got to, each at its bounded rate."""
+        self._progress_poll(status)
+        job_id = self.polling_job
+        if job_id is None or not self.resume_state_due():
+            return
+        update = self.resume_state_record(job_id, self._ask_resume_state(job_id))
+        if update is None:
+            return
+        try:
+            landed: bool | BaseException = self.write(update)
+            if not landed:
+                self.load()
+        except Exception as exc:
+            landed = exc
+        self.resume_state_written(job_id, landed)
+
+    def _progress_poll(self, status: str) -> None:
+        """The job's progress, at the bounded rate, recorded on change."""
         watch, job_id = self.progress_watch, self.polling_job
         if watch is None or job_id is None or not watch.ask_now(self.clock(), self.job.is_job_active(status)):
             return

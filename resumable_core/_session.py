@@ -49,6 +49,7 @@ from ._polling import Poller, PollPolicy
 from ._protocols import CompareAndSetStore, StateStore, SupportsCancel, SupportsFindByReference, SupportsFingerprint
 from ._record import JobRecord
 from ._redact import redact
+from ._resume import ResumeWatch, checked_state, resume_state_update
 from ._telemetry import Telemetry, decision_attributes, decision_name
 from ._types import JsonValue, assert_never
 
@@ -332,12 +333,16 @@ class RunSession(Session):
     each decision gets, and what each I/O answer becomes as an observation. The drivers
     differ only in how they wait (a blocking call, an await)."""
 
-    __slots__ = ("attach_only", "can_cancel", "can_find", "fingerprint", "fresh", "generation", "in_submit",
+    __slots__ = ("attach_only", "can_cancel", "can_find", "can_resume", "fingerprint", "fresh", "generation", "in_submit",
+                 "resume_watch",
                  "lost_resubmits", "policy", "polling_job")
 
     def start_run(self, *, fresh: bool, generation: str | None, policy: Policy, can_find: bool,
-                  can_cancel: bool, attach_only: bool = False) -> None:
+                  can_cancel: bool, attach_only: bool = False, can_resume: bool = False) -> None:
         check_run_options(self.key, fresh=fresh, attach_only=attach_only)
+        self.can_resume = can_resume
+        # Asked between polls at a bounded rate (SupportsResumeState); None: never between polls.
+        self.resume_watch = ResumeWatch(self.poll_policy.resume_state_interval) if can_resume else None
         self.fresh = fresh
         self.attach_only = attach_only
         self.generation = generation
@@ -354,6 +359,7 @@ class RunSession(Session):
             fingerprint=self.fingerprint, generation=self.generation, fresh=self.fresh, owner=self.owner,
             now=self.clock(), can_find=self.can_find, can_cancel=self.can_cancel, policy=self.policy, key=self.key,
             new_reference=new_reference(), lost_resubmits=self.lost_resubmits, attach_only=self.attach_only,
+            can_resume=self.can_resume,
         )
 
     def submitting(self, action: SubmitJob) -> None:
@@ -393,15 +399,47 @@ class RunSession(Session):
                  action.job_id, _clock_text(action.not_before), job_id=action.job_id)
         return max(0.0, action.not_before - self.clock())
 
-    def seen(self, job_id: str, status: str) -> StatusSeen:
-        return StatusSeen(job_id, status, self.job.is_job_active(status), self.job.is_job_succeeded(status))
+    def seen(self, job_id: str, status: str, resume_state: str | None = None) -> StatusSeen:
+        return StatusSeen(job_id, status, self.job.is_job_active(status), self.job.is_job_succeeded(status),
+                          resume_state)
 
-    def ended(self, job_id: str, status: str) -> PollEnded:
+    def ended(self, job_id: str, status: str, resume_state: str | None = None) -> PollEnded:
         """The status this run's polling ended on, said as a Finished event."""
         succeeded = self.job.is_job_succeeded(status)
         reference = self.record.reference if self.record is not None else ""
         self.emit(Finished(self.key, reference, job_id, status, succeeded))
-        return PollEnded(job_id, status, succeeded)
+        return PollEnded(job_id, status, succeeded, resume_state)
+
+    # -- where a job got to (SupportsResumeState): a failed ask leaves the recorded state standing --
+
+    def wants_final_state(self, status: str) -> bool:
+        """Whether to ask a job seen in *status* where it got to: it failed, and it can resume."""
+        return self.can_resume and not self.job.is_job_active(status) and not self.job.is_job_succeeded(status)
+
+    def resume_state_due(self) -> bool:
+        watch = self.resume_watch
+        return watch is not None and self.polling_job is not None and watch.ask_now(self.clock())
+
+    def resume_state_answered(self, job_id: str, answer: object) -> str | None:
+        """What ``resume_state`` gave (or raised): a state worth recording, or None (logged)."""
+        if isinstance(answer, BaseException) or (answer is not None and checked_state(answer) is None):
+            watch = self.resume_watch if self.resume_watch is not None else ResumeWatch(None)
+            shown = answer if isinstance(answer, BaseException) else TypeError(
+                f"resume_state returned {type(answer).__name__}, not a non-empty string or None")
+            level, text = watch.failed(shown)
+            self.log(level, text, job_id=job_id)
+            return None
+        return checked_state(answer)
+
+    def resume_state_record(self, job_id: str, state: str | None) -> JobRecord | None:
+        return resume_state_update(self.record, job_id, state, self.clock())
+
+    def resume_state_written(self, job_id: str, landed: bool | BaseException) -> None:
+        record = self.record
+        if landed is True and record is not None:
+            self.log(INFO, "recorded where the job got to: %s", record.resume_state, job_id=job_id)
+        elif landed is not False:
+            self.log(WARNING, "could not record where the job got to: %s", redact(str(landed)), job_id=job_id)
 
     def status_changed(self, status: str) -> JobRecord | None:
         """A status the poller saw change: its event, and the record to write if it is worth one."""

@@ -14,7 +14,7 @@ import resumable_core
 
 REPO = Path(__file__).resolve().parents[1]
 ADAPTERS = REPO / "adapters" / "resumable_adapters"
-PUBLIC_SUBMODULES = ["aio", "decision", "errors", "events", "progress", "record", "redaction", "store", "telemetry", "testing"]
+PUBLIC_SUBMODULES = ["aio", "decision", "errors", "events", "progress", "record", "redaction", "resume", "store", "telemetry", "testing"]
 
 
 def test_all_is_sorted_small_and_every_name_resolves() -> None:
