@@ -120,6 +120,7 @@ def test_durable_false_keeps_nothing_between_tries(monkeypatch: pytest.MonkeyPat
         ({"conf": {"spark.yarn.submit.waitAppCompletion": "true"}}, "waitAppCompletion=true keeps spark-submit"),
         ({"conf": {"spark.kubernetes.submission.waitAppCompletion": "True"}}, "waitAppCompletion=true"),
         ({"yarn_rm_auth": "user:pw"}, "yarn_rm_auth must be a requests.auth.AuthBase"),
+        ({"yarn_rm_auth": ("user", "user:pw", "x")}, r"or a \(user, password\) tuple, as requests takes it, not a tuple of 3"),
     ],
 )
 def test_arguments_that_cannot_work_are_refused_when_the_dag_is_parsed(kwargs: dict[str, Any], says: str) -> None:
@@ -385,3 +386,65 @@ def test_without_a_principal_and_keytab_the_rm_gets_hadoops_simple_user_name() -
     plain = resolve_target(conn("spark", "yarn"), deploy_mode=None, yarn_queue=None, principal=None, keytab=None,
                            spark_binary=None, conf={})
     assert default_yarn_auth(plain) is None
+
+
+def test_yarn_rm_auth_as_a_user_password_tuple_is_basic_auth_as_requests_takes_it(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    set_connection(monkeypatch, "spark_yarn", conn_type="spark", host="yarn",
+                   extra={"yarn_resourcemanager_webapp_address": "http://rm:8088"})
+    built = operator(conn_id="spark_yarn", deploy_mode="cluster", yarn_rm_auth=("etl", "pw-91c3"))
+    job = built.make_job({})
+    headers = job.client.auth("http://rm:8088/ws/v1/cluster/apps/x")
+    assert headers == {"Authorization": "Basic " + base64.b64encode(b"etl:pw-91c3").decode()}
+    assert job.client.user is None  # authenticated: no simple user.name on top
+    assert "pw-91c3" in built.known_secrets()  # masked wherever a message could show it
+
+
+# --- several masters with their REST ports: where spark-submit's REST gateway sends -----------------
+
+
+def test_listed_ports_are_rest_ports_where_spark_submit_uses_its_rest_gateway() -> None:
+    from resumable_adapters.airflow._spark_connection import spark_endpoints
+
+    both = conn("spark", "spark://h1:16066,h2:16067")
+    assert spark_endpoints(both, rest_gateway=True).rest_urls == ["http://h1:16066", "http://h2:16067"]
+    # The RPC gateway (spark-submit's default): the listed ports are the masters', REST is on 6066.
+    assert spark_endpoints(both).rest_urls == ["http://h1:6066", "http://h2:6066"]
+    # An entry without a port, and the stock rest-port extra, keep their meaning either way.
+    mixed = conn("spark", "spark://h1,h2:16067", port=7077, extra={"rest-port": 16000})
+    assert spark_endpoints(mixed, rest_gateway=True).rest_urls == ["http://h1:16000", "http://h2:16067"]
+
+
+def test_the_rest_gateway_is_read_as_spark_submit_reads_it(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    from resumable_adapters.airflow._spark_connection import uses_rest_gateway
+
+    monkeypatch.delenv("SPARK_HOME", raising=False)
+    monkeypatch.setenv("SPARK_CONF_DIR", str(tmp_path))
+    assert not uses_rest_gateway({})
+    (tmp_path / "spark-defaults.conf").write_text("spark.master.rest.enabled   true\n")
+    assert uses_rest_gateway({})
+    assert not uses_rest_gateway({"spark.master.rest.enabled": "false"})  # conf wins over the defaults file
+    assert uses_rest_gateway({"spark.master.rest.enabled": "TRUE"})
+
+
+def test_a_connection_listing_masters_with_their_rest_ports_submits_to_those_ports(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Against two loopback REST servers: a standby on the first listed port, the active master on the second."""
+    from tests.spark.misbehaving_server import Reply, misbehaving_server
+
+    driver = "driver-20261124065334-0000"
+    with misbehaving_server() as standby, misbehaving_server() as active:
+        standby.script(Reply.json(success=False, message="Current state is not alive: STANDBY."))
+        active.script(Reply.json(action="CreateSubmissionResponse", success=True, submissionId=driver))
+        ports = [server.url.rsplit(":", 1)[1] for server in (standby, active)]
+        set_connection(monkeypatch, "spark_ha", conn_type="spark",
+                       host=f"spark://127.0.0.1:{ports[0]},127.0.0.1:{ports[1]}", extra={"web_ui_url": ""})
+        built = operator(conn_id="spark_ha", deploy_mode="cluster", conf={"spark.master.rest.enabled": "true"})
+        job = built.make_job({})
+        assert job.submit_job("ref-1") == driver
+        assert [r.path for r in standby.requests] == [r.path for r in active.requests] == ["/v1/submissions/create"]
+        sent = json.loads(active.requests[0].body)["sparkProperties"]
+        # As spark-submit sends it: the master rewrites its own REST port to its RPC port.
+        assert sent["spark.master"] == f"spark://127.0.0.1:{ports[0]},127.0.0.1:{ports[1]}"

@@ -23,9 +23,9 @@ from ..spark import (
     SparkRestClient,
     SparkSubmission,
     SparkSubmitLauncher,
-    YarnRestClient,
     read_properties_file,
 )
+from ..yarn import YarnRestClient
 from ._compat import BaseHook, Context
 from ._operator import ResumableOperator, warn_deprecated
 from ._spark_connection import (
@@ -36,6 +36,7 @@ from ._spark_connection import (
     resolve_target,
     spark_endpoints,
     spark_submit_executable,
+    uses_rest_gateway,
     yarn_rm_urls,
 )
 from ._spark_jobs import (
@@ -47,6 +48,7 @@ from ._spark_jobs import (
     cluster_conf,
     cluster_submission,
     default_yarn_auth,
+    is_basic_auth_pair,
     requests_auth_headers,
 )
 
@@ -213,9 +215,10 @@ class ResumableSparkSubmitOperator(ResumableOperator):
                 f"{owner}: conf {key}=true keeps spark-submit waiting for the application, but cluster mode "
                 "returns once it is submitted so that a retry can reattach; remove it (or use deploy_mode='client')"
             )
-        if yarn_rm_auth is not None and not callable(yarn_rm_auth):
-            raise InvalidArgument(f"{owner}: yarn_rm_auth must be a requests.auth.AuthBase, "
-                                  f"not {type(yarn_rm_auth).__name__}")
+        if yarn_rm_auth is not None and not (callable(yarn_rm_auth) or is_basic_auth_pair(yarn_rm_auth)):
+            shape = f"a tuple of {len(yarn_rm_auth)}" if isinstance(yarn_rm_auth, tuple) else type(yarn_rm_auth).__name__
+            raise InvalidArgument(f"{owner}: yarn_rm_auth must be a requests.auth.AuthBase or a (user, password) "
+                                  f"tuple, as requests takes it, not {shape}")  # never its value: a password
         self._poll_given = kwargs.get("poll") is not None or kwargs.get("poll_policy") is not None
         if not self._poll_given:
             kwargs["poll"] = PollPolicy(min_interval=float(status_poll_interval))
@@ -322,6 +325,8 @@ class ResumableSparkSubmitOperator(ResumableOperator):
         keytab_extra = (conn.extra_dejson or {}).get("keytab")
         if keytab_extra:
             self._secrets += (str(keytab_extra),)
+        if is_basic_auth_pair(self.yarn_rm_auth) and self.yarn_rm_auth[1]:
+            self._secrets += (str(self.yarn_rm_auth[1]),)  # the (user, password) pair's password
         return resolve_target(conn, deploy_mode=self.deploy_mode, yarn_queue=self.yarn_queue,
                               principal=self.principal, keytab=self.keytab, spark_binary=self.spark_binary,
                               conf=dict(self.conf or {}))
@@ -391,7 +396,8 @@ class ResumableSparkSubmitOperator(ResumableOperator):
 
     def _standalone_job(self, target: SparkTarget, conf: dict[Any, Any]) -> ResumableJob[Any]:
         conn = target.connection  # read once, by _read_target
-        master, rest_urls, web_uis = spark_endpoints(conn)
+        # The ports the host lists are REST ports where spark-submit would use its REST gateway.
+        master, rest_urls, web_uis = spark_endpoints(conn, rest_gateway=uses_rest_gateway(conf))
         submission = self.submission(master, conf)
         # A password on the connection is sent as a bearer token only when asked:
         # SparkSubmitHook never sent one, and a proxy in front of the master may want it.

@@ -20,6 +20,7 @@ import re
 import shutil
 import tempfile
 import weakref
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, NamedTuple
@@ -28,7 +29,8 @@ from urllib.parse import urlsplit
 from resumable_core import InvalidArgument
 from resumable_core.redaction import MASK, redact
 
-from ..spark import KubernetesClient
+from ..kubernetes import KubernetesClient
+from ..spark import read_properties_file
 
 _SCHEME = re.compile(r"([A-Za-z][A-Za-z0-9+.-]*)://")
 DEFAULT_MASTER_PORT = 7077  # Spark's spark.master.port (SparkSubmitHook's default too)
@@ -211,7 +213,7 @@ class SparkEndpoints(NamedTuple):
     web_ui_urls: list[str]    # one per master; empty when finding drivers by reference is disabled
 
 
-def spark_endpoints(conn: Any) -> SparkEndpoints:
+def spark_endpoints(conn: Any, *, rest_gateway: bool = False) -> SparkEndpoints:
     """The Spark masters an Airflow connection names.
 
     Like SparkSubmitHook's: host ``spark://master`` (or ``master``), port the
@@ -223,6 +225,11 @@ def spark_endpoints(conn: Any) -> SparkEndpoints:
     for each master) and the web UIs (default ``http://<host>:8080``, used to
     find a driver by reference after a crash between submit and persist; ``""``
     disables that); both may list several, comma-separated.
+
+    *rest_gateway*: spark-submit would use its REST gateway (``spark.master.rest.enabled=true``,
+    see ``uses_rest_gateway``). It then sends REST to the ports the host lists
+    (``spark://a:16066,b:16066``), and so does this; otherwise those are the masters' RPC ports
+    and REST goes to 6066 (or the ``rest-port`` extra). An entry without a port is the same either way.
     """
     raw = (conn.host or "").strip()
     if not raw:
@@ -237,11 +244,16 @@ def spark_endpoints(conn: Any) -> SparkEndpoints:
         )
     default_port = conn.port or DEFAULT_MASTER_PORT
     masters = [_master_entry(conn.conn_id, entry, default_port) for entry in rest.split(",")]
+    listed = [_listed_port(entry) for entry in rest.split(",")]
     extra = conn.extra_dejson or {}
     rest_url = extra.get("rest_url")
     # SparkSubmitHook's rest-scheme / rest-port extras, for a connection written for it.
     scheme, rest_port = extra.get("rest-scheme", "http"), extra.get("rest-port", DEFAULT_REST_PORT)
-    rest_urls = [str(rest_url)] if rest_url else [f"{scheme}://{host}:{rest_port}" for host, _ in masters]
+    if rest_url:
+        rest_urls = [str(rest_url)]
+    else:  # spark-submit's REST gateway talks to each listed port; its RPC gateway means 6066 for REST
+        rest_urls = [f"{scheme}://{host}:{port if rest_gateway and port is not None else rest_port}"
+                     for (host, _), port in zip(masters, listed, strict=True)]
     web_ui = extra.get("web_ui_url")
     if web_ui is None:
         web_uis = [f"http://{host}:{DEFAULT_WEB_UI_PORT}" for host, _ in masters]
@@ -249,6 +261,29 @@ def spark_endpoints(conn: Any) -> SparkEndpoints:
         web_uis = [str(web_ui)] if web_ui else []
     master = "spark://" + ",".join(f"{host}:{port}" for host, port in masters)
     return SparkEndpoints(master, rest_urls, web_uis)
+
+
+def uses_rest_gateway(conf: Mapping[str, Any]) -> bool:
+    """Whether spark-submit would submit through the masters' REST servers: ``spark.master.rest.enabled``
+    in *conf*, else in ``spark-defaults.conf`` (``$SPARK_CONF_DIR``, else ``$SPARK_HOME/conf``), as it reads it."""
+    value = conf.get("spark.master.rest.enabled")
+    if value is None:
+        folder = os.environ.get("SPARK_CONF_DIR") or (
+            os.path.join(os.environ["SPARK_HOME"], "conf") if os.environ.get("SPARK_HOME") else None)
+        defaults = Path(folder, "spark-defaults.conf") if folder else None
+        if defaults is not None and defaults.is_file():
+            value = read_properties_file(str(defaults)).get("spark.master.rest.enabled")
+    return str(value).strip().lower() == "true"
+
+
+def _listed_port(entry: str) -> int | None:
+    """The port written in one ``[spark://]host[:port]`` entry (checked by ``_master_entry``), None without one."""
+    text = entry.strip()
+    text = text[len("spark://"):] if text.lower().startswith("spark://") else text
+    try:
+        return urlsplit(f"spark://{text}").port
+    except ValueError:
+        return None
 
 
 def _master_entry(conn_id: str, entry: str, default_port: int) -> tuple[str, int]:

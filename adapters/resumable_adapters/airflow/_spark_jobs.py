@@ -17,8 +17,8 @@ from typing import Any
 from resumable_core import InvalidArgument
 
 # The Spark adapter's public names: one integration uses another through its front door.
+from ..kubernetes import KubernetesClient
 from ..spark import (
-    KubernetesClient,
     SparkClusterSubmission,
     SparkKubernetesJob,
     SparkRestClient,
@@ -26,10 +26,8 @@ from ..spark import (
     SparkSubmission,
     SparkSubmitLauncher,
     SparkYarnJob,
-    SpnegoAuth,
-    YarnAuth,
-    YarnRestClient,
 )
+from ..yarn import SpnegoAuth, YarnAuth, YarnRestClient
 from ._spark_connection import ClusterManager, SparkTarget
 
 # Properties OpenLineage injection adds: they name this try (its run id changes with the
@@ -140,15 +138,24 @@ class LineageStableRestJob(SparkRestJob):
         return self._fingerprinted.job_fingerprint()
 
 
+def is_basic_auth_pair(auth: object) -> bool:
+    """``("user", "password")``: what requests takes as basic auth (a tuple of two, as requests checks)."""
+    return isinstance(auth, tuple) and len(auth) == 2
+
+
 def requests_auth_headers(auth: Any) -> YarnAuth:
     """A ``requests.auth.AuthBase`` (SparkSubmitOperator's ``yarn_rm_auth``) as the YARN client's header hook.
 
     The auth object is applied to a request for each URL and the headers it adds are sent.
     Preemptive schemes work as with requests (``HTTPBasicAuth``, a bearer header,
     ``HTTPKerberosAuth(force_preemptive=True)``); a scheme that only answers a 401 challenge
-    from a response hook has nothing to add before the request and is not followed.
+    from a response hook has nothing to add before the request and is not followed. A
+    ``(user, password)`` tuple is basic auth, as ``requests.get(auth=...)`` makes it.
     """
     import requests  # only for yarn_rm_auth, which is a requests object already
+
+    if is_basic_auth_pair(auth):
+        auth = requests.auth.HTTPBasicAuth(*auth)
 
     def headers(url: str) -> Mapping[str, str]:
         bare = requests.Request("GET", url).prepare()
@@ -184,6 +191,7 @@ __all__ = [
     "cluster_conf",
     "cluster_submission",
     "default_yarn_auth",
+    "is_basic_auth_pair",
     "requests_auth_headers",
     "without_lineage",
 ]
