@@ -145,3 +145,20 @@ def test_add_steps_without_waiting_returns_once_the_step_is_added_and_a_retry_ad
     assert build("step", cluster, store, directives=[HOLD]).execute({"ti": stand_in_ti()}) == [step_id]
     assert job_ids(aws_connection.endpoint_url, "step", cluster) == [step_id]
     aws_connection.release(step_id)
+
+
+@pytest.mark.parametrize("kind", ["step", "serverless", "eks"])
+def test_the_trigger_builds_a_job_that_asks_the_status(aws_connection: EmrMotoServer, kind: str) -> None:
+    """deferrable=True: what the triggerer polls with is built from JSON (the operator's trigger_job_spec)."""
+    from resumable_adapters.airflow._emr import status_job
+
+    container = new_container(aws_connection, kind)
+    operator = build(kind, container, MemoryStateStore(), deferrable=True, directives=[HOLD])
+    job = operator.make_job({"ti": stand_in_ti()})
+    job_id = job.submit_job("ref-deferred")
+    factory, kwargs = operator.trigger_job_spec({"ti": stand_in_ti()})
+    assert factory == "resumable_adapters.airflow._emr:status_job"
+    watcher = status_job(**kwargs)
+    status = watcher.get_job_status(job_id)
+    assert watcher.is_job_active(status)
+    aws_connection.release(job_id)

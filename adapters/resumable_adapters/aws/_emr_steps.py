@@ -185,8 +185,14 @@ class EmrStepJob:
     def cancel_job(self, job_id: str) -> None:
         """CancelSteps; a step that already ended is not an error (EMR answers FAILED for it)."""
         check_step_id(job_id)
-        answer = self._cluster_call("CancelSteps", self.client.cancel_steps, job_id=job_id, ClusterId=self.cluster_id,
-                                    StepIds=[job_id], StepCancellationOption=self.cancel_option)
+        try:
+            answer = self._cluster_call("CancelSteps", self.client.cancel_steps, job_id=job_id,
+                                        ClusterId=self.cluster_id, StepIds=[job_id],
+                                        StepCancellationOption=self.cancel_option)
+        except InvalidArgument:  # a terminated cluster refuses any change: its steps ended with it
+            if self.get_job_status(job_id) in STEP_STATES_ACTIVE:
+                raise
+            return
         for info in answer.get("CancelStepsInfoList") or []:
             if info.get("StepId") == job_id and info.get("Status") == "FAILED":
                 state = self.get_job_status(job_id)
