@@ -11,6 +11,7 @@
     │   └── ConcurrentUpdate                  compare-and-set kept losing
     ├── ExternalSystemError                   raised by job adapters
     │   ├── TransientError                    could not ask right now (refused, timeout, 5xx)
+    │   │   ├── MalformedAnswer               an answer that cannot be read at all (an HTML page, cut JSON)
     │   │   └── TransientBudgetExhausted      ... for longer than the caller allowed
     │   ├── JobNotFound (LookupError)         the external system does not know this id
     │   ├── SubmissionRejected                the external system refused the submission
@@ -110,6 +111,13 @@ class TransientError(ExternalSystemError):
     ) -> None:
         super().__init__(message, key=key, job_id=job_id, status=status)
         self.retry_after = retry_after
+
+
+class MalformedAnswer(TransientError):
+    """An answer that cannot be read at all: not JSON where JSON is the protocol (a proxy's HTML
+    error page), a body cut short. Whatever the system meant was lost on the way, so it is asked
+    again within the transient budget; only a well-formed answer that contradicts the protocol
+    is a ``ProtocolError``."""
 
 
 class TransientBudgetExhausted(TransientError):

@@ -8,9 +8,10 @@ retry and config rules) to every install for them. Credentials come from a kubec
 run) or from the in-cluster service account (its token is re-read on each call, as
 projected tokens rotate). No credential appears in a repr, a message or a log line.
 
-Errors at this edge: refused / timeouts / 429 / 5xx -> TransientError; 401 / 403,
-redirects, other 4xx and non-JSON answers -> ProtocolError. A 404 is an answer (None),
-and so is the 409 of a failed uid precondition.
+Errors at this edge: refused / timeouts / 429 / 5xx -> TransientError; a body that is not
+JSON at all (a proxy's page, cut JSON) -> MalformedAnswer, transient too; 401 / 403,
+redirects, other 4xx and JSON of the wrong shape -> ProtocolError. A 404 is an answer
+(None), and so is the 409 of a failed uid precondition.
 """
 
 from __future__ import annotations
@@ -33,7 +34,7 @@ import urllib3
 
 from resumable_core import InvalidArgument, ProtocolError, SubmissionRejected, TransientError
 
-from .._http import HttpAnswer, NotSent, base_url, http_call, shown_url, timeouts
+from .._http import HttpAnswer, NotSent, base_url, http_call, json_object, shown_url, timeouts
 
 SERVICE_ACCOUNT_DIR = "/var/run/secrets/kubernetes.io/serviceaccount"
 _NAME_RE = re.compile(r"[a-z0-9](?:[a-z0-9.-]{0,251}[a-z0-9])?")
@@ -330,11 +331,8 @@ class KubernetesClient:
 
     @staticmethod
     def _object(answer: HttpAnswer, job_id: str | None) -> dict[str, Any]:
-        data = answer.json()
-        if not isinstance(data, dict):
-            raise ProtocolError(f"Kubernetes {shown_url(answer.url)} answered a non-JSON body "
-                                f"({answer.content_type or 'no type'}, HTTP {answer.status})", job_id=job_id)
-        return data
+        return json_object(answer.body, what=f"Kubernetes {shown_url(answer.url)}", status=answer.status,
+                           content_type=answer.content_type, job_id=job_id)
 
 
 def _parse_config(text: str, where: str) -> dict[str, Any]:

@@ -10,8 +10,9 @@ Every answer is mapped at this edge to the core's error tree::
     TLS handshake failed, standby), nothing sent to an ALIVE one  -> SubmissionRejected (nothing submitted)
     on create: 4xx (validation, auth), success:false              -> SubmissionRejected (server's message)
     on create: 3xx, success:true without a string submissionId    -> ProtocolError (it may exist)
-    4xx elsewhere, 468 (protocol version), redirects, HTML or
-    non-JSON bodies, JSON of the wrong shape                      -> ProtocolError
+    a body that is not JSON at all (a proxy's HTML page, cut JSON) -> MalformedAnswer (transient)
+    4xx elsewhere, 468 (protocol version), redirects,
+    JSON of the wrong shape                                       -> ProtocolError
 
 Only an answer that proves nothing was created is a refusal: the core drops the intent
 on SubmissionRejected alone, and keeps it for anything else, so the next attempt looks
@@ -59,6 +60,7 @@ from .._http import (  # after the urllib3 check
     NotSent,
     base_url,
     http_call,
+    json_object,
     shown_url,
     split_masters,
     timeouts,
@@ -365,11 +367,9 @@ class SparkRestClient:
         if answer.status >= 400:
             self._fail(rejected, f"Spark {op}: {where} answered HTTP {answer.status}: {_server_message(answer, known)}",
                        job_id)
-        data = _json_object(answer)
-        if data is None:
-            kind = "HTML" if b"<html" in answer.body[:512].lower() else "non-JSON"
-            raise ProtocolError(f"Spark {op}: {where} answered {kind} ({answer.content_type or 'no type'}, "
-                                f"{len(answer.body)} bytes) with HTTP {answer.status}", job_id=job_id)
+        data = json_object(answer.body, what=f"Spark {op}: {where}", status=answer.status,
+                           content_type=answer.content_type, job_id=job_id,
+                           after="; it may have been accepted" if rejected else "")
         if not isinstance(data.get("success"), bool) and op != "master state":
             raise ProtocolError(f"Spark {op}: {where} answered JSON without a boolean 'success'", job_id=job_id)
         return data
