@@ -54,6 +54,12 @@ class FlinkJob:
     stops the job with a savepoint (into *savepoint_directory*, else the cluster's
     ``execution.checkpointing.savepoint-dir``) instead of cancelling it, and that savepoint is
     where the next submission starts; it waits up to *savepoint_timeout* seconds for it.
+
+    *checkpoint_stats_ttl*: how long the cluster caches checkpoint statistics
+    (``rest.cache.checkpoint-statistics.timeout``, by default ``web.refresh-interval``, 3 s).
+    Where a job that just ended got to is asked only once that long has passed since its
+    end (by the JobManager's clock): an earlier answer may name a checkpoint the job has
+    since subsumed and deleted, which no new run could start from.
     """
 
     def __init__(
@@ -65,6 +71,7 @@ class FlinkJob:
         stop_with_savepoint: bool = False,
         savepoint_directory: str | None = None,
         savepoint_timeout: float = 300.0,
+        checkpoint_stats_ttl: float = 3.0,
         clock: Callable[[], float] = time.monotonic,
         sleep: Callable[[float], None] = time.sleep,
     ) -> None:
@@ -79,6 +86,7 @@ class FlinkJob:
         self.stop_with_savepoint = stop_with_savepoint
         self.savepoint_directory = savepoint_directory
         self.savepoint_timeout = savepoint_timeout
+        self.checkpoint_stats_ttl = checkpoint_stats_ttl
         self.clock = clock
         self.sleep = sleep
         self._digest: str | None = None
@@ -208,6 +216,13 @@ class FlinkJob:
     def resume_state(self, job_id: str) -> str | None:
         """The newest retained checkpoint or savepoint of *job_id*: where a new run can start from."""
         check_job_id(job_id)
+        details = self.client.job(job_id)
+        if details is None:
+            return self._resume.get(job_id)
+        if details.state not in STATES_ACTIVE and details.end_time is not None and details.now is not None:
+            fresh_in = self.checkpoint_stats_ttl + 0.5 - (details.now - details.end_time) / 1000
+            if fresh_in > 0:
+                self.sleep(min(fresh_in, self.checkpoint_stats_ttl + 0.5))
         summary = self.client.checkpoints(job_id)
         if summary is not None:
             self._note_resume(job_id, summary.resume_path())

@@ -164,6 +164,7 @@ class JobDetails:
     start_time: int | None  # epoch ms, the cluster's clock
     end_time: int | None
     duration: int | None
+    now: int | None = None  # the JobManager's clock when it answered (epoch ms)
 
 
 @dataclass(frozen=True, slots=True)
@@ -215,7 +216,7 @@ def parse_job(job_id: str, data: Any) -> JobDetails:
         raise ProtocolError(f"Flink job {job_id} is in an unknown state", job_id=job_id, status=state[:40])
     return JobDetails(job_id=job_id, name=_opt(data.get("name"), str), state=state,
                       start_time=_ms(data.get("start-time")), end_time=_ms(data.get("end-time")),
-                      duration=_ms(data.get("duration")))
+                      duration=_ms(data.get("duration")), now=_ms(data.get("now")))
 
 
 def parse_checkpoints(job_id: str, data: Any) -> CheckpointSummary:
