@@ -10,6 +10,8 @@ Register as a pytest plugin (``pytest_plugins = ["tests.services.spark"]``) and 
 - ``spark_driver_jar`` (session): a :class:`DriverJar` compiled with ``javac`` into a tmp
   dir; its main class sleeps ``argv[0]`` seconds then exits with code ``argv[1]``.
   ``app_resource`` is the ``file:`` URL a CreateSubmissionRequest wants.
+- ``spark_multistage_jar`` (session): a real application (a SparkContext) with several stages,
+  one job held running until the file ``argv[0]`` exists (``MULTISTAGE_MAIN_CLASS``).
 - ``start_spark_cluster(base_dir, ...)``: a context manager for a private cluster (for
   instance with FILESYSTEM recovery, ``restart_master()`` keeping its ports, or a JWS
   filter on the REST server, then pass ``ready_auth``). Used by the master-restart and auth tests.
@@ -325,6 +327,67 @@ def compile_driver_jar(directory: Path) -> DriverJar:
     jar = directory / "sleep-exit.jar"
     subprocess.run(["jar", "cf", str(jar), "-C", str(classes), "."], check=True, capture_output=True)
     return DriverJar(jar=jar)
+
+
+MULTISTAGE_MAIN_CLASS = "resumabletest.MultiStage"
+_MULTISTAGE_SOURCE = """\
+package resumabletest;
+
+import java.nio.file.Files;
+import java.nio.file.Paths;
+import java.util.ArrayList;
+import java.util.Arrays;
+import java.util.List;
+
+import org.apache.spark.SparkConf;
+import org.apache.spark.api.java.JavaPairRDD;
+import org.apache.spark.api.java.JavaSparkContext;
+import scala.Tuple2;
+
+// A real application with several stages: a shuffle job (two stages of 4 tasks), a job whose
+// 4 tasks wait until the file argv[0] exists (held running until the test releases it), and a
+// job that reuses the shuffle, so its map stage is skipped. No app name set here: the one the
+// submission (or the master) gives is kept.
+public final class MultiStage {
+    public static void main(String[] args) throws Exception {
+        final String release = args[0];
+        JavaSparkContext sc = new JavaSparkContext(new SparkConf());
+        List<Integer> numbers = new ArrayList<>();
+        for (int i = 0; i < 1000; i++) numbers.add(i);
+        JavaPairRDD<Integer, Integer> sums = sc.parallelize(numbers, 4)
+            .mapToPair(x -> new Tuple2<>(x % 10, x)).reduceByKey(Integer::sum, 4);
+        sums.count();
+        sc.parallelize(Arrays.asList(0, 1, 2, 3), 4).map(x -> {
+            while (!Files.exists(Paths.get(release))) Thread.sleep(100);
+            return x;
+        }).count();
+        sums.collect();
+        sc.stop();
+    }
+}
+"""
+
+
+def compile_multistage_jar(directory: Path) -> DriverJar:
+    """The MultiStage application, compiled against the Spark jars pyspark ships."""
+    src = directory / "src" / "resumabletest"
+    src.mkdir(parents=True, exist_ok=True)
+    (src / "MultiStage.java").write_text(_MULTISTAGE_SOURCE)
+    classes = directory / "classes"
+    subprocess.run(
+        ["javac", "--release", "17", "-cp", str(spark_home() / "jars" / "*"), "-d", str(classes),
+         str(src / "MultiStage.java")],
+        check=True,
+        capture_output=True,
+    )
+    jar = directory / "multi-stage.jar"
+    subprocess.run(["jar", "cf", str(jar), "-C", str(classes), "."], check=True, capture_output=True)
+    return DriverJar(jar=jar, main_class=MULTISTAGE_MAIN_CLASS)
+
+
+@pytest.fixture(scope="session")
+def spark_multistage_jar(tmp_path_factory: pytest.TempPathFactory) -> DriverJar:
+    return compile_multistage_jar(tmp_path_factory.mktemp("spark-multistage"))
 
 
 @pytest.fixture(scope="session")

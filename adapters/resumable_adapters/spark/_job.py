@@ -24,6 +24,7 @@ from collections.abc import Callable, Mapping, Sequence
 
 from resumable_core import AmbiguousSubmission, InvalidArgument, JobNotFound, JsonValue, ProtocolError, TransientError
 from resumable_core.errors import ExternalSystemError
+from resumable_core.progress import Progress
 from resumable_core.redaction import redact
 
 from ._batching import batch_key
@@ -32,6 +33,7 @@ from ._batching import batch_key
 from ._client import SparkRestClient, check_driver_id
 from ._lookup import find_blocking, reference_scan
 from ._model import DriverStatus, MasterState
+from ._progress import StandaloneProgress
 from ._submission import (
     DEFAULT_REFERENCE_PROPERTY,
     DRIVER_STATE_UNKNOWN,
@@ -110,6 +112,7 @@ class SparkRestJob:
         self._worker_of: dict[str, str] = {}       # driver id -> the worker it ran on, when seen
         self._unknown_since: dict[str, float] = {}  # driver id -> first confirmed "unknown"
         self._exit_codes: dict[str, int] = {}
+        self._progress = StandaloneProgress(client)
 
     def __repr__(self) -> str:
         return redact(f"SparkRestJob({self.submission!r}, masters={self.client.rest_urls!r})")
@@ -355,6 +358,10 @@ class SparkRestJob:
 
     def job_fingerprint(self) -> str:
         return self.submission.fingerprint()
+
+    def job_progress(self, job_id: str) -> Progress | None:
+        """Tasks and stages done, from the driver's own UI (found from its stderr): docs/progress.md."""
+        return self._progress.progress(check_driver_id(job_id))
 
     def find_job_by_reference(self, reference: str) -> str | None:
         """The driver launched with *reference*, None when surely none was, else TransientError."""

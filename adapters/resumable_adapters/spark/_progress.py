@@ -1,0 +1,198 @@
+"""How far a Spark application has got, from its driver's UI REST API (``/api/v1``).
+
+The only honest source while an application runs is its driver's UI: ``/applications/<app>/jobs``
+(per job: tasks and stages, done, skipped, total) and ``/stages?status=active`` (what runs now).
+Counts stay raw: a job's skipped stages (their shuffle output already exists) are part of its
+total and never run, so ``done/total`` alone would stop short of 100% and a percentage would lie.
+
+Where the UI is, from what the record holds (the job id):
+
+- standalone: the driver id. The driver's stderr on its worker (which the find-by-reference scan
+  reads already) says its application id (``Connected to Spark cluster with app ID ...``) and
+  where its UI listens (``Start Jetty <host>:<port> for SparkUI``). With
+  ``spark.master.useDriverIdAsAppName.enabled`` and ``spark.master.useAppNameAsAppId.enabled``
+  on the master the application id is the driver id itself (measured with Spark 4.3.0).
+- YARN: the application id is Spark's; the UI is behind the ResourceManager's web proxy
+  (``<rm>/proxy/<app id>/api/v1/...``).
+- Kubernetes: the driver pod's ``spark-app-selector`` label is the application id; the UI is
+  reached through the API server's pod proxy (``pods/<name>:<port>/proxy/api/v1/...``).
+
+Nothing here decides anything: a failure is a ``TransientError`` the core logs and ignores, and
+an application whose UI does not answer yet (or any more) has nothing to say (None).
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import urllib.parse
+from collections.abc import Callable, Mapping
+from typing import TYPE_CHECKING, Any
+
+from resumable_core import ProtocolError, TransientError
+from resumable_core.progress import Count, Progress
+
+from .._http import NotSent, base_url, http_call, shown_url
+
+if TYPE_CHECKING:
+    from ._client import SparkRestClient
+
+_APP_ID = re.compile(r"Connected to Spark cluster with app ID (\S+)")
+_UI_BOUND = re.compile(r"Start Jetty (\S+?):(\d{1,5}) for SparkUI")
+_UI_PORT = re.compile(r"Successfully started service 'SparkUI' on port (\d{1,5})")
+_APP_ID_SAFE = re.compile(r"[A-Za-z0-9._:-]{1,200}")
+LABEL_STAGES = 2  # the active stages a label names
+
+# What a reader answers for one GET: (HTTP status, body); it raises TransientError when it got none.
+UiGet = Callable[[str], "tuple[int, bytes]"]
+
+
+def api_paths(app_id: str) -> tuple[str, str]:
+    """The two REST paths (under a UI base) progress reads, for *app_id*."""
+    if not _APP_ID_SAFE.fullmatch(app_id):
+        raise ProtocolError(f"Spark application id {app_id[:80]!r} is not one")
+    app = urllib.parse.quote(app_id, safe="")
+    return f"/api/v1/applications/{app}/jobs", f"/api/v1/applications/{app}/stages?status=active"
+
+
+def read_progress(get: UiGet, api_base: str, app_id: str, ui_url: str | None, *, job_id: str) -> Progress | None:
+    """The progress of *app_id* read through *get* under *api_base*; None while its UI has nothing to say."""
+    jobs_path, stages_path = api_paths(app_id)
+    jobs = _json_list(get, api_base + jobs_path, job_id)
+    if jobs is None:
+        return None
+    stages = _json_list(get, api_base + stages_path, job_id) or []
+    return progress_from_ui(jobs, stages, ui_url)
+
+
+def _json_list(get: UiGet, url: str, job_id: str) -> list[Any] | None:
+    status, body = get(url)
+    if status == 404:
+        return None  # no such application (yet, or any more) on this UI: nothing to say
+    if status != 200:
+        raise TransientError(f"Spark UI {shown_url(url)} answered HTTP {status}", job_id=job_id)
+    try:
+        value = json.loads(body)
+    except (ValueError, UnicodeDecodeError):
+        raise TransientError(f"Spark UI {shown_url(url)} answered a body that is not JSON", job_id=job_id) from None
+    if not isinstance(value, list):
+        raise ProtocolError(f"Spark UI {shown_url(url)} answered JSON that is not a list", job_id=job_id)
+    return value
+
+
+def progress_from_ui(jobs: list[Any], active_stages: list[Any], ui_url: str | None) -> Progress | None:
+    """Task and stage counts over every job the UI retains, and a label of the active stages (pure).
+
+    Tasks: ``numCompletedIndices`` (each task once, however often it was retried; older UIs:
+    ``numCompletedTasks``) of ``numTasks``, with ``numSkippedTasks``. Stages:
+    ``numCompletedStages`` of the job's ``stageIds``, with ``numSkippedStages``.
+    """
+    tasks_done = tasks_total = tasks_skipped = 0
+    stages_done = stages_total = stages_skipped = 0
+    running: list[str] = []
+    for job in jobs:
+        if not isinstance(job, Mapping):
+            raise ProtocolError("a Spark UI job is not a JSON object")
+        tasks_total += _int(job, "numTasks")
+        tasks_done += _int(job, "numCompletedIndices") if "numCompletedIndices" in job else _int(job, "numCompletedTasks")
+        tasks_skipped += _int(job, "numSkippedTasks")
+        stage_ids = job.get("stageIds")
+        stages_total += len(stage_ids) if isinstance(stage_ids, list) else 0
+        stages_done += _int(job, "numCompletedStages")
+        stages_skipped += _int(job, "numSkippedStages")
+        if job.get("status") == "RUNNING" and isinstance(job.get("name"), str):
+            running.append(str(job["name"]))
+    if not jobs and not ui_url:
+        return None
+    # A job's numbers can lag each other for a moment: never say more done than there is.
+    tasks_done = min(tasks_done, max(tasks_total - tasks_skipped, 0))
+    stages_done = min(stages_done, max(stages_total - stages_skipped, 0))
+    counts = (
+        Count("tasks", tasks_done, tasks_total, skipped=tasks_skipped),
+        Count("stages", stages_done, stages_total, skipped=stages_skipped),
+    ) if jobs else ()
+    return Progress(counts=counts, label=_label(active_stages, running), ui_url=ui_url)
+
+
+def _label(active_stages: list[Any], running_jobs: list[str]) -> str | None:
+    parts = []
+    for stage in active_stages[:LABEL_STAGES]:
+        if isinstance(stage, Mapping) and isinstance(stage.get("name"), str):
+            done, total = _int(stage, "numCompleteTasks"), _int(stage, "numTasks")
+            parts.append(f"stage {_int(stage, 'stageId')}: {stage['name']} ({done}/{total} tasks)")
+    if len(active_stages) > LABEL_STAGES:
+        parts.append(f"+{len(active_stages) - LABEL_STAGES} more")
+    if not parts and running_jobs:
+        parts.append(f"job: {running_jobs[0]}")
+    return ", ".join(parts) or None
+
+
+def _int(data: Mapping[str, Any], name: str) -> int:
+    value = data.get(name, 0)
+    if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+        return 0
+    return value
+
+
+def standalone_ui(log_head: str, worker_ui: str) -> tuple[str, str] | None:
+    """(application id, UI base URL) from a standalone driver's stderr head, None while it has not said both.
+
+    The UI listens on the driver's host, which is its worker's: an address bound to all
+    interfaces (0.0.0.0) is reached by the worker's host name.
+    """
+    app = _APP_ID.search(log_head)
+    bound = _UI_BOUND.search(log_head)
+    port_only = _UI_PORT.search(log_head)
+    if app is None or (bound is None and port_only is None):
+        return None
+    worker_host = urllib.parse.urlsplit(base_url(worker_ui, what="Spark worker UI URL")).hostname or "localhost"
+    if bound is not None:
+        host, port = bound.group(1), bound.group(2)
+        if host in ("0.0.0.0", "::", "[::]", ""):
+            host = worker_host
+    else:
+        assert port_only is not None
+        host, port = worker_host, port_only.group(1)
+    if ":" in host and not host.startswith("["):
+        host = f"[{host}]"
+    return app.group(1), f"http://{host}:{port}"
+
+
+class StandaloneProgress:
+    """``SparkRestJob.job_progress``: finds each driver's UI once (from its stderr), then reads it.
+
+    No credentials go to the driver's UI: its address comes from the cluster, not from us.
+    """
+
+    def __init__(self, client: SparkRestClient) -> None:
+        self.client = client
+        self._ui_of: dict[str, tuple[str, str]] = {}  # driver id -> (app id, UI base)
+
+    def progress(self, driver_id: str) -> Progress | None:
+        found = self._ui_of.get(driver_id) or self._find(driver_id)
+        if found is None:
+            return None
+        app_id, ui = found
+        return read_progress(self._get, ui, app_id, ui + "/", job_id=driver_id)
+
+    def _find(self, driver_id: str) -> tuple[str, str] | None:
+        master = self.client.master_state()
+        driver = next((d for d in master.drivers if d.driver_id == driver_id), None)
+        worker_ui = master.worker_ui.get(driver.worker_id or "") if driver is not None else None
+        if worker_ui is None:
+            return None  # not launched yet (or its worker is gone): nothing to say
+        found = standalone_ui(self.client.driver_log_head(worker_ui, driver_id), worker_ui)
+        if found is not None:
+            self._ui_of[driver_id] = found
+        return found
+
+    def _get(self, url: str) -> tuple[int, bytes]:
+        try:
+            answer = http_call(self.client.pool, "GET", url, body=None, headers={"Accept": "application/json"},
+                               timeout=self.client.timeout, deadline=self.client.call_deadline)
+        except NotSent as exc:
+            raise TransientError(f"Spark UI {shown_url(url)} unreachable: {exc.reason}") from None
+        return answer.status, answer.body
+
+
+__all__ = ["StandaloneProgress", "api_paths", "progress_from_ui", "read_progress", "standalone_ui"]
