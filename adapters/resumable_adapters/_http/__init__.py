@@ -15,16 +15,17 @@ import importlib
 from typing import TYPE_CHECKING, Any
 
 from ._answers import json_object
+from ._bound import time_bound
 from ._urls import base_url, shown_url, split_masters
 
 _HOMES = {
     "MAX_BODY": "_call", "HttpAnswer": "_call", "NotSent": "_call", "http_call": "_call", "timeouts": "_call",
-    "CallWatch": "_deadline", "call_deadline": "_deadline", "time_bound": "_deadline", "watch_pool": "_deadline",
+    "CallWatch": "_deadline", "call_deadline": "_deadline", "watch_pool": "_deadline",
 }
 
 if TYPE_CHECKING:
     from ._call import MAX_BODY, HttpAnswer, NotSent, http_call, timeouts
-    from ._deadline import CallWatch, call_deadline, time_bound, watch_pool
+    from ._deadline import CallWatch, call_deadline, watch_pool
 
 
 def __getattr__(name: str) -> Any:

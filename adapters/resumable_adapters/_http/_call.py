@@ -26,7 +26,8 @@ try:
 except ImportError as exc:  # pragma: no cover - the same hint as the standalone client
     raise ImportError("resumable_adapters needs urllib3 for its HTTP clients (Spark, YARN, Kubernetes): pip install 'resumable-core[spark]'") from exc
 
-from ._deadline import CallWatch, bound_left, call_deadline, watch_pool
+from ._bound import bound_left
+from ._deadline import CallWatch, call_deadline, watch_pool
 from ._urls import shown_url
 
 MAX_BODY = 8 * 1024 * 1024

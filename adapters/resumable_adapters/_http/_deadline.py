@@ -12,8 +12,7 @@ the client first used that pool stays unwatched, and is still bounded per operat
 
 The same watch sees whether a byte of the request left: ``unsent`` is True when the call's
 connection registered and never sent, the proof ``http_call`` needs to call a failed TLS
-handshake "nothing sent". ``time_bound`` bounds every call made inside it together (a
-command's bound, whatever the clients' own deadlines are).
+handshake "nothing sent". ``_bound.time_bound`` bounds several calls together.
 """
 
 from __future__ import annotations
@@ -175,31 +174,6 @@ def watch_pool(manager: urllib3.PoolManager, url: str) -> None:
             watched = type(f"Watched{base.__name__}", (_Watched, base), {})
             _WATCHED_CLASSES[base] = watched
     pool.ConnectionCls = watched
-
-
-_BOUND: ContextVar[tuple[float, float] | None] = ContextVar("resumable_adapters_time_bound", default=None)
-
-
-@contextlib.contextmanager
-def time_bound(seconds: float) -> Iterator[None]:
-    """Every ``http_call`` made inside (in this thread) ends within *seconds* from now, all together.
-
-    A call starting after that is not sent (``NotSent``); one under way is cut at the bound.
-    Nested bounds: the nearest end wins.
-    """
-    due = time.monotonic() + seconds
-    outer = _BOUND.get()
-    token = _BOUND.set((due, seconds) if outer is None or due < outer[0] else outer)
-    try:
-        yield
-    finally:
-        _BOUND.reset(token)
-
-
-def bound_left() -> tuple[float, float] | None:
-    """(seconds left, the bound's length) of the ``time_bound`` running here, None outside one."""
-    bound = _BOUND.get()
-    return None if bound is None else (bound[0] - time.monotonic(), bound[1])
 
 
 @contextlib.contextmanager

@@ -154,6 +154,9 @@ def build_parser(command: str | None = None) -> argparse.ArgumentParser:
         sub = commands.add_parser(name, parents=[common], help=text)
         if name not in ("list", "watch"):
             sub.add_argument("key", metavar="KEY")
+        if name in ("status", "history", "cancel"):  # the commands that ask a job: bounded (docs/cli.md)
+            sub.add_argument("--timeout", type=float, metavar="SECONDS", default=None,
+                             help="end within this long (default: 30 for status and history, 60 for cancel)")
         elif name == "watch":
             sub.add_argument("--key-prefix", metavar="P", default="", help="only the keys that start with P")
             sub.add_argument("--max-concurrent-calls", type=int, default=64, metavar="N",

@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
+import time
+from collections.abc import Callable, Iterator
 from typing import TYPE_CHECKING
 
-from resumable_core import JsonValue, Outcome, Phase, RecordCorrupt, StoreError
+from resumable_core import JsonValue, Outcome, Phase, RecordCorrupt, StoreError, TransientError
 from resumable_core.record import JobRecord
 from resumable_core.store import check_key
 
@@ -31,6 +34,12 @@ if TYPE_CHECKING:
 # status, history and list answer at once (docs/performance.md): what only a cancel, a live
 # status or a job's kind needs (the core's drivers, the systems' plugins) is imported there.
 
+# A command that asks a job ends within its bound (docs/cli.md), whatever the system's own
+# timeouts and the core's retry budget: its HTTP calls share one deadline, and every wait the
+# core makes for it is cut there. The bounds cover the asking; starting Python is on top.
+STATUS_BOUND = 30.0  # status, history: the live status queries (--timeout changes it)
+CANCEL_BOUND = 60.0  # cancel: finding the job, the kill, its retries and the status after it
+
 
 def load_record(store: SqliteStateStore, key: str) -> JobRecord | None:
     """``resumable_core.load_record`` without loading the runner it sits beside."""
@@ -53,7 +62,10 @@ def cmd_status(args: argparse.Namespace) -> int:
     # A cancelled record's status is from before the cancel: ask what the job is now.
     ask = not record.phase.terminal or record.phase is Phase.CANCELLED
     kind = _kind_for(args, store, key) if record.job_id and ask else None
-    live = kind.live_status(record.job_id) if kind is not None and record.job_id else None
+    live = None
+    if kind is not None and record.job_id:
+        with _bounded(_bound(args, STATUS_BOUND)):
+            live = kind.live_status(record.job_id)
     show_status(record, live, json_mode=args.json)
     return EXIT_OK
 
@@ -64,9 +76,10 @@ def cmd_history(args: argparse.Namespace) -> int:
     kind = _kind_for(args, store, key) if asked else None
     live: dict[str, str] = {}
     if kind is not None:
-        for entry in record.history:
-            if entry.outcome is Outcome.CANCELLED and entry.job_id and entry.job_id not in live:
-                live[entry.job_id] = kind.live_status(entry.job_id)
+        with _bounded(_bound(args, STATUS_BOUND)):
+            for entry in record.history:
+                if entry.outcome is Outcome.CANCELLED and entry.job_id and entry.job_id not in live:
+                    live[entry.job_id] = kind.live_status(entry.job_id)
     show_history(record, live, json_mode=args.json)
     return EXIT_OK
 
@@ -81,15 +94,21 @@ def cmd_cancel(args: argparse.Namespace) -> int:
     if kind is None:
         raise CliError(f"key {key!r} was not started by this command line; cancel it where it was started",
                        EXIT_USAGE)
-    from resumable_core import cancel_resumable
+    from resumable_core import PollPolicy, cancel_resumable
     from resumable_core.events import Cancelled
 
     events: list[Event] = []
-    final = cancel_resumable(kind.watcher(), store, key=key, listener=events.append)
-    if final is None:  # forgotten meanwhile
-        raise CliError(f"nothing recorded under key {key!r} any more", EXIT_NO_RECORD)
-    # What the job is now: the record keeps the status seen before the cancel was sent.
-    live = kind.live_status(final.job_id) if final.job_id else None
+    bound = _bound(args, CANCEL_BOUND)
+    with _bounded(bound) as sleep:
+        # Transient failures are retried until the bound (less the longest pause), not the default 300 s.
+        pause = min(2.0, bound / 10)
+        poll = PollPolicy(min_interval=pause / 4, max_interval=pause, jitter=0.0, transient_attempts=1_000,
+                          transient_seconds=bound - pause)
+        final = cancel_resumable(kind.watcher(), store, key=key, poll=poll, listener=events.append, sleep=sleep)
+        if final is None:  # forgotten meanwhile
+            raise CliError(f"nothing recorded under key {key!r} any more", EXIT_NO_RECORD)
+        # What the job is now: the record keeps the status seen before the cancel was sent.
+        live = kind.live_status(final.job_id) if final.job_id else None
     if final.phase is Phase.CANCELLED:
         said = next((event.describe() for event in events if isinstance(event, Cancelled)),
                     f"cancelled job {final.job_id}")
@@ -142,6 +161,32 @@ def cmd_list(args: argparse.Namespace) -> int:
             records.append((key, None, str(exc)))
     show_list(records, json_mode=args.json)
     return EXIT_OK
+
+
+def _bound(args: argparse.Namespace, default: float) -> float:
+    timeout = getattr(args, "timeout", None)
+    if timeout is None:
+        return default
+    if not 0 < timeout < float("inf"):
+        raise CliError(f"--timeout must be a number of seconds above 0, got {timeout!r}", EXIT_USAGE)
+    return float(timeout)
+
+
+@contextlib.contextmanager
+def _bounded(seconds: float) -> Iterator[Callable[[float], None]]:
+    """Every HTTP call made inside ends within *seconds*; the sleep it yields never runs past them."""
+    from .._http import time_bound  # no urllib3: a local job's command asks no server
+
+    due = time.monotonic() + seconds
+
+    def sleep(wait: float) -> None:
+        left = due - time.monotonic()
+        if left <= 0:
+            raise TransientError(f"no answer within this command's {seconds:g}s bound (docs/cli.md)")
+        time.sleep(min(wait, left))
+
+    with time_bound(seconds):
+        yield sleep
 
 
 def _kind_for(args: argparse.Namespace, store: SqliteStateStore, key: str) -> JobKind | None:
