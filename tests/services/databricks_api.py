@@ -244,8 +244,10 @@ class DatabricksApiServer(LoopbackHttpServer):
                              tasks=body.get("tasks") or [], token=body.get("idempotency_token"))
 
     def _run_now(self, body: dict[str, Any]) -> dict[str, Any]:
-        job = self.jobs.get(body.get("job_id", -1))
-        if job is None:
+        # int64 fields may come as JSON strings (proto3 JSON; the Airflow operators send "5").
+        job_id = int(body["job_id"]) if str(body.get("job_id", "")).isdigit() else None
+        job = self.jobs.get(job_id) if job_id is not None else None
+        if job is None or job_id is None:
             raise ApiError(404, "RESOURCE_DOES_NOT_EXIST", f"Job {body.get('job_id')} does not exist.")
         replay = self._token_run(body.get("idempotency_token"))
         if replay is not None:
@@ -254,7 +256,7 @@ class DatabricksApiServer(LoopbackHttpServer):
         unknown = sorted(set(given) - set(job["parameters"]))
         if unknown:
             raise ApiError(400, "INVALID_PARAMETER_VALUE", f"Job parameters {unknown} are not defined in the job.")
-        return self._new_run(name=f"job-{body['job_id']}", run_type="JOB_RUN", job_id=body["job_id"],
+        return self._new_run(name=f"job-{job_id}", run_type="JOB_RUN", job_id=job_id,
                              tasks=job["tasks"], token=body.get("idempotency_token"),
                              parameters={**job["parameters"], **given})
 

@@ -204,17 +204,30 @@ REDSHIFT_DATA_HOOKS = ReferenceHooks(
 )
 
 
-# -- Databricks Jobs: idempotency_token (registered by its hooks; not run against Databricks here) --
+# -- Databricks Jobs: idempotency_token (the real provider against a loopback workspace: tests/databricks) --
 
 DATABRICKS_TOKEN_MAX = 64  # the Jobs API's limit; a reference is 32 hex digits
 
 
-def _databricks_attach(operator: Any, context: Any, reference: str) -> AbstractContextManager[None]:
-    # runs/submit and run-now take the operator's (rendered) json payload: an active run
-    # with the same token is returned instead of a new one. The core gives a failed
-    # job's resubmission a new reference, so a stale failed run is never handed back
-    # (the fixed-token trap of apache/airflow#64828).
-    return _entries_for_one_submit(operator, "json", {"idempotency_token": reference[:DATABRICKS_TOKEN_MAX]})
+@contextlib.contextmanager
+def _databricks_attach(operator: Any, context: Any, reference: str) -> Iterator[None]:
+    # runs/submit and run-now take the operator's (rendered) json payload: a run with the
+    # same token is returned instead of a new one. The core gives a failed job's
+    # resubmission a new reference, so a stale failed run is never handed back (the
+    # fixed-token trap of apache/airflow#64828). The operators' own idempotency_token
+    # argument is merged over json, so a fixed one set there would win over ours: it is
+    # replaced too, for this one submission.
+    token = reference[:DATABRICKS_TOKEN_MAX]
+    with _entries_for_one_submit(operator, "json", {"idempotency_token": token}):
+        if not hasattr(operator, "idempotency_token"):
+            yield
+            return
+        original = operator.idempotency_token
+        operator.idempotency_token = token
+        try:
+            yield
+        finally:
+            operator.idempotency_token = original
 
 
 def _databricks_bind(operator: Any, external_id: JsonValue) -> None:
