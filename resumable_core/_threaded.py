@@ -5,8 +5,8 @@ that reads files, scans ``/proc`` or speaks HTTP with a blocking client) would s
 every other key. Any ``ResumableJob`` works (``resumable watch`` uses it for the local
 and the blocking Spark job), and it keeps exactly the optional operations the job has,
 because the core looks for them by presence (``find_job_by_reference``,
-``cancel_job``, ``job_fingerprint``, ``job_progress``, and the batched status listing with its
-``batch_key``), under the job's own class name, which the core's
+``cancel_job``, ``job_fingerprint``, ``job_progress``, ``resume_state`` with ``submit_job_from``,
+and the batched status listing with its ``batch_key``), under the job's own class name, which the core's
 messages use. ``poll_until_complete`` is left out on purpose: the async runner polls
 by itself, and a blocking poll would hold a thread for the job's whole life.
 
@@ -24,6 +24,7 @@ from ._aio import AsyncResumableJob
 from ._batch import SupportsBatchStatus
 from ._progress import Progress, SupportsProgress
 from ._protocols import ResumableJob, SupportsCancel, SupportsFindByReference, SupportsFingerprint
+from ._resume import SupportsResumeState
 from ._types import JsonValue
 
 
@@ -79,11 +80,24 @@ async def _job_progress(self: ThreadedJob, job_id: str) -> Progress | None:
     return seen
 
 
+async def _resume_state(self: ThreadedJob, job_id: str) -> str | None:
+    state: str | None = await asyncio.to_thread(cast(SupportsResumeState, self.job).resume_state, job_id)
+    return state
+
+
+async def _submit_job_from(self: ThreadedJob, reference: str, state: str | None) -> str:
+    job_id: str = await asyncio.to_thread(cast(SupportsResumeState, self.job).submit_job_from, reference, state)
+    return job_id
+
+
 _OPTIONAL = {
     "find_job_by_reference": _find_job_by_reference,
     "cancel_job": _cancel_job,
     "job_fingerprint": _job_fingerprint,
     "job_progress": _job_progress,
+    # Both or neither: the core resumes only a job that can say where it got to and start from there.
+    "resume_state": _resume_state,
+    "submit_job_from": _submit_job_from,
 }
 
 
@@ -91,6 +105,9 @@ def in_threads(job: ResumableJob[Any]) -> AsyncResumableJob[Any]:
     """*job* as an ``AsyncResumableJob`` with the same optional operations (see the module docstring)."""
     members: dict[str, object] = {name: method for name, method in _OPTIONAL.items()
                                   if callable(getattr(job, name, None))}
+    if not isinstance(job, SupportsResumeState):
+        members.pop("resume_state", None)
+        members.pop("submit_job_from", None)
     if isinstance(job, SupportsBatchStatus) and callable(getattr(job, "get_job_statuses", None)):
         members["get_job_statuses"] = _get_job_statuses
         members["batch_key"] = property(_batch_key)

@@ -263,3 +263,19 @@ def test_the_async_driver_resumes_the_same_way() -> None:
     assert failed is not None and failed.resume_state == "chk-1"
     asyncio.run(run_resumable_async(job, store, key="k", poll=poll))
     assert job.resuming.started_from == {"job-0001": None, "job-0002": "chk-1"}
+
+
+def test_a_blocking_job_in_threads_keeps_both_resume_operations() -> None:
+    from resumable_core.aio import in_threads
+
+    system = FakeExternalSystem(running_polls=1, outcomes=["FAILED", "SUCCEEDED"])
+    blocking, store = ResumingJob(system), MemoryStateStore()
+    blocking.states["job-0001"] = "chk-1"
+    job = in_threads(blocking)
+    assert callable(getattr(job, "resume_state", None)) and callable(getattr(job, "submit_job_from", None))
+    assert not callable(getattr(in_threads(FakeJob(system)), "resume_state", None))
+    poll = replace(POLL, min_interval=0.0, max_interval=0.0)
+    with pytest.raises(JobFailed):
+        asyncio.run(run_resumable_async(job, store, key="k", poll=poll))
+    asyncio.run(run_resumable_async(job, store, key="k", poll=poll))
+    assert blocking.started_from == {"job-0001": None, "job-0002": "chk-1"}
