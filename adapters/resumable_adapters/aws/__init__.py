@@ -25,45 +25,88 @@ SubmissionRejected with AWS's message. A terminated cluster is ``EmrClusterTermi
 
 from __future__ import annotations
 
-from ._emr_runs import (
-    EKS_STATES_ACTIVE,
-    EKS_STATES_FAILED,
-    EKS_STATES_SUCCEEDED,
-    SERVERLESS_STATES_ACTIVE,
-    SERVERLESS_STATES_FAILED,
-    SERVERLESS_STATES_SUCCEEDED,
-    EmrEksJob,
-    EmrRunResult,
-    EmrServerlessJob,
-    eks_run_name,
-)
-from ._emr_steps import (
-    STEP_STATES_ACTIVE,
-    STEP_STATES_FAILED,
-    STEP_STATES_SUCCEEDED,
-    EmrClusterTerminated,
-    EmrStepJob,
-    EmrStepResult,
-    reference_of,
-    step_name,
-)
+import importlib
+from typing import TYPE_CHECKING, Any
+
+# Each public name and the private module that defines it, loaded on first use: the
+# ``resumable`` command imports this package to find its emr-* commands, and a command that
+# never touches EMR must not pay for botocore, nor fail without the 'aws' extra. ``_boto``
+# raises the ImportError naming the extra.
+_HOMES: dict[str, str] = {
+    "EKS_STATES_ACTIVE": "_emr_runs",
+    "EKS_STATES_FAILED": "_emr_runs",
+    "EKS_STATES_SUCCEEDED": "_emr_runs",
+    "EmrClusterTerminated": "_emr_steps",
+    "EmrEksJob": "_emr_runs",
+    "EmrRunResult": "_emr_runs",
+    "EmrServerlessJob": "_emr_runs",
+    "EmrStepJob": "_emr_steps",
+    "EmrStepResult": "_emr_steps",
+    "SERVERLESS_STATES_ACTIVE": "_emr_runs",
+    "SERVERLESS_STATES_FAILED": "_emr_runs",
+    "SERVERLESS_STATES_SUCCEEDED": "_emr_runs",
+    "STEP_STATES_ACTIVE": "_emr_steps",
+    "STEP_STATES_FAILED": "_emr_steps",
+    "STEP_STATES_SUCCEEDED": "_emr_steps",
+    "eks_run_name": "_emr_runs",
+    "reference_of": "_emr_steps",
+    "step_name": "_emr_steps",
+}
+
+if TYPE_CHECKING:
+    from ._emr_runs import (
+        EKS_STATES_ACTIVE,
+        EKS_STATES_FAILED,
+        EKS_STATES_SUCCEEDED,
+        SERVERLESS_STATES_ACTIVE,
+        SERVERLESS_STATES_FAILED,
+        SERVERLESS_STATES_SUCCEEDED,
+        EmrEksJob,
+        EmrRunResult,
+        EmrServerlessJob,
+        eks_run_name,
+    )
+    from ._emr_steps import (
+        STEP_STATES_ACTIVE,
+        STEP_STATES_FAILED,
+        STEP_STATES_SUCCEEDED,
+        EmrClusterTerminated,
+        EmrStepJob,
+        EmrStepResult,
+        reference_of,
+        step_name,
+    )
+
+
+def __getattr__(name: str) -> Any:
+    home = _HOMES.get(name)
+    if home is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    value = getattr(importlib.import_module(f"{__name__}.{home}"), name)
+    globals()[name] = value  # once loaded, an ordinary attribute
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(_HOMES))
+
 
 __all__ = [
     "EKS_STATES_ACTIVE",
     "EKS_STATES_FAILED",
     "EKS_STATES_SUCCEEDED",
-    "SERVERLESS_STATES_ACTIVE",
-    "SERVERLESS_STATES_FAILED",
-    "SERVERLESS_STATES_SUCCEEDED",
-    "STEP_STATES_ACTIVE",
-    "STEP_STATES_FAILED",
-    "STEP_STATES_SUCCEEDED",
     "EmrClusterTerminated",
     "EmrEksJob",
     "EmrRunResult",
     "EmrServerlessJob",
     "EmrStepJob",
     "EmrStepResult",
+    "SERVERLESS_STATES_ACTIVE",
+    "SERVERLESS_STATES_FAILED",
+    "SERVERLESS_STATES_SUCCEEDED",
+    "STEP_STATES_ACTIVE",
+    "STEP_STATES_FAILED",
+    "STEP_STATES_SUCCEEDED",
     "eks_run_name",
     "reference_of",
     "step_name",
