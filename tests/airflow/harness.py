@@ -99,6 +99,12 @@ def report(dag_id: str, logical_date: datetime) -> dict[str, Any]:
             )
         ):
             tasks.setdefault(xcom.task_id, {})["xcom"] = XComModel.deserialize_value(xcom)
+        for xcom in session.scalars(  # operator extra links: Airflow 3's UI reads them from these
+            select(XComModel).where(
+                XComModel.dag_id == dag_id, XComModel.run_id == run.run_id, XComModel.key.startswith("_link_")
+            )
+        ):
+            tasks.setdefault(xcom.task_id, {}).setdefault("links", {})[xcom.key] = XComModel.deserialize_value(xcom)
         for row in session.scalars(
             select(TaskStateStoreModel).where(
                 TaskStateStoreModel.dag_id == dag_id, TaskStateStoreModel.run_id == run.run_id

@@ -8,7 +8,7 @@ from importlib.metadata import PackageNotFoundError, version
 INSTALL_HINT = "pip install 'resumable-core[airflow]'"
 
 try:
-    from airflow.sdk import BaseHook, BaseOperator, Context
+    from airflow.sdk import BaseHook, BaseOperator, BaseOperatorLink, Context
     from airflow.sdk.exceptions import AirflowTaskTimeout
 except ImportError as exc:  # pragma: no cover - exercised in a subprocess without Airflow
     raise ImportError(
@@ -34,4 +34,4 @@ def airflow_version() -> str:
     return "(unknown version)"
 
 
-__all__ = ["NEVER_EXPIRE", "AirflowTaskTimeout", "BaseHook", "BaseOperator", "Context", "INSTALL_HINT", "airflow_version"]
+__all__ = ["NEVER_EXPIRE", "AirflowTaskTimeout", "BaseHook", "BaseOperator", "BaseOperatorLink", "Context", "INSTALL_HINT", "airflow_version"]

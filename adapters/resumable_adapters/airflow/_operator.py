@@ -7,6 +7,7 @@ import dataclasses
 import logging
 import os
 import sys
+import time
 import warnings
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
@@ -26,7 +27,7 @@ from resumable_core import (
     check_job,
     run_resumable,
 )
-from resumable_core.events import Reattached, StatusChanged, Submitted
+from resumable_core.events import ProgressReported, Reattached, StatusChanged, Submitted
 from resumable_core.redaction import redact
 
 from ._compat import NEVER_EXPIRE, AirflowTaskTimeout, BaseOperator, Context
@@ -39,6 +40,7 @@ from ._kill import (
     sigterm_cause,
     stop_job,
 )
+from ._progress import PROGRESS_STATE_KEY, JobUiLink, ProgressReporter
 from ._store import AirflowStateStore
 from ._telemetry import AirflowTelemetry
 
@@ -202,6 +204,8 @@ class ResumableOperator(BaseOperator):
     """
 
     template_fields: Sequence[str] = ("state_key",)
+    # "Job UI": the job's own UI, once the job reports it (docs/progress.md).
+    operator_extra_links = (JobUiLink(),)
 
     def __init__(
         self,
@@ -246,6 +250,8 @@ class ResumableOperator(BaseOperator):
         self._job_id: str | None = None
         self._reference: str | None = None
         self._sigterm = SigtermLatch()
+        self._progress: ProgressReporter | None = None
+        self.job_ui_url: str | None = None  # what JobUiLink shows
 
     # -- what subclasses override -----------------------------------------------------
 
@@ -293,6 +299,10 @@ class ResumableOperator(BaseOperator):
         self._job_id = self._reference = None
         job = self.make_job(context)
         self._active = ActiveRun(job=job, store=store, key=key, ti=ti)
+        # Progress goes beside the record in the task state store, under its own key (the panel shows it).
+        self._progress = ProgressReporter(store, ti, state_key=PROGRESS_STATE_KEY
+                                          if isinstance(store, AirflowStateStore) and key != PROGRESS_STATE_KEY
+                                          else None)
         if self.deferrable:
             # Polling becomes a deferral: the record names the job, the trigger follows it.
             job = _DeferredPolling(job, lambda job_id: self._defer_to_trigger(context, key, job_id))
@@ -377,6 +387,9 @@ class ResumableOperator(BaseOperator):
         if isinstance(event, (Submitted, Reattached, StatusChanged)):
             # For on_kill, which must not depend on the store.
             self._job_id, self._reference = event.job_id, event.reference
+        elif isinstance(event, ProgressReported) and self._progress is not None:
+            self._progress.reported(event, time.time())
+            self.job_ui_url = self._progress.ui_url
 
     @contextlib.contextmanager
     def _core_log_masked(self) -> Iterator[None]:
