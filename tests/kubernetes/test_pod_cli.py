@@ -9,7 +9,6 @@ from __future__ import annotations
 import json
 import os
 import signal
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -19,27 +18,18 @@ from tests.cli.conftest import Cli
 from tests.cli.test_cli_spark_cluster_managers import event, read_until, state_bytes
 from tests.kubernetes.conftest import IMAGE, TOKEN
 from tests.paths import PYTHONPATH
-from tests.services.kubernetes_api import KubernetesApiServer, plan_from_driver_args
+from tests.services.kubernetes_api import KubernetesApiServer
 from tests.spark_kubernetes.conftest import write_kubeconfig
 
 
 @pytest.fixture
-def kube() -> Iterator[KubernetesApiServer]:
-    server = KubernetesApiServer(token=TOKEN, plan_for=plan_from_driver_args).start()
-    try:
-        yield server
-    finally:
-        server.stop()
-
-
-@pytest.fixture
-def pod_cli(tmp_path: Path, kube: KubernetesApiServer) -> Cli:
+def pod_cli(tmp_path: Path, kube_api: KubernetesApiServer) -> Cli:
     """The CLI with a private state file, no Kubernetes settings of this machine, and the loopback's kubeconfig."""
     env = {k: v for k, v in os.environ.items()
            if not k.startswith(("RESUMABLE_", "XDG_", "KUBE")) and k != "KUBERNETES_SERVICE_HOST"}
     env.update({"RESUMABLE_STATE": str(tmp_path / "state.db"), "HOME": str(tmp_path / "home"),
                 "PYTHONPATH": PYTHONPATH, "PYTHONUNBUFFERED": "1",
-                "KUBECONFIG": str(write_kubeconfig(tmp_path / "kubeconfig", kube.url, TOKEN))})
+                "KUBECONFIG": str(write_kubeconfig(tmp_path / "kubeconfig", kube_api.url, TOKEN))})
     return Cli(tmp_path, env)
 
 
@@ -49,48 +39,48 @@ def pod_args(key: str, seconds: float | str, code: int = 0, *extra: str) -> list
             str(seconds), str(code)]
 
 
-def test_a_pod_runs_to_success_then_the_rerun_reuses_it(pod_cli: Cli, kube: KubernetesApiServer) -> None:
+def test_a_pod_runs_to_success_then_the_rerun_reuses_it(pod_cli: Cli, kube_api: KubernetesApiServer) -> None:
     first = pod_cli.run(*pod_args("nightly", 0.2, 0, "--env", "DAY=2026-01-01", "-l", "team=data"))
     assert first.code == 0, first.stderr
     assert first.event_names()[0] == "submitted"
     result = first.events[-1]["result"]
     assert result["phase"] == "Succeeded" and result["exit_code"] == 0 and result["pod"].startswith("etl-")
-    pod = kube.pod(result["pod"])
+    pod = kube_api.pod(result["pod"])
     assert pod is not None and pod["metadata"]["labels"]["team"] == "data"
     assert pod["spec"]["containers"][0]["env"] == [{"name": "DAY", "value": "2026-01-01"}]
     again = pod_cli.run(*pod_args("nightly", 0.2, 0, "--env", "DAY=2026-01-01", "-l", "team=data"))
     assert again.code == 0 and again.events[-1]["result"] == result
-    assert kube.pods_created() == 1
+    assert kube_api.pods_created() == 1
     assert TOKEN not in first.stdout + first.stderr and TOKEN.encode() not in state_bytes(pod_cli)
 
 
-def test_a_failed_pod_exits_with_its_code_and_names_its_logs(pod_cli: Cli, kube: KubernetesApiServer) -> None:
+def test_a_failed_pod_exits_with_its_code_and_names_its_logs(pod_cli: Cli, kube_api: KubernetesApiServer) -> None:
     failed = pod_cli.run(*pod_args("broken", 0.1, 3))
     assert failed.code == 3, failed.stderr  # the container's own exit code, as a shell would see it
     assert "kubectl logs -n default etl-" in failed.stdout + failed.stderr
 
 
 def test_sigkill_while_polling_then_the_rerun_reattaches_to_the_same_pod(pod_cli: Cli,
-                                                                          kube: KubernetesApiServer) -> None:
+                                                                          kube_api: KubernetesApiServer) -> None:
     crashed = pod_cli.start(*pod_args("held", "hold"))  # "hold": the pod stays Pending until moved
     submitted = read_until(crashed, event("submitted"))
     crashed.send_signal(signal.SIGKILL)
     crashed.wait()
     name = submitted["job_id"].split("/")[1]
-    kube.set_phase(name, "Running")
+    kube_api.set_phase(name, "Running")
     rerun = pod_cli.start(*pod_args("held", "hold"))
     reattached = read_until(rerun, event("reattached"))
     assert reattached["job_id"] == submitted["job_id"]
-    kube.write_log(name, "rows: 12\n")
-    kube.set_phase(name, "Succeeded", 0)
+    kube_api.write_log(name, "rows: 12\n")
+    kube_api.set_phase(name, "Succeeded", 0)
     out, err = rerun.communicate(timeout=60)
     assert rerun.returncode == 0, err
     lines = [json.loads(line) for line in out.splitlines() if line.startswith("{")]
     assert lines[-1]["result"]["log_tail"] == "rows: 12\n"
-    assert "submitted" not in [line.get("event") for line in lines] and kube.pods_created() == 1
+    assert "submitted" not in [line.get("event") for line in lines] and kube_api.pods_created() == 1
 
 
-def test_cancel_deletes_the_recorded_pod_with_its_uid(pod_cli: Cli, kube: KubernetesApiServer) -> None:
+def test_cancel_deletes_the_recorded_pod_with_its_uid(pod_cli: Cli, kube_api: KubernetesApiServer) -> None:
     running = pod_cli.start(*pod_args("to-cancel", "hold"))
     target = read_until(running, event("submitted"))
     status = pod_cli.run("status", "--json", "to-cancel")
@@ -100,13 +90,13 @@ def test_cancel_deletes_the_recorded_pod_with_its_uid(pod_cli: Cli, kube: Kubern
     assert cancel.events[0]["phase"] == "cancelled"
     running.communicate(timeout=60)
     assert running.returncode == EXIT_JOB_FAILED
-    pod = kube.pod(target["job_id"].split("/")[1])
+    pod = kube_api.pod(target["job_id"].split("/")[1])
     assert pod is None or "deletionTimestamp" in pod["metadata"]
 
 
-def test_usage_errors_write_nothing(pod_cli: Cli, kube: KubernetesApiServer) -> None:
+def test_usage_errors_write_nothing(pod_cli: Cli, kube_api: KubernetesApiServer) -> None:
     bad = pod_cli.run("pod", "run", "--key", "k", "--image", IMAGE, "--command")
     assert bad.code == EXIT_USAGE and "--command needs the command" in bad.stderr
     bad_env = pod_cli.run("pod", "run", "--key", "k", "--image", IMAGE, "--env", "NOEQUALS", "--", "x")
     assert bad_env.code == EXIT_USAGE and "KEY=VALUE" in bad_env.stderr
-    assert kube.pods_created() == 0 and not pod_cli.state.exists()
+    assert kube_api.pods_created() == 0 and not pod_cli.state.exists()
