@@ -62,6 +62,7 @@ from resumable_core.testing import (
     CANCELLED,
     FAILED,
     SUCCEEDED,
+    BatchFakeJob,
     FakeClock,
     FakeExternalSystem,
     FakeJob,
@@ -468,6 +469,12 @@ class FullJob(Protocol):
     def job_fingerprint(self) -> str: ...
 
 
+# Batched status on (tests/core/test_crash_batched.py): a job that can list asks its listing first, as the
+# supervisor's StatusBatcher does for each job, and only an id the listing leaves out is asked directly.
+# Each listing is a step of its own, where faults land like on any call to the system.
+BATCHED = False
+
+
 class PlainJobProxy:
     """The five required operations; no lookup, so an intent without id is ambiguous.
 
@@ -489,6 +496,12 @@ class PlainJobProxy:
         return self.caller.system_step("submit", lambda: self.job.submit_job(reference), reference=reference)
 
     def get_job_status(self, job_id: str) -> str:
+        job: Any = self.job
+        if BATCHED and callable(getattr(job, "get_job_statuses", None)) and job.batch_key:
+            listed: dict[str, str] = self.caller.system_step("list", lambda: dict(job.get_job_statuses([job_id])))
+            if job_id in listed:
+                status: str = listed[job_id]
+                return status
         return self.caller.system_step("status", lambda: self.job.get_job_status(job_id))
 
     def is_job_active(self, status: str) -> bool:
@@ -544,7 +557,7 @@ class OperatorJobProxy(FullJobProxy):
 
 def proxy_job(system: FakeExternalSystem, caller: Caller, *, can_find: bool) -> PlainJobProxy:
     if can_find:
-        return FullJobProxy(FakeJob(system), caller)
+        return FullJobProxy(BatchFakeJob(system) if BATCHED else FakeJob(system), caller)
     return PlainJobProxy(PlainFakeJob(system), caller)
 
 
