@@ -13,7 +13,13 @@ reference, to check). So:
 
 The job id is ``<namespace>/<pod name>/<metadata.uid>``. A pod recreated under the same
 name has another uid, and is never taken for the recorded one (apache/airflow#71743): its
-status is JobNotFound, and a cancel's delete carries a uid precondition. Pod phases:
+status is JobNotFound, and a cancel's delete carries a uid precondition. Before an id is
+recorded, a recreation is told apart where anything can tell it: each launch writes its
+window on the pod (annotation ``resumable-launch``: the epoch seconds it started and by which
+spark-submit was killed), and a pod created later than that (``metadata.creationTimestamp``,
+set by the API server, never copied) cannot be the one the launch made; nor can a pod whose
+uid differs from the one spark-submit printed, when it printed one. Neither is adopted, by
+the lookup or after a 409 (docs/spark-cluster-managers.md says what remains). Pod phases:
 Pending, Running are active; Succeeded succeeded; Failed failed (``Failed (exit code 3)``
 with the driver container's code); Unknown (the node is out of touch) is a TransientError.
 A pod garbage-collected after its success answers 404: the core returns the recorded
@@ -22,9 +28,12 @@ result without asking, and a pod this job deleted itself reads as ``Deleted``.
 
 from __future__ import annotations
 
+import calendar
 import logging
+import math
 import re
-from collections.abc import Mapping, Sequence
+import time
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 from resumable_core import InvalidArgument, JobNotFound, JsonValue, ProtocolError, SubmissionRejected, TransientError
@@ -39,6 +48,12 @@ log = logging.getLogger("resumable_adapters.spark")
 
 REFERENCE_LABEL = "resumable-ref"
 REFERENCE_ANNOTATION = "resumable-reference"
+LAUNCH_ANNOTATION = "resumable-launch"  # "<start>/<end>": epoch seconds of the launch that made the pod
+# How far the API server's clock may run ahead of this host's and a pod still count as made
+# within its launch: a recreation sooner than this after the launch ended cannot be told apart.
+CLOCK_SKEW = 30.0
+_POD_UID = re.compile(r"pod uid: ([0-9a-fA-F-]{8,64})")  # spark-submit's pod status lines, when it watches
+_TIMESTAMP = re.compile(r"(\d{4})-(\d{2})-(\d{2})T(\d{2}):(\d{2}):(\d{2})(?:\.\d+)?Z")
 DRIVER_CONTAINER = "spark-kubernetes-driver"
 POD_PHASES_ACTIVE = frozenset({"Pending", "Running"})
 POD_PHASES_SUCCEEDED = frozenset({"Succeeded"})
@@ -79,7 +94,9 @@ class SparkKubernetesJob:
     """
 
     def __init__(self, client: KubernetesClient, submission: SparkClusterSubmission, *, image: str | None = None,
-                 pod_prefix: str | None = None, launcher: SparkSubmitLauncher | None = None) -> None:
+                 pod_prefix: str | None = None, launcher: SparkSubmitLauncher | None = None,
+                 clock: Callable[[], float] = time.time) -> None:
+        self.clock = clock  # epoch seconds: a launch's window is compared with the API server's creation times
         self.client = client
         self.submission = submission
         self.image = image
@@ -104,11 +121,15 @@ class SparkKubernetesJob:
         conf = {**self.submission.conf, **auth_conf}
         if self.image is not None:
             conf["spark.kubernetes.container.image"] = self.image
+        started = self.clock()
         conf.update({
             "spark.kubernetes.submission.waitAppCompletion": "false",
             "spark.kubernetes.driver.pod.name": name,
             f"spark.kubernetes.driver.label.{REFERENCE_LABEL}": slug,
             f"spark.kubernetes.driver.annotation.{REFERENCE_ANNOTATION}": reference,
+            # The launch is killed at the launcher's timeout: no pod it made is younger than that.
+            f"spark.kubernetes.driver.annotation.{LAUNCH_ANNOTATION}":
+                f"{math.floor(started)}/{math.ceil(started + self.launcher.timeout)}",
         })
         args = ["--master", self.client.master, "--deploy-mode", "cluster", *self.submission.options(),
                 *self.submission.app_tail()]
@@ -117,7 +138,7 @@ class SparkKubernetesJob:
         result = self.launcher.launch(args, conf, secrets=(*self.submission.secret_values(), *self.client.secrets()),
                                       env={"KUBECONFIG": "/nonexistent/resumable-core"}, files=files, what=what)
         if result.returncode == 0:
-            return self._ours_after_submit(name, reference, what)
+            return self._ours_after_submit(name, reference, what, result)
         return self._after_failed_launch(result, name, reference, what)
 
     def get_job_status(self, job_id: str) -> str:
@@ -208,9 +229,21 @@ class SparkKubernetesJob:
     # -- capabilities -------------------------------------------------------------------------
 
     def find_job_by_reference(self, reference: str) -> str | None:
-        """The driver pod labelled with *reference* (annotation checked), else None."""
+        """The driver pod labelled with *reference* (annotation checked) that its launch made, else None.
+
+        A pod that carries the reference but was created after its launch ended is a recreation
+        under our name (a controller's, a person's): not ours, and not adopted (logged).
+        """
         pods = self.client.list_pods(self.client.namespace, {REFERENCE_LABEL: reference_slug(reference)})
-        ours = [p for p in pods if (_meta(p).get("annotations") or {}).get(REFERENCE_ANNOTATION) == reference]
+        carrying = [p for p in pods if (_meta(p).get("annotations") or {}).get(REFERENCE_ANNOTATION) == reference]
+        ours = []
+        for pod in carrying:
+            why = _recreated(pod)
+            if why is None:
+                ours.append(pod)
+            else:
+                log.warning("%s", redact(f"not adopting driver pod {self._job_id(pod)} for reference {reference!r}: "
+                                         f"{why}"))
         if not ours:
             return None
         # Two pods with one reference need two names (a changed prefix): prefer the live one, then the newest.
@@ -237,7 +270,7 @@ class SparkKubernetesJob:
         meta = _meta(pod)
         return f"{meta.get('namespace') or self.client.namespace}/{meta.get('name')}/{meta.get('uid')}"
 
-    def _ours_after_submit(self, name: str, reference: str, what: str) -> str:
+    def _ours_after_submit(self, name: str, reference: str, what: str, result: LaunchResult) -> str:
         pod = self.client.get_pod(self.client.namespace, name)
         if pod is None:
             raise TransientError(f"{what}: spark-submit succeeded but the pod is not there (deleted already?); "
@@ -245,6 +278,13 @@ class SparkKubernetesJob:
         annotations = _meta(pod).get("annotations") or {}
         if annotations.get(REFERENCE_ANNOTATION) != reference:
             raise ProtocolError(f"{what}: the pod spark-submit reported does not carry this submission's reference")
+        printed = _POD_UID.findall(result.output)
+        why = _recreated(pod) or (
+            f"spark-submit reported uid {printed[-1]}, the pod has {_meta(pod).get('uid')}"
+            if printed and printed[-1] != _meta(pod).get("uid") else None)
+        if why is not None:
+            # The pod this launch made was replaced under its name, so nothing of it remains.
+            raise SubmissionRejected(f"{what}: the pod under that name is a recreation ({why}); not adopted")
         return self._job_id(pod)
 
     def _after_failed_launch(self, result: LaunchResult, name: str, reference: str, what: str) -> str:
@@ -255,6 +295,10 @@ class SparkKubernetesJob:
                 raise TransientError(f"{what}: the name was taken (409) but the pod is gone now; looking again")
             if (_meta(pod).get("annotations") or {}).get(REFERENCE_ANNOTATION) != reference:
                 raise SubmissionRejected(f"{what}: a pod of that name exists and is not this submission's")
+            why = _recreated(pod)
+            if why is not None:  # it carries the reference, copied from the pod a launch of it made
+                raise SubmissionRejected(f"{what}: a pod of that name carries this reference but is a recreation "
+                                         f"({why}); not adopted, and nothing was submitted (409)")
             log.info("%s", redact(f"{what}: already submitted (409 AlreadyExists); attaching to that pod"))
             return self._job_id(pod)
         if refused is not None and refused.group("code").startswith("4"):
@@ -265,6 +309,30 @@ class SparkKubernetesJob:
         if rejection is not None:
             raise rejection
         raise ambiguous_failure(what, result)
+
+
+def _recreated(pod: Mapping[str, Any]) -> str | None:
+    """Why *pod* cannot be the one the launch named on it made (created after that launch ended), else None.
+
+    A pod without the launch annotation (made before it existed) or without a readable
+    creation time cannot be judged, and counts as made by its launch.
+    """
+    meta = _meta(pod)
+    window = str((meta.get("annotations") or {}).get(LAUNCH_ANNOTATION) or "")
+    start, _, end = window.partition("/")
+    created = _epoch(str(meta.get("creationTimestamp") or ""))
+    if not (start.isdigit() and end.isdigit()) or created is None:
+        return None
+    if created > int(end) + CLOCK_SKEW:
+        return (f"created at {meta.get('creationTimestamp')}, {created - int(end):.0f}s after the launch that "
+                "made the pod of this name had ended")
+    return None
+
+
+def _epoch(text: str) -> float | None:
+    """RFC 3339 UTC (``2026-12-06T23:50:01Z``, as the API server writes it) as epoch seconds."""
+    match = _TIMESTAMP.fullmatch(text)
+    return None if match is None else float(calendar.timegm(tuple(int(g) for g in match.groups()) + (0, 0, 0)))
 
 
 def _meta(pod: Mapping[str, Any]) -> dict[str, Any]:
@@ -294,6 +362,7 @@ def _dns_prefix(text: str) -> str:
 
 
 __all__ = [
+    "LAUNCH_ANNOTATION",
     "POD_PHASES_ACTIVE",
     "POD_PHASES_FAILED",
     "POD_PHASES_SUCCEEDED",
