@@ -475,6 +475,17 @@ class FullJob(Protocol):
 BATCHED = False
 
 
+@contextmanager
+def batched_status() -> Iterator[None]:
+    """Batched status on for what runs inside (one test at a time per process: a module switch)."""
+    global BATCHED
+    BATCHED = True
+    try:
+        yield
+    finally:
+        BATCHED = False
+
+
 class PlainJobProxy:
     """The five required operations; no lookup, so an intent without id is ambiguous.
 

@@ -17,21 +17,16 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from resumable_core import MemoryStateStore, Policy
-from tests.core import _crash
 from tests.core import test_crash_injection as unbatched
-from tests.core._crash import ANY_FAULT, CHOICES, LEASES, Fault, profile, quiet_logs, schedules
+from tests.core._crash import ANY_FAULT, CHOICES, LEASES, Fault, batched_status, profile, quiet_logs, schedules
 
 OUTCOMES = unbatched.OUTCOMES
 
 
 @contextmanager
 def batched() -> Iterator[None]:
-    _crash.BATCHED = True
-    try:
-        with quiet_logs():
-            yield
-    finally:
-        _crash.BATCHED = False
+    with batched_status(), quiet_logs():
+        yield
 
 
 def test_the_fake_jobs_ask_their_listing_first() -> None:

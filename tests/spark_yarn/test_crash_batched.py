@@ -1,0 +1,62 @@
+"""The YARN crash-injection properties with batched status on (issue 23): each status check asks the
+ResourceManager's apps listing first, and only an application it leaves out is asked directly
+(tests/core/_crash.py, ``batched_status``). Fewer examples than the unbatched module."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+
+from hypothesis import given
+from hypothesis import strategies as st
+
+from resumable_adapters.spark._yarn import SparkYarnJob
+from tests.contracts.crash_properties import Adapter, YarnCluster, one_caller_crashing, two_callers_on_one_key
+from tests.core._crash import ANY_FAULT, CHOICES, LEASES, Fault, FaultKind, batched_status, profile, schedules
+from tests.spark_yarn.test_crash_properties import OUTCOMES, quiet, yarn
+
+__all__ = ["quiet", "yarn"]  # the fixtures, shared with the unbatched module
+
+
+@profile(60)
+@given(faults=schedules(ANY_FAULT, 60), outcomes=OUTCOMES, lease=LEASES, forget_after=st.booleans(),
+       reruns=st.integers(0, 1))
+def test_one_caller_crashing_never_runs_two_applications(
+    yarn: Adapter, faults: dict[int, Fault], outcomes: list[str], lease: float, forget_after: bool, reruns: int
+) -> None:
+    with batched_status():
+        one_caller_crashing(yarn, faults, outcomes, lease, forget_after, reruns)
+
+
+@profile(30)
+@given(faults=st.tuples(schedules(ANY_FAULT, 50), schedules(ANY_FAULT, 50)), choices=CHOICES, outcomes=OUTCOMES,
+       lease=LEASES)
+def test_two_callers_on_one_key_never_run_two_applications(
+    yarn: Adapter, faults: tuple[dict[int, Fault], dict[int, Fault]], choices: list[int], outcomes: list[str],
+    lease: float,
+) -> None:
+    with batched_status():
+        two_callers_on_one_key(yarn, faults, choices, outcomes, lease)
+
+
+def test_an_rm_restarted_mid_run_gets_one_new_application_through_the_listing(yarn: Adapter) -> None:
+    """The RM forgets the running application: the listing no longer shows it, the direct ask says
+    404, and exactly one application is submitted anew (as without batching)."""
+    listings: list[list[str]] = []
+
+    class Listed(SparkYarnJob):
+        def get_job_statuses(self, job_ids: Sequence[str]) -> Mapping[str, str]:
+            listings.append(list(job_ids))
+            return super().get_job_statuses(job_ids)
+
+    def make_job() -> Listed:
+        base = yarn.make_job()
+        assert isinstance(base, SparkYarnJob)
+        return Listed(base.client, base.submission, launcher=base.launcher)
+
+    with batched_status():
+        world, _ = one_caller_crashing(Adapter(yarn.cluster, make_job), {5: Fault(FaultKind.FORGET)}, [], 120.0,
+                                       False, 0)
+    assert listings, "the status checks went through the RM's listing"
+    jobs = world.cluster.jobs()
+    assert isinstance(world.cluster, YarnCluster)
+    assert len(jobs) == 2 and sum(j.forgotten for j in jobs) == 1, jobs
