@@ -1,0 +1,64 @@
+"""The Spark-on-Kubernetes crash-injection properties with batched status on (issue 23): each status
+check lists the namespace's driver pods first, and only a pod the listing does not answer for
+(ended, recreated, gone) is asked directly (tests/core/_crash.py, ``batched_status``). Fewer examples
+than the unbatched module."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+
+from hypothesis import given
+from hypothesis import strategies as st
+
+from resumable_adapters.spark._kubernetes import SparkKubernetesJob, parse_job_id
+from tests.contracts.crash_properties import Adapter, KubernetesCluster, one_caller_crashing, two_callers_on_one_key
+from tests.core._crash import CHOICES, LEASES, Fault, FaultKind, batched_status, profile, schedules
+from tests.spark_kubernetes.test_crash_properties import K8S_FAULT, OUTCOMES, kube, quiet
+
+__all__ = ["kube", "quiet"]  # the fixtures, shared with the unbatched module
+
+
+@profile(60)
+@given(faults=schedules(K8S_FAULT, 60), outcomes=OUTCOMES, lease=LEASES, forget_after=st.booleans(),
+       reruns=st.integers(0, 1))
+def test_one_caller_crashing_never_runs_two_drivers(
+    kube: Adapter, faults: dict[int, Fault], outcomes: list[str], lease: float, forget_after: bool, reruns: int
+) -> None:
+    with batched_status():
+        one_caller_crashing(kube, faults, outcomes, lease, forget_after, reruns)
+
+
+@profile(30)
+@given(faults=st.tuples(schedules(K8S_FAULT, 50), schedules(K8S_FAULT, 50)), choices=CHOICES, outcomes=OUTCOMES,
+       lease=LEASES)
+def test_two_callers_on_one_key_never_run_two_drivers(
+    kube: Adapter, faults: tuple[dict[int, Fault], dict[int, Fault]], choices: list[int], outcomes: list[str],
+    lease: float,
+) -> None:
+    with batched_status():
+        two_callers_on_one_key(kube, faults, choices, outcomes, lease)
+
+
+def test_a_pod_recreated_mid_run_is_not_answered_by_the_listing_nor_adopted(kube: Adapter) -> None:
+    """The recorded driver pod is recreated under its name: the listing shows a pod of that name with
+    another uid, which answers for nothing; the direct ask says it is gone; a new pod is submitted."""
+    listings: list[list[str]] = []
+
+    class Listed(SparkKubernetesJob):
+        def get_job_statuses(self, job_ids: Sequence[str]) -> Mapping[str, str]:
+            listings.append(list(job_ids))
+            return super().get_job_statuses(job_ids)
+
+    def make_job() -> Listed:
+        base = kube.make_job()
+        assert isinstance(base, SparkKubernetesJob)
+        return Listed(base.client, base.submission, image=base.image, launcher=base.launcher)
+
+    with batched_status():
+        world, record = one_caller_crashing(Adapter(kube.cluster, make_job), {5: Fault(FaultKind.REPLACE)}, [],
+                                            120.0, False, 0)
+    assert listings, "the status checks went through the pod list"
+    cluster = world.cluster
+    assert isinstance(cluster, KubernetesCluster) and len(cluster.replaced) == 1
+    assert record.job_id is not None and parse_job_id(record.job_id)[2] not in cluster.replaced
+    assert len(cluster.jobs()) == 2
