@@ -99,6 +99,8 @@ class KubernetesApiServer(LoopbackHttpServer):
         self.logs: dict[tuple[str, str], str] = {}  # (pod uid, container) -> what it wrote
         self.messages: dict[tuple[str, str], str] = {}  # (pod uid, container) -> its termination message file
         self.requests: list[tuple[str, str]] = []  # (method, path without query)
+        # (namespace, pod name, port) -> what the pod's HTTP server answers through the pod proxy: path -> JSON
+        self.pod_http: dict[tuple[str, str, int], dict[str, Any]] = {}
         self.fail_next: list[int] = []  # status codes to answer, once each, before anything else
         self._version = 100
         super().__init__("k8s-api")
@@ -294,6 +296,8 @@ class KubernetesApiServer(LoopbackHttpServer):
                 return 401, _status(401, "Unauthorized", "Unauthorized")
             self._advance(self.clock())
             parts = [p for p in path.split("/") if p]
+            if parts[:2] == ["api", "v1"] and len(parts) >= 7 and parts[4] == "pods" and parts[6] == "proxy":
+                return self._pod_proxy(parts[3], parts[5], "/" + "/".join(parts[7:]))
             if parts[:2] == ["api", "v1"] and len(parts) == 7 and parts[4] == "pods" and parts[6] == "log":
                 return self._log(method, parts[3], parts[5], query)
             if parts[:2] == ["api", "v1"] and len(parts) >= 5 and parts[2] == "namespaces" and parts[4] == "pods":
@@ -350,6 +354,20 @@ class KubernetesApiServer(LoopbackHttpServer):
                 pod.obj["metadata"]["resourceVersion"] = self._next_version()
             return 200, pod.obj
         return 405, _status(405, "MethodNotAllowed", f"{method} is not supported on a pod")
+
+    def _pod_proxy(self, namespace: str, target: str, path: str) -> tuple[int, Any]:
+        """``pods/<name>:<port>/proxy/<path>``: the API server proxying to a running pod's port."""
+        name, _, port = target.partition(":")
+        pod = self.pods.get((namespace, name))
+        if pod is None:
+            return 404, _status(404, "NotFound", f'pods "{name}" not found', name)
+        served = self.pod_http.get((namespace, name, int(port or 80)))
+        if served is None or (pod.obj.get("status") or {}).get("phase") != "Running":
+            # What the API server says when nothing listens on that port of the pod.
+            return 503, _status(503, "ServiceUnavailable", f"error trying to reach service: dial tcp :{port}")
+        if path not in served:
+            return 404, "404 page not found"
+        return 200, served[path]
 
     def _log(self, method: str, namespace: str, name: str, query: dict[str, list[str]]) -> tuple[int, Any]:
         """``pods/<name>/log``: the API server's answers, text when there is a log."""

@@ -13,6 +13,8 @@ No YARN can run on these machines. This server answers as Hadoop 3's RM web serv
   final state for an ended application.
 - ``user.name`` required when *require_user* (401 otherwise, as with simple auth and
   anonymous access off).
+- ``GET /proxy/{id}/api/v1/applications/{id}/jobs`` and ``/stages``: the RM web proxy in front of
+  a running Spark driver's UI REST API, answering what ``driver_ui[id]`` holds.
 - a standby RM (``standby_for=<active>``): 307 with ``Location`` on the active RM, or, with
   ``standby_text``, 200 and Hadoop's "This is standby RM" page.
 
@@ -70,6 +72,8 @@ class YarnResourceManager(LoopbackHttpServer):
         self.lock = threading.Lock()
         self.apps: dict[str, _App] = {}
         self.requests: list[tuple[str, str, str | None]] = []  # (method, path, user.name)
+        # app id -> what its Spark driver's UI answers through the web proxy: {"jobs": [...], "stages": [...]}
+        self.driver_ui: dict[str, dict[str, Any]] = {}
         self.cluster_ts = 1764200000000
         self._seq = 0
         super().__init__("yarn-rm")
@@ -178,6 +182,8 @@ class YarnResourceManager(LoopbackHttpServer):
         with self.lock:
             self._advance(self.clock())
             parts = [p for p in path.split("/") if p]
+            if parts[:1] == ["proxy"] and len(parts) >= 2:
+                return self._proxy(parts[1], parts[2:])
             if parts[:4] != ["ws", "v1", "cluster", "apps"]:
                 return 404, _not_found(path), {}
             if len(parts) == 4 and method == "GET":
@@ -200,6 +206,19 @@ class YarnResourceManager(LoopbackHttpServer):
                     app.kill_at = self.clock() + self.kill_delay
                 return 202, {"state": app.data["state"]}, {"Location": f"{self.url}{path}"}
             return 405, {"RemoteException": {"exception": "WebApplicationException", "message": "Method Not Allowed"}}, {}
+
+    def _proxy(self, app_id: str, rest: list[str]) -> tuple[int, Any, dict[str, str]]:
+        """The RM web proxy (``/proxy/<app id>/...``) in front of a Spark driver's UI REST API."""
+        ui = self.driver_ui.get(app_id)
+        app = self.apps.get(app_id)
+        if ui is None or app is None or app.data["state"] != "RUNNING":
+            # The real proxy then shows the RM's own page for the application (HTML), not JSON.
+            return 404, f"<html>Application {app_id} has no tracking UI to proxy</html>", {}
+        if rest == ["api", "v1", "applications", app_id, "jobs"]:
+            return 200, ui["jobs"], {}
+        if rest == ["api", "v1", "applications", app_id, "stages"]:
+            return 200, ui["stages"], {}
+        return 404, "no such page", {}
 
 
 def _plan_from_args(args: list[str]) -> list[PlanStep]:

@@ -283,6 +283,18 @@ class KubernetesClient:
         self._object(answer, job_id)
         return "deleted"
 
+    def pod_proxy_get(self, namespace: str, name: str, port: int, path: str, *,
+                      job_id: str | None = None) -> tuple[int, bytes]:
+        """GET *path* of a pod's own HTTP server through the API server's pod proxy
+        (``pods/<name>:<port>/proxy<path>``): (HTTP status, body). Read-only; for what a pod says
+        of itself (a Spark driver's UI), so nothing here is decided. 404: no such pod or path."""
+        if not path.startswith("/") or not 0 < port < 65536:
+            raise InvalidArgument(f"Kubernetes pod proxy path {path[:80]!r} or port {port!r} is malformed")
+        target = f"{check_name(name, 'pod name')}:{port}"
+        answer = self._call("GET", f"/api/v1/namespaces/{check_name(namespace, 'namespace')}/pods/{target}/proxy{path}",
+                            None, job_id=job_id, accept=(404, 503))
+        return answer.status, answer.body
+
     def close(self) -> None:
         if self._owns_pool:
             self.pool.clear()

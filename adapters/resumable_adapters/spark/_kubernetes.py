@@ -37,12 +37,14 @@ from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 from resumable_core import InvalidArgument, JobNotFound, JsonValue, ProtocolError, SubmissionRejected, TransientError
+from resumable_core.progress import Progress
 from resumable_core.redaction import redact
 
 from ..kubernetes import KubernetesClient, check_name
 from ._batching import batch_key
 from ._cluster_submission import SparkClusterSubmission, reference_slug
 from ._launcher import LaunchResult, SparkSubmitLauncher, ambiguous_failure, usage_rejection
+from ._progress import kubernetes_progress
 
 log = logging.getLogger("resumable_adapters.spark")
 
@@ -263,6 +265,16 @@ class SparkKubernetesJob:
         # Where it runs within the cluster, not the API server's URL: reaching the same cluster by
         # another address is no new specification.
         return self.submission.fingerprint("kubernetes", self.client.namespace, self.image or "", self.pod_prefix)
+
+    def job_progress(self, job_id: str) -> Progress | None:
+        """Tasks and stages done, from the driver's UI through the API server's pod proxy (docs/progress.md).
+
+        Only while the pod runs (its UI is up), from the pod its last status check read."""
+        pod = self._last.get(job_id)
+        if pod is None or (pod.get("status") or {}).get("phase") != "Running":
+            return None
+        namespace, _, _ = parse_job_id(job_id)
+        return kubernetes_progress(self.client, namespace, pod, job_id)
 
     # -- submission outcomes ------------------------------------------------------------------
 

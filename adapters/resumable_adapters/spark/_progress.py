@@ -35,6 +35,8 @@ from resumable_core.progress import Count, Progress
 from .._http import NotSent, base_url, http_call, shown_url
 
 if TYPE_CHECKING:
+    from ..kubernetes import KubernetesClient
+    from ..yarn import YarnRestClient
     from ._client import SparkRestClient
 
 _APP_ID = re.compile(r"Connected to Spark cluster with app ID (\S+)")
@@ -42,8 +44,9 @@ _UI_BOUND = re.compile(r"Start Jetty (\S+?):(\d{1,5}) for SparkUI")
 _UI_PORT = re.compile(r"Successfully started service 'SparkUI' on port (\d{1,5})")
 _APP_ID_SAFE = re.compile(r"[A-Za-z0-9._:-]{1,200}")
 LABEL_STAGES = 2  # the active stages a label names
+DEFAULT_UI_PORT = 4040
 
-# What a reader answers for one GET: (HTTP status, body); it raises TransientError when it got none.
+# A GET of a path under the UI: (HTTP status, body); it raises TransientError when it got no answer.
 UiGet = Callable[[str], "tuple[int, bytes]"]
 
 
@@ -55,28 +58,28 @@ def api_paths(app_id: str) -> tuple[str, str]:
     return f"/api/v1/applications/{app}/jobs", f"/api/v1/applications/{app}/stages?status=active"
 
 
-def read_progress(get: UiGet, api_base: str, app_id: str, ui_url: str | None, *, job_id: str) -> Progress | None:
-    """The progress of *app_id* read through *get* under *api_base*; None while its UI has nothing to say."""
+def read_progress(get: UiGet, app_id: str, ui_url: str | None, *, job_id: str) -> Progress | None:
+    """The progress of *app_id* read through *get* (a GET of a path under the UI); None while it has nothing."""
     jobs_path, stages_path = api_paths(app_id)
-    jobs = _json_list(get, api_base + jobs_path, job_id)
+    jobs = _json_list(get, jobs_path, job_id)
     if jobs is None:
         return None
-    stages = _json_list(get, api_base + stages_path, job_id) or []
+    stages = _json_list(get, stages_path, job_id) or []
     return progress_from_ui(jobs, stages, ui_url)
 
 
-def _json_list(get: UiGet, url: str, job_id: str) -> list[Any] | None:
-    status, body = get(url)
+def _json_list(get: UiGet, path: str, job_id: str) -> list[Any] | None:
+    status, body = get(path)
     if status == 404:
         return None  # no such application (yet, or any more) on this UI: nothing to say
     if status != 200:
-        raise TransientError(f"Spark UI {shown_url(url)} answered HTTP {status}", job_id=job_id)
+        raise TransientError(f"the Spark UI answered HTTP {status} for {path}", job_id=job_id)
     try:
         value = json.loads(body)
     except (ValueError, UnicodeDecodeError):
-        raise TransientError(f"Spark UI {shown_url(url)} answered a body that is not JSON", job_id=job_id) from None
+        raise TransientError(f"the Spark UI answered {path} with a body that is not JSON", job_id=job_id) from None
     if not isinstance(value, list):
-        raise ProtocolError(f"Spark UI {shown_url(url)} answered JSON that is not a list", job_id=job_id)
+        raise ProtocolError(f"the Spark UI answered {path} with JSON that is not a list", job_id=job_id)
     return value
 
 
@@ -173,7 +176,7 @@ class StandaloneProgress:
         if found is None:
             return None
         app_id, ui = found
-        return read_progress(self._get, ui, app_id, ui + "/", job_id=driver_id)
+        return read_progress(lambda path: self._get(ui + path), app_id, ui + "/", job_id=driver_id)
 
     def _find(self, driver_id: str) -> tuple[str, str] | None:
         master = self.client.master_state()
@@ -195,4 +198,42 @@ class StandaloneProgress:
         return answer.status, answer.body
 
 
-__all__ = ["StandaloneProgress", "api_paths", "progress_from_ui", "read_progress", "standalone_ui"]
+def yarn_progress(client: YarnRestClient, app_id: str) -> Progress | None:
+    """A running YARN application's progress through the ResourceManager's web proxy."""
+    ui = f"{client.active_rm_url}/proxy/{app_id}/"
+    return read_progress(lambda path: client.proxy_get(app_id, path), app_id, ui, job_id=app_id)
+
+
+def kubernetes_progress(client: KubernetesClient, namespace: str, pod: dict[str, Any], job_id: str) -> Progress | None:
+    """A running driver pod's progress through the API server's pod proxy.
+
+    The application id is the pod's ``spark-app-selector`` label (Spark sets it); the UI port is
+    the driver container's port named ``spark-ui`` (``spark.ui.port``, 4040 by default). The link
+    is the API server's proxy URL: reachable with the cluster's credentials (``kubectl proxy``).
+    """
+    metadata = _mapping(pod.get("metadata"))
+    labels = _mapping(metadata.get("labels"))
+    app_id, name = labels.get("spark-app-selector"), metadata.get("name")
+    if not isinstance(app_id, str) or not isinstance(name, str):
+        return None
+    port = _ui_port(pod)
+    ui = f"{client.server}/api/v1/namespaces/{namespace}/pods/{name}:{port}/proxy/"
+    return read_progress(lambda path: client.pod_proxy_get(namespace, name, port, path, job_id=job_id), app_id, ui,
+                         job_id=job_id)
+
+
+def _mapping(value: object) -> Mapping[str, Any]:
+    return value if isinstance(value, Mapping) else {}
+
+
+def _ui_port(pod: Mapping[str, Any]) -> int:
+    spec = _mapping(pod.get("spec"))
+    for container in spec.get("containers") or []:
+        for port in (container.get("ports") or []) if isinstance(container, Mapping) else []:
+            if isinstance(port, Mapping) and port.get("name") == "spark-ui" and isinstance(port.get("containerPort"), int):
+                return int(port["containerPort"])
+    return DEFAULT_UI_PORT
+
+
+__all__ = ["StandaloneProgress", "api_paths", "kubernetes_progress", "progress_from_ui", "read_progress",
+           "standalone_ui", "yarn_progress"]

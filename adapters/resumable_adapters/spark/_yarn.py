@@ -27,12 +27,14 @@ import re
 from collections.abc import Mapping, Sequence
 
 from resumable_core import JobNotFound, JsonValue, ProtocolError, TransientError
+from resumable_core.progress import Progress
 from resumable_core.redaction import redact
 
 from ..yarn import YarnApplication, YarnRestClient, check_app_id
 from ._batching import batch_key
 from ._cluster_submission import SparkClusterSubmission, reference_slug
 from ._launcher import SparkSubmitLauncher, ambiguous_failure, usage_rejection
+from ._progress import yarn_progress
 
 log = logging.getLogger("resumable_adapters.spark")
 
@@ -181,6 +183,15 @@ class SparkYarnJob:
 
     def job_fingerprint(self) -> str:
         return self.submission.fingerprint("yarn")  # the RMs' addresses are where, not what
+
+    def job_progress(self, job_id: str) -> Progress | None:
+        """Tasks and stages done, from the driver's UI through the RM's web proxy (docs/progress.md).
+
+        Only once YARN says RUNNING: before, the proxy has no UI to show (its own page instead)."""
+        app = self._last.get(job_id)
+        if app is None or app.state != "RUNNING":
+            return None
+        return yarn_progress(self.client, check_app_id(job_id))
 
 
 __all__ = [

@@ -175,6 +175,20 @@ class YarnRestClient:
         state = data.get("state")
         return state if isinstance(state, str) else None
 
+    def proxy_get(self, app_id: str, path: str) -> tuple[int, bytes]:
+        """GET *path* of an application's own web UI through the ResourceManager's web proxy
+        (``/proxy/<app id><path>``), with the RM's credentials: (HTTP status, body). Read-only; for
+        what the application says of itself (Spark's progress), so nothing here is decided."""
+        if not path.startswith("/"):
+            raise InvalidArgument(f"YARN proxy path {path[:80]!r} must start with /")
+        app_id = check_app_id(app_id)
+        url = self._url(self.active_rm_url, f"/proxy/{app_id}{path}")
+        try:
+            answer = self._send("GET", url, None, {"Accept": "application/json"}, app_id)
+        except NotSent as exc:
+            raise TransientError(f"YARN web proxy unreachable: {exc}", job_id=app_id) from None
+        return answer.status, answer.body
+
     def close(self) -> None:
         if self._owns_pool:
             self.pool.clear()
