@@ -11,12 +11,20 @@ from __future__ import annotations
 import logging
 import time
 import uuid
+from typing import Any
 
 import pytest
 
 from resumable_adapters.spark._kubernetes import LAUNCH_ANNOTATION, parse_job_id
-from resumable_adapters.spark._launcher import LaunchResult
-from resumable_core import MemoryStateStore, SubmissionRejected, load_record, run_resumable
+from resumable_adapters.spark._launcher import LaunchResult, SparkSubmitLauncher
+from resumable_core import (
+    JobNotFound,
+    MemoryStateStore,
+    SubmissionRejected,
+    TransientError,
+    load_record,
+    run_resumable,
+)
 from resumable_core.record import JobRecord, Outcome, Phase, Submission
 from tests.services.kubernetes_api import KubernetesApiServer
 from tests.spark_kubernetes.conftest import FAST_POLL, JobFactory
@@ -89,3 +97,32 @@ def test_a_pod_whose_uid_is_not_the_one_spark_submit_printed_is_not_adopted(
     kube_api.recreate(name, namespace)
     with pytest.raises(SubmissionRejected, match=f"spark-submit reported uid {uid}"):
         job._ours_after_submit(name, reference, what, printed)
+
+
+class _TimesOutAfterCreating(SparkSubmitLauncher):
+    """spark-submit that made the driver pod, then hung until the launcher killed it at its timeout."""
+
+    def launch(self, *args: Any, **kwargs: Any) -> LaunchResult:
+        super().launch(*args, **kwargs)
+        raise TransientError("Kubernetes submission: spark-submit did not finish within 20s and was killed; "
+                             "it may have submitted")
+
+
+def test_a_launch_killed_after_making_its_pod_records_that_pod_at_once(
+    make_kube_job: JobFactory, kube_api: KubernetesApiServer, fake_kube_launcher: SparkSubmitLauncher
+) -> None:
+    # The issue's sequence, closed at its start: the pod this launch made (its reference and this
+    # launch's window) is the job now, so a later recreation has another uid and is never adopted.
+    job = make_kube_job(60.0)
+    job.launcher = _TimesOutAfterCreating(fake_kube_launcher.spark_submit, timeout=fake_kube_launcher.timeout)
+    reference = uuid.uuid4().hex
+    job_id = job.submit_job(reference)
+    namespace, name, uid = parse_job_id(job_id)
+    assert kube_api.pod(name, namespace)["metadata"]["uid"] == uid  # type: ignore[index]
+    kube_api.recreate(name, namespace)
+    with pytest.raises(JobNotFound, match="recreated"):
+        job.get_job_status(job_id)
+    # A launch killed before it made anything still leaves the intent, for the lookup.
+    kube_api.fail_next = [500]
+    with pytest.raises(TransientError, match="was killed"):
+        job.submit_job(uuid.uuid4().hex)

@@ -124,21 +124,29 @@ class SparkKubernetesJob:
         if self.image is not None:
             conf["spark.kubernetes.container.image"] = self.image
         started = self.clock()
+        window = f"{math.floor(started)}/{math.ceil(started + self.launcher.timeout)}"
         conf.update({
             "spark.kubernetes.submission.waitAppCompletion": "false",
             "spark.kubernetes.driver.pod.name": name,
             f"spark.kubernetes.driver.label.{REFERENCE_LABEL}": slug,
             f"spark.kubernetes.driver.annotation.{REFERENCE_ANNOTATION}": reference,
             # The launch is killed at the launcher's timeout: no pod it made is younger than that.
-            f"spark.kubernetes.driver.annotation.{LAUNCH_ANNOTATION}":
-                f"{math.floor(started)}/{math.ceil(started + self.launcher.timeout)}",
+            f"spark.kubernetes.driver.annotation.{LAUNCH_ANNOTATION}": window,
         })
         args = ["--master", self.client.master, "--deploy-mode", "cluster", *self.submission.options(),
                 *self.submission.app_tail()]
         what = f"Kubernetes submission of pod {name!r}"
         # KUBECONFIG pointed nowhere: fabric8 would otherwise mix in the user's own kubeconfig credentials.
-        result = self.launcher.launch(args, conf, secrets=(*self.submission.secret_values(), *self.client.secrets()),
-                                      env={"KUBECONFIG": "/nonexistent/resumable-core"}, files=files, what=what)
+        try:
+            result = self.launcher.launch(args, conf, secrets=(*self.submission.secret_values(),
+                                                               *self.client.secrets()),
+                                          env={"KUBECONFIG": "/nonexistent/resumable-core"}, files=files, what=what)
+        except TransientError as exc:  # killed at its timeout, or by a signal: it may have made the pod
+            made = self._made_by_this_launch(name, reference, window)
+            if made is None:
+                raise
+            log.warning("%s", redact(f"{what}: {exc.message}; the pod it made is there, and is the job"))
+            return made
         if result.returncode == 0:
             return self._ours_after_submit(name, reference, what, result)
         return self._after_failed_launch(result, name, reference, what)
@@ -281,6 +289,20 @@ class SparkKubernetesJob:
     def _job_id(self, pod: Mapping[str, Any]) -> str:
         meta = _meta(pod)
         return f"{meta.get('namespace') or self.client.namespace}/{meta.get('name')}/{meta.get('uid')}"
+
+    def _made_by_this_launch(self, name: str, reference: str, window: str) -> str | None:
+        """The id of the pod under *name* when this very launch made it (its reference, this launch's window,
+        created within it), recorded now rather than looked up later, when a recreation may have taken the name."""
+        try:
+            pod = self.client.get_pod(self.client.namespace, name)
+        except (TransientError, ProtocolError):
+            return None  # the caller's error stands: the next attempt looks the reference up
+        if pod is None:
+            return None
+        annotations = _meta(pod).get("annotations") or {}
+        if annotations.get(REFERENCE_ANNOTATION) != reference or annotations.get(LAUNCH_ANNOTATION) != window:
+            return None
+        return None if _recreated(pod) is not None else self._job_id(pod)
 
     def _ours_after_submit(self, name: str, reference: str, what: str, result: LaunchResult) -> str:
         pod = self.client.get_pod(self.client.namespace, name)
