@@ -66,6 +66,8 @@ class _JobRunJob:
     active: frozenset[str] = frozenset()
     succeeded: frozenset[str] = frozenset()
     failed: frozenset[str] = frozenset()
+    read_operation = ("", "")  # the boto3 method and the API operation that read one run
+    client: Any
     _last: dict[str, Mapping[str, Any]]
 
     def is_job_active(self, status: str) -> bool:
@@ -103,11 +105,27 @@ class _JobRunJob:
             "ended_at": iso(run.get("finishedAt") or (run.get("updatedAt") if status not in self.active else None)),
         }
 
-    def _describe(self, job_id: str) -> Mapping[str, Any]:
+    def _where(self) -> str:
+        """The container, in words: ``on application X``."""
         raise NotImplementedError
 
-    def _cancel(self, job_id: str) -> None:
+    def _run_ids(self, job_id: str) -> dict[str, Any]:
+        """The members that name run *job_id* in GetJobRun / DescribeJobRun / CancelJobRun."""
         raise NotImplementedError
+
+    def _describe(self, job_id: str) -> Mapping[str, Any]:
+        method, operation = self.read_operation
+        what = f"{self.system} {operation} {job_id} {self._where()}"
+        answer = aws_call(what, getattr(self.client, method), job_id=job_id, **self._run_ids(job_id))
+        run = answer.get("jobRun") if isinstance(answer, Mapping) else None
+        if not isinstance(run, Mapping):
+            raise ProtocolError(f"{what}: the answer has no jobRun", job_id=job_id)
+        self._last[job_id] = run
+        return run
+
+    def _cancel(self, job_id: str) -> None:
+        aws_call(f"{self.system} CancelJobRun {job_id} {self._where()}", self.client.cancel_job_run, job_id=job_id,
+                 **self._run_ids(job_id))
 
 
 class EmrServerlessJob(_JobRunJob):
@@ -122,6 +140,7 @@ class EmrServerlessJob(_JobRunJob):
 
     system = "EMR Serverless"
     active, succeeded, failed = SERVERLESS_STATES_ACTIVE, SERVERLESS_STATES_SUCCEEDED, SERVERLESS_STATES_FAILED
+    read_operation = ("get_job_run", "GetJobRun")
 
     def __init__(
         self,
@@ -172,19 +191,11 @@ class EmrServerlessJob(_JobRunJob):
     def job_fingerprint(self) -> str:
         return fingerprint("emr-serverless", self.request)
 
-    def _describe(self, job_id: str) -> Mapping[str, Any]:
-        what = f"{self.system} GetJobRun {job_id} on application {self.application_id}"
-        answer = aws_call(what, self.client.get_job_run, job_id=job_id, applicationId=self.application_id,
-                          jobRunId=job_id)
-        run = answer.get("jobRun") if isinstance(answer, Mapping) else None
-        if not isinstance(run, Mapping):
-            raise ProtocolError(f"{what}: the answer has no jobRun", job_id=job_id)
-        self._last[job_id] = run
-        return run
+    def _where(self) -> str:
+        return f"on application {self.application_id}"
 
-    def _cancel(self, job_id: str) -> None:
-        aws_call(f"{self.system} CancelJobRun {job_id} on application {self.application_id}",
-                 self.client.cancel_job_run, job_id=job_id, applicationId=self.application_id, jobRunId=job_id)
+    def _run_ids(self, job_id: str) -> dict[str, Any]:
+        return {"applicationId": self.application_id, "jobRunId": job_id}
 
 
 def eks_run_name(name: str | None, reference: str) -> str:
@@ -205,6 +216,7 @@ class EmrEksJob(_JobRunJob):
 
     system = "EMR on EKS"
     active, succeeded, failed = EKS_STATES_ACTIVE, EKS_STATES_SUCCEEDED, EKS_STATES_FAILED
+    read_operation = ("describe_job_run", "DescribeJobRun")
 
     def __init__(
         self,
@@ -277,19 +289,11 @@ class EmrEksJob(_JobRunJob):
     def job_fingerprint(self) -> str:
         return fingerprint("emr-eks", {**self.request, "name": self.name})
 
-    def _describe(self, job_id: str) -> Mapping[str, Any]:
-        what = f"{self.system} DescribeJobRun {job_id} on virtual cluster {self.virtual_cluster_id}"
-        answer = aws_call(what, self.client.describe_job_run, job_id=job_id, id=job_id,
-                          virtualClusterId=self.virtual_cluster_id)
-        run = answer.get("jobRun") if isinstance(answer, Mapping) else None
-        if not isinstance(run, Mapping):
-            raise ProtocolError(f"{what}: the answer has no jobRun", job_id=job_id)
-        self._last[job_id] = run
-        return run
+    def _where(self) -> str:
+        return f"on virtual cluster {self.virtual_cluster_id}"
 
-    def _cancel(self, job_id: str) -> None:
-        aws_call(f"{self.system} CancelJobRun {job_id} on virtual cluster {self.virtual_cluster_id}",
-                 self.client.cancel_job_run, job_id=job_id, id=job_id, virtualClusterId=self.virtual_cluster_id)
+    def _run_ids(self, job_id: str) -> dict[str, Any]:
+        return {"id": job_id, "virtualClusterId": self.virtual_cluster_id}
 
 
 __all__ = [
