@@ -204,6 +204,9 @@ def test_an_unreachable_workspace_is_transient() -> None:
     server.stop()
     with pytest.raises(TransientError):
         DatabricksSubmitRunJob(client, {"tasks": [task("a")]}).get_job_status("1001")
+    # The SDK's host-metadata probe (made while the client is built, outside our clock) retries an
+    # unreachable host for retry_timeout_seconds: bounded by the client's timeout, not 300 s.
+    assert client.workspace.config.retry_timeout_seconds == 2
 
 
 def test_404_on_a_run_is_not_found(databricks_client: DatabricksJobsClient) -> None:

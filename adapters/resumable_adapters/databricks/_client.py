@@ -13,6 +13,7 @@ whose ``sleep`` ends the loop at its first wait (``_NoRetryClock``): every error
 from __future__ import annotations
 
 import functools
+import math
 import time
 import typing
 from collections.abc import Callable, Iterator
@@ -154,7 +155,11 @@ class DatabricksJobsClient:
         if timeout <= 0:
             raise InvalidArgument(f"DatabricksJobsClient timeout must be > 0 seconds, got {timeout!r}")
         try:
-            settings = Config(host=host, token=token, http_timeout_seconds=timeout, clock=_NoRetryClock(), **config)
+            # retry_timeout_seconds bounds the one call that does not go through our clock: the
+            # SDK's host-metadata probe while Config is made, which retries an unreachable host
+            # for 300 s by default before it gives up and goes on without it.
+            settings = Config(host=host, token=token, http_timeout_seconds=timeout,
+                              retry_timeout_seconds=max(1, math.ceil(timeout)), clock=_NoRetryClock(), **config)
             self.workspace = WorkspaceClient(config=settings)
         except ValueError as exc:  # the SDK's configuration errors (no host, no credentials)
             raise InvalidArgument(f"Databricks client configuration: {exc}") from None
