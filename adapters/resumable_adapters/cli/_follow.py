@@ -23,6 +23,7 @@ from resumable_core.aio import (
     AsyncSupportsCancel,
     AsyncSupportsFindByReference,
 )
+from resumable_core.progress import AsyncSupportsProgress, Progress
 
 from ._watch_output import WatchOutput
 
@@ -83,6 +84,12 @@ async def _cancel_job(self: FollowedJob, job_id: str) -> None:
     await self.call(f"cancel of job {job_id}", lambda: cast(AsyncSupportsCancel, self.job).cancel_job(job_id))
 
 
+async def _job_progress(self: FollowedJob, job_id: str) -> Progress | None:
+    # Not through call(): a failing progress call is the core's to log and ignore, not a retry to show.
+    seen: Progress | None = await cast(AsyncSupportsProgress, self.job).job_progress(job_id)
+    return seen
+
+
 async def _get_job_statuses(self: FollowedJob, job_ids: Sequence[str]) -> Mapping[str, str]:
     # One listing answers for many keys; it is shown on the key whose job made it.
     statuses: Mapping[str, str] = await self.call(
@@ -101,6 +108,8 @@ def followed(job: AsyncResumableJob[Any], key: str, output: WatchOutput) -> Asyn
         # Keys on one cluster are asked in one listing per tick (the core's StatusBatcher).
         members["get_job_statuses"] = _get_job_statuses
         members["batch_key"] = property(_batch_key)
+    if callable(getattr(job, "job_progress", None)):
+        members["job_progress"] = _job_progress
     if callable(getattr(job, "find_job_by_reference", None)):
         members["find_job_by_reference"] = _find_job_by_reference
     if callable(getattr(job, "cancel_job", None)):

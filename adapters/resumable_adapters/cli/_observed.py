@@ -29,7 +29,8 @@ _OPTIONAL_CALLS: dict[str, Callable[[tuple[Any, ...]], str]] = {
     "find_job_by_reference": lambda args: f"lookup of reference {args[0]}",
     "cancel_job": lambda args: f"cancel of job {args[0]}",
 }
-_OPTIONAL_PLAIN = ("job_fingerprint", "poll_until_complete")
+# job_progress is not observed: its failures are the core's to log and ignore, never a retry to announce.
+_OPTIONAL_PLAIN = ("job_fingerprint", "job_progress", "poll_until_complete")
 
 
 class ObservedJob:

@@ -31,6 +31,7 @@ from resumable_core.events import (
     Submitted,
     WaitingForOwner,
 )
+from resumable_core.progress import Progress
 from resumable_core.redaction import redact
 
 Mode = Literal["tty", "plain", "json"]
@@ -54,7 +55,11 @@ def event_json(event: Event, now: float) -> dict[str, JsonValue]:
     data: dict[str, JsonValue] = {"event": event_name(event), "time": now, "message": event.describe()}
     for field in dataclasses.fields(event):
         value = getattr(event, field.name)
-        data[field.name] = value.value if isinstance(value, enum.Enum) else value
+        if isinstance(value, enum.Enum):
+            value = value.value
+        elif isinstance(value, Progress):  # ProgressReported: its versioned JSON form, as the record holds it
+            value = value.to_json()
+        data[field.name] = value
     return data
 
 

@@ -16,6 +16,8 @@ from collections.abc import Sequence
 from resumable_core import JobRecord, JsonValue, Outcome, Phase
 from resumable_core.redaction import redact
 
+from ._progress_view import progress_rows
+
 
 def seen_status(recorded: str | None, live: str | None, *, cancelled: bool) -> str:
     """The status column: what was last seen, and when it was seen if that is not now."""
@@ -53,6 +55,10 @@ def show_status(record: JobRecord, live: str | None, *, json_mode: bool) -> None
         ("submissions", str(record.submissions)),
         ("updated", _when(record.updated_at)),
     ]
+    # The last progress the job reported (kept after its end), with the time it was seen.
+    rows.extend(progress_rows(record.progress))
+    if record.progress is not None:
+        rows.append(("seen", _when(record.progress_at)))
     if record.has_result:
         rows.append(("result", json.dumps(record.result, sort_keys=True)))
     width = max(len(name) for name, _ in rows)

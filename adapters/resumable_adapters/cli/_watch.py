@@ -95,7 +95,7 @@ def cmd_watch(args: argparse.Namespace) -> int:
     watchers = {t.key: t.kind.watcher() for t in selection.targets}
     rows = [Row(t.key, t.record.job_id, t.record.status or t.record.phase.value.upper(),
                 (t.kind.started_at(t.record.job_id) if t.record.job_id and mode == "tty" else None) or now,
-                is_active=watchers[t.key].is_job_active)
+                is_active=watchers[t.key].is_job_active, progress=t.record.progress)
             for t in selection.targets]
     output = WatchOutput(mode, rows)
     supervisor = Supervisor(store, max_concurrent_calls=args.max_concurrent_calls,

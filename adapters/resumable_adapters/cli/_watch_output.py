@@ -22,10 +22,20 @@ from dataclasses import dataclass
 from typing import TextIO
 
 from resumable_core import Event, JsonValue
-from resumable_core.events import Finished, Reattached, ResultReused, StatusChanged, Submitted, WaitingForOwner
+from resumable_core.events import (
+    Finished,
+    ProgressReported,
+    Reattached,
+    ResultReused,
+    StatusChanged,
+    Submitted,
+    WaitingForOwner,
+)
+from resumable_core.progress import Progress
 from resumable_core.redaction import redact
 
 from ._output import Mode, Output, clock_text, event_json, format_duration
+from ._progress_view import progress_cell
 
 
 @dataclass
@@ -37,6 +47,7 @@ class Row:
     note: str = ""
     ended_at: float | None = None
     is_active: Callable[[str], bool] = lambda status: True  # the key's job's own rule
+    progress: Progress | None = None  # the last the job reported (the record's, then each ProgressReported)
 
 
 class WatchOutput:
@@ -78,6 +89,8 @@ class WatchOutput:
                 row.since = self.clock()
         elif isinstance(event, StatusChanged):
             row.status = event.status
+        elif isinstance(event, ProgressReported):
+            row.progress = event.progress
         elif isinstance(event, Finished):
             row.status, row.ended_at = event.status, self.clock()
         elif isinstance(event, ResultReused):
@@ -87,7 +100,8 @@ class WatchOutput:
             row.note = f"for another process's submission until {clock_text(event.lease_until)}"
         # On a terminal a status change is the table's to show; elsewhere a line, except
         # for the end, which has its own (Finished).
-        quiet = isinstance(event, StatusChanged) and (self.mode == "tty" or not row.is_active(event.status))
+        quiet = (isinstance(event, StatusChanged) and (self.mode == "tty" or not row.is_active(event.status))) or (
+            isinstance(event, ProgressReported) and self.mode == "tty")
         if not quiet:
             self._say(f"{event.key}: {event.describe()}", once=isinstance(event, WaitingForOwner))
         self.redraw()
@@ -171,8 +185,11 @@ class WatchOutput:
             retrying = self._retrying.get(row.key)
             note = f"retrying {retrying[0]} (attempt {retrying[1]})" if retrying is not None else row.note
             key = row.key if len(row.key) <= key_width else row.key[: key_width - 1] + "~"
+            cell = progress_cell(row.progress)
             text.append(f"{key:<{key_width}}  {row.job_id or '-':<{id_width}}  {row.status:<10}  "
-                        f"{elapsed:>8}  {note}".rstrip())
+                        f"{elapsed:>8}  {cell or note}".rstrip())
+            if row.progress is not None and row.progress.ui_url and row.ended_at is None:
+                text.append(f"{'':<{key_width}}  ui: {row.progress.ui_url}")
         if hidden:
             ended = sum(1 for r in hidden if r.ended_at is not None)
             text.append(f"... and {len(hidden)} more ({ended} ended)")
