@@ -25,7 +25,7 @@ from resumable_core import (
     SubmissionRejected,
     TransientError,
 )
-from resumable_core.errors import TransientBudgetExhausted
+from resumable_core.errors import MalformedAnswer, TransientBudgetExhausted
 from tests.services.spark import free_port
 from tests.spark.misbehaving_server import MisbehavingServer, Reply, misbehaving_server
 
@@ -63,9 +63,10 @@ def status_reply(state: str) -> Reply:
     [
         (Reply.html(500, "Server Error"), TransientError, "HTTP 500"),
         (Reply.html(503, "Unavailable"), TransientError, "HTTP 503"),
-        (Reply.html(200, "oops"), ProtocolError, "HTML"),
-        (Reply(200, b"not json at all"), ProtocolError, "non-JSON"),
-        (Reply(200, b"[1, 2]", {"Content-Type": "application/json"}), ProtocolError, "non-JSON"),
+        # Garbled (issue 17, item 6): asked again within the budget. Well-formed against the protocol: not.
+        (Reply.html(200, "oops"), MalformedAnswer, "HTML"),
+        (Reply(200, b"not json at all"), MalformedAnswer, "non-JSON"),
+        (Reply(200, b"[1, 2]", {"Content-Type": "application/json"}), ProtocolError, "JSON list"),
         (Reply.json(driverState="RUNNING"), ProtocolError, "success"),
         (Reply.json(468, action="ErrorResponse", message="Unknown protocol version 'v1'", highestProtocolVersion="v2"),
          ProtocolError, "468"),
