@@ -44,6 +44,15 @@ if [ ! -f "$stamp" ] || [ pyproject.toml -nt "$stamp" ]; then
         # (Airflow, common-compat, requests, tenacity) the line above installed.
         .venv/bin/python -m pip install --quiet --quiet --disable-pip-version-check --no-deps \
             'apache-airflow-providers-apache-spark==6.3.4'
+        # The stock Databricks operators (tests/databricks/test_airflow_bridge.py), without the SQL
+        # connector, pandas and pyarrow they require for their SQL hooks: the Jobs operators import
+        # mergedeep and what the lines above installed (databricks-sdk comes with the test extra).
+        .venv/bin/python -m pip install --quiet --quiet --disable-pip-version-check --no-deps \
+            'apache-airflow-providers-databricks==7.23.0' 'mergedeep==1.3.4'
+        # A Flink 2.3 distribution for tests/flink (bin/ in apache-flink, lib/ in apache-flink-libraries),
+        # without their Python dependencies (apache-beam, pandas, pyarrow): the tests run its JVMs only.
+        .venv/bin/python -m pip install --quiet --quiet --disable-pip-version-check --no-deps --no-cache-dir \
+            'apache-flink==2.3.0' 'apache-flink-libraries==2.3.0'
     else
         .venv/bin/python -m pip install --quiet --quiet --disable-pip-version-check -e .
     fi
@@ -64,5 +73,12 @@ if [ "$profile" = test ]; then
         export DEBIAN_FRONTEND=noninteractive
         apt-get update -qq
         apt-get install -y -qq postgresql >/dev/null
+    fi
+    # tmux: a real terminal for the CLI's live display (tests/cli/test_progress_cli.py).
+    if ! command -v tmux >/dev/null 2>&1; then
+        echo "bootstrap: installing tmux from Debian's packages" >&2
+        export DEBIAN_FRONTEND=noninteractive
+        apt-get update -qq
+        apt-get install -y -qq tmux >/dev/null
     fi
 fi

@@ -25,6 +25,13 @@ cleanup() {
 trap cleanup EXIT
 
 status=0
+# Two workers (this machine's cores), each starting the services its tests ask for (its own Spark,
+# PostgreSQL, ... on free ports). --dist loadfile keeps a module on one worker, so a module's fixtures
+# (a moto server, an Airflow sandbox) are made once. RESUMABLE_TEST_WORKERS=0 runs in one process.
+workers="${RESUMABLE_TEST_WORKERS:-2}"
+if [ "$workers" -gt 0 ]; then
+    set -- -n "$workers" --dist loadfile "$@"
+fi
 .venv/bin/python -m pytest "$@" || status=$?
 echo "== ruff"
 .venv/bin/python -m ruff check . || status=$?

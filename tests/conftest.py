@@ -13,7 +13,7 @@ from resumable_core import JsonValue, MemoryStateStore, StateStore
 # Each service plugin starts its real server lazily, only for tests that ask for it.
 pytest_plugins = [
     name
-    for name in ("tests.services.spark", "tests.services.postgres", "tests.services.kdc")
+    for name in ("tests.services.spark", "tests.services.postgres", "tests.services.kdc", "tests.services.flink")
     if importlib.util.find_spec(name) is not None
 ]
 
