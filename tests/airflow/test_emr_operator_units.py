@@ -8,13 +8,15 @@ instance and a MemoryStateStore. The stock operators are the installed amazon pr
 from __future__ import annotations
 
 import inspect
+import threading
+import time
 from collections.abc import Iterator
 from types import SimpleNamespace
 from typing import Any
 
 import pytest
 
-from resumable_core import InvalidArgument, MemoryStateStore, Phase, load_record
+from resumable_core import InvalidArgument, JobFailed, MemoryStateStore, Phase, load_record
 from tests.aws.emrkit import FAST, HOLD, job_ids, new_container
 from tests.services.moto import REGION
 from tests.services.moto_emr import RELEASE_LABEL, ROLE_ARN, EmrMotoServer, emr_moto
@@ -162,3 +164,59 @@ def test_the_trigger_builds_a_job_that_asks_the_status(aws_connection: EmrMotoSe
     status = watcher.get_job_status(job_id)
     assert watcher.is_job_active(status)
     aws_connection.release(job_id)
+
+
+def _run_until_submitted(operator: Any) -> tuple[threading.Thread, dict[str, Any]]:
+    outcome: dict[str, Any] = {}
+
+    def execute() -> None:
+        try:
+            outcome["value"] = operator.execute({"ti": stand_in_ti()})
+        except Exception as exc:  # reported to the test
+            outcome["error"] = exc
+
+    thread = threading.Thread(target=execute)
+    thread.start()
+    deadline = time.monotonic() + 60
+    while operator._job_id is None and thread.is_alive() and time.monotonic() < deadline:
+        time.sleep(0.02)  # the try's own record of its job id, which on_kill reads
+    assert operator._job_id is not None, outcome
+    return thread, outcome
+
+
+def _timed_out(operator: Any) -> None:
+    """on_kill as Airflow's runner calls it for an execution timeout: inside ``except AirflowTaskTimeout``."""
+    from resumable_adapters.airflow._compat import AirflowTaskTimeout
+
+    try:
+        raise AirflowTaskTimeout("execution_timeout")
+    except AirflowTaskTimeout:
+        operator.on_kill()
+
+
+@pytest.mark.parametrize("kind", ["step", "eks"])
+def test_a_timeout_cancels_the_job(aws_connection: EmrMotoServer, kind: str) -> None:
+    container = new_container(aws_connection, kind)
+    extra: dict[str, Any] = {"wait_for_completion": True} if kind == "step" else {}
+    store = MemoryStateStore()
+    operator = build(kind, container, store, directives=[HOLD], **extra)
+    thread, outcome = _run_until_submitted(operator)
+    _timed_out(operator)
+    thread.join(60)
+    assert isinstance(outcome.get("error"), JobFailed), outcome  # the try's polling saw the cancel
+    [job_id] = job_ids(aws_connection.endpoint_url, kind, container)
+    assert operator.make_job({"ti": stand_in_ti()}).get_job_status(job_id) == "CANCELLED"
+    record = load_record(store, "airflow/d/r/emr/-1")
+    assert record is not None and record.phase is Phase.FAILED  # a timeout reruns: the next try submits afresh
+
+
+def test_cancel_on_kill_false_leaves_the_run(aws_connection: EmrMotoServer) -> None:
+    application = new_container(aws_connection, "serverless")
+    operator = build("serverless", application, MemoryStateStore(), directives=[HOLD], cancel_on_kill=False)
+    thread, outcome = _run_until_submitted(operator)
+    _timed_out(operator)
+    job_id = operator._job_id
+    assert operator.make_job({"ti": stand_in_ti()}).get_job_status(job_id) == "RUNNING"
+    aws_connection.release(job_id)
+    thread.join(60)
+    assert outcome.get("value") == job_id, outcome
