@@ -8,7 +8,7 @@ token). The DAG is written as for KubernetesPodOperator. One DAG, two processes:
     start:   worker_shutdown gets a SIGTERM while its task instance still runs: the pod is
              left running and the retry (same process) reattaches to it;
              marked_failed: a user marks it failed while it runs: the pod is deleted, with
-             the uid as precondition;
+             the uid as precondition; timed_out: its execution_timeout deletes it the same way;
              crash: the process dies hard at its first status query
     resume:  crash's retry reattaches to the SAME pod and returns its XCom
 
@@ -47,9 +47,11 @@ shutdown = ClusterPodOperator(task_id="k8s_worker_shutdown", name="worker-shutdo
                               retries=1, retry_delay=timedelta(0), **common)
 marked = ClusterPodOperator(task_id="k8s_marked_failed", name="marked-failed",
                             hook=set_state_then_sigterm(DAG_ID, "failed"), **common)
+timed_out = ClusterPodOperator(task_id="k8s_timed_out", name="timed-out", execution_timeout=timedelta(seconds=3),
+                               **common)
 crash = ClusterPodOperator(task_id="k8s_crash", name="crash", do_xcom_push=True, retries=1,
                            retry_delay=timedelta(0), trigger_rule="all_done", **common)
-[shutdown, marked] >> crash
+[shutdown, marked, timed_out] >> crash
 """
 
 
@@ -140,9 +142,20 @@ def test_a_user_marking_the_task_failed_deletes_the_pod(scenarios: Scenarios) ->
     assert report.record("k8s_marked_failed")["phase"] == "cancelled"
 
 
+def test_an_execution_timeout_deletes_the_pod_and_a_retry_would_run_again(scenarios: Scenarios) -> None:
+    report, view = scenarios.steps["resume"], scenarios.view
+    assert report.task("k8s_timed_out")["state"] == "failed"
+    [job_id] = view.submitted("timed-out")
+    view.assert_killed(job_id)
+    record = report.record("k8s_timed_out")
+    # Left FAILED, not CANCELLED: a retry after a timeout runs the work again.
+    assert record["job_id"] == job_id and record["phase"] == "failed"
+    assert record["history"][-1]["outcome"] == "cancelled"
+
+
 def test_the_pods_are_the_stock_operators_and_no_credential_is_logged(scenarios: Scenarios) -> None:
     created = [e.body for e in scenarios.kube_api.exchanges if e.method == "POST" and e.code == 201]
-    assert len(created) == 3
+    assert len(created) == 4
     for pod in created:
         labels = pod["metadata"]["labels"]
         assert labels["dag_id"] == DAG_ID and labels["kubernetes_pod_operator"] == "True"
