@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Protocol, runtime_checkable
 
 from ._errors import InvalidArgument
+from ._redact import redact
 from ._types import JsonValue
 
 if TYPE_CHECKING:
@@ -77,8 +78,15 @@ class Progress:
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "counts", tuple(self.counts))
-        if self.label is not None and len(self.label) > LABEL_LIMIT:
-            object.__setattr__(self, "label", self.label[: LABEL_LIMIT - 1] + "…")
+        if any(not isinstance(c, Count) for c in self.counts):
+            raise InvalidArgument("Progress counts must be Count values")
+        # What a job says of itself reaches the record, logs and UIs: no credential in any of it.
+        label = redact(self.label) if self.label is not None else None
+        if label is not None and len(label) > LABEL_LIMIT:
+            label = label[: LABEL_LIMIT - 1] + "…"
+        object.__setattr__(self, "label", label)
+        if self.ui_url is not None:
+            object.__setattr__(self, "ui_url", _without_userinfo(redact(self.ui_url)))
 
     @property
     def main(self) -> Count | None:
@@ -126,6 +134,18 @@ class Progress:
             return cls(counts=tuple(counts), label=label, ui_url=ui_url)
         except InvalidArgument:
             return None
+
+
+def _without_userinfo(url: str) -> str:
+    """*url* without a ``user:password@`` part (a link for a person carries no credential)."""
+    if "@" not in url:
+        return url
+    from urllib.parse import urlsplit, urlunsplit  # deferred: only a link with an "@" pays for it
+
+    parts = urlsplit(url)
+    if "@" not in parts.netloc:
+        return url
+    return urlunsplit(parts._replace(netloc=parts.netloc.rsplit("@", 1)[1]))
 
 
 def _is_int(value: object) -> bool:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
 from typing import Any
 
@@ -139,6 +140,13 @@ def test_counts_describe_raw_numbers_and_reject_nonsense() -> None:
         Count("tasks", 1, -2)
     with pytest.raises(InvalidArgument):
         PollPolicy(progress_interval=-1)
+
+
+def test_no_credential_reaches_the_link_or_the_label() -> None:
+    progress = Progress(label="reading with password=hunter2", ui_url="https://alice:s3cret@ui.example:8443/app?x=1")
+    assert progress.ui_url == "https://ui.example:8443/app?x=1"
+    assert progress.label is not None and "hunter2" not in progress.label
+    assert "s3cret" not in json.dumps(progress.to_json())
 
 
 # -- the drivers ------------------------------------------------------------------------------------
