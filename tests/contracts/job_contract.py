@@ -21,6 +21,7 @@ from resumable_core import (
     Phase,
     Poller,
     PollPolicy,
+    ResumableError,
     ResumableJob,
     SupportsCancel,
     SupportsFindByReference,
@@ -29,6 +30,7 @@ from resumable_core import (
     run_resumable,
 )
 from resumable_core.aio import Supervisor, SupportsBatchStatus, in_threads
+from resumable_core.progress import Progress, SupportsProgress
 from resumable_core.store import is_json
 
 
@@ -102,6 +104,17 @@ class JobContract:
         status = Poller(harness.poll).wait(job, job_id)
         assert not job.is_job_active(status) and not job.is_job_succeeded(status)
         job.cancel_job(job_id)  # cancelling an ended job is not an error
+
+    def test_progress_of_an_unknown_job_is_none_or_a_typed_error(self, harness: JobHarness) -> None:
+        """``job_progress`` (optional) says nothing false: nothing to say is None, a failure a ResumableError."""
+        job = harness.job("succeed")
+        if not isinstance(job, SupportsProgress):
+            pytest.skip("adapter reports no progress")
+        try:
+            seen = job.job_progress(harness.unknown_job_id())
+        except ResumableError:
+            return  # the core logs it and carries on
+        assert seen is None or (isinstance(seen, Progress) and Progress.from_json(seen.to_json()) == seen)
 
     def test_fingerprint_follows_the_spec(self, harness: JobHarness) -> None:
         a1, a2, b = harness.job("succeed", "a"), harness.job("succeed", "a"), harness.job("succeed", "b")

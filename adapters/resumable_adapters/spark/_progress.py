@@ -45,6 +45,7 @@ _UI_PORT = re.compile(r"Successfully started service 'SparkUI' on port (\d{1,5})
 _APP_ID_SAFE = re.compile(r"[A-Za-z0-9._:-]{1,200}")
 LABEL_STAGES = 2  # the active stages a label names
 DEFAULT_UI_PORT = 4040
+UI_DEADLINE = 10.0  # seconds for one call to a driver's UI (connect 3 s)
 
 # A GET of a path under the UI: (HTTP status, body); it raises TransientError when it got no answer.
 UiGet = Callable[[str], "tuple[int, bytes]"]
@@ -168,7 +169,10 @@ class StandaloneProgress:
     """
 
     def __init__(self, client: SparkRestClient) -> None:
+        import urllib3  # the client's own dependency: loaded already
+
         self.client = client
+        self.timeout = urllib3.Timeout(connect=3.0, read=UI_DEADLINE)
         self._ui_of: dict[str, tuple[str, str]] = {}  # driver id -> (app id, UI base)
 
     def progress(self, driver_id: str) -> Progress | None:
@@ -190,9 +194,10 @@ class StandaloneProgress:
         return found
 
     def _get(self, url: str) -> tuple[int, bytes]:
+        # Its own short bound: a UI that does not answer must not hold the polling for the client's long one.
         try:
             answer = http_call(self.client.pool, "GET", url, body=None, headers={"Accept": "application/json"},
-                               timeout=self.client.timeout, deadline=self.client.call_deadline)
+                               timeout=self.timeout, deadline=UI_DEADLINE)
         except NotSent as exc:
             raise TransientError(f"Spark UI {shown_url(url)} unreachable: {exc.reason}") from None
         return answer.status, answer.body
