@@ -85,3 +85,27 @@ def test_sigkill_between_submit_and_persist_then_the_retry_adopts_the_job(
         assert "Submitted" in events  # submitted again, and Flink answered "duplicate": adopted
         assert "exists already" in err  # FlinkJob's warning when it adopts from the duplicate refusal
     assert set(kit.cluster.jobs()) - before == {accepted}  # one job, not two
+
+
+def test_sigkill_while_polling_then_the_rerun_reattaches_to_the_same_job(kit: FlinkKit, tmp_path: Path) -> None:
+    control = kit.control()
+    db = tmp_path / "state.db"
+    cfg = dict(rest_url=kit.cluster.rest_url, jar=str(kit.jar.jar), control=str(control.directory),
+               checkpoints=str(tmp_path / "checkpoints"), db=str(db), key="stream")
+    before = set(kit.cluster.jobs())
+    first = subprocess.Popen([sys.executable, "-m", "tests.flink.crash_client", json.dumps(cfg)], cwd=ROOT,
+                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        job_id = wait_recorded(db, "stream", first)  # held running: the client is polling it
+    finally:
+        first.kill()  # SIGKILL mid-poll: the job keeps running on the cluster
+        first.communicate(timeout=30)
+    assert first.returncode == -signal.SIGKILL
+    control.finish()
+    code, lines, err = run_client(cfg)
+    assert code == 0, (lines, err)
+    reattached = [line for line in lines if line.get("event") == "Reattached"]
+    assert reattached and reattached[0]["job_id"] == job_id and reattached[0]["via"] == "record"
+    assert "Submitted" not in [line.get("event") for line in lines]
+    assert lines[-1]["result"]["job_id"] == job_id
+    assert set(kit.cluster.jobs()) - before == {job_id}

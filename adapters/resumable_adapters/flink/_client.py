@@ -15,6 +15,7 @@ every answer is mapped here, at the edge, to what it proves:
 
 from __future__ import annotations
 
+import hashlib
 import json
 import logging
 import re
@@ -101,6 +102,12 @@ class FlinkRestClient:
     def __repr__(self) -> str:
         return f"FlinkRestClient({shown_url(self.url)!r})"
 
+    @property
+    def listing_key(self) -> str:
+        """What one ``/jobs/overview`` covers: this JobManager, asked with these headers (hashed)."""
+        headers = json.dumps(sorted(self._headers.items())).encode()
+        return f"flink {self.url} {hashlib.sha256(headers).hexdigest()[:16]}"
+
     def close(self) -> None:
         if self._owns_pool:
             self.pool.clear()
@@ -180,6 +187,15 @@ class FlinkRestClient:
         if answer.status == 404:
             return None
         return parse_job(job_id, self._decoded(answer, "job status", rejected=False, job_id=job_id))
+
+    def jobs_overview(self) -> dict[str, str]:
+        """``GET /jobs/overview``: every job the JobManager holds, id -> state (one call for many jobs)."""
+        data = self._json("GET", "/jobs/overview", what="jobs overview")
+        jobs = data.get("jobs")
+        if not isinstance(jobs, list):
+            raise ProtocolError(f"Flink {shown_url(self.url)}/jobs/overview answered without a 'jobs' list")
+        return {j["jid"]: j["state"] for j in jobs
+                if isinstance(j, dict) and isinstance(j.get("jid"), str) and isinstance(j.get("state"), str)}
 
     def checkpoints(self, job_id: str) -> CheckpointSummary | None:
         """``GET /jobs/:jobid/checkpoints``; None when the job is unknown."""

@@ -16,7 +16,7 @@ import hashlib
 import logging
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping, Sequence
 
 from resumable_core import InvalidArgument, JobNotFound, JsonValue, TransientError
 from resumable_core.errors import ExternalSystemError
@@ -27,6 +27,7 @@ from ._client import FlinkRestClient, JarNotFound
 from ._model import (
     RESTORE_MODES,
     STATES_ACTIVE,
+    STATES_FAILED,
     STATES_SUCCEEDED,
     STOPPED,
     FlinkSubmission,
@@ -212,6 +213,27 @@ class FlinkJob:
 
     def job_fingerprint(self) -> str:
         return self.submission.fingerprint(self.jar_digest())
+
+    @property
+    def batch_key(self) -> str:
+        """One listing (``GET /jobs/overview``) covers one JobManager, asked with the same headers."""
+        return self.client.listing_key
+
+    def get_job_statuses(self, job_ids: Sequence[str]) -> Mapping[str, str]:
+        """The states ``/jobs/overview`` shows for *job_ids*; an id it leaves out is asked directly.
+
+        A FINISHED job is asked directly (one call, once: it has ended) to tell a stop-with-savepoint
+        (STOPPED) from a success; a state Flink does not define is left out, so asked directly too.
+        """
+        listed = self.client.jobs_overview()
+        found: dict[str, str] = {}
+        for job_id in job_ids:
+            state = listed.get(job_id)
+            if state in STATES_SUCCEEDED:
+                found[job_id] = self.get_job_status(job_id)
+            elif state in STATES_ACTIVE or state in STATES_FAILED:
+                found[job_id] = state
+        return found
 
     def resume_state(self, job_id: str) -> str | None:
         """The newest retained checkpoint or savepoint of *job_id*: where a new run can start from."""
