@@ -4,18 +4,30 @@ faithful to those proxies (tests/services/yarn_rm.py, tests/services/kubernetes_
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Iterator
+from email.message import Message
 from typing import Any
 
 import pytest
 
 from resumable_adapters.kubernetes import KubernetesClient
-from resumable_adapters.spark import SparkClusterSubmission, SparkKubernetesJob, SparkYarnJob
+from resumable_adapters.spark import (
+    AsyncSparkRestClient,
+    AsyncSparkRestJob,
+    SparkClusterSubmission,
+    SparkKubernetesJob,
+    SparkRestClient,
+    SparkRestJob,
+    SparkSubmission,
+    SparkYarnJob,
+)
 from resumable_adapters.spark._progress import progress_from_ui, read_progress, standalone_ui
 from resumable_adapters.yarn import YarnRestClient
 from resumable_core import ProtocolError, TransientError
 from resumable_core.progress import Count
 from tests.services.kubernetes_api import KubernetesApiServer
+from tests.services.loopback import Answer, LoopbackHttpServer
 from tests.services.yarn_rm import YarnResourceManager
 
 
@@ -164,3 +176,70 @@ def test_kubernetes_progress_goes_through_the_pod_proxy() -> None:
     finally:
         client.close()
         server.stop()
+
+
+# -- standalone, both jobs, on one loopback server playing master UI, worker UI and driver UI ---------------
+
+
+DRIVER = "driver-20261206232726-0000"
+
+
+class StandaloneUis(LoopbackHttpServer):
+    """The master's ``/json/``, a worker's ``/log/`` and the driver's UI API, as Spark 4.3.0 answers them."""
+
+    def __init__(self) -> None:
+        super().__init__("spark-uis")
+        self.ui_up = False
+        self.asked: list[str] = []
+
+    def serve_request(self, method: str, path: str, query: dict[str, list[str]], body: bytes,
+                      headers: Message) -> Answer:
+        self.asked.append(path)
+        port = self.url.rsplit(":", 1)[1]
+        if path == "/json/":
+            return 200, {"url": "spark://127.0.0.1:7077", "status": "ALIVE", "activeapps": [], "completedapps": [],
+                         "workers": [{"id": "worker-1", "host": "127.0.0.1", "webuiaddress": self.url,
+                                      "state": "ALIVE"}],
+                         "activedrivers": [{"id": DRIVER, "starttime": "1796599646631", "state": "RUNNING",
+                                            "worker": "worker-1", "mainclass": "resumabletest.MultiStage"}],
+                         "completeddrivers": []}, {}
+        if path == "/log/" and query.get("driverId") == [DRIVER]:
+            log = LOG.replace("4041", port) if self.ui_up else LOG.split("26/12/06 23:28:12")[0]
+            return 200, log, {}
+        if path == f"/api/v1/applications/{DRIVER}/jobs":
+            return 200, JOBS, {}
+        if path == f"/api/v1/applications/{DRIVER}/stages":
+            return 200, [STAGE], {}
+        return 404, "not found", {}
+
+
+@pytest.fixture
+def uis() -> Iterator[StandaloneUis]:
+    server = StandaloneUis()
+    server._start()
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
+def test_both_standalone_jobs_find_the_driver_ui_from_its_log_once(uis: StandaloneUis) -> None:
+    submission = SparkSubmission(app_resource="file:/jobs/multi.jar", main_class="resumabletest.MultiStage")
+    blocking = SparkRestJob(SparkRestClient(uis.url, web_ui_urls=uis.url), submission)
+    assert blocking.job_progress(DRIVER) is None  # launched, no UI in its log yet: nothing to say
+    uis.ui_up = True
+    first = blocking.job_progress(DRIVER)
+    assert first is not None and first.counts[0] == Count("tasks", 9, 12) and first.ui_url == uis.url + "/"
+    assert blocking.job_progress(DRIVER) == first
+    assert uis.asked.count("/log/") == 2  # found once, then kept
+
+    async def both() -> tuple[Any, Any]:
+        async with AsyncSparkRestClient(uis.url, web_ui_url=uis.url) as client:
+            job_ = AsyncSparkRestJob(client, submission)
+            seen = await job_.job_progress(DRIVER)
+        async with AsyncSparkRestClient(uis.url) as no_ui:
+            unseen = await AsyncSparkRestJob(no_ui, submission).job_progress(DRIVER)  # no master UI: nothing
+        return seen, unseen
+
+    seen, unseen = asyncio.run(both())
+    assert seen == first and unseen is None

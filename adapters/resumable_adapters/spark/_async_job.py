@@ -25,12 +25,14 @@ from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 from resumable_core import AmbiguousSubmission, JobNotFound, ProtocolError, SubmissionRejected, TransientError
+from resumable_core.progress import Progress
 from resumable_core.store import JsonValue
 
 from .._http import base_url, json_object, shown_url
 from ._batching import batch_key
 from ._lookup import find_awaiting, reference_scan
 from ._model import MasterState, parse_master_state
+from ._progress import AsyncStandaloneProgress
 from ._submission import (
     DEFAULT_REFERENCE_PROPERTY,
     DRIVER_STATE_UNKNOWN,
@@ -168,6 +170,7 @@ class AsyncSparkRestJob:
         self.find_wait = find_wait
         self.find_interval = find_interval
         self.clock = clock
+        self._progress = AsyncStandaloneProgress(client)
 
     async def submit_job(self, reference: str) -> str:
         request = self.submission.create_request(self.reference_property, reference)
@@ -234,6 +237,11 @@ class AsyncSparkRestJob:
 
     def job_fingerprint(self) -> str:
         return self.submission.fingerprint()
+
+    async def job_progress(self, job_id: str) -> Progress | None:
+        """Tasks and stages done, from the driver's own UI (found from its stderr; needs the client's
+        ``web_ui_url``): docs/progress.md."""
+        return await self._progress.progress(job_id)
 
 
 __all__ = ["AsyncSparkRestClient", "AsyncSparkRestJob"]

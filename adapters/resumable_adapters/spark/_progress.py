@@ -32,12 +32,14 @@ from typing import TYPE_CHECKING, Any
 from resumable_core import ProtocolError, TransientError
 from resumable_core.progress import Count, Progress
 
-from .._http import NotSent, base_url, http_call, shown_url
+from .._http import base_url, shown_url
 
 if TYPE_CHECKING:
     from ..kubernetes import KubernetesClient
     from ..yarn import YarnRestClient
+    from ._async_job import AsyncSparkRestClient
     from ._client import SparkRestClient
+    from ._model import MasterState
 
 _APP_ID = re.compile(r"Connected to Spark cluster with app ID (\S+)")
 _UI_BOUND = re.compile(r"Start Jetty (\S+?):(\d{1,5}) for SparkUI")
@@ -183,9 +185,7 @@ class StandaloneProgress:
         return read_progress(lambda path: self._get(ui + path), app_id, ui + "/", job_id=driver_id)
 
     def _find(self, driver_id: str) -> tuple[str, str] | None:
-        master = self.client.master_state()
-        driver = next((d for d in master.drivers if d.driver_id == driver_id), None)
-        worker_ui = master.worker_ui.get(driver.worker_id or "") if driver is not None else None
+        worker_ui = driver_worker_ui(self.client.master_state(), driver_id)
         if worker_ui is None:
             return None  # not launched yet (or its worker is gone): nothing to say
         found = standalone_ui(self.client.driver_log_head(worker_ui, driver_id), worker_ui)
@@ -194,6 +194,8 @@ class StandaloneProgress:
         return found
 
     def _get(self, url: str) -> tuple[int, bytes]:
+        from .._http import NotSent, http_call  # urllib3: the blocking client's (an async install has none)
+
         # Its own short bound: a UI that does not answer must not hold the polling for the client's long one.
         try:
             answer = http_call(self.client.pool, "GET", url, body=None, headers={"Accept": "application/json"},
@@ -201,6 +203,47 @@ class StandaloneProgress:
         except NotSent as exc:
             raise TransientError(f"Spark UI {shown_url(url)} unreachable: {exc.reason}") from None
         return answer.status, answer.body
+
+
+def driver_worker_ui(master: MasterState, driver_id: str) -> str | None:
+    """The web UI of the worker *driver_id* runs on, None before it has one (or after its worker left)."""
+    driver = next((d for d in master.drivers if d.driver_id == driver_id), None)
+    return master.worker_ui.get(driver.worker_id or "") if driver is not None else None
+
+
+class AsyncStandaloneProgress:
+    """``AsyncSparkRestJob.job_progress``: the blocking one's rules over the aiohttp client (needs ``web_ui_url``)."""
+
+    def __init__(self, client: AsyncSparkRestClient) -> None:
+        self.client = client
+        self._ui_of: dict[str, tuple[str, str]] = {}
+
+    async def progress(self, driver_id: str) -> Progress | None:
+        if self.client.web_ui_url is None:
+            return None  # no master UI: the driver's worker, hence its UI, cannot be found
+        found = self._ui_of.get(driver_id)
+        if found is None:
+            worker_ui = driver_worker_ui(await self.client.master_state(), driver_id)
+            if worker_ui is None:
+                return None
+            found = standalone_ui(await self.client.driver_log_head(worker_ui, driver_id), worker_ui)
+            if found is None:
+                return None
+            self._ui_of[driver_id] = found
+        app_id, ui = found
+        answers = {path: await self._get(ui + path, driver_id) for path in api_paths(app_id)}
+        return read_progress(lambda path: answers[path], app_id, ui + "/", job_id=driver_id)
+
+    async def _get(self, url: str, driver_id: str) -> tuple[int, bytes]:
+        import aiohttp  # the async client's own dependency: loaded already
+
+        try:
+            async with self.client.session().get(url, allow_redirects=False,
+                                                 timeout=aiohttp.ClientTimeout(total=UI_DEADLINE)) as answer:
+                return answer.status, await answer.read()
+        except (aiohttp.ClientError, TimeoutError) as exc:
+            raise TransientError(f"Spark UI {shown_url(url)} did not answer: {type(exc).__name__}",
+                                 job_id=driver_id) from None
 
 
 def yarn_progress(client: YarnRestClient, app_id: str) -> Progress | None:
@@ -240,5 +283,5 @@ def _ui_port(pod: Mapping[str, Any]) -> int:
     return DEFAULT_UI_PORT
 
 
-__all__ = ["StandaloneProgress", "api_paths", "kubernetes_progress", "progress_from_ui", "read_progress",
+__all__ = ["AsyncStandaloneProgress", "StandaloneProgress", "driver_worker_ui", "api_paths", "kubernetes_progress", "progress_from_ui", "read_progress",
            "standalone_ui", "yarn_progress"]
