@@ -16,7 +16,7 @@ the real ``databricks-sdk`` client in the tests:
   ``include_history=true`` the ``repair_history``; arrays past *page_size* elements come in
   pages (``next_page_token`` / ``page_token``). An unknown or deleted run: 404
   ``RESOURCE_DOES_NOT_EXIST``.
-- ``GET /api/2.2/jobs/runs/list`` (newest first; ``job_id``, ``run_type``,
+- ``GET /api/2.2/jobs/list?name=`` (exact, case-insensitive); ``GET /api/2.2/jobs/runs/list`` (newest first; ``job_id``, ``run_type``,
   ``start_time_from``, ``limit`` <= 25, pages), ``POST .../runs/cancel``,
   ``.../runs/delete``.
 - ``POST /api/2.2/jobs/runs/repair``: only of an ended run (400 ``INVALID_STATE``),
@@ -132,9 +132,10 @@ class DatabricksApiServer(LoopbackHttpServer):
 
     # -- what tests use ------------------------------------------------------------------------
 
-    def create_job(self, job_id: int, tasks: list[dict[str, Any]], parameters: dict[str, str] | None = None) -> None:
+    def create_job(self, job_id: int, tasks: list[dict[str, Any]], parameters: dict[str, str] | None = None,
+                   name: str | None = None) -> None:
         with self.lock:
-            self.jobs[job_id] = {"tasks": tasks, "parameters": dict(parameters or {})}
+            self.jobs[job_id] = {"tasks": tasks, "parameters": dict(parameters or {}), "name": name or f"job-{job_id}"}
 
     def fail(self, path_suffix: str, status: int, code: str, message: str, **headers: str) -> None:
         """Answer the next request whose path ends with *path_suffix* with this error."""
@@ -199,6 +200,7 @@ class DatabricksApiServer(LoopbackHttpServer):
             ("POST", "/run-now"): self._run_now,
             ("GET", "/runs/get"): self._get,
             ("GET", "/runs/list"): self._list,
+            ("GET", "/list"): self._list_jobs,
             ("POST", "/runs/cancel"): self._cancel,
             ("POST", "/runs/delete"): self._delete,
             ("POST", "/runs/repair"): self._repair,
@@ -391,6 +393,13 @@ class DatabricksApiServer(LoopbackHttpServer):
         if out["has_more"]:
             out["next_page_token"] = str(offset + limit)
         return out
+
+    def _list_jobs(self, query: dict[str, str]) -> dict[str, Any]:
+        """``jobs/list``: ``name`` an exact, case-insensitive filter; one page is enough here."""
+        name = query.get("name")
+        found = [{"job_id": job_id, "settings": {"name": job["name"]}} for job_id, job in sorted(self.jobs.items())
+                 if name is None or job["name"].lower() == name.lower()]
+        return {"jobs": found, "has_more": False} if found else {"has_more": False}
 
     def _cancel(self, body: dict[str, Any]) -> dict[str, Any]:
         run = self._find(body.get("run_id"))

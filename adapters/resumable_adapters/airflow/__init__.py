@@ -37,6 +37,7 @@ from ._references import ReferenceHooks, reference_hooks_for, register_reference
 from ._store import AirflowStateStore, AirflowStateStoreUnavailable, TaskStateStoreLike
 
 if TYPE_CHECKING:
+    from ._databricks import ResumableDatabricksRunNowOperator, ResumableDatabricksSubmitRunOperator
     from ._emr import (
         ResumableEmrAddStepsOperator,
         ResumableEmrContainerOperator,
@@ -57,6 +58,10 @@ def __getattr__(name: str) -> Any:
         from ._pod import ResumableKubernetesPodOperator
 
         return ResumableKubernetesPodOperator
+    if name in _DATABRICKS_OPERATORS:  # needs the databricks-sdk (the 'databricks' extra)
+        from . import _databricks
+
+        return getattr(_databricks, name)
     if name in _EMR_OPERATORS:  # needs boto3 (the 'aws' extra) and the amazon provider's hook at run time
         from . import _emr
 
@@ -64,6 +69,7 @@ def __getattr__(name: str) -> Any:
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
+_DATABRICKS_OPERATORS = ("ResumableDatabricksRunNowOperator", "ResumableDatabricksSubmitRunOperator")
 _EMR_OPERATORS = ("ResumableEmrAddStepsOperator", "ResumableEmrContainerOperator",
                   "ResumableEmrServerlessStartJobOperator")
 
@@ -81,6 +87,8 @@ __all__ = [
     "KillCause",
     "KillPolicy",
     "ReferenceHooks",
+    "ResumableDatabricksRunNowOperator",
+    "ResumableDatabricksSubmitRunOperator",
     "ResumableEmrAddStepsOperator",
     "ResumableEmrContainerOperator",
     "ResumableEmrServerlessStartJobOperator",

@@ -13,6 +13,7 @@ whose ``sleep`` ends the loop at its first wait (``_NoRetryClock``): every error
 from __future__ import annotations
 
 import functools
+import itertools
 import math
 import time
 import typing
@@ -218,6 +219,14 @@ class DatabricksJobsClient:
             token = page.next_page_token
         run.tasks, run.repair_history, run.next_page_token = tasks, history, None
         return run
+
+    def job_id_by_name(self, name: str) -> int:
+        """The id of the one job named *name* (``jobs/list?name=``); InvalidArgument for none or several."""
+        listing = self.workspace.jobs.list(name=name, limit=2)
+        found = [job.job_id for job in self.call("jobs/list", lambda: list(itertools.islice(listing, 2)))]
+        if len(found) != 1 or not isinstance(found[0], int):
+            raise InvalidArgument(f"Databricks has {'no job' if not found else 'several jobs'} named {name!r}")
+        return found[0]
 
     def cancel(self, run_id: int, *, job_id: str) -> None:
         self.call("runs/cancel", lambda: self.workspace.jobs.cancel_run(run_id), job_id=job_id)
