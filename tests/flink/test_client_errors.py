@@ -16,7 +16,7 @@ from typing import Any
 
 import pytest
 
-from resumable_adapters.flink import FlinkJob, FlinkRestClient, FlinkSubmission
+from resumable_adapters.flink import FlinkJob, FlinkRestClient, FlinkSubmission, stop_trigger_id
 from resumable_core import (
     JobNotFound,
     MemoryStateStore,
@@ -227,3 +227,25 @@ def test_a_secret_configuration_value_stays_out_of_fingerprint_and_repr(jar: Pat
     three = FlinkJob(client, FlinkSubmission(jar, configuration={"s3.secret-key": "hunter2", "a": "2"}))
     assert one.job_fingerprint() == two.job_fingerprint() != three.job_fingerprint()
     assert "hunter2" not in repr(one)
+
+
+@pytest.mark.parametrize("refusal", [
+    errors(409, "Job is not running: cannot stop it"),  # the stop refused outright
+    Reply.json(202, **{"request-id": "x"}),              # accepted, then the savepoint failed
+])
+def test_a_stop_that_takes_no_savepoint_falls_back_to_a_cancel(server: MisbehavingServer, jar: Path,
+                                                                refusal: Reply) -> None:
+    job = flink_job(server, jar)
+    job.stop_with_savepoint = True
+    trigger = stop_trigger_id(JOB)
+    server.route(f"/jobs/{JOB}/stop", refusal)
+    failed = {"status": {"id": "COMPLETED"}, "operation": {"failure-cause": {
+        "class": "java.util.concurrent.CompletionException",
+        "stack-trace": "Caused by: org.apache.flink.runtime.checkpoint.CheckpointException: Checkpointing disabled"}}}
+    server.route(f"/jobs/{JOB}/savepoints/{trigger}", Reply(200, json.dumps(failed).encode(),
+                                                             {"Content-Type": "application/json"}))
+    server.route(f"/jobs/{JOB}", Reply.json(state="RUNNING"))
+    job.cancel_job(JOB)
+    assert [r.method for r in server.requests if r.path == f"/jobs/{JOB}?mode=cancel"] == ["PATCH"]
+    stops = sent(server, "POST", f"/jobs/{JOB}/stop")
+    assert [s["triggerId"] for s in stops] == [trigger]  # derived from the job id: a retry joins it

@@ -261,11 +261,11 @@ class FlinkJob:
         trigger = stop_trigger_id(job_id)
         try:
             self.client.stop_with_savepoint(job_id, target_directory=self.savepoint_directory, trigger_id=trigger)
+        except TransientError:
+            raise  # asked again by the core: the same trigger id joins a stop that did start
         except ExternalSystemError as exc:
-            if self.client.job(job_id) is None:
-                return  # unknown: nothing to stop
-            raise TransientError(f"stop with savepoint of Flink job {job_id} not accepted: {exc.message}",
-                                 job_id=job_id) from exc
+            self._cancel_instead(job_id, f"its stop with savepoint was refused ({exc.message})")
+            return
         deadline = self.clock() + self.savepoint_timeout
         while True:
             operation = self.client.savepoint(job_id, trigger)
@@ -280,13 +280,15 @@ class FlinkJob:
             self._resume[job_id] = operation.location
             log.info("Flink job %s stopped with savepoint %s", job_id, operation.location)
             return
+        self._cancel_instead(job_id, f"its savepoint failed ({operation.failure})")
+
+    def _cancel_instead(self, job_id: str, why: str) -> None:
+        """A stop that took no savepoint: a job still running is cancelled (a cancel must stop it; its
+        last checkpoint stays the next run's starting point); one that had ended is left as it is."""
         details = self.client.job(job_id)
         if details is None or details.state not in STATES_ACTIVE:
-            return  # it had ended before the stop: nothing to stop, no savepoint taken
-        # The savepoint failed and the job runs on: a cancel must still stop it. Its last
-        # checkpoint stays the starting point of the next run.
-        log.warning("%s", redact(f"stop with savepoint of Flink job {job_id} failed ({operation.failure}); "
-                                 "cancelling it instead"))
+            return
+        log.warning("%s", redact(f"Flink job {job_id}: {why}; cancelling it instead"))
         self.client.cancel(job_id)
 
 
