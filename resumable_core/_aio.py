@@ -456,13 +456,7 @@ class _AsyncRunner(RunSession, Generic[R]):
         update = self.resume_state_record(job_id, await self._ask_resume_state(job_id))
         if update is None:
             return
-        try:
-            landed: bool | BaseException = await self.awrite_once(update)
-            if not landed:
-                await self.aload()
-        except Exception as exc:
-            landed = exc
-        self.resume_state_written(job_id, landed)
+        self.resume_state_written(job_id, await self._awrite_informative(update))
 
     async def _progress_poll(self, status: str) -> None:
         """The job's progress, at the bounded rate, recorded on change."""
@@ -478,13 +472,17 @@ class _AsyncRunner(RunSession, Generic[R]):
         update = self.progress_seen(watch, job_id, seen)
         if update is None:
             return
+        self.progress_written(job_id, await self._awrite_informative(update))
+
+    async def _awrite_informative(self, update: JobRecord) -> bool | BaseException:
+        """``_Runner._write_informative``, awaited."""
         try:
-            landed: bool | BaseException = await self.awrite_once(update)
-            if not landed:
-                await self.aload()
+            landed = await self.awrite_once(update)
         except Exception as exc:
-            landed = exc
-        self.progress_written(job_id, landed)
+            return exc
+        if not landed:
+            await self.aload()
+        return landed
 
     async def _on_status(self, status: str) -> None:
         update = self.status_changed(status)

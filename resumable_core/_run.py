@@ -49,6 +49,7 @@ from ._protocols import (
     SupportsPollUntilComplete,
     check_job,
 )
+from ._record import JobRecord
 from ._resume import SupportsResumeState
 from ._session import WARNING, RunSession
 from ._telemetry import Telemetry
@@ -212,13 +213,7 @@ class _Runner(RunSession, Generic[R]):
         update = self.resume_state_record(job_id, self._ask_resume_state(job_id))
         if update is None:
             return
-        try:
-            landed: bool | BaseException = self.write(update)
-            if not landed:
-                self.load()
-        except Exception as exc:
-            landed = exc
-        self.resume_state_written(job_id, landed)
+        self.resume_state_written(job_id, self._write_informative(update))
 
     def _progress_poll(self, status: str) -> None:
         """The job's progress, at the bounded rate, recorded on change."""
@@ -233,13 +228,18 @@ class _Runner(RunSession, Generic[R]):
         update = self.progress_seen(watch, job_id, seen)
         if update is None:
             return
+        self.progress_written(job_id, self._write_informative(update))
+
+    def _write_informative(self, update: JobRecord) -> bool | BaseException:
+        """Write a record that only informs (progress, a resume state): a conflict reloads, and a
+        failure is handed back to be said, never raised (the job's own writes are what count)."""
         try:
-            landed: bool | BaseException = self.write(update)
-            if not landed:
-                self.load()
+            landed = self.write(update)
         except Exception as exc:
-            landed = exc
-        self.progress_written(job_id, landed)
+            return exc
+        if not landed:
+            self.load()
+        return landed
 
     def _on_status(self, status: str) -> None:
         """Each status the poller sees change: an event, and the record written on changes only."""
