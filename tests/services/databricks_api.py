@@ -122,6 +122,9 @@ class DatabricksApiServer(LoopbackHttpServer):
         self.tokens: dict[str, int] = {}
         self.requests: list[tuple[str, str, dict[str, Any]]] = []  # method, path, body or query
         self.fail_next: list[tuple[str, ApiError]] = []  # (path suffix, error), each answered once
+        # Called with each new run's tasks: the outcome ("SUCCESS", "FAILED") every task of it gets, or None
+        # for each task's own plan (the crash properties draw one outcome per submission).
+        self.outcome_for: Callable[[list[dict[str, Any]]], str | None] | None = None
         self._ids = itertools.count(1001)
         self._repair_ids = itertools.count(9001)
         super().__init__("databricks-api")
@@ -131,6 +134,19 @@ class DatabricksApiServer(LoopbackHttpServer):
         return self
 
     # -- what tests use ------------------------------------------------------------------------
+
+    def reset(self, clock: Callable[[], float] | None = None) -> None:
+        """Forget every run, job, token and request (one server serves many hypothesis examples),
+        and take *clock* when given."""
+        with self.lock:
+            self.runs.clear()
+            self.jobs.clear()
+            self.tokens.clear()
+            self.requests.clear()
+            self.fail_next.clear()
+            self.outcome_for = None
+            if clock is not None:
+                self.clock = clock
 
     def create_job(self, job_id: int, tasks: list[dict[str, Any]], parameters: dict[str, str] | None = None,
                    name: str | None = None) -> None:
@@ -229,6 +245,10 @@ class DatabricksApiServer(LoopbackHttpServer):
                  token: str | None, parameters: dict[str, str] | None = None) -> dict[str, Any]:
         if not tasks or not all(isinstance(t, dict) and t.get("task_key") for t in tasks):
             raise ApiError(400, "INVALID_PARAMETER_VALUE", "At least one task with a task_key is required.")
+        outcome = self.outcome_for(tasks) if self.outcome_for is not None else None
+        if outcome is not None:
+            tasks = [{**t, "notebook_task": {"base_parameters": {"outcome": outcome, "repair_outcome": outcome}}}
+                     for t in tasks]
         run_id = next(self._ids)
         run = Run(run_id, name, run_type, job_id, [TaskRun(t["task_key"], t, next(self._ids)) for t in tasks],
                   int(self.clock() * 1000), token, dict(parameters or {}))
