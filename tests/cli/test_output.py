@@ -14,6 +14,7 @@ from resumable_adapters.cli._observed import observed
 from resumable_adapters.cli._output import Output, RetryBudget
 from resumable_adapters.local import LocalProcessJob
 from resumable_core.events import SubmitReason, Submitted, WaitingForOwner
+from resumable_core.resume import SupportsResumeState
 
 
 def _clock_text(at: float) -> str:
@@ -73,13 +74,22 @@ class _MinimalJob:
         return None
 
 
-@pytest.mark.parametrize("job", [LocalProcessJob(["true"], jobs_dir="/nonexistent"), _MinimalJob()],
-                         ids=["local", "minimal"])
+class _ResumingJob(_MinimalJob):
+    def resume_state(self, job_id: str) -> str | None:
+        return None
+
+    def submit_job_from(self, reference: str, state: str | None) -> str:
+        return "job-1"
+
+
+@pytest.mark.parametrize("job", [LocalProcessJob(["true"], jobs_dir="/nonexistent"), _MinimalJob(), _ResumingJob()],
+                         ids=["local", "minimal", "resuming"])
 def test_the_observed_job_has_exactly_the_optional_operations_of_the_job(job: Any) -> None:
     # The core picks its path by these isinstance checks: the wrapper must not change one,
     # also for a capability protocol the core adds later (every public Supports* name).
     wrapped = observed(job, Output("plain"))
     protocols = [getattr(resumable_core, name) for name in resumable_core.__all__ if name.startswith("Supports")]
+    protocols.append(SupportsResumeState)  # public in resumable_core.resume
     assert protocols
     for protocol in protocols:
         assert isinstance(wrapped, protocol) == isinstance(job, protocol), protocol.__name__

@@ -29,8 +29,9 @@ _OPTIONAL_CALLS: dict[str, Callable[[tuple[Any, ...]], str]] = {
     "find_job_by_reference": lambda args: f"lookup of reference {args[0]}",
     "cancel_job": lambda args: f"cancel of job {args[0]}",
 }
-# job_progress is not observed: its failures are the core's to log and ignore, never a retry to announce.
-_OPTIONAL_PLAIN = ("job_fingerprint", "job_progress", "poll_until_complete")
+# job_progress and resume_state are not observed: their failures are the core's to log and ignore, never a
+# retry to announce; submit_job_from is a submission (see submit_job).
+_OPTIONAL_PLAIN = ("job_fingerprint", "job_progress", "poll_until_complete", "resume_state", "submit_job_from")
 
 
 class ObservedJob:
