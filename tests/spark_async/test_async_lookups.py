@@ -12,8 +12,12 @@ from __future__ import annotations
 
 import asyncio
 import inspect
+import os
+import subprocess
+import sys
 from collections.abc import Iterator
 from email.message import Message
+from pathlib import Path
 
 import pytest
 
@@ -133,3 +137,15 @@ def test_without_a_web_ui_the_async_lookup_stops_for_a_person() -> None:
     asyncio.run(main())
 
 
+
+
+def test_the_async_job_and_how_it_reads_answers_need_no_urllib3() -> None:
+    """The 'spark-async' extra is aiohttp alone: the lookup and ``_http.json_object`` load without urllib3."""
+    root = Path(__file__).resolve().parents[2]
+    code = ("import sys; sys.modules['urllib3'] = None\n"  # any import of urllib3 now fails
+            "from resumable_adapters.spark import AsyncSparkRestJob\n"
+            "from resumable_adapters._http import json_object\n"
+            "assert AsyncSparkRestJob.find_job_by_reference and json_object\n")
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(root), str(root / "adapters")])}
+    done = subprocess.run([sys.executable, "-c", code], cwd=root, env=env, capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0, done.stderr[-2000:]
