@@ -19,9 +19,11 @@ twice; without one the lookup raises AmbiguousSubmission (a person decides).
 from __future__ import annotations
 
 import asyncio
+import json
+import sys
 import time
 import urllib.parse
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Collection, Mapping, Sequence
 from typing import Any
 
 from resumable_core import AmbiguousSubmission, JobNotFound, ProtocolError, SubmissionRejected, TransientError
@@ -89,22 +91,44 @@ class AsyncSparkRestClient:
     async def __aexit__(self, *exc_info: object) -> None:
         await self.close()
 
-    async def driver_states(self) -> dict[str, str]:
-        """Driver id -> state of every driver the ALIVE master lists (``/json/``: active, then completed)."""
+    async def driver_states(self, wanted: Collection[str] | None = None) -> dict[str, str]:
+        """Driver id -> state of the drivers the ALIVE master lists (``/json/``: active, then completed);
+        only those in *wanted* when given."""
         if self.web_ui_url is None:
             raise ProtocolError("AsyncSparkRestClient has no web_ui_url; listing drivers needs the master UI")
-        data = await self.call("GET", "/json/", base=self.web_ui_url)
+        # This runs once a tick over every driver the master holds (10,000 are 1.5 MB of JSON): each
+        # object with an id and a state is cut to that pair as it is parsed, and one not asked for to
+        # nothing, so a listing never holds ten thousand dicts at once (whose arenas the process keeps:
+        # 0.5 KiB more per supervised job, measured).
+        intern = sys.intern
+
+        def pair(obj: dict[str, Any]) -> Any:
+            ident, state = obj.get("id"), obj.get("state")
+            if not isinstance(ident, str) or not isinstance(state, str):
+                return obj
+            return (ident, intern(state)) if wanted is None or ident in wanted else None
+
+        text, status, content_type = await self.fetch("GET", "/json/", base=self.web_ui_url)
+        what = f"Spark master UI at {self.web_ui_url}, GET /json/,"
+        try:
+            data = json.loads(text, object_hook=pair)
+        except ValueError:
+            data = None
+        if not isinstance(data, dict):  # the one home for what a non-JSON answer means
+            json_object(text, what=what, status=status, content_type=content_type)
+            raise ProtocolError(f"{what} answered JSON that is not an object")
         if data.get("status") != "ALIVE":
             raise TransientError(f"Spark master UI {self.web_ui_url} is not ALIVE ({str(data.get('status'))[:40]})")
-        # Only the two fields a status needs: this runs once a tick over every driver the master holds.
-        try:
-            return {str(d["id"]): str(d["state"])
-                    for d in (*data.get("activedrivers", ()), *data.get("completeddrivers", ()))}
-        except (KeyError, TypeError) as exc:
-            raise ProtocolError(f"Spark master {self.web_ui_url}/json/ has an unexpected shape: {exc!r}") from None
+        found: dict[str, str] = {}
+        for listed in (data.get("activedrivers", []), data.get("completeddrivers", [])):
+            if not isinstance(listed, list) or not all(e is None or isinstance(e, tuple) for e in listed):
+                raise ProtocolError(f"{what} lists drivers without an id and a state")
+            found.update(e for e in listed if e is not None)
+        return found
 
-    async def call(self, method: str, path: str, body: Mapping[str, JsonValue] | None = None, *,
-                   job_id: str | None = None, base: str | None = None) -> dict[str, Any]:
+    async def fetch(self, method: str, path: str, body: Mapping[str, JsonValue] | None = None, *,
+                    job_id: str | None = None, base: str | None = None) -> tuple[str, int, str]:
+        """One request: the answer's text, HTTP status and content type; TransientError when there is none."""
         where = base or self.rest_url
         url = f"{where}{path}"
         try:
@@ -118,6 +142,12 @@ class AsyncSparkRestClient:
         if status >= 500 or status in (408, 429) or 300 <= status < 400:
             raise TransientError(f"Spark master at {where} answered {status} to {method} {path}",
                                  job_id=job_id)
+        return text, status, content_type
+
+    async def call(self, method: str, path: str, body: Mapping[str, JsonValue] | None = None, *,
+                   job_id: str | None = None, base: str | None = None) -> dict[str, Any]:
+        where = base or self.rest_url
+        text, status, content_type = await self.fetch(method, path, body, job_id=job_id, base=base)
         data = json_object(text, what=f"Spark master at {where}, {method} {path},", status=status,
                            content_type=content_type, job_id=job_id,
                            after="; it may have been accepted" if path.endswith("/create") else "")
@@ -187,6 +217,9 @@ class AsyncSparkRestJob:
 
     async def get_job_status(self, job_id: str) -> str:
         data = await self.client.call("GET", f"/v1/submissions/status/{job_id}", job_id=job_id)
+        if not isinstance(data.get("success"), bool):
+            # As the blocking client: only the master's own "no" is "not found", never a JSON of another shape.
+            raise ProtocolError(f"Spark status of driver {job_id!r}: JSON without a boolean 'success'", job_id=job_id)
         if data.get("success") is not True:
             raise JobNotFound(f"Spark master does not know driver {job_id!r}", job_id=job_id)
         state = data.get("driverState")
@@ -205,9 +238,9 @@ class AsyncSparkRestJob:
 
     async def get_job_statuses(self, job_ids: Sequence[str]) -> Mapping[str, str]:
         """The state of each of *job_ids* the master's ``/json/`` lists (UNKNOWN left to a direct ask)."""
-        listed = await self.client.driver_states()
-        return {job_id: listed[job_id] for job_id in job_ids
-                if listed.get(job_id) in DRIVER_STATES and listed[job_id] != DRIVER_STATE_UNKNOWN}
+        listed = await self.client.driver_states(set(job_ids))
+        return {job_id: state for job_id, state in listed.items()
+                if state in DRIVER_STATES and state != DRIVER_STATE_UNKNOWN}
 
     def is_job_active(self, status: str) -> bool:
         return status in DRIVER_STATES_ACTIVE
