@@ -22,7 +22,7 @@ from resumable_adapters.spark import (
     SparkSubmission,
     SparkYarnJob,
 )
-from resumable_adapters.spark._progress import progress_from_ui, read_progress, standalone_ui
+from resumable_adapters.spark._progress import LOG_READS, progress_from_ui, read_progress, standalone_ui
 from resumable_adapters.yarn import YarnRestClient
 from resumable_core import ProtocolError, TransientError
 from resumable_core.progress import Count
@@ -243,3 +243,25 @@ def test_both_standalone_jobs_find_the_driver_ui_from_its_log_once(uis: Standalo
 
     seen, unseen = asyncio.run(both())
     assert seen == first and unseen is None
+
+
+def test_a_driver_that_never_names_its_ui_stops_costing_log_reads(uis: StandaloneUis) -> None:
+    submission = SparkSubmission(app_resource="file:/jobs/sleep.jar", main_class="resumabletest.SleepExit")
+    job_ = SparkRestJob(SparkRestClient(uis.url, web_ui_urls=uis.url), submission)
+    for _ in range(LOG_READS + 5):
+        assert job_.job_progress(DRIVER) is None
+    assert uis.asked.count("/log/") == LOG_READS
+
+
+def test_many_async_jobs_share_one_master_listing_to_find_their_drivers(uis: StandaloneUis) -> None:
+    uis.ui_up = True
+    submission = SparkSubmission(app_resource="file:/jobs/multi.jar", main_class="resumabletest.MultiStage")
+
+    async def many() -> list[Any]:
+        async with AsyncSparkRestClient(uis.url, web_ui_url=uis.url) as client:
+            jobs = [AsyncSparkRestJob(client, submission) for _ in range(20)]
+            return list(await asyncio.gather(*(j.job_progress(DRIVER) for j in jobs)))
+
+    seen = asyncio.run(many())
+    assert all(p is not None and p.counts[0] == Count("tasks", 9, 12) for p in seen)
+    assert uis.asked.count("/json/") == 1, uis.asked.count("/json/")

@@ -23,9 +23,12 @@ an application whose UI does not answer yet (or any more) has nothing to say (No
 
 from __future__ import annotations
 
+import asyncio
 import json
 import re
+import time
 import urllib.parse
+import weakref
 from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any
 
@@ -48,6 +51,8 @@ _APP_ID_SAFE = re.compile(r"[A-Za-z0-9._:-]{1,200}")
 LABEL_STAGES = 2  # the active stages a label names
 DEFAULT_UI_PORT = 4040
 UI_DEADLINE = 10.0  # seconds for one call to a driver's UI (connect 3 s)
+LOG_READS = 8  # a driver's log read this often without naming its UI never will (no SparkContext)
+MASTER_STATE_TTL = 5.0  # seconds one /json/ read serves an async client's jobs
 
 # A GET of a path under the UI: (HTTP status, body); it raises TransientError when it got no answer.
 UiGet = Callable[[str], "tuple[int, bytes]"]
@@ -176,6 +181,7 @@ class StandaloneProgress:
         self.client = client
         self.timeout = urllib3.Timeout(connect=3.0, read=UI_DEADLINE)
         self._ui_of: dict[str, tuple[str, str]] = {}  # driver id -> (app id, UI base)
+        self._log_reads: dict[str, int] = {}  # driver id -> logs read that named no UI
 
     def progress(self, driver_id: str) -> Progress | None:
         found = self._ui_of.get(driver_id) or self._find(driver_id)
@@ -185,11 +191,15 @@ class StandaloneProgress:
         return read_progress(lambda path: self._get(ui + path), app_id, ui + "/", job_id=driver_id)
 
     def _find(self, driver_id: str) -> tuple[str, str] | None:
+        if self._log_reads.get(driver_id, 0) >= LOG_READS:
+            return None  # a driver without a SparkContext never names one: stop paying for its log
         worker_ui = driver_worker_ui(self.client.master_state(), driver_id)
         if worker_ui is None:
             return None  # not launched yet (or its worker is gone): nothing to say
         found = standalone_ui(self.client.driver_log_head(worker_ui, driver_id), worker_ui)
-        if found is not None:
+        if found is None:
+            self._log_reads[driver_id] = self._log_reads.get(driver_id, 0) + 1
+        else:
             self._ui_of[driver_id] = found
         return found
 
@@ -217,17 +227,21 @@ class AsyncStandaloneProgress:
     def __init__(self, client: AsyncSparkRestClient) -> None:
         self.client = client
         self._ui_of: dict[str, tuple[str, str]] = {}
+        self._log_reads: dict[str, int] = {}
 
     async def progress(self, driver_id: str) -> Progress | None:
         if self.client.web_ui_url is None:
             return None  # no master UI: the driver's worker, hence its UI, cannot be found
         found = self._ui_of.get(driver_id)
         if found is None:
-            worker_ui = driver_worker_ui(await self.client.master_state(), driver_id)
+            if self._log_reads.get(driver_id, 0) >= LOG_READS:
+                return None
+            worker_ui = driver_worker_ui(await _shared_master_state(self.client), driver_id)
             if worker_ui is None:
                 return None
             found = standalone_ui(await self.client.driver_log_head(worker_ui, driver_id), worker_ui)
             if found is None:
+                self._log_reads[driver_id] = self._log_reads.get(driver_id, 0) + 1
                 return None
             self._ui_of[driver_id] = found
         app_id, ui = found
@@ -244,6 +258,25 @@ class AsyncStandaloneProgress:
         except (aiohttp.ClientError, TimeoutError) as exc:
             raise TransientError(f"Spark UI {shown_url(url)} did not answer: {type(exc).__name__}",
                                  job_id=driver_id) from None
+
+
+# The jobs of one async client (a Supervisor's thousands) share one read of the master's /json/ at a
+# time, for a few seconds: finding each driver's worker must not cost a listing per job.
+_MASTER_STATES: weakref.WeakKeyDictionary[Any, tuple[float, asyncio.Future[MasterState]]] = (
+    weakref.WeakKeyDictionary())
+
+
+async def _shared_master_state(client: AsyncSparkRestClient) -> MasterState:
+    held = _MASTER_STATES.get(client)
+    now = time.monotonic()
+    if held is None or now - held[0] > MASTER_STATE_TTL or _failed(held[1]):
+        held = (now, asyncio.ensure_future(client.master_state()))
+        _MASTER_STATES[client] = held
+    return await asyncio.shield(held[1])
+
+
+def _failed(future: asyncio.Future[MasterState]) -> bool:
+    return future.done() and (future.cancelled() or future.exception() is not None)
 
 
 def yarn_progress(client: YarnRestClient, app_id: str) -> Progress | None:
