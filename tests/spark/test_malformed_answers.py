@@ -127,3 +127,21 @@ def test_the_async_spark_client_reads_answers_through_the_same_mechanism(servers
         return seen
 
     assert asyncio.run(main()) == ["FINISHED"]
+
+
+def test_a_json_answer_of_another_shape_is_never_read_as_not_found(servers: list[GarbageFirst]) -> None:
+    """A proxy's JSON error (no boolean ``success``) is not the master's "unknown": that could resubmit."""
+    pytest.importorskip("aiohttp")
+    from resumable_adapters.spark import AsyncSparkRestClient, AsyncSparkRestJob
+
+    server = serve(servers, {"error": "upstream timed out"}, [])
+
+    async def main() -> None:
+        async with AsyncSparkRestClient(server.url, timeout=5.0) as client:
+            job = AsyncSparkRestJob(client, SparkSubmission(app_resource="file:/jobs/etl.jar", main_class="etl.Main"))
+            with pytest.raises(ProtocolError, match="boolean 'success'"):
+                await job.get_job_status(DRIVER)
+
+    asyncio.run(main())
+    with pytest.raises(ProtocolError, match="boolean 'success'"):
+        SparkRestClient(server.url, timeout=5.0).status(DRIVER)
