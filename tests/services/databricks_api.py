@@ -125,6 +125,7 @@ class DatabricksApiServer(LoopbackHttpServer):
         # Called with each new run's tasks: the outcome ("SUCCESS", "FAILED") every task of it gets, or None
         # for each task's own plan (the crash properties draw one outcome per submission).
         self.outcome_for: Callable[[list[dict[str, Any]]], str | None] | None = None
+        self.steps_per_read = 1  # how many steps of its life a run takes at each read (more: runs end sooner)
         self._ids = itertools.count(1001)
         self._repair_ids = itertools.count(9001)
         super().__init__("databricks-api")
@@ -394,7 +395,8 @@ class DatabricksApiServer(LoopbackHttpServer):
         token = query.get("page_token")
         page = int(token.removeprefix("page-")) if token else 0
         if page == 0:
-            self._advance(run)
+            for _ in range(self.steps_per_read):
+                self._advance(run)
         return self._run_json(run, history=query.get("include_history") == "true", page=page)
 
     def _list(self, query: dict[str, str]) -> dict[str, Any]:

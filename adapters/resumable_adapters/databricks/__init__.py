@@ -19,10 +19,49 @@ invalid parameters are refusals with the server's message. ``RepairFailedTasks``
 resubmission of a failed multi-task run a repair of its failed tasks.
 """
 
-from ._client import TOKEN_MAX, DatabricksJobsClient, RunDeleted
-from ._job import DatabricksRunNowJob, DatabricksRunResult, DatabricksSubmitRunJob
-from ._repair import RepairFailedTasks, RunRef
-from ._status import ACTIVE_STATES, SUCCESS_CODES, run_state, termination_code
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
+
+# Each public name and the private module that defines it, loaded on first use: the
+# ``resumable`` command imports this package to find its commands, and a command that never
+# touches Databricks must not pay for the SDK (about 2 s of CPU to import), nor fail without
+# the 'databricks' extra. ``_client`` raises the ImportError naming the extra.
+_HOMES: dict[str, str] = {
+    "ACTIVE_STATES": "_status",
+    "DatabricksJobsClient": "_client",
+    "DatabricksRunNowJob": "_job",
+    "DatabricksRunResult": "_job",
+    "DatabricksSubmitRunJob": "_job",
+    "RepairFailedTasks": "_repair",
+    "RunDeleted": "_client",
+    "RunRef": "_repair",
+    "SUCCESS_CODES": "_status",
+    "TOKEN_MAX": "_client",
+    "run_state": "_status",
+    "termination_code": "_status",
+}
+
+if TYPE_CHECKING:
+    from ._client import TOKEN_MAX, DatabricksJobsClient, RunDeleted
+    from ._job import DatabricksRunNowJob, DatabricksRunResult, DatabricksSubmitRunJob
+    from ._repair import RepairFailedTasks, RunRef
+    from ._status import ACTIVE_STATES, SUCCESS_CODES, run_state, termination_code
+
+
+def __getattr__(name: str) -> Any:
+    home = _HOMES.get(name)
+    if home is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    value = getattr(importlib.import_module(f"{__name__}.{home}"), name)
+    globals()[name] = value  # once loaded, an ordinary attribute
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(_HOMES))
+
 
 __all__ = [
     "ACTIVE_STATES",
