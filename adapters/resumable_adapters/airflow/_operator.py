@@ -387,6 +387,9 @@ class ResumableOperator(BaseOperator):
         if isinstance(event, (Submitted, Reattached, StatusChanged)):
             # For on_kill, which must not depend on the store.
             self._job_id, self._reference = event.job_id, event.reference
+        if isinstance(event, Reattached) and self._progress is not None and self._active is not None:
+            self._progress.reattached(self._active.key)
+            self.job_ui_url = self._progress.ui_url
         elif isinstance(event, ProgressReported) and self._progress is not None:
             self._progress.reported(event, time.time())
             self.job_ui_url = self._progress.ui_url

@@ -17,7 +17,7 @@ from __future__ import annotations
 import logging
 from typing import Any
 
-from resumable_core import JsonValue
+from resumable_core import JsonValue, load_record
 from resumable_core.events import ProgressReported
 
 from ._compat import BaseOperatorLink
@@ -64,19 +64,34 @@ class ProgressReporter:
         self.state_key = state_key  # None: the record is not in the task state store, so no entry
         self.ui_url: str | None = None
 
+    def reattached(self, key: str) -> None:
+        """A try that reattached: the link of what an earlier try recorded, until the job reports anew
+        (XComs are per try; without this a job whose progress no longer changes would lose its link)."""
+        try:
+            record = load_record(self.store, key)
+        except Exception as exc:  # the run reads the record itself and says what is wrong with it
+            log.debug("no recorded progress to take the link from: %s", type(exc).__name__)
+            return
+        if record is not None and record.progress is not None and record.progress.ui_url:
+            self._publish(record.progress.ui_url)
+
     def reported(self, event: ProgressReported, at: float) -> None:
         if self.state_key is not None:
             try:
                 self.store.set(self.state_key, progress_entry(event, at))
             except Exception as exc:  # for people only: the run goes on
                 log.warning("could not write the progress to the task state store: %s", type(exc).__name__)
-        url = event.progress.ui_url
-        if url and url != self.ui_url:
-            self.ui_url = url
-            try:
-                self.ti.xcom_push(key=JobUiLink().xcom_key, value=url)
-            except Exception as exc:
-                log.warning("could not publish the job's UI link: %s", type(exc).__name__)
+        if event.progress.ui_url:
+            self._publish(event.progress.ui_url)
+
+    def _publish(self, url: str) -> None:
+        if url == self.ui_url:
+            return
+        self.ui_url = url
+        try:
+            self.ti.xcom_push(key=JobUiLink().xcom_key, value=url)
+        except Exception as exc:
+            log.warning("could not publish the job's UI link: %s", type(exc).__name__)
 
 
 __all__ = ["LINK_NAME", "PROGRESS_STATE_KEY", "JobUiLink", "ProgressReporter", "progress_entry"]
