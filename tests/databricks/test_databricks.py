@@ -25,7 +25,7 @@ from resumable_core import (
     load_record,
     run_resumable,
 )
-from resumable_core.errors import ExternalSystemError
+from resumable_core.errors import ExternalSystemError, MalformedAnswer
 from tests.databricks.conftest import FAST_POLL, task
 from tests.services.databricks_api import DatabricksApiServer
 
@@ -194,6 +194,18 @@ def test_5xx_is_transient(databricks_api: DatabricksApiServer, databricks_client
     run_id = job.submit_job("u" * 32)
     databricks_api.fail("/runs/get", status, code, "Unexpected error")  # a message the SDK would retry on
     with pytest.raises(TransientError):
+        job.get_job_status(run_id)
+    assert job.get_job_status(run_id) == "PENDING"
+
+
+@pytest.mark.parametrize("status", [502, 200])
+def test_a_page_that_is_not_json_is_a_malformed_answer_asked_again(databricks_api: DatabricksApiServer,
+                                                                   databricks_client: DatabricksJobsClient,
+                                                                   status: int) -> None:
+    job = submit_job(databricks_client)
+    run_id = job.submit_job("m" * 32)
+    databricks_api.fail_with_text("/runs/get", status, "<html><body><h1>502 Bad Gateway</h1></body></html>")
+    with pytest.raises(MalformedAnswer):  # a TransientError: never a verdict on the run
         job.get_job_status(run_id)
     assert job.get_job_status(run_id) == "PENDING"
 

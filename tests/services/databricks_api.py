@@ -25,8 +25,8 @@ the real ``databricks-sdk`` client in the tests:
   ``rerun_tasks``, and with ``rerun_dependent_tasks`` the tasks downstream of them:
   ``{"repair_id"}``; the run becomes active again and gets a ``REPAIR`` history entry.
 - A bearer *token* on every request (401 without it; 403 ``PERMISSION_DENIED`` for
-  ``forbidden`` ones); ``fail_next`` queues error answers (429 with ``Retry-After``, 500,
-  ...) for the next requests to a path.
+  ``forbidden`` ones); ``fail`` queues error answers (429 with ``Retry-After``, 500, ...) for
+  the next request to a path, ``fail_with_text`` a body that is no JSON (a proxy's HTML page).
 
 Runs move under test control, one step per read of the run (no thread moves them behind a
 test's back): QUEUED, PENDING, RUNNING; each task then ends as its plan says: the task's
@@ -52,9 +52,12 @@ PREFIX = "/api/2.2/jobs"
 
 
 class ApiError(Exception):
-    def __init__(self, status: int, code: str, message: str, headers: dict[str, str] | None = None) -> None:
+    """An error answer; with *text*, that text instead of the JSON error (a proxy's HTML page)."""
+
+    def __init__(self, status: int, code: str, message: str, headers: dict[str, str] | None = None,
+                 text: str | None = None) -> None:
         super().__init__(message)
-        self.status, self.code, self.message, self.headers = status, code, message, headers or {}
+        self.status, self.code, self.message, self.headers, self.text = status, code, message, headers or {}, text
 
 
 @dataclass
@@ -159,6 +162,11 @@ class DatabricksApiServer(LoopbackHttpServer):
         with self.lock:
             self.fail_next.append((path_suffix, ApiError(status, code, message, headers)))
 
+    def fail_with_text(self, path_suffix: str, status: int, text: str) -> None:
+        """Answer the next request whose path ends with *path_suffix* with *text* (not JSON), as a proxy may."""
+        with self.lock:
+            self.fail_next.append((path_suffix, ApiError(status, "", "", text=text)))
+
     def release(self, run_id: int, outcome: str = "SUCCESS") -> None:
         """End the held tasks of a run with *outcome* (SUCCESS or FAILED) at its next read."""
         with self.lock:
@@ -199,6 +207,8 @@ class DatabricksApiServer(LoopbackHttpServer):
                         raise error
                 return 200, self._route(method, path, payload, flat), {}
         except ApiError as exc:
+            if exc.text is not None:
+                return exc.status, exc.text, exc.headers
             return exc.status, {"error_code": exc.code, "message": exc.message}, exc.headers
 
     def _authorize(self, authorization: str | None) -> None:

@@ -25,6 +25,7 @@ from resumable_core.errors import (
     ExternalSystemError,
     InvalidArgument,
     JobNotFound,
+    MalformedAnswer,
     ProtocolError,
     SubmissionRejected,
     TransientError,
@@ -104,7 +105,13 @@ def _mapped(exc: BaseException, what: str, *, job_id: str | None, submitting: bo
                               "the key's next run submits anew)", job_id=job_id)
         if submitting and isinstance(exc, (BadRequest, Unauthenticated, PermissionDenied)):
             return SubmissionRejected(message, job_id=job_id)
+        if type(exc) is DatabricksError and exc.error_code is None:
+            # A status the SDK maps to no class (a proxy's 502) with a body it could not read (an
+            # HTML page): what Databricks meant was lost on the way, so it is asked again.
+            return MalformedAnswer(message, job_id=job_id)
         return ExternalSystemError(message, job_id=job_id)  # a refusal: never retried, never resubmitted
+    if isinstance(exc, requests.exceptions.JSONDecodeError):
+        return MalformedAnswer(message, job_id=job_id)  # a 2xx that is not JSON (a proxy's page)
     if isinstance(exc, (requests.ConnectionError, requests.Timeout, TimeoutError)):
         return TransientError(message, job_id=job_id)
     return ProtocolError(message, job_id=job_id)
