@@ -21,6 +21,12 @@ backends in that process (docs/emr.md has the table of which behaviour comes fro
   end CANCELLED; DescribeStep and ListSteps of an unknown cluster or step answer
   InvalidRequestException (moto fails with a KeyError).
 - ListSteps pages by 50, as EMR does (moto by 100).
+- A status listing (``ListSteps`` with ``StepStates``, ``ListJobRuns`` with ``states``: what
+  the batched status asks) is a status read of each step or run it shows, and moves it as a
+  direct read does; a listing without a state filter (a lookup by name) moves nothing.
+  ``hide(id)`` keeps an id out of every listing while it still answers directly (EMR's
+  listings are eventually consistent: a new step may be missing for a while).
+- Every request is counted by its ``METHOD path target`` (``count(pattern)``).
 - Faults on demand (``fault(...)``): the next N requests whose ``METHOD path target``
   matches a pattern get an AWS error (any code and HTTP status) instead of moto's answer,
   or after it (``after=True``: moto acted, the answer is lost: a create whose response
@@ -102,6 +108,14 @@ class EmrMotoServer:
     def faults_left(self) -> int:
         return int(self._post("faults-left", {}))
 
+    def hide(self, object_id: str) -> None:
+        """Keep a step or run out of every listing (it still answers DescribeStep / GetJobRun)."""
+        self._post("hide", {"id": object_id})
+
+    def count(self, match: str) -> int:
+        """How many requests so far matched *match* (a regex over ``METHOD path target``)."""
+        return int(self._post("count", {"match": match}))
+
     def make_cluster(self) -> str:
         emr = self.client("emr")
         answer = emr.run_job_flow(
@@ -172,6 +186,7 @@ class _Script:
 
 _lock = threading.RLock()
 _scripts: dict[str, _Script] = {}
+_hidden: set[str] = set()  # ids kept out of every listing
 
 
 def _read(model: Any, ended: Iterable[str]) -> None:
@@ -234,8 +249,14 @@ def _patch_emr() -> None:
     original_list_steps = backend_cls.list_steps
 
     def list_steps(self: Any, cluster_id: str, step_ids: Any = None, step_states: Any = None) -> Any:
-        cluster_of(self, cluster_id)
-        return original_list_steps(self, cluster_id, step_ids=step_ids, step_states=step_states)
+        cluster = cluster_of(self, cluster_id)
+        with _lock:
+            if step_states:  # a status listing: a read of each step it shows
+                for step in cluster.steps:
+                    if step.id not in _hidden and step.state in step_states:
+                        _read(step, STEP_ENDED)
+            steps = original_list_steps(self, cluster_id, step_ids=step_ids, step_states=step_states)
+            return [step for step in steps if step.id not in _hidden]
 
     def cancel_steps(self: Any, cluster_id: str, step_ids: list[str]) -> list[dict[str, str]]:
         infos = []
@@ -285,6 +306,7 @@ def _dedupe_tokens(backend_cls: Any, scope: str, path: list[str], success: str, 
     """StartJobRun: one run per (scope, clientToken); the run follows its script; reads move it."""
     original_start = backend_cls.start_job_run
     original_read = getattr(backend_cls, read_method)
+    original_list = backend_cls.list_job_runs
     runs: dict[tuple[str, str], Any] = {}
 
     def start_job_run(self: Any, **kwargs: Any) -> Any:
@@ -303,6 +325,15 @@ def _dedupe_tokens(backend_cls: Any, scope: str, path: list[str], success: str, 
         _read(run, ended)
         return run
 
+    def list_job_runs(self: Any, *args: Any, **kwargs: Any) -> Any:
+        with _lock:
+            states = kwargs.get("states")
+            if states:  # a status listing: a read of each run it shows
+                for run in original_list(self, *args, **kwargs):
+                    if run.id not in _hidden:
+                        _read(run, ended)
+            return [run for run in original_list(self, *args, **kwargs) if run.id not in _hidden]
+
     def cancel_job_run(self: Any, *args: Any, **kwargs: Any) -> Any:
         run = original_read(self, *args, **kwargs)
         with _lock:
@@ -314,7 +345,8 @@ def _dedupe_tokens(backend_cls: Any, scope: str, path: list[str], success: str, 
             _scripts.setdefault(run.id, _Script("", path, success)).cancelling = "CANCELLED"
         return (run.application_id, run.id) if scope == "application_id" else run
 
-    _replace(backend_cls, start_job_run=start_job_run, cancel_job_run=cancel_job_run, **{read_method: read})
+    _replace(backend_cls, start_job_run=start_job_run, cancel_job_run=cancel_job_run, list_job_runs=list_job_runs,
+             **{read_method: read})
 
 
 def _patch_runs() -> None:
@@ -343,6 +375,7 @@ class _Layer:
     def __init__(self, app: Callable[..., Any]) -> None:
         self.app = app
         self.faults: list[_Fault] = []
+        self.counts: dict[str, int] = {}
 
     def __call__(self, environ: dict[str, Any], start_response: Callable[..., Any]) -> Any:
         path = environ.get("PATH_INFO", "")
@@ -350,6 +383,8 @@ class _Layer:
             return self._control(path[len(_CONTROL):], environ, start_response)
         target = environ.get("HTTP_X_AMZ_TARGET")
         what = f"{environ.get('REQUEST_METHOD')} {path}" + (f" {target}" if target else "")
+        with _lock:
+            self.counts[what] = self.counts.get(what, 0) + 1
         fault = self._take(what)
         if fault is None:
             return self.app(environ, start_response)
@@ -393,6 +428,11 @@ class _Layer:
                 self.faults.clear()
             elif action == "faults-left":
                 answer = sum(f.count for f in self.faults)
+            elif action == "hide":
+                _hidden.add(body["id"])
+            elif action == "count":
+                pattern = re.compile(body["match"])
+                answer = sum(n for what, n in self.counts.items() if pattern.search(what))
         data = json.dumps(answer).encode()
         start_response("200 OK", [("Content-Type", "application/json"), ("Content-Length", str(len(data)))])
         return [data]

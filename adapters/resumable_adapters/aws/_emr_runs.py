@@ -21,12 +21,13 @@ Finding a run again after a crash between submit and persist:
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from resumable_core import InvalidArgument, JsonValue, ProtocolError
 from resumable_core.redaction import redact
 
+from ._batch import active_statuses, emr_batch_key, listed_pages
 from ._boto import aws_call, fingerprint, iso, text_field
 
 SERVERLESS_STATES_ACTIVE = frozenset({"SUBMITTED", "PENDING", "SCHEDULED", "RUNNING", "QUEUED", "CANCELLING"})
@@ -91,6 +92,29 @@ class _JobRunJob:
         except InvalidArgument:
             if self.get_job_status(job_id) in self.active:
                 raise
+
+    # -- batched status (resumable_core.aio.SupportsBatchStatus) ---------------------------------
+
+    @property
+    def batch_key(self) -> str:
+        """The container, the endpoint and region, and the credentials: what one ListJobRuns covers."""
+        return emr_batch_key(self.system, self.client, self._container())
+
+    def get_job_statuses(self, job_ids: Sequence[str]) -> Mapping[str, str]:
+        """The active runs among *job_ids*: one ListJobRuns of the container filtered to the active
+        states, every page. A run that ended is not listed: the core asks it directly (that read is
+        the one its result comes from), as it asks a run the listing has not caught up with."""
+        runs = listed_pages(f"{self.system} ListJobRuns {self._where()}", self.client.list_job_runs, "jobRuns",
+                            "nextToken", "nextToken", **self._listing(), states=sorted(self.active))
+        return active_statuses(runs, set(job_ids), self.active, lambda r: r.get("id"), lambda r: r.get("state"))
+
+    def _container(self) -> str:
+        """The application or virtual cluster id."""
+        raise NotImplementedError
+
+    def _listing(self) -> dict[str, Any]:
+        """The members that name the container in ListJobRuns."""
+        raise NotImplementedError
 
     def _run_result(self, job_id: str, status: str) -> dict[str, JsonValue]:
         run = self._last.get(job_id) or self._describe(_check_run_id(job_id, self.system))
@@ -194,6 +218,12 @@ class EmrServerlessJob(_JobRunJob):
     def _where(self) -> str:
         return f"on application {self.application_id}"
 
+    def _container(self) -> str:
+        return self.application_id
+
+    def _listing(self) -> dict[str, Any]:
+        return {"applicationId": self.application_id}
+
     def _run_ids(self, job_id: str) -> dict[str, Any]:
         return {"applicationId": self.application_id, "jobRunId": job_id}
 
@@ -291,6 +321,12 @@ class EmrEksJob(_JobRunJob):
 
     def _where(self) -> str:
         return f"on virtual cluster {self.virtual_cluster_id}"
+
+    def _container(self) -> str:
+        return self.virtual_cluster_id
+
+    def _listing(self) -> dict[str, Any]:
+        return {"virtualClusterId": self.virtual_cluster_id}
 
     def _run_ids(self, job_id: str) -> dict[str, Any]:
         return {"id": job_id, "virtualClusterId": self.virtual_cluster_id}

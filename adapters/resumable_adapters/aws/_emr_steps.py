@@ -15,12 +15,13 @@ that will never run it.
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from resumable_core import InvalidArgument, JobNotFound, JsonValue, ProtocolError, SubmissionRejected
 from resumable_core.redaction import redact
 
+from ._batch import active_statuses, emr_batch_key, listed_pages
 from ._boto import aws_call, error_code, fingerprint, iso, text_field
 
 STEP_STATES_ACTIVE = frozenset({"PENDING", "RUNNING", "CANCEL_PENDING"})
@@ -201,6 +202,22 @@ class EmrStepJob:
                         f"{self._what('CancelSteps', job_id)} refused: {info.get('Reason') or 'no reason given'}",
                         job_id=job_id, status=state,
                     )
+
+    # -- batched status (resumable_core.aio.SupportsBatchStatus) ---------------------------------
+
+    @property
+    def batch_key(self) -> str:
+        """The cluster, the endpoint and region, and the credentials: what one ListSteps covers."""
+        return emr_batch_key("emr-steps", self.client, self.cluster_id)
+
+    def get_job_statuses(self, job_ids: Sequence[str]) -> Mapping[str, str]:
+        """The active steps among *job_ids*: one ListSteps of the cluster filtered to the active
+        states, every page. A step that ended is not listed: the core asks it directly (that read
+        is the one its result comes from), as it asks a step the listing has not caught up with."""
+        steps = listed_pages(self._what("ListSteps"), self.client.list_steps, "Steps", "Marker", "Marker",
+                             ClusterId=self.cluster_id, StepStates=sorted(STEP_STATES_ACTIVE))
+        return active_statuses(steps, set(job_ids), STEP_STATES_ACTIVE, lambda s: s.get("Id"),
+                               lambda s: (s.get("Status") or {}).get("State"))
 
     def job_fingerprint(self) -> str:
         return fingerprint("emr-step", {"cluster_id": self.cluster_id, "step": self.step,
