@@ -6,7 +6,7 @@ the kubelet for driver pods. It is faithful where the adapter's guarantees depen
 - ``POST .../pods`` answers 201 with the stored object plus ``metadata.uid``,
   ``resourceVersion``, ``creationTimestamp`` and ``status.phase: Pending``; a second
   POST of the same name answers 409 with a ``Status`` of reason ``AlreadyExists``.
-- ``GET`` of a pod, ``GET .../pods?labelSelector=k=v,k2=v2`` (a ``PodList``),
+- ``GET`` of a pod, ``GET .../pods?labelSelector=k=v,k2`` (a ``PodList``; ``k2``: the label exists),
   404 with a ``Status`` of reason ``NotFound``.
 - ``DELETE`` of a pod with ``DeleteOptions`` whose ``preconditions.uid`` must match (409
   Conflict otherwise, as the real server does); the pod first gets a
@@ -324,9 +324,11 @@ class KubernetesApiServer(LoopbackHttpServer):
                 return 409, _status(409, "AlreadyExists", f'pods "{pod_name}" already exists', pod_name)
             return 201, self._create_pod(namespace, obj)
         if name is None and method == "GET":
-            wanted = [s.split("=", 1) for s in ",".join(query.get("labelSelector", [])).split(",") if s]
+            # ``k=v`` (equality) and ``k`` alone (the label exists, any value), as the API server reads them.
+            wanted = [(*s.split("=", 1), None)[:2] for s in ",".join(query.get("labelSelector", [])).split(",") if s]
             items = [p.obj for (ns, _), p in sorted(self.pods.items()) if ns == namespace and all(
-                (p.obj["metadata"].get("labels") or {}).get(k) == v for k, v in wanted)]
+                (k in labels) if v is None else labels.get(k) == v
+                for labels in [p.obj["metadata"].get("labels") or {}] for k, v in wanted)]
             return 200, {"kind": "PodList", "apiVersion": "v1",
                          "metadata": {"resourceVersion": str(self._version)}, "items": items}
         pod = self.pods.get((namespace, name or ""))

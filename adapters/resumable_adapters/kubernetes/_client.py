@@ -225,12 +225,12 @@ class KubernetesClient:
         answer = self._call("GET", path, None, job_id=job_id)
         return None if answer.status == 404 else self._object(answer, job_id)
 
-    def list_pods(self, namespace: str, labels: Mapping[str, str]) -> list[dict[str, Any]]:
-        """Pods carrying every one of *labels*."""
+    def list_pods(self, namespace: str, labels: Mapping[str, str | None]) -> list[dict[str, Any]]:
+        """Pods carrying every one of *labels* (a value of None: the label with any value)."""
         for key, value in labels.items():
             if not _LABEL_RE.fullmatch(key) or (value and not _LABEL_RE.fullmatch(value)):
                 raise InvalidArgument(f"Kubernetes label {key!r}={value!r} is malformed")
-        selector = ",".join(f"{k}={v}" for k, v in labels.items())
+        selector = ",".join(k if v is None else f"{k}={v}" for k, v in labels.items())
         path = f"/api/v1/namespaces/{check_name(namespace, 'namespace')}/pods?" + urllib.parse.urlencode(
             {"labelSelector": selector})
         answer = self._call("GET", path, None)

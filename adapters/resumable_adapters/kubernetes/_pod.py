@@ -28,8 +28,10 @@ from __future__ import annotations
 import calendar
 import copy
 import hashlib
+import hmac
 import json
 import logging
+import os
 import re
 import time
 from collections.abc import Callable, Mapping, Sequence
@@ -55,6 +57,7 @@ UNSCHEDULABLE = "Unschedulable"
 _SLUG_RE = re.compile(r"[a-z0-9](?:[a-z0-9-]{0,38}[a-z0-9])?")
 _UID_RE = re.compile(r"[0-9a-fA-F-]{8,64}")
 _PHASE_WORD = re.compile(r"[A-Za-z]+")
+_BATCH_SALT = os.urandom(16)  # per process: a batch key (compared in memory, never stored) hides the token
 _SERVER_FIELDS = ("uid", "resourceVersion", "creationTimestamp", "deletionTimestamp", "generation", "managedFields",
                   "selfLink", "deletionGracePeriodSeconds")
 PodResult = dict[str, JsonValue]
@@ -234,6 +237,35 @@ class KubernetesPodJob:
                 return f"Failed (exit code {code})"
             return f"Failed ({reason})" if reason else "Failed"
         return str(phase)
+
+    # -- batched status (resumable_core.aio.SupportsBatchStatus) ---------------------------------
+
+    @property
+    def batch_key(self) -> str:
+        """The API server, the namespace and the credentials: what one pod list covers."""
+        client = self.client
+        secrets = hmac.new(_BATCH_SALT, "\0".join(client.secrets()).encode(), hashlib.sha256).hexdigest()[:16]
+        return " ".join(("kubernetes-pods", client.server, self.namespace, client.client_cert or "", secrets))
+
+    def get_job_statuses(self, job_ids: Sequence[str]) -> Mapping[str, str]:
+        """The pods among *job_ids* that are plainly Pending or Running, from one list of the
+        namespace's pods that carry the reference label (every pod of a ``KubernetesPodJob`` has it).
+
+        Only what no job's own settings enter is answered here: the listing is made through any
+        one job, and the main container, the start grace and the clock are each job's. So a pod
+        being deleted, ended, stuck pending, Unknown, recreated (another uid), with a container
+        already ended (a sidecar case), or not listed is left out, and the core asks its own job
+        directly, where each case has its verdict (and the read its result comes from).
+        """
+        wanted = set(job_ids)
+        statuses: dict[str, str] = {}
+        for pod in self.client.list_pods(self.namespace, {REFERENCE_LABEL: None}):
+            job_id = self._job_id(pod)
+            if job_id in wanted:
+                status = _plain_active_status(pod)
+                if status is not None:
+                    statuses[job_id] = status
+        return statuses
 
     def is_job_active(self, status: str) -> bool:
         return pod_phase(status) in POD_ACTIVE
@@ -424,6 +456,20 @@ def _status_reason(status: str) -> str | None:
     """``Failed (Unschedulable)`` -> ``Unschedulable``; an exit code is no reason."""
     inner = status.partition("(")[2].rstrip(")")
     return inner if inner and not inner.startswith("exit code") else None
+
+
+def _plain_active_status(pod: Mapping[str, Any]) -> str | None:
+    """``Pending`` or ``Running`` when every job would call *pod* so whatever its settings, else None."""
+    status = pod.get("status") or {}
+    phase = status.get("phase") or "Pending"
+    if _meta(pod).get("deletionTimestamp") or phase not in POD_ACTIVE:
+        return None
+    if phase == "Running" and any(isinstance(e, dict) and (e.get("state") or {}).get("terminated")
+                                  for e in status.get("containerStatuses") or []):
+        return None  # a container ended: whether it is the job's main one is the job's to say
+    if phase == "Pending" and _stuck(pod, "") is not None:
+        return None  # stuck: its grace and clock are the job's
+    return str(phase)
 
 
 def _stuck(pod: Mapping[str, Any], container: str) -> tuple[str, float] | None:
