@@ -25,6 +25,7 @@ if TYPE_CHECKING:
 
 STEP, SERVERLESS = "emr-step", "emr-serverless"
 _SERVICE = {STEP: "emr", SERVERLESS: "emr-serverless"}
+_SESSIONS: dict[tuple[str | None, str | None], Any] = {}
 
 
 class EmrKind:
@@ -40,7 +41,13 @@ class EmrKind:
             import boto3  # type: ignore[import-untyped]  # boto3 ships no type stubs
         except ImportError as exc:
             raise CliError("resumable emr-* needs boto3: pip install 'resumable-core[aws]'", EXIT_USAGE) from exc
-        session = boto3.Session(profile_name=self.profile, region_name=self.region)
+        key = (self.profile, self.region)
+        session = _SESSIONS.get(key)
+        if session is None:
+            # One session per profile and region in this process: its clients share one credentials
+            # object, so ``resumable watch`` asks all the keys of a cluster in one listing even when
+            # the credentials are refreshable (an assumed role, SSO), whose identity is that object.
+            session = _SESSIONS[key] = boto3.Session(profile_name=self.profile, region_name=self.region)
         return session.client(_SERVICE[self.kind], endpoint_url=self.endpoint_url)
 
     def step_job(self, name: str, jar: str, argv: list[str], action_on_failure: str) -> ResumableJob[Any]:
