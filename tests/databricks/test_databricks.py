@@ -162,6 +162,22 @@ def test_cancel_ends_the_run_as_user_canceled(databricks_api: DatabricksApiServe
     job.cancel_job(run_id)  # an ended run: not an error
 
 
+def test_one_listing_gives_the_active_runs_and_leaves_the_rest_to_a_direct_ask(
+        databricks_api: DatabricksApiServer, databricks_client: DatabricksJobsClient) -> None:
+    held = submit_job(databricks_client, "HOLD")
+    first, second = held.submit_job("1" * 32), held.submit_job("2" * 32)
+    ended = submit_job(databricks_client).submit_job("3" * 32)
+    while held.is_job_active(held.get_job_status(ended)):
+        pass
+    listed = held.get_job_statuses([first, second, ended, f"{first}/repair/9001", "424242"])
+    assert set(listed) == {first, second}  # the ended run, the repair and the unknown run: asked directly
+    assert all(held.is_job_active(status) for status in listed.values())
+    assert databricks_api.calls("/runs/list") == 1
+    assert held.batch_key == submit_job(databricks_client).batch_key  # one client, one listing
+    other = DatabricksJobsClient(databricks_api.url, token=databricks_api.token, timeout=5.0)
+    assert submit_job(other).batch_key != held.batch_key  # another client may hold other credentials
+
+
 # -- errors ------------------------------------------------------------------------------------
 
 

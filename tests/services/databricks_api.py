@@ -16,8 +16,9 @@ the real ``databricks-sdk`` client in the tests:
   ``include_history=true`` the ``repair_history``; arrays past *page_size* elements come in
   pages (``next_page_token`` / ``page_token``). An unknown or deleted run: 404
   ``RESOURCE_DOES_NOT_EXIST``.
-- ``GET /api/2.2/jobs/list?name=`` (exact, case-insensitive); ``GET /api/2.2/jobs/runs/list`` (newest first; ``job_id``, ``run_type``,
-  ``start_time_from``, ``limit`` <= 25, pages), ``POST .../runs/cancel``,
+- ``GET /api/2.2/jobs/list?name=`` (exact, case-insensitive); ``GET /api/2.2/jobs/runs/list``
+  (newest first; ``active_only``, ``job_id``, ``run_type``, ``start_time_from``, ``limit`` <= 25,
+  pages; a listing is a read of each run, which takes its step), ``POST .../runs/cancel``,
   ``.../runs/delete``.
 - ``POST /api/2.2/jobs/runs/repair``: only of an ended run (400 ``INVALID_STATE``),
   ``latest_repair_id`` must name the latest repair once there is one (400
@@ -414,7 +415,13 @@ class DatabricksApiServer(LoopbackHttpServer):
         if not 0 < limit <= 25:
             raise ApiError(400, "INVALID_PARAMETER_VALUE", "limit must be between 1 and 25")
         since = int(query.get("start_time_from") or 0)
+        if query.get("active_only") == "true" and query.get("completed_only") == "true":
+            raise ApiError(400, "INVALID_PARAMETER_VALUE", "active_only and completed_only cannot both be true")
+        for run in self.runs.values():
+            if not run.deleted:
+                self._advance(run)  # a listing reads the runs too: each takes its step
         runs = sorted((r for r in self.runs.values() if not r.deleted and r.start_time >= since
+                       and (query.get("active_only") != "true" or r.state != "TERMINATED")
                        and ("job_id" not in query or str(r.job_id) == query["job_id"])
                        and ("run_type" not in query or r.run_type == query["run_type"])),
                       key=lambda r: (r.start_time, r.run_id), reverse=True)

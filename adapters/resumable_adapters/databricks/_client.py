@@ -238,12 +238,13 @@ class DatabricksJobsClient:
     def cancel(self, run_id: int, *, job_id: str) -> None:
         self.call("runs/cancel", lambda: self.workspace.jobs.cancel_run(run_id), job_id=job_id)
 
-    def runs(self, *, started_after: float, job_id: int | None = None, submitted_only: bool = False,
-             limit: int = 1000) -> Iterator[jobs.BaseRun]:
+    def runs(self, *, started_after: float | None = None, job_id: int | None = None, submitted_only: bool = False,
+             active_only: bool = False, limit: int = 1000) -> Iterator[jobs.BaseRun]:
         """``runs/list`` newest first, started after *started_after* (epoch seconds), at most *limit* runs."""
         listing = self.workspace.jobs.list_runs(
             job_id=job_id, run_type=jobs.RunType.SUBMIT_RUN if submitted_only else None,
-            start_time_from=int(started_after * 1000), limit=25)
+            start_time_from=None if started_after is None else int(started_after * 1000),
+            active_only=active_only or None, limit=25)
         for _ in range(limit):
             run = self.call("runs/list", lambda: next(listing, None))
             if run is None:

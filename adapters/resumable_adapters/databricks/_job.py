@@ -19,7 +19,7 @@ import hashlib
 import json
 import re
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any
 
 from resumable_core import JobNotFound
@@ -106,6 +106,29 @@ class _DatabricksRunJob:
         }
 
     # -- capabilities -------------------------------------------------------------------------
+
+    @property
+    def batch_key(self) -> str:
+        """One listing per client: its workspace and its credentials (SupportsBatchStatus)."""
+        return f"databricks:{self.client.host}#{id(self.client):x}"
+
+    def get_job_statuses(self, job_ids: Sequence[str]) -> Mapping[str, str]:
+        """The statuses ``runs/list?active_only=true`` shows of *job_ids*: the runs still active.
+
+        An ended run is left out (the listing has only active runs), and so is a repair (its
+        status is an entry of the run's repair history): the core asks those directly.
+        """
+        wanted = {RunRef.parse(job_id).run_id: job_id for job_id in job_ids if "/" not in job_id}
+        found: dict[str, str] = {}
+        if not wanted:
+            return found
+        for run in self.client.runs(active_only=True, limit=self.find_limit):
+            job_id = wanted.get(run.run_id) if run.run_id is not None else None
+            if job_id is not None:
+                found[job_id] = status_text(run.status, job_id=job_id)
+                if len(found) == len(wanted):
+                    break
+        return found
 
     def cancel_job(self, job_id: str) -> None:
         ref = RunRef.parse(job_id)
