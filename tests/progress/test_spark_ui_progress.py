@@ -190,6 +190,7 @@ class StandaloneUis(LoopbackHttpServer):
     def __init__(self) -> None:
         super().__init__("spark-uis")
         self.ui_up = False
+        self.growing = False  # each read of the log finds one line more (a driver still starting)
         self.asked: list[str] = []
 
     def serve_request(self, method: str, path: str, query: dict[str, list[str]], body: bytes,
@@ -205,6 +206,8 @@ class StandaloneUis(LoopbackHttpServer):
                          "completeddrivers": []}, {}
         if path == "/log/" and query.get("driverId") == [DRIVER]:
             log = LOG.replace("4041", port) if self.ui_up else LOG.split("26/12/06 23:28:12")[0]
+            if self.growing:
+                log += "INFO starting\n" * self.asked.count("/log/")
             return 200, log, {}
         if path == f"/api/v1/applications/{DRIVER}/jobs":
             return 200, JOBS, {}
@@ -250,7 +253,13 @@ def test_a_driver_that_never_names_its_ui_stops_costing_log_reads(uis: Standalon
     job_ = SparkRestJob(SparkRestClient(uis.url, web_ui_urls=uis.url), submission)
     for _ in range(LOG_READS + 5):
         assert job_.job_progress(DRIVER) is None
-    assert uis.asked.count("/log/") == LOG_READS
+    # The first read, then LOG_READS reads of a log that stood still.
+    assert uis.asked.count("/log/") == LOG_READS + 1
+    uis.growing = True  # a driver still starting (its log growing) is read on, however long it takes
+    starting = SparkRestJob(SparkRestClient(uis.url, web_ui_urls=uis.url), submission)
+    for _ in range(LOG_READS + 5):
+        assert starting.job_progress(DRIVER) is None
+    assert uis.asked.count("/log/") == 2 * LOG_READS + 6
 
 
 def test_many_async_jobs_share_one_master_listing_to_find_their_drivers(uis: StandaloneUis) -> None:

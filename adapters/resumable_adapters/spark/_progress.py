@@ -51,7 +51,8 @@ _APP_ID_SAFE = re.compile(r"[A-Za-z0-9._:-]{1,200}")
 LABEL_STAGES = 2  # the active stages a label names
 DEFAULT_UI_PORT = 4040
 UI_DEADLINE = 10.0  # seconds for one call to a driver's UI (connect 3 s)
-LOG_READS = 8  # a driver's log read this often without naming its UI never will (no SparkContext)
+LOG_READS = 8  # reads of a log head that stood still and named no UI: then it never will (no SparkContext)
+LOG_HEAD = 65536  # bytes of a driver's stderr read to find its UI (the async client's; the blocking one's log_bytes)
 MASTER_STATE_TTL = 5.0  # seconds one /json/ read serves an async client's jobs
 
 # A GET of a path under the UI: (HTTP status, body); it raises TransientError when it got no answer.
@@ -181,7 +182,8 @@ class StandaloneProgress:
         self.client = client
         self.timeout = urllib3.Timeout(connect=3.0, read=UI_DEADLINE)
         self._ui_of: dict[str, tuple[str, str]] = {}  # driver id -> (app id, UI base)
-        self._log_reads: dict[str, int] = {}  # driver id -> logs read that named no UI
+        self._log_reads: dict[str, int] = {}  # driver id -> reads of a log that stood still and named no UI
+        self._log_sizes: dict[str, int] = {}  # driver id -> the size of its log head last read
 
     def progress(self, driver_id: str) -> Progress | None:
         found = self._ui_of.get(driver_id) or self._find(driver_id)
@@ -196,9 +198,10 @@ class StandaloneProgress:
         worker_ui = driver_worker_ui(self.client.master_state(), driver_id)
         if worker_ui is None:
             return None  # not launched yet (or its worker is gone): nothing to say
-        found = standalone_ui(self.client.driver_log_head(worker_ui, driver_id), worker_ui)
+        head = self.client.driver_log_head(worker_ui, driver_id)
+        found = standalone_ui(head, worker_ui)
         if found is None:
-            self._log_reads[driver_id] = self._log_reads.get(driver_id, 0) + 1
+            _missed(self._log_reads, self._log_sizes, driver_id, len(head), self.client.log_bytes)
         else:
             self._ui_of[driver_id] = found
         return found
@@ -215,6 +218,21 @@ class StandaloneProgress:
         return answer.status, answer.body
 
 
+def _missed(reads: dict[str, int], sizes: dict[str, int], driver_id: str, size: int, limit: int) -> None:
+    """A log head that named no UI: when is it worth reading again.
+
+    A full head never will (only the head is read); a log that keeps growing is a driver still
+    starting, read again; one that stood still LOG_READS reads in a row is a program without a
+    SparkContext (it logs nothing more), not read again.
+    """
+    if size >= limit:
+        reads[driver_id] = LOG_READS
+        return
+    grew = size != sizes.get(driver_id)
+    sizes[driver_id] = size
+    reads[driver_id] = 0 if grew else reads.get(driver_id, 0) + 1
+
+
 def driver_worker_ui(master: MasterState, driver_id: str) -> str | None:
     """The web UI of the worker *driver_id* runs on, None before it has one (or after its worker left)."""
     driver = next((d for d in master.drivers if d.driver_id == driver_id), None)
@@ -228,6 +246,7 @@ class AsyncStandaloneProgress:
         self.client = client
         self._ui_of: dict[str, tuple[str, str]] = {}
         self._log_reads: dict[str, int] = {}
+        self._log_sizes: dict[str, int] = {}
 
     async def progress(self, driver_id: str) -> Progress | None:
         if self.client.web_ui_url is None:
@@ -239,9 +258,10 @@ class AsyncStandaloneProgress:
             worker_ui = driver_worker_ui(await _shared_master_state(self.client), driver_id)
             if worker_ui is None:
                 return None
-            found = standalone_ui(await self.client.driver_log_head(worker_ui, driver_id), worker_ui)
+            head = await self.client.driver_log_head(worker_ui, driver_id, log_bytes=LOG_HEAD)
+            found = standalone_ui(head, worker_ui)
             if found is None:
-                self._log_reads[driver_id] = self._log_reads.get(driver_id, 0) + 1
+                _missed(self._log_reads, self._log_sizes, driver_id, len(head), LOG_HEAD)
                 return None
             self._ui_of[driver_id] = found
         app_id, ui = found
