@@ -10,8 +10,6 @@ releases them, so nothing here depends on how fast anything starts.
 
 from __future__ import annotations
 
-import asyncio
-import threading
 import time
 import uuid
 from collections.abc import Callable, Iterator
@@ -19,9 +17,9 @@ from typing import Any
 
 import pytest
 
-from resumable_core import MemoryStateStore, PollPolicy
-from resumable_core.aio import Supervised, Supervisor, in_threads
+from resumable_core import PollPolicy
 from tests.aws.emrkit import HOLD, KINDS, job_ids, make_job, new_container
+from tests.contracts.batching import SupervisorThread, result_of, wait_until
 from tests.services.moto import FAKE_KEY, REGION
 from tests.services.moto_emr import EmrMotoServer
 
@@ -36,40 +34,6 @@ def patterns(kind: str, container: str) -> tuple[str, str, str]:
         return r"ElasticMapReduce\.ListSteps$", r"ElasticMapReduce\.DescribeStep$", r"ElasticMapReduce\.AddJobFlowSteps$"
     base = f"/applications/{container}" if kind == "serverless" else f"/virtualclusters/{container}"
     return rf"^GET {base}/jobruns$", rf"^GET {base}/jobruns/[0-9a-z]+$", rf"^POST {base}/jobruns$"
-
-
-def result(outcome: Supervised) -> dict[str, Any]:
-    assert outcome.ok and isinstance(outcome.result, dict), outcome
-    return outcome.result
-
-
-def wait_until(condition: Callable[[], bool], what: str, timeout: float = 30.0) -> None:
-    deadline = time.monotonic() + timeout
-    while not condition():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out waiting for {what}")
-        time.sleep(0.02)
-
-
-class Running:
-    """A Supervisor over *jobs* with batching on, in a thread of its own until the test joins it."""
-
-    def __init__(self, jobs: list[Any]) -> None:
-        self.store = MemoryStateStore()
-        self.supervisor = Supervisor(self.store, batch_tick=TICK)
-        for number, job in enumerate(jobs):
-            self.supervisor.add(in_threads(job), key=f"k{number}", poll=POLL)
-        self.outcomes: dict[str, Supervised] = {}
-        self.thread = threading.Thread(target=self._run, daemon=True)
-        self.thread.start()
-
-    def _run(self) -> None:
-        self.outcomes = asyncio.run(self.supervisor.run())
-
-    def join(self) -> dict[str, Supervised]:
-        self.thread.join(timeout=60)
-        assert not self.thread.is_alive(), "the supervisor did not finish"
-        return self.outcomes
 
 
 def held_jobs(server: EmrMotoServer, kind: str, container: str, ids: dict[int, str],
@@ -107,7 +71,7 @@ def test_one_listing_per_tick_and_no_direct_read_while_listed(emr_moto: EmrMotoS
                                                               container: str) -> None:
     listing, direct, submission = patterns(kind, container)
     ids: dict[int, str] = {}
-    running = Running(held_jobs(emr_moto, kind, container, ids))
+    running = SupervisorThread(held_jobs(emr_moto, kind, container, ids), tick=TICK, poll=POLL)
     wait_until(lambda: len(ids) == JOBS, "every job submitted")
     listings0, direct0, started = emr_moto.count(listing), emr_moto.count(direct), time.monotonic()
     wait_until(lambda: emr_moto.count(listing) >= listings0 + 5, "five more listings")
@@ -121,7 +85,7 @@ def test_one_listing_per_tick_and_no_direct_read_while_listed(emr_moto: EmrMotoS
     outcomes = running.join()
     assert all(o.ok for o in outcomes.values()), outcomes
     succeeded = {"step": "COMPLETED", "serverless": "SUCCESS", "eks": "COMPLETED"}[kind]
-    assert {result(o)["state"] for o in outcomes.values()} == {succeeded}
+    assert {result_of(o)["state"] for o in outcomes.values()} == {succeeded}
     # A run that ended is not in the (active-state) listing: one direct read each, whose answer is the result.
     assert emr_moto.count(direct) - direct0 == JOBS
     assert emr_moto.count(submission) >= JOBS and sorted(job_ids(emr_moto.endpoint_url, kind, container)) == sorted(ids.values())
@@ -132,7 +96,8 @@ def test_a_job_missing_from_the_listing_is_asked_directly_and_never_resubmitted(
     listing, direct, submission = patterns(kind, container)
     ids: dict[int, str] = {}
     submissions0 = emr_moto.count(submission)
-    running = Running(held_jobs(emr_moto, kind, container, ids, hide=lambda number: number == 0))
+    running = SupervisorThread(held_jobs(emr_moto, kind, container, ids, hide=lambda number: number == 0),
+                               tick=TICK, poll=POLL)
     wait_until(lambda: len(ids) == JOBS, "every job submitted")
     direct0 = emr_moto.count(direct)
     listings0 = emr_moto.count(listing)
@@ -148,7 +113,7 @@ def test_a_job_missing_from_the_listing_is_asked_directly_and_never_resubmitted(
         emr_moto.release(job_id)
     outcomes = running.join()
     assert all(o.ok for o in outcomes.values()), outcomes
-    assert result(outcomes["k0"])["job_run_id" if kind != "step" else "step_id"] == hidden
+    assert result_of(outcomes["k0"])["job_run_id" if kind != "step" else "step_id"] == hidden
     # Counted in the layer: the hidden one is in no listing, job_ids() included.
     assert emr_moto.count(submission) - submissions0 == JOBS, "a job was resubmitted"
 
@@ -159,7 +124,7 @@ def test_a_throttled_listing_spends_budgets_and_resubmits_nothing(emr_moto: EmrM
     emr_moto.fault(listing, code="ThrottlingException", status=400, count=3,
                    message="Rate exceeded")
     ids: dict[int, str] = {}
-    running = Running(held_jobs(emr_moto, kind, container, ids))
+    running = SupervisorThread(held_jobs(emr_moto, kind, container, ids), tick=TICK, poll=POLL)
     wait_until(lambda: len(ids) == JOBS and emr_moto.faults_left() == 0, "the throttled listings")
     for job_id in ids.values():
         emr_moto.release(job_id)

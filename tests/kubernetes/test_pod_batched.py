@@ -9,16 +9,13 @@ the test ends them (``set_phase``), so nothing here depends on how fast anything
 
 from __future__ import annotations
 
-import asyncio
-import threading
 import time
 import uuid
 from collections.abc import Callable
-from typing import Any
 
 from resumable_adapters.kubernetes import REFERENCE_LABEL, KubernetesClient, KubernetesPodJob, parse_pod_job_id
-from resumable_core import MemoryStateStore, PollPolicy
-from resumable_core.aio import Supervised, Supervisor, in_threads
+from resumable_core import PollPolicy
+from tests.contracts.batching import SupervisorThread, result_of, wait_until
 from tests.kubernetes.conftest import TOKEN, pod_manifest
 from tests.services.kubernetes_api import KubernetesApiServer
 
@@ -26,14 +23,6 @@ TICK = 0.2
 POLL = PollPolicy(min_interval=0.02, max_interval=0.05, jitter=0.0, transient_seconds=30.0, deadline=60.0)
 JOBS = 4
 LIST = ("GET", "/api/v1/namespaces/default/pods")
-
-
-def wait_until(condition: Callable[[], bool], what: str, timeout: float = 30.0) -> None:
-    deadline = time.monotonic() + timeout
-    while not condition():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out waiting for {what}")
-        time.sleep(0.02)
 
 
 def count(api: KubernetesApiServer, request: tuple[str, str] | Callable[[tuple[str, str]], bool]) -> int:
@@ -45,24 +34,6 @@ def count(api: KubernetesApiServer, request: tuple[str, str] | Callable[[tuple[s
 def direct_read(request: tuple[str, str]) -> bool:
     """A GET of one pod (not its log, not a list)."""
     return request[0] == "GET" and request[1].startswith(LIST[1] + "/") and request[1].count("/") == 6
-
-
-class Running:
-    """A Supervisor over *jobs* with batching on, in a thread of its own until the test joins it."""
-
-    def __init__(self, jobs: list[KubernetesPodJob]) -> None:
-        self.supervisor = Supervisor(MemoryStateStore(), batch_tick=TICK)
-        for number, job in enumerate(jobs):
-            self.supervisor.add(in_threads(job), key=f"k{number}", poll=POLL)
-        self.outcomes: dict[str, Supervised] = {}
-        self.thread = threading.Thread(target=lambda: setattr(self, "outcomes", asyncio.run(self.supervisor.run())),
-                                       daemon=True)
-        self.thread.start()
-
-    def join(self) -> dict[str, Supervised]:
-        self.thread.join(timeout=60)
-        assert not self.thread.is_alive(), "the supervisor did not finish"
-        return self.outcomes
 
 
 def held_jobs(client: KubernetesClient, names: dict[int, str],
@@ -84,15 +55,10 @@ def held_jobs(client: KubernetesClient, names: dict[int, str],
     return jobs
 
 
-def result(outcome: Supervised) -> dict[str, Any]:
-    assert outcome.ok and isinstance(outcome.result, dict), outcome
-    return outcome.result
-
-
 def test_one_pod_list_per_tick_and_no_direct_read_while_listed(kube_api: KubernetesApiServer,
                                                                kube_client: KubernetesClient) -> None:
     names: dict[int, str] = {}
-    running = Running(held_jobs(kube_client, names))
+    running = SupervisorThread(held_jobs(kube_client, names), tick=TICK, poll=POLL)
     wait_until(lambda: len(names) == JOBS, "every pod created")
     lists0, direct0, started = count(kube_api, LIST), count(kube_api, direct_read), time.monotonic()
     wait_until(lambda: count(kube_api, LIST) >= lists0 + 5, "five more pod lists")
@@ -104,8 +70,8 @@ def test_one_pod_list_per_tick_and_no_direct_read_while_listed(kube_api: Kuberne
     for name in names.values():
         kube_api.set_phase(name, "Succeeded", 0)
     outcomes = running.join()
-    assert {result(o)["phase"] for o in outcomes.values()} == {"Succeeded"}
-    assert {result(o)["pod"] for o in outcomes.values()} == set(names.values())
+    assert {result_of(o)["phase"] for o in outcomes.values()} == {"Succeeded"}
+    assert {result_of(o)["pod"] for o in outcomes.values()} == set(names.values())
     assert kube_api.pods_created() == JOBS
 
 
@@ -117,7 +83,7 @@ def test_a_pod_missing_from_the_list_is_read_directly_and_never_recreated(kube_a
                 kube_api.pods[("default", name)].obj["metadata"]["labels"].pop(REFERENCE_LABEL)
 
     names: dict[int, str] = {}
-    running = Running(held_jobs(kube_client, names, unlabel))
+    running = SupervisorThread(held_jobs(kube_client, names, unlabel), tick=TICK, poll=POLL)
     wait_until(lambda: len(names) == JOBS, "every pod created")
     hidden = f"{LIST[1]}/{names[0]}"
     wait_until(lambda: count(kube_api, ("GET", hidden)) >= 3, "direct reads of the pod the list leaves out")
@@ -126,7 +92,7 @@ def test_a_pod_missing_from_the_list_is_read_directly_and_never_recreated(kube_a
     for name in names.values():
         kube_api.set_phase(name, "Succeeded", 0)
     outcomes = running.join()
-    assert result(outcomes["k0"])["pod"] == names[0] and all(o.ok for o in outcomes.values())
+    assert result_of(outcomes["k0"])["pod"] == names[0] and all(o.ok for o in outcomes.values())
     assert kube_api.pods_created() == JOBS
 
 
