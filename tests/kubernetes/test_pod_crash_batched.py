@@ -1,0 +1,64 @@
+"""The pod crash-injection properties with batched status on (issue 23): each status check lists the
+namespace's pods by the reference label first, and only a pod the list does not answer for (ended,
+recreated, gone, deleting) is read directly (tests/core/_crash.py, ``batched_status``). Fewer
+examples than the unbatched module."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+
+from hypothesis import given
+from hypothesis import strategies as st
+
+from resumable_adapters.kubernetes import KubernetesPodJob
+from tests.contracts.crash_properties import Adapter, KubernetesCluster, one_caller_crashing, two_callers_on_one_key
+from tests.core._crash import CHOICES, LEASES, Fault, FaultKind, batched_status, profile, schedules
+from tests.kubernetes.test_pod_crash_properties import K8S_FAULT, OUTCOMES, pods, quiet
+
+__all__ = ["pods", "quiet"]  # the fixtures, shared with the unbatched module
+
+
+@profile(20)
+@given(faults=schedules(K8S_FAULT, 60), outcomes=OUTCOMES, lease=LEASES, forget_after=st.booleans(),
+       reruns=st.integers(0, 1))
+def test_one_caller_crashing_never_runs_two_pods(
+    pods: Adapter, faults: dict[int, Fault], outcomes: list[str], lease: float, forget_after: bool, reruns: int
+) -> None:
+    with batched_status():
+        one_caller_crashing(pods, faults, outcomes, lease, forget_after, reruns)
+
+
+@profile(20)
+@given(faults=st.tuples(schedules(K8S_FAULT, 50), schedules(K8S_FAULT, 50)), choices=CHOICES, outcomes=OUTCOMES,
+       lease=LEASES)
+def test_two_callers_on_one_key_never_run_two_pods(
+    pods: Adapter, faults: tuple[dict[int, Fault], dict[int, Fault]], choices: list[int], outcomes: list[str],
+    lease: float,
+) -> None:
+    with batched_status():
+        two_callers_on_one_key(pods, faults, choices, outcomes, lease)
+
+
+def test_a_pod_recreated_mid_run_is_not_answered_by_the_list_nor_adopted(pods: Adapter) -> None:
+    """The recorded pod is recreated under its name: the list shows a pod of that name with another
+    uid, which answers for nothing; the direct read says it is gone; a new pod is created."""
+    listings: list[list[str]] = []
+
+    class Listed(KubernetesPodJob):
+        def get_job_statuses(self, job_ids: Sequence[str]) -> Mapping[str, str]:
+            listings.append(list(job_ids))
+            return super().get_job_statuses(job_ids)
+
+    def make_job() -> Listed:
+        base = pods.make_job()
+        assert isinstance(base, KubernetesPodJob)
+        return Listed(base.client, base.manifest, name=base.prefix, log_lines=0)
+
+    with batched_status():
+        world, record = one_caller_crashing(Adapter(pods.cluster, make_job), {4: Fault(FaultKind.REPLACE)}, [],
+                                            120.0, False, 0)
+    assert listings, "the status checks went through the pod list"
+    cluster = world.cluster
+    assert isinstance(cluster, KubernetesCluster) and len(cluster.replaced) == 1
+    assert record.job_id is not None and record.job_id.rsplit("/", 1)[1] not in cluster.replaced
+    assert len(cluster.jobs()) == 2
