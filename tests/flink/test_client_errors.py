@@ -249,3 +249,14 @@ def test_a_stop_that_takes_no_savepoint_falls_back_to_a_cancel(server: Misbehavi
     assert [r.method for r in server.requests if r.path == f"/jobs/{JOB}?mode=cancel"] == ["PATCH"]
     stops = sent(server, "POST", f"/jobs/{JOB}/stop")
     assert [s["triggerId"] for s in stops] == [trigger]  # derived from the job id: a retry joins it
+
+
+def test_progress_counts_completed_checkpoints(server: MisbehavingServer, jar: Path) -> None:
+    job = flink_job(server, jar)
+    server.route(f"/jobs/{JOB}", Reply.json(state="RUNNING", name="etl"), Reply(404, b"{}"))
+    server.route(f"/jobs/{JOB}/checkpoints", Reply.json(counts={"completed": 42}, latest={}))
+    progress = job.job_progress(JOB)
+    assert progress is not None and progress.label == "etl: RUNNING"
+    assert [(c.unit, c.done, c.total) for c in progress.counts] == [("checkpoints", 42, None)]
+    assert progress.ui_url == f"{server.url}/#/job/running/{JOB}/overview"
+    assert job.job_progress(JOB) is None  # the cluster no longer knows it

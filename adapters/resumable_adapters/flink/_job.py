@@ -20,6 +20,7 @@ from collections.abc import Callable, Mapping, Sequence
 
 from resumable_core import InvalidArgument, JobNotFound, JsonValue, TransientError
 from resumable_core.errors import ExternalSystemError
+from resumable_core.progress import Count, Progress
 from resumable_core.redaction import redact
 
 # _client first: it raises the ImportError naming the extra when urllib3 is missing.
@@ -234,6 +235,20 @@ class FlinkJob:
             elif state in STATES_ACTIVE or state in STATES_FAILED:
                 found[job_id] = state
         return found
+
+    def job_progress(self, job_id: str) -> Progress | None:
+        """For people: the checkpoints the job completed (a streaming job has no "done of total"), its
+        name and state, and its page on the Flink dashboard. None when the cluster does not know it."""
+        check_job_id(job_id)
+        details = self.client.job(job_id)
+        if details is None:
+            return None
+        summary = self.client.checkpoints(job_id)
+        counts = () if summary is None or summary.completed_count is None else (
+            Count("checkpoints", summary.completed_count),)
+        # The dashboard's address only when it carries no credentials (a masked one would not open).
+        ui_url = None if "@" in self.client.url else f"{self.client.url}/#/job/running/{job_id}/overview"
+        return Progress(counts=counts, label=f"{details.name or job_id}: {details.state}", ui_url=ui_url)
 
     def resume_state(self, job_id: str) -> str | None:
         """The newest retained checkpoint or savepoint of *job_id*: where a new run can start from."""

@@ -185,6 +185,7 @@ class CheckpointSummary:
     completed: Checkpoint | None
     savepoint: Checkpoint | None
     restored_path: str | None
+    completed_count: int | None = None  # ``counts.completed``: checkpoints this job completed
 
     def resume_path(self) -> str | None:
         """Where a new run of this job could start from: the newest retained checkpoint or savepoint."""
@@ -224,7 +225,9 @@ def parse_checkpoints(job_id: str, data: Any) -> CheckpointSummary:
     if not isinstance(latest, dict):
         raise ProtocolError(f"Flink answered checkpoint statistics without 'latest' for {job_id}", job_id=job_id)
     restored = latest.get("restored")
+    counts = data.get("counts")
     return CheckpointSummary(
+        completed_count=_ms(counts.get("completed")) if isinstance(counts, dict) else None,
         completed=_checkpoint(latest.get("completed")),
         savepoint=_checkpoint(latest.get("savepoint")),
         restored_path=_opt(restored.get("external_path"), str) if isinstance(restored, dict) else None,
