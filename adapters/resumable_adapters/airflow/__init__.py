@@ -43,6 +43,7 @@ if TYPE_CHECKING:
         ResumableEmrContainerOperator,
         ResumableEmrServerlessStartJobOperator,
     )
+    from ._flink import ResumableFlinkOperator
     from ._pod import ResumableKubernetesPodOperator
     from ._spark import ResumableSparkSubmitOperator
 
@@ -58,6 +59,10 @@ def __getattr__(name: str) -> Any:
         from ._pod import ResumableKubernetesPodOperator
 
         return ResumableKubernetesPodOperator
+    if name == "ResumableFlinkOperator":  # needs the Flink adapter (urllib3, the 'flink' extra)
+        from ._flink import ResumableFlinkOperator
+
+        return ResumableFlinkOperator
     if name in _DATABRICKS_OPERATORS:  # needs the databricks-sdk (the 'databricks' extra)
         from . import _databricks
 
@@ -92,6 +97,7 @@ __all__ = [
     "ResumableEmrAddStepsOperator",
     "ResumableEmrContainerOperator",
     "ResumableEmrServerlessStartJobOperator",
+    "ResumableFlinkOperator",
     "ResumableJobBridge",
     "ResumableKubernetesPodOperator",
     "ResumableOperator",
