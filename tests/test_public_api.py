@@ -92,3 +92,21 @@ def test_an_integration_uses_another_only_through_its_public_package() -> None:
             if parts[0] != own and len(parts) > 1 and parts[1].startswith("_"):
                 offenders.append(f"{path.relative_to(REPO)}: {node.module}")
     assert offenders == []
+
+
+LAZY_PACKAGES = sorted(p.parent.name for p in ADAPTERS.glob("*/__init__.py") if "exports(__name__" in p.read_text())
+
+
+@pytest.mark.parametrize("package", LAZY_PACKAGES)
+def test_a_package_loaded_on_first_use_shows_and_resolves_exactly_its_all(package: str) -> None:
+    # Its names' homes (resumable_adapters/_lazy.py) and its literal __all__ are two lists of
+    # one thing: a name in one only is either unreachable or unlisted.
+    imported = importlib.import_module(f"resumable_adapters.{package}")
+    names = imported.__all__
+    assert len(set(names)) == len(names)
+    shown = {n for n in dir(imported) if not n.startswith("_")}
+    assert shown == set(names), shown ^ set(names)
+    for name in names:
+        getattr(imported, name)  # AttributeError or ImportError if its home is wrong
+    with pytest.raises(AttributeError, match="NoSuchName"):
+        imported.NoSuchName  # noqa: B018  # the access is the test

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import ast
+import json
 import subprocess
 import sys
 from pathlib import Path
@@ -62,3 +63,22 @@ def test_a_command_on_a_local_key_does_not_load_the_spark_client() -> None:
     out = subprocess.run([sys.executable, "-c", code], check=True, capture_output=True, text=True,
                          env={"PYTHONPATH": PYTHONPATH, "PATH": "/usr/bin:/bin"}).stdout
     assert out.strip() == "[]"
+
+
+def test_resumable_help_loads_no_system_client() -> None:
+    # Every system package names its public names' homes (resumable_adapters/_lazy.py): finding
+    # the commands loads only each system's _cli modules, never its client library, so a
+    # ``--help`` neither pays for botocore or the Databricks SDK nor fails without an extra.
+    code = ("import json, sys\n"
+            "from resumable_adapters.cli import main\n"
+            "try:\n    main(['--help'])\nexcept SystemExit:\n    pass\n"
+            "print(json.dumps(sorted(sys.modules)))")
+    out = subprocess.run([sys.executable, "-c", code], check=True, capture_output=True, text=True,
+                         env={"PYTHONPATH": PYTHONPATH, "PATH": "/usr/bin:/bin"}).stdout
+    loaded = json.loads(out.strip().splitlines()[-1])
+    clients = {"urllib3", "aiohttp", "boto3", "botocore", "databricks"}
+    assert [m for m in loaded if m.partition(".")[0] in clients] == []
+    systems = [m.split(".") for m in loaded if m.startswith("resumable_adapters.") and m.count(".") == 2]
+    assert [".".join(m) for m in systems if m[1] != "cli" and not m[2].startswith("_cli")] == []
+    with_cli = {p.parent.name for p in ADAPTERS.glob("*/_cli.py")}
+    assert with_cli <= {m[1] for m in systems}  # each system was asked for its commands

@@ -11,9 +11,9 @@ The urllib3 parts load on first use: the aiohttp client reads its answers throug
 
 from __future__ import annotations
 
-import importlib
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
+from .._lazy import exports
 from ._answers import json_object
 from ._bound import time_bound
 from ._urls import base_url, shown_url, split_masters
@@ -28,13 +28,7 @@ if TYPE_CHECKING:
     from ._deadline import CallWatch, call_deadline, watch_pool
 
 
-def __getattr__(name: str) -> Any:
-    home = _HOMES.get(name)
-    if home is None:
-        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    value = getattr(importlib.import_module(f"{__name__}.{home}"), name)
-    globals()[name] = value
-    return value
+__getattr__, __dir__ = exports(__name__, _HOMES)
 
 
 __all__ = [

@@ -25,8 +25,9 @@ SubmissionRejected with AWS's message. A terminated cluster is ``EmrClusterTermi
 
 from __future__ import annotations
 
-import importlib
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
+
+from .._lazy import exports
 
 # Each public name and the private module that defines it, loaded on first use: the
 # ``resumable`` command imports this package to find its emr-* commands, and a command that
@@ -78,17 +79,7 @@ if TYPE_CHECKING:
     )
 
 
-def __getattr__(name: str) -> Any:
-    home = _HOMES.get(name)
-    if home is None:
-        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    value = getattr(importlib.import_module(f"{__name__}.{home}"), name)
-    globals()[name] = value  # once loaded, an ordinary attribute
-    return value
-
-
-def __dir__() -> list[str]:
-    return sorted(set(globals()) | set(_HOMES))
+__getattr__, __dir__ = exports(__name__, _HOMES)
 
 
 __all__ = [

@@ -21,8 +21,9 @@ docs/flink.md says more, resumption from checkpoints included.
 
 from __future__ import annotations
 
-import importlib
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
+
+from .._lazy import exports
 
 # Loaded on first use: the ``resumable`` command imports this package to find its commands,
 # and a command that never touches Flink must not pay for urllib3, nor fail without it.
@@ -63,17 +64,7 @@ if TYPE_CHECKING:
     )
 
 
-def __getattr__(name: str) -> Any:
-    home = _HOMES.get(name)
-    if home is None:
-        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    value = getattr(importlib.import_module(f"{__name__}.{home}"), name)
-    globals()[name] = value  # once loaded, an ordinary attribute
-    return value
-
-
-def __dir__() -> list[str]:
-    return sorted(set(globals()) | set(_HOMES))
+__getattr__, __dir__ = exports(__name__, _HOMES)
 
 
 __all__ = [

@@ -25,8 +25,9 @@ a second copy running beside the first. Linux only: it reads ``/proc``.
 
 from __future__ import annotations
 
-import importlib
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
+
+from .._lazy import exports
 
 if TYPE_CHECKING:
     from ._job import (
@@ -44,21 +45,6 @@ if TYPE_CHECKING:
     )
 
 
-def __getattr__(name: str) -> Any:
-    # Loaded on first use, as spark's: the ``resumable`` command imports this package on every
-    # start to find its ``run`` command, and a ``resumable status`` need not load the job's
-    # module (subprocess, locks, the runner).
-    if name not in __all__:
-        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    value = getattr(importlib.import_module(f"{__name__}._job"), name)
-    globals()[name] = value
-    return value
-
-
-def __dir__() -> list[str]:
-    return sorted(set(globals()) | set(__all__))
-
-
 __all__ = [
     "ACTIVE_STATUSES",
     "CANCELLED",
@@ -72,3 +58,8 @@ __all__ = [
     "LocalProcessJob",
     "job_name",
 ]
+
+# Loaded on first use, as spark's: the ``resumable`` command imports this package on every start
+# to find its ``run`` command, and a ``resumable status`` need not load the job's module
+# (subprocess, locks, the runner).
+__getattr__, __dir__ = exports(__name__, dict.fromkeys(__all__, "_job"))
