@@ -24,8 +24,10 @@ from typing import Any
 
 from resumable_core import JobNotFound
 from resumable_core.errors import InvalidArgument
+from resumable_core.progress import Progress
 
 from ._client import DatabricksJobsClient, check_token, jobs
+from ._progress import run_progress
 from ._repair import RepairFailedTasks, RunRef, previous_failed_run
 from ._status import ACTIVE_STATES, SUCCESS_CODES, TERMINATED, run_state, status_text, task_states, termination_code
 
@@ -35,9 +37,13 @@ DEFAULT_RUN_NAME = "resumable run"
 
 
 class _DatabricksRunJob:
-    """What both jobs share: status, result, cancel, find, repair."""
+    """What both jobs share: status, result, cancel, find, repair, progress."""
 
     kind = "run"
+    # Progress is asked right after a status read, which fetched every page of the run already:
+    # a read this young (seconds) answers it without another runs/get. Older (batched status
+    # reads no tasks), it reads the run anew.
+    progress_reuse = 2.0
 
     def __init__(self, client: DatabricksJobsClient, payload: dict[str, Any], *,
                  success_codes: Iterable[str] = SUCCESS_CODES, repair: RepairFailedTasks | None = None,
@@ -55,7 +61,7 @@ class _DatabricksRunJob:
         self.find_window = find_window
         self.find_limit = find_limit
         self.clock = clock
-        self._last: dict[str, jobs.Run] = {}
+        self._last: dict[str, tuple[float, jobs.Run]] = {}  # job id -> (when read, monotonic; the run)
 
     def __repr__(self) -> str:  # never the payload: task parameters may hold credentials
         return f"{type(self).__name__}(host={self.client.host!r}, fingerprint={self.job_fingerprint()[:12]!r})"
@@ -75,7 +81,7 @@ class _DatabricksRunJob:
     def get_job_status(self, job_id: str) -> str:
         ref = RunRef.parse(job_id)
         run = self.client.get_run(ref.run_id, job_id=job_id)
-        self._last[job_id] = run
+        self._last[job_id] = (time.monotonic(), run)
         if ref.repair_id is None:
             return status_text(run.status, job_id=job_id)
         item = next((h for h in run.repair_history or () if h.id == ref.repair_id), None)
@@ -91,7 +97,8 @@ class _DatabricksRunJob:
 
     def get_job_result(self, job_id: str, status: str) -> DatabricksRunResult:
         ref = RunRef.parse(job_id)
-        run = self._last.get(job_id) or self.client.get_run(ref.run_id, job_id=job_id)
+        cached = self._last.get(job_id)
+        run = cached[1] if cached is not None else self.client.get_run(ref.run_id, job_id=job_id)
         details = run.status.termination_details if run.status is not None else None
         return {
             "run_id": ref.run_id,
@@ -129,6 +136,14 @@ class _DatabricksRunJob:
                 if len(found) == len(wanted):
                     break
         return found
+
+    def job_progress(self, job_id: str) -> Progress | None:
+        """The run's (or repair's) tasks finished of total, the running ones, its run page (_progress.py)."""
+        ref = RunRef.parse(job_id)
+        cached = self._last.get(job_id)
+        if cached is not None and time.monotonic() - cached[0] <= self.progress_reuse:
+            return run_progress(cached[1], ref)
+        return run_progress(self.client.get_run(ref.run_id, job_id=job_id), ref)
 
     def cancel_job(self, job_id: str) -> None:
         ref = RunRef.parse(job_id)
