@@ -128,7 +128,10 @@ def test_jws_key_must_be_base64url_of_256_bits() -> None:
 
 
 def test_import_error_names_the_extra() -> None:
-    code = "import sys; sys.modules['urllib3'] = None\ntry:\n import resumable_adapters.spark\nexcept ImportError as e:\n print(e)"
+    # The package loads its names on first use (the CLI imports it on every start): the first name
+    # that needs urllib3 raises the ImportError that names the extra.
+    code = ("import sys; sys.modules['urllib3'] = None\nimport resumable_adapters.spark as spark\n"
+            "try:\n spark.SparkRestClient\nexcept ImportError as e:\n print(e)")
     out = subprocess.run(
         [sys.executable, "-c", code], capture_output=True, text=True, check=True, cwd=Path(__file__).parents[2]
     ).stdout

@@ -22,9 +22,9 @@ from pathlib import Path
 import pytest
 
 from resumable_adapters._http._call import HttpAnswer
-from resumable_adapters.spark import SpnegoAuth, SpnegoError
 from resumable_adapters.spark._launcher import SparkSubmitLauncher
 from resumable_adapters.spark._yarn import SparkYarnJob
+from resumable_adapters.yarn import SpnegoAuth, SpnegoError
 from resumable_adapters.yarn._client import YarnRestClient
 from resumable_adapters.yarn._spnego import _parse_cookie, canonical_host
 from resumable_core import MemoryStateStore, ProtocolError, TransientError, run_resumable
