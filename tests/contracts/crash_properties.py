@@ -28,6 +28,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from resumable_adapters.flink import FlinkJob
 from resumable_adapters.kubernetes import KubernetesPodJob
 from resumable_adapters.spark._kubernetes import REFERENCE_ANNOTATION, SparkKubernetesJob, parse_job_id
 from resumable_adapters.spark._yarn import TAG_PREFIX, YARN_STATES_ACTIVE, SparkYarnJob
@@ -232,7 +233,7 @@ class KubernetesCluster(AdapterCluster):
         return CANCELLED_STATE if deleting and terminated["exitCode"] == 143 else FAILED_STATE
 
 
-AdapterJob = SparkYarnJob | SparkKubernetesJob | KubernetesPodJob  # the driver pod and any pod alike
+AdapterJob = SparkYarnJob | SparkKubernetesJob | KubernetesPodJob | FlinkJob  # the driver pod and any pod alike
 
 
 @dataclass
