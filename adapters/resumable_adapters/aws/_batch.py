@@ -14,15 +14,12 @@ could make it, and no secret can be read back from a key.
 
 from __future__ import annotations
 
-import hashlib
-import hmac
-import os
 from collections.abc import Callable, Iterator, Mapping
 from typing import Any
 
+from .._batching import secrets_hash
 from ._boto import aws_call
 
-_SALT = os.urandom(16)
 _MAX_PAGES = 1000  # a listing of the active ones is a few pages; a token that never ends is a broken answer
 
 
@@ -44,8 +41,7 @@ def _credentials_identity(client: Any) -> str:
         return "unsigned"
     if callable(getattr(credentials, "refresh_needed", None)):  # botocore's RefreshableCredentials
         return f"credentials-{id(credentials):x}"
-    parts = [str(getattr(credentials, name, None) or "") for name in ("access_key", "secret_key", "token")]
-    return hmac.new(_SALT, "\0".join(parts).encode(), hashlib.sha256).hexdigest()[:16]
+    return secrets_hash(*(str(getattr(credentials, name, None) or "") for name in ("access_key", "secret_key", "token")))
 
 
 def emr_batch_key(api: str, client: Any, container: str) -> str:

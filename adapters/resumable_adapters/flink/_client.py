@@ -15,7 +15,6 @@ every answer is mapped here, at the edge, to what it proves:
 
 from __future__ import annotations
 
-import hashlib
 import json
 import logging
 import re
@@ -33,6 +32,7 @@ try:
 except ImportError as exc:  # pragma: no cover - depends on the environment
     raise ImportError("resumable_adapters.flink needs urllib3: pip install 'resumable-core[flink]'") from exc
 
+from resumable_adapters._batching import batch_key
 from resumable_adapters._http import HttpAnswer, NotSent, base_url, http_call, shown_url, timeouts
 
 from ._model import (
@@ -104,9 +104,9 @@ class FlinkRestClient:
 
     @property
     def listing_key(self) -> str:
-        """What one ``/jobs/overview`` covers: this JobManager, asked with these headers (hashed)."""
-        headers = json.dumps(sorted(self._headers.items())).encode()
-        return f"flink {self.url} {hashlib.sha256(headers).hexdigest()[:16]}"
+        """What one ``/jobs/overview`` covers: this JobManager, asked with these headers (a
+        per-process keyed hash: they may carry an Authorization)."""
+        return batch_key("flink", self.url, secrets=(json.dumps(sorted(self._headers.items())),))
 
     def close(self) -> None:
         if self._owns_pool:

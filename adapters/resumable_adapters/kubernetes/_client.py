@@ -34,6 +34,7 @@ import urllib3
 
 from resumable_core import InvalidArgument, ProtocolError, SubmissionRejected, TransientError
 
+from .._batching import batch_key
 from .._http import HttpAnswer, NotSent, base_url, http_call, json_object, shown_url, timeouts
 
 SERVICE_ACCOUNT_DIR = "/var/run/secrets/kubernetes.io/serviceaccount"
@@ -191,6 +192,15 @@ class KubernetesClient:
     def secrets(self) -> tuple[str, ...]:
         token = self._token or (self.token() if self.token_file else None)
         return (token,) if token else ()
+
+    def listing_key(self, listing: str, namespace: str) -> str:
+        """A batch key for one *listing* of *namespace*'s pods made with this client's credentials.
+
+        Two clients share a listing only when either could make it: the same server and
+        namespace, the same client certificate (its path: with no token, the certificate alone
+        says who asks) and the same token (a per-process keyed hash). Compared in memory only.
+        """
+        return batch_key(listing, self.server, namespace, f"cert={self.client_cert or ''}", secrets=self.secrets())
 
     def submit_conf(self) -> tuple[dict[str, str], dict[str, str]]:
         """spark-submit's Kubernetes properties for these credentials, and the files they name.

@@ -28,10 +28,8 @@ from __future__ import annotations
 import calendar
 import copy
 import hashlib
-import hmac
 import json
 import logging
-import os
 import re
 import time
 from collections.abc import Callable, Mapping, Sequence
@@ -57,7 +55,6 @@ UNSCHEDULABLE = "Unschedulable"
 _SLUG_RE = re.compile(r"[a-z0-9](?:[a-z0-9-]{0,38}[a-z0-9])?")
 _UID_RE = re.compile(r"[0-9a-fA-F-]{8,64}")
 _PHASE_WORD = re.compile(r"[A-Za-z]+")
-_BATCH_SALT = os.urandom(16)  # per process: a batch key (compared in memory, never stored) hides the token
 _SERVER_FIELDS = ("uid", "resourceVersion", "creationTimestamp", "deletionTimestamp", "generation", "managedFields",
                   "selfLink", "deletionGracePeriodSeconds")
 PodResult = dict[str, JsonValue]
@@ -243,9 +240,7 @@ class KubernetesPodJob:
     @property
     def batch_key(self) -> str:
         """The API server, the namespace and the credentials: what one pod list covers."""
-        client = self.client
-        secrets = hmac.new(_BATCH_SALT, "\0".join(client.secrets()).encode(), hashlib.sha256).hexdigest()[:16]
-        return " ".join(("kubernetes-pods", client.server, self.namespace, client.client_cert or "", secrets))
+        return self.client.listing_key("kubernetes-pods", self.namespace)
 
     def get_job_statuses(self, job_ids: Sequence[str]) -> Mapping[str, str]:
         """The pods among *job_ids* that are plainly Pending or Running, from one list of the

@@ -30,8 +30,8 @@ from resumable_core import AmbiguousSubmission, JobNotFound, ProtocolError, Subm
 from resumable_core.progress import Progress
 from resumable_core.store import JsonValue
 
+from .._batching import batch_key
 from .._http import base_url, json_object, shown_url
-from ._batching import batch_key
 from ._lookup import find_awaiting, reference_scan
 from ._model import MasterState, parse_master_state
 from ._progress import AsyncStandaloneProgress

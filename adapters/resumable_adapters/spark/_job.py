@@ -27,7 +27,7 @@ from resumable_core.errors import ExternalSystemError
 from resumable_core.progress import Progress
 from resumable_core.redaction import redact
 
-from ._batching import batch_key
+from .._batching import batch_key
 
 # _spark_client first: it raises the ImportError naming the extra when urllib3 is missing.
 from ._client import SparkRestClient, check_driver_id

@@ -41,7 +41,6 @@ from resumable_core.progress import Progress
 from resumable_core.redaction import redact
 
 from ..kubernetes import KubernetesClient, check_name
-from ._batching import batch_key
 from ._cluster_submission import SparkClusterSubmission, reference_slug
 from ._launcher import LaunchResult, SparkSubmitLauncher, ambiguous_failure, usage_rejection
 from ._progress import kubernetes_progress
@@ -182,8 +181,9 @@ class SparkKubernetesJob:
 
     @property
     def batch_key(self) -> str:
-        """The API server, the client's namespace and its credentials: what one pod list covers."""
-        return batch_key("kubernetes", self.client.master, self.client.namespace, secrets=self.client.secrets())
+        """The API server, the client's namespace and its credentials (certificate and token): what
+        one list of driver pods covers."""
+        return self.client.listing_key("spark-kubernetes-drivers", self.client.namespace)
 
     def get_job_statuses(self, job_ids: Sequence[str]) -> Mapping[str, str]:
         """The running driver pods among *job_ids*, from one list of the namespace's driver pods

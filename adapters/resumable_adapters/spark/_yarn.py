@@ -30,8 +30,8 @@ from resumable_core import JobNotFound, JsonValue, ProtocolError, TransientError
 from resumable_core.progress import Progress
 from resumable_core.redaction import redact
 
+from .._batching import batch_key
 from ..yarn import YarnApplication, YarnRestClient, check_app_id
-from ._batching import batch_key
 from ._cluster_submission import SparkClusterSubmission, reference_slug
 from ._launcher import SparkSubmitLauncher, ambiguous_failure, usage_rejection
 from ._progress import yarn_progress
