@@ -39,6 +39,7 @@ from typing import Any
 from resumable_core import InvalidArgument, JobNotFound, JsonValue, ProtocolError, SubmissionRejected, TransientError
 from resumable_core.redaction import redact
 
+from .._slug import reference_slug
 from ._client import KubernetesClient, check_name
 
 log = logging.getLogger("resumable_adapters.kubernetes")
@@ -52,7 +53,6 @@ POD_FAILED = frozenset({"Failed", "Deleted", "Terminating"})
 IMAGE_PULL_REASONS = frozenset({"ErrImagePull", "ImagePullBackOff", "InvalidImageName", "ErrImageNeverPull",
                                 "RegistryUnavailable"})
 UNSCHEDULABLE = "Unschedulable"
-_SLUG_RE = re.compile(r"[a-z0-9](?:[a-z0-9-]{0,38}[a-z0-9])?")
 _UID_RE = re.compile(r"[0-9a-fA-F-]{8,64}")
 _PHASE_WORD = re.compile(r"[A-Za-z]+")
 _SERVER_FIELDS = ("uid", "resourceVersion", "creationTimestamp", "deletionTimestamp", "generation", "managedFields",
@@ -64,13 +64,9 @@ def pod_reference_slug(reference: str) -> str:
     """*reference* itself when it is a label value and DNS label (the core's 32 hex digits are), else a hash.
 
     Hashed rather than cleaned up, so two references never share a slug by losing case or
-    punctuation.
+    punctuation. The rule every integration shares (Spark on Kubernetes and on YARN too).
     """
-    if not isinstance(reference, str) or not reference:
-        raise InvalidArgument(f"submission reference must be a non-empty string, got {reference!r}")
-    if _SLUG_RE.fullmatch(reference):
-        return reference
-    return "h" + hashlib.sha256(reference.encode()).hexdigest()[:32]
+    return reference_slug(reference)
 
 
 def parse_pod_job_id(job_id: str) -> tuple[str, str, str]:

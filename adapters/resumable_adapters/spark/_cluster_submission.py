@@ -4,8 +4,8 @@ No I/O: ``SparkClusterSubmission`` turns into spark-submit's arguments and a set
 properties (the launcher writes them to a private properties file, so that no
 secret-looking value ever sits on a command line ``ps`` shows), knows which values look
 secret, and computes the fingerprint the core stores to notice a changed specification.
-``reference_slug`` is the one place a submission reference becomes a name a cluster
-accepts (a YARN tag, a Kubernetes label value and pod-name suffix).
+``reference_slug`` (resumable_adapters/_slug.py, shared with the pod job) makes a submission
+reference a name a cluster accepts (a YARN tag, a Kubernetes label value and pod-name suffix).
 """
 
 from __future__ import annotations
@@ -19,25 +19,10 @@ from types import MappingProxyType
 
 from resumable_core import InvalidArgument, JsonValue
 
+from .._slug import reference_slug
 from ._submission import REDACTED, SECRET_PATTERN, looks_secret, mask_values
 
-# A slug is a YARN tag (lowercased by YARN, at most 100 characters, no commas) and a
-# Kubernetes label value and DNS label (at most 63, [a-z0-9-], alphanumeric at both ends).
-_SLUG_RE = re.compile(r"[a-z0-9](?:[a-z0-9-]{0,38}[a-z0-9])?")
 _CONF_KEY_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9._/-]{0,250}")
-
-
-def reference_slug(reference: str) -> str:
-    """*reference* itself when a cluster accepts it as is (the core's 32 hex digits do), else a hash.
-
-    Hashed rather than cleaned up, so two references never share a slug by losing case or
-    punctuation: YARN lowercases tags, and Kubernetes names allow neither ``_`` nor ``:``.
-    """
-    if not isinstance(reference, str) or not reference:
-        raise InvalidArgument(f"submission reference must be a non-empty string, got {reference!r}")
-    if _SLUG_RE.fullmatch(reference):
-        return reference
-    return "h" + hashlib.sha256(reference.encode()).hexdigest()[:32]
 
 
 def _frozen(mapping: Mapping[str, str] | None, what: str) -> Mapping[str, str]:

@@ -40,8 +40,10 @@ from resumable_core import InvalidArgument, JobNotFound, JsonValue, ProtocolErro
 from resumable_core.progress import Progress
 from resumable_core.redaction import redact
 
-from ..kubernetes import KubernetesClient, check_name
-from ._cluster_submission import SparkClusterSubmission, reference_slug
+# The pod job's rules: a job id is namespace/pod/uid, a status starts with the pod's phase.
+from ..kubernetes import KubernetesClient, pod_phase, pod_reference_slug
+from ..kubernetes import parse_pod_job_id as parse_job_id
+from ._cluster_submission import SparkClusterSubmission
 from ._launcher import LaunchResult, SparkSubmitLauncher, ambiguous_failure, usage_rejection
 from ._progress import kubernetes_progress
 
@@ -59,29 +61,10 @@ DRIVER_CONTAINER = "spark-kubernetes-driver"
 POD_PHASES_ACTIVE = frozenset({"Pending", "Running"})
 POD_PHASES_SUCCEEDED = frozenset({"Succeeded"})
 POD_PHASES_FAILED = frozenset({"Failed", "Deleted", "Terminating"})
-_PHASE_WORD = re.compile(r"[A-Za-z]+")
-_UID_RE = re.compile(r"[0-9a-fA-F-]{8,64}")
 # fabric8's words for a refused pod creation: "Failure executing: POST at: <url>/pods. ... code=409 ... AlreadyExists"
 _POD_POST_FAILURE = re.compile(r"Failure executing: POST at: \S+/pods\.(?P<rest>.*?code=(?P<code>\d{3}).*)$",
                                re.MULTILINE)
 KubernetesDriverResult = dict[str, JsonValue]
-
-
-def pod_phase(status: str) -> str:
-    """The pod phase a status names: ``Failed (exit code 3)`` -> ``Failed``."""
-    match = _PHASE_WORD.match(status)
-    return match.group(0) if match else status
-
-
-def parse_job_id(job_id: str) -> tuple[str, str, str]:
-    """``namespace/pod/uid`` -> its three parts, or InvalidArgument (nothing malformed reaches a URL)."""
-    parts = job_id.split("/") if isinstance(job_id, str) else []
-    if len(parts) != 3 or not _UID_RE.fullmatch(parts[2]):
-        raise InvalidArgument(f"malformed Kubernetes driver job id {job_id!r} (namespace/pod/uid)",
-                              job_id=str(job_id)[:120])
-    check_name(parts[0], "namespace")
-    check_name(parts[1], "pod name")
-    return parts[0], parts[1], parts[2]
 
 
 class SparkKubernetesJob:
@@ -112,12 +95,12 @@ class SparkKubernetesJob:
         return redact(f"SparkKubernetesJob({self.submission!r}, {self.client!r})")
 
     def pod_name(self, reference: str) -> str:
-        return f"{self.pod_prefix}-{reference_slug(reference)}"
+        return f"{self.pod_prefix}-{pod_reference_slug(reference)}"
 
     # -- ResumableJob -------------------------------------------------------------------------
 
     def submit_job(self, reference: str) -> str:
-        name, slug = self.pod_name(reference), reference_slug(reference)
+        name, slug = self.pod_name(reference), pod_reference_slug(reference)
         auth_conf, files = self.client.submit_conf()
         conf = {**self.submission.conf, **auth_conf}
         if self.image is not None:
@@ -244,7 +227,7 @@ class SparkKubernetesJob:
         A pod that carries the reference but was created after its launch ended is a recreation
         under our name (a controller's, a person's): not ours, and not adopted (logged).
         """
-        pods = self.client.list_pods(self.client.namespace, {REFERENCE_LABEL: reference_slug(reference)})
+        pods = self.client.list_pods(self.client.namespace, {REFERENCE_LABEL: pod_reference_slug(reference)})
         carrying = [p for p in pods if (_meta(p).get("annotations") or {}).get(REFERENCE_ANNOTATION) == reference]
         ours = []
         for pod in carrying:
