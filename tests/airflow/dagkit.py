@@ -8,10 +8,12 @@ from __future__ import annotations
 import os
 import signal
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 from resumable_adapters.airflow import ResumableOperator, ResumableSparkSubmitOperator
-from resumable_core import PollPolicy, ResumableJob
+from resumable_core import Event, PollPolicy, ResumableJob
+from resumable_core.events import Reattached
 from tests.airflow.filejob import CRASH_EXIT_CODE, FileJob, FileJobSystem, TriggeredJob
 
 # Polls fast: the jobs here change state on every status query, not with time.
@@ -107,10 +109,18 @@ class FakeJobOperator(ResumableOperator):
 class TriggeredSparkSubmitOperator(ResumableSparkSubmitOperator):
     """The Spark operator with the test triggers around its job."""
 
-    def __init__(self, *, jobs: str, **kwargs: Any) -> None:
+    def __init__(self, *, jobs: str, release: str | None = None, **kwargs: Any) -> None:
         kwargs.setdefault("poll", SPARK_POLL)
         super().__init__(**kwargs)
         self.system = FileJobSystem(os.path.join(jobs, self.task_id))
+        # A driver held until this file exists (SleepExit's path argument) is released once a try
+        # reattached to it: the retry finds it running however slowly a new process starts.
+        self.release = release
 
     def make_job(self, context: Any) -> ResumableJob[Any]:
         return TriggeredJob(super().make_job(context), self.system)
+
+    def _on_event(self, event: Event) -> None:
+        super()._on_event(event)
+        if isinstance(event, Reattached) and self.release is not None:
+            Path(self.release).touch()

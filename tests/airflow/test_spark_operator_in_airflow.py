@@ -24,15 +24,18 @@ from tests.services.spark import DriverJar, SparkCluster
 
 pytestmark = [pytest.mark.airflow, pytest.mark.spark, pytest.mark.slow]
 
-# reattach's driver runs 15 s: longer than the crash and a new process's start-up, so the
-# retry finds it still running.
+# reattach's and shutdown's drivers run until their retry reattached to them (SleepExit waits for
+# the release file, which the test operator touches on Reattached): the retry finds each running
+# however slowly a new Airflow process starts on a busy machine.
 SPARK_CHAIN = """
 common = dict(
     jobs=JOBS, conn_id="spark_test", application={jar!r}, java_class={main_class!r},
     driver_memory="256m", retries=1, retry_delay=timedelta(0),
 )
-reattach = TriggeredSparkSubmitOperator(task_id="reattach", name="af-reattach", application_args=["15", "0"], **common)
-shutdown = TriggeredSparkSubmitOperator(task_id="shutdown", name="af-shutdown", application_args=["4", "0"], **common)
+reattach = TriggeredSparkSubmitOperator(task_id="reattach", name="af-reattach", application_args=[{reattach_release!r}, "0"],
+                                        release={reattach_release!r}, **common)
+shutdown = TriggeredSparkSubmitOperator(task_id="shutdown", name="af-shutdown", application_args=[{shutdown_release!r}, "0"],
+                                        release={shutdown_release!r}, **common)
 timeout = TriggeredSparkSubmitOperator(
     task_id="timeout", name="af-timeout", application_args=["300", "0"],
     execution_timeout=timedelta(seconds=8), **dict(common, retries=0),
@@ -63,7 +66,9 @@ def spark_chain(
     )
     sandbox.write_dag(
         "spark_chain",
-        SPARK_CHAIN.format(jar=spark_driver_jar.app_resource, main_class=spark_driver_jar.main_class),
+        SPARK_CHAIN.format(jar=spark_driver_jar.app_resource, main_class=spark_driver_jar.main_class,
+                           reattach_release=str(sandbox.jobs("reattach").root / "release"),
+                           shutdown_release=str(sandbox.jobs("shutdown").root / "release")),
     )
     sandbox.jobs("reattach").arm("crash")
     sandbox.jobs("shutdown").arm("sigterm")

@@ -8,7 +8,8 @@ Register as a pytest plugin (``pytest_plugins = ["tests.services.spark"]``) and 
   (``spark://127.0.0.1:<port>``), ``web_ui_url`` (the master's UI, ``/json/`` lists drivers),
   ``worker_web_ui_url``, ``drivers()`` (the master's ``/json/`` active + completed drivers).
 - ``spark_driver_jar`` (session): a :class:`DriverJar` compiled with ``javac`` into a tmp
-  dir; its main class sleeps ``argv[0]`` seconds then exits with code ``argv[1]``.
+  dir; its main class sleeps ``argv[0]`` seconds (or, when ``argv[0]`` is a path, runs until that
+  file exists: held until the test releases it) then exits with code ``argv[1]``.
   ``app_resource`` is the ``file:`` URL a CreateSubmissionRequest wants.
 - ``spark_multistage_jar`` (session): a real application (a SparkContext) with several stages,
   one job held running until the file ``argv[0]`` exists (``MULTISTAGE_MAIN_CLASS``).
@@ -45,12 +46,26 @@ DRIVER_MAIN_CLASS = "resumabletest.SleepExit"
 _DRIVER_SOURCE = """\
 package resumabletest;
 
-// Sleeps argv[0] seconds (default 1), then exits with code argv[1] (default 0).
+// Sleeps argv[0] seconds (default 1), then exits with code argv[1] (default 0). An argv[0] that is
+// not a number is a file: the driver runs until that file exists (held until the test releases it,
+// at most 10 minutes, so nothing outlives a test run).
 public final class SleepExit {
     public static void main(String[] args) throws Exception {
-        double seconds = args.length > 0 ? Double.parseDouble(args[0]) : 1.0;
+        String first = args.length > 0 ? args[0] : "1";
         int code = args.length > 1 ? Integer.parseInt(args[1]) : 0;
-        Thread.sleep((long) (seconds * 1000));
+        double seconds;
+        try {
+            seconds = Double.parseDouble(first);
+        } catch (NumberFormatException notANumber) {
+            seconds = -1;
+        }
+        if (seconds >= 0) {
+            Thread.sleep((long) (seconds * 1000));
+        } else {
+            long until = System.currentTimeMillis() + 600_000L;
+            java.nio.file.Path release = java.nio.file.Paths.get(first);
+            while (!java.nio.file.Files.exists(release) && System.currentTimeMillis() < until) Thread.sleep(100);
+        }
         System.out.println("SleepExit done, exiting with " + code);
         System.exit(code);
     }
