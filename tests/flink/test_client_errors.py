@@ -28,6 +28,7 @@ from resumable_core import (
     load_record,
     run_resumable,
 )
+from resumable_core.errors import MalformedAnswer
 from tests.spark.misbehaving_server import MisbehavingServer, Reply, misbehaving_server
 
 POLL = PollPolicy(min_interval=0.0, max_interval=0.0, jitter=0.0, transient_attempts=3, transient_seconds=5.0)
@@ -119,6 +120,11 @@ def test_a_duplicate_400_for_our_id_is_the_job_adopted(server: MisbehavingServer
                  "'etl.Main' was not found in the jar file."), SubmissionRejected, "entry point class"),
     (Reply.json(200, applicationId=JOB), ProtocolError, "without a job id"),
     (Reply.html(502, "Bad Gateway"), TransientError, "may have been accepted"),
+    # A 200 whose body is not JSON (a proxy's page) said nothing: asked again, and it may exist.
+    (Reply.html(200, "maintenance"), MalformedAnswer, "HTML page .* may have been accepted"),
+    (Reply(200, b'{"jobid": "0123', {"Content-Type": "application/json"}), MalformedAnswer, "may have been accepted"),
+    (Reply(200, b'["0123456789abcdef0123456789abcdef"]', {"Content-Type": "application/json"}), ProtocolError,
+     "JSON list"),
     (Reply(302, b"", {"Location": "http://elsewhere:8081/jars"}), ProtocolError, "redirected"),
 ])
 def test_what_each_run_answer_means(server: MisbehavingServer, jar: Path, reply: Reply, error: type[Exception],
@@ -158,17 +164,33 @@ def test_the_jar_is_uploaded_once_per_content(server: MisbehavingServer, jar: Pa
     (Reply(404, b'{"errors":["Job not found"]}'), JobNotFound),
     (errors(500, "org.apache.flink.runtime.messages.FlinkJobNotFoundException: Could not find Flink job"),
      TransientError),  # never taken for "not found"
-    (Reply.html(200, "maintenance"), ProtocolError),
+    # Not JSON at all (a proxy's page, a cut body): nothing was said, asked again within the budget.
+    (Reply.html(200, "maintenance"), MalformedAnswer),
+    (Reply(200, b'{"state": "RUNNING"', {"Content-Type": "application/json"}), MalformedAnswer),
+    # Well-formed JSON that contradicts the protocol: a ProtocolError, not asked again.
     (Reply.json(200, state="EXPLODED"), ProtocolError),
     (Reply.json(200, jid=JOB), ProtocolError),
-    (Reply(200, b'{"state": "RUNNING"', {"Content-Type": "application/json"}), ProtocolError),
+    (Reply(200, b'[{"state": "RUNNING"}]', {"Content-Type": "application/json"}), ProtocolError),
 ])
 def test_what_each_status_answer_means(server: MisbehavingServer, jar: Path, reply: Reply,
                                        error: type[Exception]) -> None:
     job = flink_job(server, jar)
     server.route(f"/jobs/{JOB}", reply)
-    with pytest.raises(error):
+    with pytest.raises(error) as info:
         job.get_job_status(JOB)
+    if error is ProtocolError:
+        assert not isinstance(info.value, TransientError)
+
+
+def test_a_garbled_status_is_asked_again_within_the_poll_budget(server: MisbehavingServer, jar: Path) -> None:
+    job = flink_job(server, jar)
+    server.route(run_path(job), Reply.json(jobid=JOB))
+    server.route(f"/jobs/{JOB}", Reply.html(200, "maintenance"), Reply(200, b'{"state": "RUN'),
+                 Reply.json(state="FINISHED", name="etl"))
+    server.route(f"/jobs/{JOB}/checkpoints", Reply.json(latest={}))
+    result = run_resumable(job, MemoryStateStore(), key="k", poll=POLL)
+    assert isinstance(result, dict) and result["state"] == "FINISHED"
+    assert len([r for r in server.requests if r.path == f"/jobs/{JOB}"]) >= 3
 
 
 @pytest.mark.parametrize(("state", "active", "succeeded"), [

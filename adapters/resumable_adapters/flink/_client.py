@@ -7,10 +7,16 @@ every answer is mapped here, at the edge, to what it proves:
   ``DuplicateApplicationSubmissionException`` (or ``DuplicateJobSubmissionException``):
   a job with the id we chose exists already: ``RunAnswer(already_submitted=True)``. Any
   other 4xx, a jar the server no longer has (``JarNotFound``) and an entry class missing from
-  the jar: ``SubmissionRejected`` (nothing ran). A 5xx, a cut answer, a timeout:
-  ``TransientError`` saying it may have been accepted (the job id closes that window).
+  the jar: ``SubmissionRejected`` (nothing ran). A run that provably never left (connection
+  refused, a TLS handshake refused), and so a ``FlinkJob`` submission whose jar list or upload
+  never left: ``SubmissionRejected`` saying nothing was submitted. A 5xx, a cut answer, a
+  timeout: ``TransientError`` saying it may have been accepted (the job id closes that window).
 - ``job``: ``GET /jobs/:jobid``; 404 is None (unknown). ``/jobs/:jobid/status`` is never
   read: it answers 500 for an unknown id, which must not pass for "not found".
+- Every call: a body that is not JSON (a proxy's HTML page, a cut body) is ``MalformedAnswer``
+  (a ``TransientError``: asked again within the poll budget); JSON that contradicts the
+  protocol is a ``ProtocolError``; unreachable is a ``TransientError``, and a TLS handshake
+  refused a ``ProtocolError`` (asking again will not help).
 """
 
 from __future__ import annotations
@@ -33,7 +39,7 @@ except ImportError as exc:  # pragma: no cover - depends on the environment
     raise ImportError("resumable_adapters.flink needs urllib3: pip install 'resumable-core[flink]'") from exc
 
 from resumable_adapters._batching import batch_key
-from resumable_adapters._http import HttpAnswer, NotSent, base_url, http_call, shown_url, timeouts
+from resumable_adapters._http import HttpAnswer, NotSent, base_url, http_call, json_object, shown_url, timeouts
 
 from ._model import (
     CheckpointSummary,
@@ -54,6 +60,22 @@ _TRIGGER_ID_RE = re.compile(r"[0-9a-f]{32}")
 
 class JarNotFound(SubmissionRejected):
     """The cluster does not have the uploaded jar (a restarted JobManager forgets its uploads)."""
+
+
+class _Unreachable(TransientError):
+    """The request provably never left (refused, unresolvable): the cluster may be restarting."""
+
+
+class _TlsRefused(ProtocolError):
+    """The TLS handshake failed (a certificate refused): provably not received, and asking again will not help."""
+
+
+UNSENT = (_Unreachable, _TlsRefused)  # what a submission turns into "nothing was submitted"
+
+
+def nothing_submitted(where: str, exc: TransientError | ProtocolError, job_id: str | None) -> SubmissionRejected:
+    """A submission none of whose requests reached the cluster: nothing exists, so it ends clean."""
+    return SubmissionRejected(f"{where}: {exc.message}; nothing was submitted", job_id=job_id)
 
 
 @dataclass(frozen=True, slots=True)
@@ -149,12 +171,13 @@ class FlinkRestClient:
         asked = request.get("jobId")
         body = json.dumps(request).encode()
         where = f"Flink run of job {asked}" if isinstance(asked, str) else "Flink run"
+        job_id = asked if isinstance(asked, str) else None
         try:
             answer = self._send("POST", f"/jars/{_segment(jar_id)}/run", body, long=True)
+        except UNSENT as exc:
+            raise nothing_submitted(where, exc, job_id) from None
         except TransientError as exc:
-            raise TransientError(f"{where}: {exc.message}; it may have been accepted",
-                                 job_id=asked if isinstance(asked, str) else None) from None
-        job_id = asked if isinstance(asked, str) else None
+            raise TransientError(f"{where}: {exc.message}; it may have been accepted", job_id=job_id) from None
         text = self._error_text(answer)
         if answer.status == 400 and _DUPLICATE.search(answer.body.decode("utf-8", "replace")):
             if job_id is None:
@@ -169,7 +192,7 @@ class FlinkRestClient:
             raise SubmissionRejected(f"{where}: {text}", job_id=job_id)
         if answer.status >= 500:
             raise TransientError(f"{where}: HTTP {answer.status}: {text}; it may have been accepted", job_id=job_id)
-        data = self._decoded(answer, "run", rejected=False, job_id=job_id)
+        data = self._decoded(answer, "run", rejected=False, job_id=job_id, after="; it may have been accepted")
         answered = data.get("jobid")
         if not isinstance(answered, str) or not answered:
             raise ProtocolError(f"{where}: Flink answered HTTP {answer.status} without a job id; "
@@ -274,14 +297,16 @@ class FlinkRestClient:
                                deadline=self.run_deadline if long else self.call_deadline,
                                secrets=self._secrets())
         except NotSent as exc:
-            # Provably not received; still transient for the caller: the cluster may be restarting.
-            raise TransientError(f"Flink {shown_url(self.url)} unreachable: {exc.reason}") from None
+            # Provably not received: transient (the cluster may be restarting), unless a retry
+            # cannot help (a certificate refused); a submission turns either into a clean refusal.
+            raise (_TlsRefused if exc.lasting else _Unreachable)(
+                f"Flink {shown_url(self.url)} unreachable: {exc.reason}") from None
         log.debug("%s %s -> %s in %.1f ms", method, shown_url(url), answer.status,
                   (time.perf_counter() - started) * 1e3)
         return answer
 
     def _decoded(self, answer: HttpAnswer, what: str, *, rejected: bool, job_id: str | None = None,
-                 empty_ok: bool = False) -> dict[str, Any]:
+                 empty_ok: bool = False, after: str = "") -> dict[str, Any]:
         where = shown_url(answer.url)
         if 300 <= answer.status < 400:
             raise ProtocolError(f"Flink {what}: {where} redirected (HTTP {answer.status}); not followed, "
@@ -294,12 +319,10 @@ class FlinkRestClient:
                        job_id)
         if empty_ok and not answer.body.strip():
             return {}
-        data = answer.json()
-        if not isinstance(data, dict):
-            kind = "HTML" if b"<html" in answer.body[:512].lower() else "non-JSON"
-            raise ProtocolError(f"Flink {what}: {where} answered {kind} ({answer.content_type or 'no type'}, "
-                                f"{len(answer.body)} bytes) with HTTP {answer.status}", job_id=job_id)
-        return data
+        # Not JSON at all (a proxy's HTML page, a cut body): MalformedAnswer, asked again; JSON
+        # that is not an object contradicts the protocol: ProtocolError.
+        return json_object(answer.body, what=f"Flink {what}: {where}", status=answer.status,
+                           content_type=answer.content_type, job_id=job_id, after=after)
 
     def _error_text(self, answer: HttpAnswer) -> str:
         """Flink's ``{"errors": [...]}`` as one short line: the first message and its root cause."""

@@ -24,7 +24,7 @@ from resumable_core.progress import Count, Progress
 from resumable_core.redaction import redact
 
 # _client first: it raises the ImportError naming the extra when urllib3 is missing.
-from ._client import FlinkRestClient, JarNotFound
+from ._client import UNSENT, FlinkRestClient, JarNotFound, nothing_submitted
 from ._model import (
     RESTORE_MODES,
     STATES_ACTIVE,
@@ -144,10 +144,10 @@ class FlinkJob:
         request = self.submission.run_request(job_id, savepoint_path=state, restore_mode=self.restore_mode)
         try:
             try:
-                answer = self.client.run_jar(self.uploaded_jar_id(), request)
+                answer = self.client.run_jar(self._jar_for_run(job_id), request)
             except JarNotFound:
                 # The JobManager lost its uploads (a restart): upload again, run once more.
-                answer = self.client.run_jar(self.uploaded_jar_id(refresh=True), request)
+                answer = self.client.run_jar(self._jar_for_run(job_id, refresh=True), request)
         except ExternalSystemError as exc:
             exc.message = redact(exc.message, self.submission.secrets())  # Flink may echo the request
             exc.args = (exc.message,)
@@ -157,6 +157,12 @@ class FlinkJob:
         if state is not None:
             self._restored[answer.job_id] = state
         return answer.job_id
+
+    def _jar_for_run(self, job_id: str, *, refresh: bool = False) -> str:
+        try:
+            return self.uploaded_jar_id(refresh=refresh)
+        except UNSENT as exc:  # the cluster never heard of this submission: it may end clean
+            raise nothing_submitted(f"Flink run of job {job_id}", exc, job_id) from None
 
     def get_job_status(self, job_id: str) -> str:
         check_job_id(job_id)

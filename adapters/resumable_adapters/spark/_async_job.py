@@ -13,7 +13,10 @@ failed; UNKNOWN is a TransientError; ``success:false`` on a status is JobNotFoun
 for a while). A driver is found by its reference as the blocking ``SparkRestJob`` finds
 it, by the same scan (``_lookup``: the master's ``/json/``, then the launch line each
 worker logs): with ``web_ui_url`` an intent left by a crash is adopted, never submitted
-twice; without one the lookup raises AmbiguousSubmission (a person decides).
+twice; without one the lookup raises AmbiguousSubmission (a person decides). A create
+that provably never left (the connection refused, a TLS handshake refused) is a
+SubmissionRejected saying nothing was submitted, as the blocking client's; a TLS handshake
+refused on any other call is a ProtocolError.
 """
 
 from __future__ import annotations
@@ -26,7 +29,14 @@ import urllib.parse
 from collections.abc import Callable, Collection, Mapping, Sequence
 from typing import Any
 
-from resumable_core import AmbiguousSubmission, JobNotFound, ProtocolError, SubmissionRejected, TransientError
+from resumable_core import (
+    AmbiguousSubmission,
+    JobNotFound,
+    ProtocolError,
+    ResumableError,
+    SubmissionRejected,
+    TransientError,
+)
 from resumable_core.progress import Progress
 from resumable_core.store import JsonValue
 
@@ -127,8 +137,15 @@ class AsyncSparkRestClient:
         return found
 
     async def fetch(self, method: str, path: str, body: Mapping[str, JsonValue] | None = None, *,
-                    job_id: str | None = None, base: str | None = None) -> tuple[str, int, str]:
-        """One request: the answer's text, HTTP status and content type; TransientError when there is none."""
+                    job_id: str | None = None, base: str | None = None,
+                    create: bool = False) -> tuple[str, int, str]:
+        """One request: the answer's text, HTTP status and content type; TransientError when there is none.
+
+        A request that provably never left (the connection refused, the name unresolvable, the
+        TLS handshake failed) is, for a *create*, a SubmissionRejected saying nothing was
+        submitted; else a TransientError, or a ProtocolError for a TLS handshake refused
+        (asking again will not make the certificate trusted).
+        """
         where = base or self.rest_url
         url = f"{where}{path}"
         try:
@@ -136,6 +153,9 @@ class AsyncSparkRestClient:
                 text = await answer.text()
                 status = answer.status
                 content_type = answer.headers.get("Content-Type", "")
+        except aiohttp.ClientConnectorError as exc:  # raised by the connector, before a byte of the request
+            raise _unsent(exc, f"Spark master at {shown_url(where)} unreachable ({method} {path})", job_id,
+                          create=create) from exc
         except (aiohttp.ClientError, TimeoutError) as exc:
             raise TransientError(f"Spark master at {where} did not answer {method} {path}: "
                                  f"{type(exc).__name__}", job_id=job_id) from exc
@@ -145,12 +165,12 @@ class AsyncSparkRestClient:
         return text, status, content_type
 
     async def call(self, method: str, path: str, body: Mapping[str, JsonValue] | None = None, *,
-                   job_id: str | None = None, base: str | None = None) -> dict[str, Any]:
+                   job_id: str | None = None, base: str | None = None, create: bool = False) -> dict[str, Any]:
         where = base or self.rest_url
-        text, status, content_type = await self.fetch(method, path, body, job_id=job_id, base=base)
+        text, status, content_type = await self.fetch(method, path, body, job_id=job_id, base=base, create=create)
         data = json_object(text, what=f"Spark master at {where}, {method} {path},", status=status,
                            content_type=content_type, job_id=job_id,
-                           after="; it may have been accepted" if path.endswith("/create") else "")
+                           after="; it may have been accepted" if create else "")
         if status >= 400:
             data.setdefault("success", False)
         return data
@@ -177,6 +197,8 @@ class AsyncSparkRestClient:
             async with self.session().get(url, allow_redirects=False) as answer:
                 text = await answer.text(errors="replace")
                 status = answer.status
+        except aiohttp.ClientConnectorError as exc:
+            raise _unsent(exc, f"worker UI {shown_url(url)} unreachable", driver_id) from exc
         except (aiohttp.ClientError, TimeoutError) as exc:
             raise TransientError(f"worker UI {shown_url(url)} did not answer: {type(exc).__name__}",
                                  job_id=driver_id) from exc
@@ -185,6 +207,16 @@ class AsyncSparkRestClient:
         if status != 200:
             raise ProtocolError(f"worker UI {shown_url(url)} answered HTTP {status}", job_id=driver_id)
         return text
+
+
+def _unsent(exc: aiohttp.ClientConnectorError, what: str, job_id: str | None, *,
+            create: bool = False) -> ResumableError:
+    """What a request that never left means (as ``_http.NotSent`` for the blocking clients)."""
+    tls = isinstance(exc, aiohttp.ClientSSLError)
+    text = f"{what}: {'TLS handshake failed: ' if tls else ''}{type(exc).__name__}"
+    if create:  # nothing reached the master: nothing exists, so the intent may end clean
+        return SubmissionRejected(f"{text}; nothing was submitted", job_id=job_id)
+    return ProtocolError(text, job_id=job_id) if tls else TransientError(text, job_id=job_id)
 
 
 class AsyncSparkRestJob:
@@ -204,7 +236,7 @@ class AsyncSparkRestJob:
 
     async def submit_job(self, reference: str) -> str:
         request = self.submission.create_request(self.reference_property, reference)
-        data = await self.client.call("POST", "/v1/submissions/create", request)
+        data = await self.client.call("POST", "/v1/submissions/create", request, create=True)
         driver_id = data.get("submissionId")
         if data.get("success") is True and isinstance(driver_id, str) and driver_id:
             return driver_id
