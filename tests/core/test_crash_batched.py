@@ -38,7 +38,7 @@ def test_the_fake_jobs_ask_their_listing_first() -> None:
     assert "status" not in caller.trace  # every job was listed: nobody was asked on its own
 
 
-@profile(400)
+@profile(200)
 @given(faults=schedules(ANY_FAULT), outcomes=OUTCOMES, running_polls=st.integers(0, 2), lease=LEASES,
        reruns=st.integers(0, 2))
 def test_crashes_with_lookup_never_duplicate_and_return_the_recorded_result(
@@ -49,7 +49,7 @@ def test_crashes_with_lookup_never_duplicate_and_return_the_recorded_result(
             faults, outcomes, running_polls, lease, reruns)
 
 
-@profile(100)
+@profile(40)
 @given(faults=schedules(ANY_FAULT), outcomes=OUTCOMES, lease=LEASES)
 def test_crash_between_submit_and_persist_without_lookup_is_ambiguous_never_duplicate(
     faults: dict[int, Fault], outcomes: list[str], lease: float
@@ -65,7 +65,7 @@ def test_every_single_crash_point_with_lookup(kind: str) -> None:
         unbatched.test_every_single_crash_point_with_lookup(kind)
 
 
-@profile(60)
+@profile(40)
 @given(kind=st.sampled_from(["memory", "sqlite"]), can_find=st.booleans(), choices=CHOICES)
 def test_two_callers_on_one_key_submit_exactly_once(kind: str, can_find: bool, choices: list[int]) -> None:
     with batched():

@@ -18,7 +18,7 @@ from tests.spark_kubernetes.test_crash_properties import K8S_FAULT, OUTCOMES, ku
 __all__ = ["kube", "quiet"]  # the fixtures, shared with the unbatched module
 
 
-@profile(60)
+@profile(20)
 @given(faults=schedules(K8S_FAULT, 60), outcomes=OUTCOMES, lease=LEASES, forget_after=st.booleans(),
        reruns=st.integers(0, 1))
 def test_one_caller_crashing_never_runs_two_drivers(
@@ -28,7 +28,7 @@ def test_one_caller_crashing_never_runs_two_drivers(
         one_caller_crashing(kube, faults, outcomes, lease, forget_after, reruns)
 
 
-@profile(30)
+@profile(20)
 @given(faults=st.tuples(schedules(K8S_FAULT, 50), schedules(K8S_FAULT, 50)), choices=CHOICES, outcomes=OUTCOMES,
        lease=LEASES)
 def test_two_callers_on_one_key_never_run_two_drivers(

@@ -17,7 +17,7 @@ from tests.spark_yarn.test_crash_properties import OUTCOMES, quiet, yarn
 __all__ = ["quiet", "yarn"]  # the fixtures, shared with the unbatched module
 
 
-@profile(60)
+@profile(20)
 @given(faults=schedules(ANY_FAULT, 60), outcomes=OUTCOMES, lease=LEASES, forget_after=st.booleans(),
        reruns=st.integers(0, 1))
 def test_one_caller_crashing_never_runs_two_applications(
@@ -27,7 +27,7 @@ def test_one_caller_crashing_never_runs_two_applications(
         one_caller_crashing(yarn, faults, outcomes, lease, forget_after, reruns)
 
 
-@profile(30)
+@profile(20)
 @given(faults=st.tuples(schedules(ANY_FAULT, 50), schedules(ANY_FAULT, 50)), choices=CHOICES, outcomes=OUTCOMES,
        lease=LEASES)
 def test_two_callers_on_one_key_never_run_two_applications(
