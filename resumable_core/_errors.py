@@ -15,6 +15,7 @@
     │   │   └── TransientBudgetExhausted      ... for longer than the caller allowed
     │   ├── JobNotFound (LookupError)         the external system does not know this id
     │   ├── SubmissionRejected                the external system refused the submission
+    │   │   └── SubmissionNotSent             ... never reached it (refused connection, TLS, DNS)
     │   └── ProtocolError                     an answer we cannot understand
     ├── JobFailed                             the job ended in a failed state
     │   └── JobCancelled                      ... because it was cancelled
@@ -130,6 +131,16 @@ class JobNotFound(ExternalSystemError, LookupError):
 
 class SubmissionRejected(ExternalSystemError):
     """The external system refused the submission (validation error, quota...)."""
+
+
+class SubmissionNotSent(SubmissionRejected):
+    """The submission never reached the external system: provably nothing was submitted.
+
+    Raised when the request failed before its first byte left (a refused connection, a TLS
+    handshake the client refused, a name that does not resolve). Like any ``SubmissionRejected``
+    it ends the intent cleanly (the next run submits afresh, no ambiguity); unlike a refusal, the
+    system never saw it, so a caller reports "could not reach" rather than "refused".
+    """
 
 
 class ProtocolError(ExternalSystemError):

@@ -45,7 +45,8 @@ def yarn_connection(monkeypatch: pytest.MonkeyPatch, rm_url: str) -> None:
 def test_the_connections_keytab_logs_in_to_the_resourcemanager_with_spnego(
     krb5_env: Kdc, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
 ) -> None:
-    from resumable_adapters.spark import SparkYarnJob, SpnegoAuth
+    from resumable_adapters.spark import SparkYarnJob
+    from resumable_adapters.yarn import SpnegoAuth
 
     principal = krb5_env.principal("airflow-etl")
     keytab = krb5_env.keytab_for("airflow-etl", tmp_path / "etl.keytab")
@@ -70,7 +71,7 @@ def test_the_connections_keytab_logs_in_to_the_resourcemanager_with_spnego(
 def test_an_explicit_yarn_rm_auth_still_wins_over_the_keytab(monkeypatch: pytest.MonkeyPatch) -> None:
     from requests.auth import HTTPBasicAuth
 
-    from resumable_adapters.spark import SpnegoAuth
+    from resumable_adapters.yarn import SpnegoAuth
 
     yarn_connection(monkeypatch, "http://rm:8088")
     job = operator(conn_id="spark_yarn", deploy_mode="cluster", principal="etl@CORP", keytab="/etc/etl.keytab",
@@ -85,7 +86,7 @@ def test_without_python_gssapi_the_keytab_says_what_to_install_or_pass(monkeypat
 
     from resumable_adapters.airflow._spark_connection import resolve_target
     from resumable_adapters.airflow._spark_jobs import default_yarn_auth
-    from resumable_adapters.spark import SpnegoAuth
+    from resumable_adapters.yarn import SpnegoAuth
 
     yarn = Connection(conn_id="spark_yarn", conn_type="spark", host="yarn", extra="{}")
     target = resolve_target(yarn, deploy_mode=None, yarn_queue=None, principal="etl@CORP",

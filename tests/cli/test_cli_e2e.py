@@ -12,6 +12,7 @@ import socket
 import sqlite3
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 
@@ -404,11 +405,44 @@ def test_an_unreachable_system_and_an_unverifiable_submission_have_their_own_exi
     args = ["spark-submit", "--key", "sp", "--master", f"spark://127.0.0.1:{port}", "--class", "a.Main", "file:/a.jar"]
     first = cli.run(*args)
     assert first.code == EXIT_UNREACHABLE and "could not reach" in one_error_line(first)
-    # The intent is recorded and the driver cannot be looked up (no --master-web-ui):
-    # the rerun must not guess; a human decides.
+    # The connection was refused: the request provably never left, so nothing can exist and the
+    # intent ended (SubmissionNotSent). The rerun is no ambiguity: it tries again, and says the same.
+    record = load_record(SqliteStateStore(cli.state), "sp")
+    assert record is not None and record.phase is Phase.FAILED
     second = cli.run(*args)
-    assert second.code == EXIT_AMBIGUOUS
-    one_error_line(second)
+    assert second.code == EXIT_UNREACHABLE and "nothing was submitted" in one_error_line(second)
+
+    # A master that takes the request and hangs up without an answer: the create may have been
+    # accepted. The intent is kept and, without --master-web-ui, cannot be looked up: the rerun
+    # must not guess; a human decides.
+    with socket.socket() as server:
+        server.bind(("127.0.0.1", 0))
+        server.listen(16)
+        server.settimeout(0.2)
+        stop = threading.Event()
+
+        def hang_up() -> None:
+            while not stop.is_set():
+                try:
+                    conn, _ = server.accept()
+                except OSError:
+                    continue
+                with conn:
+                    conn.recv(65536)  # the request arrived; no answer
+
+        thread = threading.Thread(target=hang_up, daemon=True)
+        thread.start()
+        try:
+            lost = [*args[:2], "lost", "--master", f"spark://127.0.0.1:{server.getsockname()[1]}", *args[5:]]
+            assert cli.run(*lost).code == EXIT_UNREACHABLE
+            kept = load_record(SqliteStateStore(cli.state), "lost")
+            assert kept is not None and kept.phase is Phase.INTENT
+            again = cli.run(*lost)
+            assert again.code == EXIT_AMBIGUOUS
+            one_error_line(again)
+        finally:
+            stop.set()
+            thread.join(timeout=10)
 
 
 def test_state_location_defaults_and_overrides(cli: Cli) -> None:

@@ -337,8 +337,9 @@ def test_canonical_host_and_the_arguments_checked_up_front() -> None:
     assert "keytab='/k'" in repr(SpnegoAuth(principal="a@R", keytab="/k"))
 
 
-def test_importing_the_spark_adapter_does_not_import_gssapi() -> None:
-    code = ("import sys, json; import resumable_adapters.spark, resumable_core; from resumable_adapters.spark import SpnegoAuth; "
+def test_importing_the_spark_and_yarn_adapters_does_not_import_gssapi() -> None:
+    code = ("import sys, json; import resumable_adapters.spark, resumable_core; "
+            "from resumable_adapters.spark import SparkYarnJob; from resumable_adapters.yarn import SpnegoAuth; "
             "print(json.dumps(sorted(m for m in sys.modules if m.split('.')[0] in ('gssapi', 'spnego', 'krb5'))))")
     out = subprocess.run([sys.executable, "-c", code], check=True, capture_output=True, text=True,
                          cwd=Path(__file__).parents[2]).stdout

@@ -16,7 +16,7 @@ from resumable_core import (
     StoreError,
     TransientError,
 )
-from resumable_core.errors import RecordFromNewerVersion
+from resumable_core.errors import RecordFromNewerVersion, SubmissionNotSent
 from resumable_core.redaction import redact
 
 from ..sqlite import SqliteStateStore
@@ -68,8 +68,8 @@ def exit_code_for(exc: ResumableError) -> int:
         return EXIT_USAGE
     if isinstance(exc, AmbiguousSubmission):
         return EXIT_AMBIGUOUS
-    if isinstance(exc, (TransientError, ProtocolError)):
-        return EXIT_UNREACHABLE
+    if isinstance(exc, (TransientError, ProtocolError, SubmissionNotSent)):
+        return EXIT_UNREACHABLE  # a submission that never left is not the system's refusal
     if isinstance(exc, StoreError):
         return EXIT_STATE
     return EXIT_JOB_FAILED
@@ -77,7 +77,7 @@ def exit_code_for(exc: ResumableError) -> int:
 
 def describe(exc: ResumableError) -> str:
     text = error_text(exc)
-    if isinstance(exc, TransientError):
+    if isinstance(exc, (TransientError, SubmissionNotSent)):
         return f"could not reach the external system: {text}"
     if isinstance(exc, (RecordCorrupt, RecordFromNewerVersion)):
         return text

@@ -31,6 +31,7 @@ from pathlib import Path
 from typing import Any, NoReturn
 
 from resumable_core import InvalidArgument, JsonValue, ProtocolError, SubmissionRejected, TransientError
+from resumable_core.errors import SubmissionNotSent
 from resumable_core.redaction import redact
 
 try:
@@ -75,7 +76,7 @@ UNSENT = (_Unreachable, _TlsRefused)  # what a submission turns into "nothing wa
 
 def nothing_submitted(where: str, exc: TransientError | ProtocolError, job_id: str | None) -> SubmissionRejected:
     """A submission none of whose requests reached the cluster: nothing exists, so it ends clean."""
-    return SubmissionRejected(f"{where}: {exc.message}; nothing was submitted", job_id=job_id)
+    return SubmissionNotSent(f"{where}: {exc.message}; nothing was submitted", job_id=job_id)
 
 
 @dataclass(frozen=True, slots=True)

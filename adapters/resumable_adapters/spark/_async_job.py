@@ -37,6 +37,7 @@ from resumable_core import (
     SubmissionRejected,
     TransientError,
 )
+from resumable_core.errors import SubmissionNotSent
 from resumable_core.progress import Progress
 from resumable_core.store import JsonValue
 
@@ -215,7 +216,7 @@ def _unsent(exc: aiohttp.ClientConnectorError, what: str, job_id: str | None, *,
     tls = isinstance(exc, aiohttp.ClientSSLError)
     text = f"{what}: {'TLS handshake failed: ' if tls else ''}{type(exc).__name__}"
     if create:  # nothing reached the master: nothing exists, so the intent may end clean
-        return SubmissionRejected(f"{text}; nothing was submitted", job_id=job_id)
+        return SubmissionNotSent(f"{text}; nothing was submitted", job_id=job_id)
     return ProtocolError(text, job_id=job_id) if tls else TransientError(text, job_id=job_id)
 
 

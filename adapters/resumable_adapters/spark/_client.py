@@ -42,7 +42,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from typing import Any, NoReturn
 
 from resumable_core import InvalidArgument, JsonValue, ProtocolError, SubmissionRejected, TransientError
-from resumable_core.errors import ExternalSystemError
+from resumable_core.errors import ExternalSystemError, SubmissionNotSent
 from resumable_core.redaction import redact
 
 from ._auth import SparkAuth
@@ -321,7 +321,7 @@ class SparkRestClient:
         if not idempotent:
             # A create reaches this line only when every master provably did nothing: the request
             # never left for it, or it was not ALIVE. Nothing exists, so the intent may end clean.
-            raise SubmissionRejected(f"{text}; nothing was submitted", job_id=job_id)
+            raise SubmissionNotSent(f"{text}; nothing was submitted", job_id=job_id)
         raise (ProtocolError if lasting else TransientError)(text, job_id=job_id)
 
     def _send(self, method: str, url: str, body: bytes | None, *, authenticate: bool) -> HttpAnswer:
