@@ -86,11 +86,16 @@ def chain(new_sandbox: Any, workspace: DatabricksApiServer) -> Chain:
     (sandbox.dags / f"{DAG_ID}.py").write_text(DAG.format(
         triggers=str(triggers), dag_id=DAG_ID, tasks=SUBMITTED_TASKS, job_id=str(JOB_ID)))
     steps: dict[str, DagRunResult] = {}
-    arm(triggers, "submit", "kill-after-submit")
-    steps["start"] = sandbox.run(DAG_ID, "start")
-    arm(triggers, "poll", "kill-while-polling")
-    steps["resume1"] = sandbox.run(DAG_ID, "resume")
-    steps["resume2"] = sandbox.run(DAG_ID, "resume")
+    with pytest.MonkeyPatch.context() as env:
+        # The SDK also reads DATABRICKS_* variables: the child processes must see only the connection.
+        for name in ("DATABRICKS_HOST", "DATABRICKS_TOKEN", "DATABRICKS_CONFIG_PROFILE", "DATABRICKS_AUTH_TYPE",
+                     "DATABRICKS_CLIENT_ID", "DATABRICKS_CLIENT_SECRET"):
+            env.delenv(name, raising=False)
+        arm(triggers, "submit", "kill-after-submit")
+        steps["start"] = sandbox.run(DAG_ID, "start")
+        arm(triggers, "poll", "kill-while-polling")
+        steps["resume1"] = sandbox.run(DAG_ID, "resume")
+        steps["resume2"] = sandbox.run(DAG_ID, "resume")
     return workspace, steps
 
 
