@@ -11,19 +11,22 @@ from pathlib import Path
 from tests.services.kubernetes_api import KubernetesApiServer
 from tests.spark_kubernetes.conftest import write_kubeconfig
 from tests.spark_yarn.conftest import write_wrapper
-from tests.spark_yarn.test_crash import finish, kill, start_client, wait_for_record
+from tests.spark_yarn.test_crash import finish_after_reattach, kill, start_client, wait_for_record
 
 
 def test_sigkill_while_polling_then_reattach_to_the_same_pod(kube_api: KubernetesApiServer, tmp_path: Path) -> None:
     cfg = dict(manager="k8s", kubeconfig=str(write_kubeconfig(tmp_path / "kubeconfig", kube_api.url)),
-               application="local:///opt/jobs/etl.jar", seconds=2.0, db=str(tmp_path / "state.db"), key="nightly",
+               application="local:///opt/jobs/etl.jar", seconds=600.0, db=str(tmp_path / "state.db"), key="nightly",
                spark_submit=write_wrapper(tmp_path, "tests.spark_kubernetes.fake_spark_submit"))
     first = start_client(cfg)
     record = wait_for_record(tmp_path / "state.db", "nightly", first,
                              lambda r: r.job_id is not None and r.status == "Running")
     kill(first)
 
-    lines = finish(start_client(cfg))
+    # The driver runs until the rerun reattached (600 s is never reached): however slowly a new
+    # process starts, it finds the pod running.
+    pod_name = record.job_id.split("/")[1]
+    lines = finish_after_reattach(start_client(cfg), lambda: kube_api.set_phase(pod_name, "Succeeded", exit_code=0))
     assert "Submitted" not in [line.get("event") for line in lines]
     reattached = [line for line in lines if line.get("event") == "Reattached"]
     assert reattached and reattached[0]["job_id"] == record.job_id and reattached[0]["via"] == "record"

@@ -13,6 +13,7 @@ import signal
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -44,6 +45,21 @@ def finish(process: subprocess.Popen[str]) -> list[dict[str, Any]]:
     return lines
 
 
+def finish_after_reattach(process: subprocess.Popen[str], end_job: Callable[[], None]) -> list[dict[str, Any]]:
+    """*process*'s event lines; once it said it reattached, *end_job* lets the held job end."""
+    assert process.stdout is not None
+    seen = []
+    for text in process.stdout:
+        seen.append(text)
+        if text.startswith("{") and json.loads(text).get("event") == "Reattached":
+            break
+    end_job()
+    out, err = process.communicate(timeout=60)
+    lines = [json.loads(line) for line in [*seen, *out.splitlines()] if line.startswith("{")]
+    assert process.returncode == 0, f"client failed ({process.returncode}): {lines}\n{err[-2000:]}"
+    return lines
+
+
 def wait_for_record(db: Path, key: str, process: subprocess.Popen[str], ready: Any) -> Any:
     deadline = time.monotonic() + 30
     while time.monotonic() < deadline:
@@ -66,13 +82,15 @@ def kill(process: subprocess.Popen[str]) -> None:
 def test_sigkill_while_polling_then_reattach_to_the_same_application(
     yarn_rm: YarnResourceManager, tmp_path: Path
 ) -> None:
-    cfg = config(yarn_rm, tmp_path, "nightly", seconds=2.0)
+    # The application runs until the test ends it (600 s is never reached): the rerun finds it
+    # running however slowly a new process starts.
+    cfg = config(yarn_rm, tmp_path, "nightly", seconds=600.0)
     first = start_client(cfg)
     record = wait_for_record(tmp_path / "state.db", "nightly", first,
                              lambda r: r.job_id is not None and r.status == "RUNNING/UNDEFINED")
     kill(first)  # mid-poll: the application keeps running on the cluster
 
-    lines = finish(start_client(cfg))
+    lines = finish_after_reattach(start_client(cfg), lambda: yarn_rm.set_state(record.job_id, "FINISHED", "SUCCEEDED"))
     assert "Submitted" not in [line.get("event") for line in lines]
     reattached = [line for line in lines if line.get("event") == "Reattached"]
     assert reattached and reattached[0]["job_id"] == record.job_id and reattached[0]["via"] == "record"
