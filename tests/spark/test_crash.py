@@ -20,12 +20,15 @@ import pytest
 from resumable_adapters.sqlite import SqliteStateStore
 from resumable_core import Phase, load_record
 from tests.services.spark import DriverJar, SparkCluster
+from tests.spark_yarn.test_crash import finish_after_reattach
 
 pytestmark = pytest.mark.spark
 ROOT = Path(__file__).parents[2]
 
 
-def config(cluster: SparkCluster, jar: DriverJar, db: Path, key: str, seconds: float, **extra: Any) -> dict[str, Any]:
+def config(cluster: SparkCluster, jar: DriverJar, db: Path, key: str, seconds: float | str,
+           **extra: Any) -> dict[str, Any]:
+    # seconds: how long the driver runs, or a file it waits for (SleepExit: held until released)
     return dict(
         rest_url=cluster.rest_url, web_ui_url=cluster.web_ui_url, app_resource=jar.app_resource,
         main_class=jar.main_class, seconds=seconds, db=str(db), key=key, **extra,
@@ -55,7 +58,8 @@ def test_sigkill_while_polling_then_reattach_to_the_same_driver(
 ) -> None:
     before = spark_cluster.driver_ids()
     db = tmp_path / "state.db"
-    cfg = config(spark_cluster, spark_driver_jar, db, "nightly", seconds=8)
+    release = tmp_path / "release"  # the driver runs until the rerun reattached, however slow its start
+    cfg = config(spark_cluster, spark_driver_jar, db, "nightly", seconds=str(release))
     first = start_client(cfg)
     try:
         driver_id = _wait_for_running(db, "nightly", first)
@@ -64,7 +68,7 @@ def test_sigkill_while_polling_then_reattach_to_the_same_driver(
         first.wait(10)
     assert first.returncode == -signal.SIGKILL
 
-    lines = finish(start_client(cfg))
+    lines = finish_after_reattach(start_client(cfg), release.touch)
     assert "Submitted" not in events(lines)
     reattached = [line for line in lines if line.get("event") == "Reattached"]
     assert reattached and reattached[0]["job_id"] == driver_id and reattached[0]["via"] == "record"
