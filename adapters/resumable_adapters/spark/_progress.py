@@ -30,6 +30,7 @@ import time
 import urllib.parse
 import weakref
 from collections.abc import Callable, Mapping
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from resumable_core import ProtocolError, TransientError
@@ -51,7 +52,7 @@ _APP_ID_SAFE = re.compile(r"[A-Za-z0-9._:-]{1,200}")
 LABEL_STAGES = 2  # the active stages a label names
 DEFAULT_UI_PORT = 4040
 UI_DEADLINE = 10.0  # seconds for one call to a driver's UI (connect 3 s)
-LOG_READS = 8  # reads of a log head that stood still and named no UI: then it never will (no SparkContext)
+LOG_SKIP_MAX = 32  # asks skipped at most between two reads of a log head that stands still and names no UI
 LOG_HEAD = 65536  # bytes of a driver's stderr read to find its UI (the async client's; the blocking one's log_bytes)
 MASTER_STATE_TTL = 5.0  # seconds one /json/ read serves an async client's jobs
 
@@ -182,8 +183,7 @@ class StandaloneProgress:
         self.client = client
         self.timeout = urllib3.Timeout(connect=3.0, read=UI_DEADLINE)
         self._ui_of: dict[str, tuple[str, str]] = {}  # driver id -> (app id, UI base)
-        self._log_reads: dict[str, int] = {}  # driver id -> reads of a log that stood still and named no UI
-        self._log_sizes: dict[str, int] = {}  # driver id -> the size of its log head last read
+        self._log_watch: dict[str, _LogWatch] = {}  # driver id -> its log head that named no UI so far
 
     def progress(self, driver_id: str) -> Progress | None:
         found = self._ui_of.get(driver_id) or self._find(driver_id)
@@ -193,15 +193,15 @@ class StandaloneProgress:
         return read_progress(lambda path: self._get(ui + path), app_id, ui + "/", job_id=driver_id)
 
     def _find(self, driver_id: str) -> tuple[str, str] | None:
-        if self._log_reads.get(driver_id, 0) >= LOG_READS:
-            return None  # a driver without a SparkContext never names one: stop paying for its log
+        if not _log_due(self._log_watch, driver_id):
+            return None  # a log that stands still is read ever less often (_missed)
         worker_ui = driver_worker_ui(self.client.master_state(), driver_id)
         if worker_ui is None:
             return None  # not launched yet (or its worker is gone): nothing to say
         head = self.client.driver_log_head(worker_ui, driver_id)
         found = standalone_ui(head, worker_ui)
         if found is None:
-            _missed(self._log_reads, self._log_sizes, driver_id, len(head), self.client.log_bytes)
+            _missed(self._log_watch, driver_id, len(head), self.client.log_bytes)
         else:
             self._ui_of[driver_id] = found
         return found
@@ -218,19 +218,46 @@ class StandaloneProgress:
         return answer.status, answer.body
 
 
-def _missed(reads: dict[str, int], sizes: dict[str, int], driver_id: str, size: int, limit: int) -> None:
+@dataclass(slots=True)
+class _LogWatch:
+    """How a driver's log head that named no UI has looked so far."""
+
+    size: int = -1
+    stalls: int = 0  # reads in a row that found it unchanged
+    skip: int = 0  # asks to let pass before the next read
+    never: bool = False  # a full head: the UI line is past what is read
+
+
+def _log_due(watch: dict[str, _LogWatch], driver_id: str) -> bool:
+    """Whether to read *driver_id*'s log head on this ask (counts the asks let pass)."""
+    seen = watch.get(driver_id)
+    if seen is None:
+        return True
+    if seen.never:
+        return False
+    if seen.skip > 0:
+        seen.skip -= 1
+        return False
+    return True
+
+
+def _missed(watch: dict[str, _LogWatch], driver_id: str, size: int, limit: int) -> None:
     """A log head that named no UI: when is it worth reading again.
 
-    A full head never will (only the head is read); a log that keeps growing is a driver still
-    starting, read again; one that stood still LOG_READS reads in a row is a program without a
-    SparkContext (it logs nothing more), not read again.
+    A full head never will (only the head is read). A log that keeps growing is a driver still
+    starting: read on every ask. One that stands still is read ever less often (1, 2, 4 ... up to
+    LOG_SKIP_MAX asks apart), never given up: it may be a program without a SparkContext (it logs
+    nothing more, so each read is wasted), or a JVM stalled on a busy machine that names its UI
+    later, which a fixed number of reads would miss for the rest of the run.
     """
+    seen = watch.setdefault(driver_id, _LogWatch())
     if size >= limit:
-        reads[driver_id] = LOG_READS
-        return
-    grew = size != sizes.get(driver_id)
-    sizes[driver_id] = size
-    reads[driver_id] = 0 if grew else reads.get(driver_id, 0) + 1
+        seen.never = True
+    elif size != seen.size:
+        seen.size, seen.stalls, seen.skip = size, 0, 0
+    else:
+        seen.stalls += 1
+        seen.skip = min(2 ** seen.stalls, LOG_SKIP_MAX) - 1
 
 
 def driver_worker_ui(master: MasterState, driver_id: str) -> str | None:
@@ -245,15 +272,14 @@ class AsyncStandaloneProgress:
     def __init__(self, client: AsyncSparkRestClient) -> None:
         self.client = client
         self._ui_of: dict[str, tuple[str, str]] = {}
-        self._log_reads: dict[str, int] = {}
-        self._log_sizes: dict[str, int] = {}
+        self._log_watch: dict[str, _LogWatch] = {}
 
     async def progress(self, driver_id: str) -> Progress | None:
         if self.client.web_ui_url is None:
             return None  # no master UI: the driver's worker, hence its UI, cannot be found
         found = self._ui_of.get(driver_id)
         if found is None:
-            if self._log_reads.get(driver_id, 0) >= LOG_READS:
+            if not _log_due(self._log_watch, driver_id):
                 return None
             worker_ui = driver_worker_ui(await _shared_master_state(self.client), driver_id)
             if worker_ui is None:
@@ -261,7 +287,7 @@ class AsyncStandaloneProgress:
             head = await self.client.driver_log_head(worker_ui, driver_id, log_bytes=LOG_HEAD)
             found = standalone_ui(head, worker_ui)
             if found is None:
-                _missed(self._log_reads, self._log_sizes, driver_id, len(head), LOG_HEAD)
+                _missed(self._log_watch, driver_id, len(head), LOG_HEAD)
                 return None
             self._ui_of[driver_id] = found
         app_id, ui = found
