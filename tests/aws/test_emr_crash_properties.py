@@ -30,7 +30,17 @@ from tests.contracts.crash_properties import (
     operator_cancels_mid_run,
     two_callers_on_one_key,
 )
-from tests.core._crash import ANY_FAULT, CHOICES, LEASES, Fault, FaultKind, profile, quiet_logs, schedules
+from tests.core._crash import (
+    ANY_FAULT,
+    CHOICES,
+    LEASES,
+    Fault,
+    FaultKind,
+    batched_status,
+    profile,
+    quiet_logs,
+    schedules,
+)
 
 OUTCOMES = st.lists(st.sampled_from([SUCCEEDED, FAILED]), max_size=2)
 
@@ -66,7 +76,7 @@ def emr(request: pytest.FixtureRequest, moto_in_process: Any) -> Adapter:
     return Adapter(cluster, job_factory)
 
 
-@profile(80)
+@profile(60)
 @given(faults=schedules(ANY_FAULT, 40), outcomes=OUTCOMES, lease=LEASES, forget_after=st.booleans(),
        reruns=st.integers(0, 1))
 def test_one_caller_crashing_never_makes_two_steps_or_runs(emr: Adapter, faults: dict[int, Fault],
@@ -75,7 +85,7 @@ def test_one_caller_crashing_never_makes_two_steps_or_runs(emr: Adapter, faults:
     one_caller_crashing(emr, faults, outcomes, lease, forget_after, reruns)
 
 
-@profile(30)
+@profile(25)
 @given(faults=st.tuples(schedules(ANY_FAULT, 40), schedules(ANY_FAULT, 40)), choices=CHOICES, outcomes=OUTCOMES,
        lease=LEASES)
 def test_two_callers_on_one_key_make_one_at_a_time(emr: Adapter, faults: tuple[dict[int, Fault], dict[int, Fault]],
@@ -83,12 +93,37 @@ def test_two_callers_on_one_key_make_one_at_a_time(emr: Adapter, faults: tuple[d
     two_callers_on_one_key(emr, faults, choices, outcomes, lease)
 
 
-@profile(30)
+@profile(25)
 @given(faults=schedules(ANY_FAULT, 40), cancel_after=st.integers(0, 20), choices=CHOICES, outcomes=OUTCOMES,
        lease=LEASES)
 def test_an_operator_cancel_mid_run_is_kept(emr: Adapter, faults: dict[int, Fault], cancel_after: int,
                                             choices: list[int], outcomes: list[str], lease: float) -> None:
     operator_cancels_mid_run(emr, faults, cancel_after, choices, outcomes, lease)
+
+
+# Batched status on (issue 23): each status check asks the container's status listing first (ListSteps
+# with StepStates, ListJobRuns with states), and only a step or run it does not show is read directly.
+
+
+@profile(15)
+@given(faults=schedules(ANY_FAULT, 40), outcomes=OUTCOMES, lease=LEASES, forget_after=st.booleans(),
+       reruns=st.integers(0, 1))
+def test_batched_one_caller_crashing_never_makes_two_steps_or_runs(emr: Adapter, faults: dict[int, Fault],
+                                                                    outcomes: list[str], lease: float,
+                                                                    forget_after: bool, reruns: int) -> None:
+    with batched_status():
+        one_caller_crashing(emr, faults, outcomes, lease, forget_after, reruns)
+
+
+@profile(10)
+@given(faults=st.tuples(schedules(ANY_FAULT, 40), schedules(ANY_FAULT, 40)), choices=CHOICES, outcomes=OUTCOMES,
+       lease=LEASES)
+def test_batched_two_callers_on_one_key_make_one_at_a_time(emr: Adapter,
+                                                           faults: tuple[dict[int, Fault], dict[int, Fault]],
+                                                           choices: list[int], outcomes: list[str],
+                                                           lease: float) -> None:
+    with batched_status():
+        two_callers_on_one_key(emr, faults, choices, outcomes, lease)
 
 
 # -- the moments that matter, replayed on every run -----------------------------------------------
@@ -123,3 +158,23 @@ def test_a_forgotten_step_or_run_mid_poll_is_submitted_once_more(emr: Adapter) -
     [kept] = [j for j in jobs if not j.forgotten]
     assert len(jobs) == 2 and kept.job_id == record.job_id and kept.succeeded, jobs
     assert [h.job_id for h in record.history] == [j.job_id for j in jobs if j.forgotten] + [kept.job_id]
+
+
+def test_batched_status_checks_go_through_the_container_listing(emr: Adapter) -> None:
+    """With batched status on, the status checks of the properties above do list (what makes them batched)."""
+    listings: list[list[str]] = []
+
+    def make_listing_job() -> Any:
+        job: Any = emr.make_job()  # one of the three EMR jobs; its listing wrapped
+        listed = job.get_job_statuses
+
+        def get_job_statuses(job_ids: Sequence[str]) -> Any:
+            listings.append(list(job_ids))
+            return listed(job_ids)
+
+        job.get_job_statuses = get_job_statuses
+        return job
+
+    with batched_status():
+        _, record = one_caller_crashing(Adapter(emr.cluster, make_listing_job), {}, [], 120.0, False, 0)
+    assert listings and all(ids == [record.job_id] for ids in listings), listings
