@@ -65,6 +65,20 @@ def start_and_wait_submitted(cli: Cli, key: str, command: list[str], *extra: str
     return client, job_id
 
 
+def run_releasing(cli: Cli, release: Path, event: str, *args: str) -> Result:
+    """Run the command; once it printed *event* (``--json``), create *release* (the job then ends)."""
+    process = cli.start(*args)
+    assert process.stdout is not None
+    seen = []
+    for line in process.stdout:
+        seen.append(line)
+        if line.startswith("{") and json.loads(line).get("event") == event:
+            break
+    release.touch()
+    out, err = process.communicate(timeout=60)
+    return Result(process.returncode, "".join(seen) + out, err)
+
+
 def read_terminal(fd: int) -> bytes:
     """Everything written to a pty until the client closes it."""
     seen = b""
@@ -140,11 +154,14 @@ def test_a_failed_job_exits_with_its_own_status_and_one_line_and_a_rerun_submits
 
 
 def test_kill9_while_polling_then_rerun_reattaches_to_the_same_job(cli: Cli) -> None:
-    command = ["sh", "-c", "sleep 2; echo done"]
+    # The job runs until the rerun said it reattached (the test then creates the release file):
+    # however slowly the rerun starts, it finds the job running.
+    release = cli.tmp / "release"
+    command = ["sh", "-c", f"while [ ! -e '{release}' ]; do sleep 0.05; done; echo done"]
     client, job_id = start_and_wait_submitted(cli, "poll", command)
     kill9(client)
     assert cli.watcher().get_job_status(job_id) == "RUNNING"  # the job outlived its client
-    rerun = cli.run("run", "--json", "--key", "poll", "--", *command)
+    rerun = run_releasing(cli, release, "reattached", "run", "--json", "--key", "poll", "--", *command)
     assert rerun.code == 0, rerun.stderr
     reattached = [e for e in rerun.events if e["event"] == "reattached"]
     assert reattached and reattached[0]["job_id"] == job_id and reattached[0]["via"] == "record"
