@@ -9,7 +9,6 @@ recorded), taught PATCH for Flink's cancel.
 from __future__ import annotations
 
 import json
-import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -218,10 +217,10 @@ def test_a_drip_is_cut_by_the_whole_call_deadline(server: MisbehavingServer, jar
     job = flink_job(server, jar, timeout=1.0)
     server.route(f"/jobs/{JOB}", Reply(200, json.dumps({"state": "RUNNING", "pad": "x" * 200}).encode(),
                                        {"Content-Type": "application/json"}, trickle=0.02))
-    started = time.monotonic()
+    # Each byte comes in time (0.02 s apart); the whole answer (about 4.6 s) does not: only the
+    # whole-call deadline can end the call, and its error says so (no wall-time assertion).
     with pytest.raises(TransientError, match="call deadline"):
         job.get_job_status(JOB)
-    assert time.monotonic() - started < 4.0  # each byte came in time; the whole answer did not
 
 
 def test_cancel_of_an_ended_or_unknown_job_is_not_an_error(server: MisbehavingServer, jar: Path) -> None:
