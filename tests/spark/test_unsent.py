@@ -7,7 +7,6 @@ nobody listens on, and a master that trickles its answer (the bound of several c
 
 from __future__ import annotations
 
-import time
 from pathlib import Path
 
 import pytest
@@ -111,12 +110,12 @@ def test_a_time_bound_ends_every_call_inside_it_together() -> None:
         slow = Reply.json(driverState="RUNNING", success=True)
         server.script(Reply(slow.status, slow.body, slow.headers, trickle=0.2))
         job = job_for(server.url, timeout=30.0)  # each call alone could take 30 s
-        started = time.monotonic()
+        # The errors name the bound that cut the call (no wall-time assertion: a busy machine
+        # may take any time to get there; the trickled answer alone would not have ended).
         with time_bound(1.0):
             with pytest.raises(TransientError, match="1s bound on these calls"):
                 job.get_job_status(DRIVER)
             asked = len(server.requests)
             with pytest.raises(TransientError, match="bound on these calls has passed"):
                 job.get_job_status(DRIVER)
-        assert time.monotonic() - started < 20  # not the 30 s of a call: the bound cut it
         assert len(server.requests) == asked == 1  # the call after the bound was never sent
