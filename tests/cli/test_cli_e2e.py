@@ -79,10 +79,13 @@ def run_releasing(cli: Cli, release: Path, event: str, *args: str) -> Result:
     return Result(process.returncode, "".join(seen) + out, err)
 
 
-def read_terminal(fd: int) -> bytes:
-    """Everything written to a pty until the client closes it."""
+def read_terminal(fd: int, *, release: Path | None = None, once: bytes = b"") -> bytes:
+    """Everything written to a pty until the client closes it; *release* created once *once* showed."""
     seen = b""
     while True:
+        if release is not None and once in seen:
+            release.touch()
+            release = None
         try:
             chunk = os.read(fd, 4096)
         except OSError:  # EIO: the client closed the terminal
@@ -187,12 +190,14 @@ def test_kill9_before_submit_then_rerun_submits_exactly_once(cli: Cli) -> None:
 
 
 def test_kill9_after_submit_before_the_id_is_recorded_then_rerun_adopts_the_job(cli: Cli) -> None:
-    command = ["sh", "-c", "sleep 1"]
+    # The job runs until the rerun said it reattached (a release file), however slowly the rerun starts.
+    release = cli.tmp / "release-mid"
+    command = ["sh", "-c", f"while [ ! -e '{release}' ]; do sleep 0.05; done"]
     reference = kill9_paused(cli, "after-submit", "mid", command)
     rec = record(cli, "mid")
     assert rec is not None and rec.phase is Phase.INTENT and rec.job_id is None
     assert cli.job_dirs() == [reference]
-    rerun = cli.run("run", "--json", "--key", "mid", "--", *command)
+    rerun = run_releasing(cli, release, "reattached", "run", "--json", "--key", "mid", "--", *command)
     assert rerun.code == 0, rerun.stderr
     assert "submitted" not in rerun.event_names()
     reattached = [e for e in rerun.events if e["event"] == "reattached"]
@@ -311,10 +316,14 @@ def test_sigterm_with_cancel_on_interrupt_cancels_the_job(cli: Cli) -> None:
 
 
 def test_on_a_terminal_a_live_status_line_shows_state_job_elapsed_and_how(cli: Cli) -> None:
+    # The job runs until the live line showed it running (a release file): a slow client's first
+    # poll still finds it running.
+    release = cli.tmp / "release-tty"
     primary, secondary = pty.openpty()
-    client = cli.start("run", "--key", "tty", "--", "sh", "-c", "sleep 1.5", stderr=secondary)
+    client = cli.start("run", "--key", "tty", "--", "sh", "-c", f"while [ ! -e '{release}' ]; do sleep 0.05; done",
+                       stderr=secondary)
     os.close(secondary)
-    seen = read_terminal(primary)
+    seen = read_terminal(primary, release=release, once=b"[RUNNING] job ")
     os.close(primary)
     assert client.wait(timeout=30) == 0
     text = seen.decode()
