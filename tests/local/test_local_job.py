@@ -271,19 +271,27 @@ def test_an_unusable_jobs_directory_is_a_definite_rejection(tmp_path: Path) -> N
         job.submit_job("ref")
 
 
-def test_concurrent_submissions_of_one_reference_start_one_process(jobs_dir: Path) -> None:
+def test_concurrent_submissions_of_one_reference_start_one_process(jobs_dir: Path, tmp_path: Path) -> None:
+    # The job runs until every submitter has answered (a release file), not 2 s: however slowly
+    # the submitters' interpreters start, each one meets the job running, never an ended one.
+    release = tmp_path / "release"
     code = (
         "import sys; from resumable_adapters.local import LocalProcessJob; "
-        "print(LocalProcessJob(['sleep', '2'], jobs_dir=sys.argv[1]).submit_job('shared'))"
+        "print(LocalProcessJob(['sh', '-c', sys.argv[2]], jobs_dir=sys.argv[1]).submit_job('shared'))"
     )
     env = {**os.environ, "PYTHONPATH": PYTHONPATH}
     submitters = [
-        subprocess.Popen([sys.executable, "-c", code, str(jobs_dir)], stdout=subprocess.PIPE, text=True, env=env)
+        subprocess.Popen([sys.executable, "-c", code, str(jobs_dir), wait_for_file(release)], stdout=subprocess.PIPE,
+                         text=True, env=env)
         for _ in range(3)
     ]
-    ids = {submitter.communicate(timeout=60)[0].strip() for submitter in submitters}
-    assert ids == {"shared"}
-    assert [p.name for p in jobs_dir.iterdir() if not p.name.startswith(".")] == ["shared"]
+    try:
+        ids = {submitter.communicate(timeout=60)[0].strip() for submitter in submitters}
+        assert ids == {"shared"}
+        assert [p.name for p in jobs_dir.iterdir() if not p.name.startswith(".")] == ["shared"]
+        assert LocalProcessJob(None, jobs_dir=jobs_dir).get_job_status("shared") == RUNNING
+    finally:
+        release.touch()
 
 
 # -- the process table: a job is never lost while a process of it runs ---------------------------
