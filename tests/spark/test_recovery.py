@@ -50,9 +50,12 @@ def client(recovering_cluster: SparkCluster) -> Iterator[SparkRestClient]:
 
 
 def test_master_crash_while_the_driver_runs(
-    recovering_cluster: SparkCluster, client: SparkRestClient, spark_driver_jar: DriverJar
+    recovering_cluster: SparkCluster, client: SparkRestClient, spark_driver_jar: DriverJar, tmp_path: Path
 ) -> None:
-    job = CountingJob(client, submission(spark_driver_jar, seconds=15))
+    # The driver runs until the restarted master is back (SleepExit's release file), however long
+    # the master's JVM takes to start on a busy machine: it never ends during the outage.
+    release = tmp_path / "release"
+    job = CountingJob(client, submission(spark_driver_jar, app_args=(str(release), "0")))
     store, events = MemoryStateStore(), list[Event]()
     outcome: dict[str, Any] = {}
 
@@ -65,7 +68,10 @@ def test_master_crash_while_the_driver_runs(
     runner = threading.Thread(target=run)
     runner.start()
     driver_id = _wait_running(store, "survives")
-    recovering_cluster.restart_master()  # SIGKILL, then the same ports and recovery directory
+    try:
+        recovering_cluster.restart_master()  # SIGKILL, then the same ports and recovery directory
+    finally:
+        release.touch()
     runner.join(120)
     assert not runner.is_alive()
     assert "error" not in outcome, outcome
@@ -124,17 +130,23 @@ def _wait_until(probe: Any, what: str, timeout: float = 60.0) -> Any:
 
 
 def test_a_driver_that_ended_while_the_master_was_down_is_not_an_error(
-    recovering_cluster: SparkCluster, client: SparkRestClient, spark_driver_jar: DriverJar
+    recovering_cluster: SparkCluster, client: SparkRestClient, spark_driver_jar: DriverJar, tmp_path: Path
 ) -> None:
     """Issue 9 item 3: the recovered master says ERROR for a driver that exited 0; the worker knows better."""
     recovering_cluster.wait_master_alive()
-    job = SparkRestJob(client, submission(spark_driver_jar, seconds=3))
+    # The driver runs until the master is down (SleepExit's release file): it must end unseen by
+    # any master, however slowly the machine got it to RUNNING.
+    release = tmp_path / "release"
+    job = SparkRestJob(client, submission(spark_driver_jar, app_args=(str(release), "0")))
     driver_id = job.submit_job(uuid.uuid4().hex)
     _wait_until(lambda: job.get_job_status(driver_id) == "RUNNING", "RUNNING")
     running = client.status(driver_id)
     assert running is not None and running.worker_id is not None
     worker_ui = client.master_state().worker_ui[running.worker_id]
-    recovering_cluster.stop_master(signal.SIGKILL)
+    try:
+        recovering_cluster.stop_master(signal.SIGKILL)
+    finally:
+        release.touch()
     # The worker's UI stays up without a master: the driver ends there, unseen by any master.
     _wait_until(lambda: (client.worker_drivers(worker_ui) or {}).get(driver_id) == "FINISHED", "the driver to end")
     recovering_cluster.start_master()
