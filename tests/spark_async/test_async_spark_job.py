@@ -9,8 +9,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import subprocess
-import sys
 import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
@@ -20,10 +18,12 @@ import pytest
 
 pytest.importorskip("aiohttp")
 
+from benchmarks.spark_status_server import started
 from resumable_adapters.spark import AsyncSparkRestClient, AsyncSparkRestJob, SparkSubmission
 from resumable_core import MemoryStateStore, Phase, PollPolicy, ProtocolError, TransientError, load_record
 from resumable_core.aio import Supervisor, run_resumable_async
 from resumable_core.errors import SubmissionRejected
+from resumable_core.events import Event, Reattached, Submitted
 
 REPO = Path(__file__).resolve().parents[2]
 FAST = PollPolicy(min_interval=0.05, max_interval=0.1)
@@ -33,14 +33,22 @@ SUBMISSION = SparkSubmission(app_resource="file:/jobs/etl.jar", main_class="etl.
 @pytest.fixture
 def master() -> Iterator[str]:
     """The loopback status server (benchmarks/spark_status_server.py): drivers run 0.3 s."""
-    server = subprocess.Popen([sys.executable, "-m", "benchmarks.spark_status_server", "--run-seconds", "0.3"],
-                              stdout=subprocess.PIPE, text=True, cwd=REPO)
-    try:
-        assert server.stdout is not None
-        yield f"http://127.0.0.1:{int(server.stdout.readline().split()[1])}"
-    finally:
-        server.terminate()
-        server.wait(timeout=10)
+    with started(0.3, cwd=str(REPO)) as url:
+        yield url
+
+
+@pytest.fixture
+def held_master() -> Iterator[str]:
+    """The loopback status server whose drivers run until the test ends them (``POST /finish``)."""
+    with started(3600.0, cwd=str(REPO)) as url:
+        yield url
+
+
+def finish_drivers(master: str) -> None:
+    """End every driver submitted so far (the held master's release)."""
+    request = urllib.request.Request(f"{master}/finish", method="POST")
+    with urllib.request.urlopen(request, timeout=10) as answer:
+        answer.read()
 
 
 def test_twenty_jobs_share_one_pool_and_each_runs_once(master: str) -> None:
@@ -83,7 +91,11 @@ def test_twenty_jobs_with_the_master_ui_are_polled_through_its_listing(master: s
     assert seen["status"] == 0, f"every status came from the listing: {seen}"
 
 
-def test_the_master_ui_listing_answers_like_the_status_endpoint(master: str) -> None:
+def test_the_master_ui_listing_answers_like_the_status_endpoint(held_master: str) -> None:
+    # A held driver: both answers are asked of a running one, however slow the machine (a 0.3 s
+    # driver could end between the two asks).
+    master = held_master
+
     async def main() -> tuple[dict[str, str], str, Any]:
         async with AsyncSparkRestClient(master, web_ui_url=master) as client:
             job = AsyncSparkRestJob(client, SUBMISSION)
@@ -96,7 +108,10 @@ def test_the_master_ui_listing_answers_like_the_status_endpoint(master: str) -> 
     assert AsyncSparkRestJob(AsyncSparkRestClient(master), SUBMISSION).batch_key == ""  # no UI: never batched
 
 
-def test_a_run_that_died_while_polling_is_reattached(master: str) -> None:
+def test_a_run_that_died_while_polling_is_reattached(held_master: str) -> None:
+    # The driver runs until the second run said it reattached (then POST /finish ends it): however
+    # slowly the second run gets there, it finds the driver running.
+    master = held_master
     store = MemoryStateStore()
 
     async def first() -> None:
@@ -113,11 +128,22 @@ def test_a_run_that_died_while_polling_is_reattached(master: str) -> None:
     submitted = load_record(store, "k")
     assert submitted is not None and submitted.job_id is not None
 
+    events: list[Event] = []
+
+    def listen(event: Event) -> None:
+        events.append(event)
+        if isinstance(event, Reattached):
+            finish_drivers(master)
+
     async def second() -> Any:
         async with AsyncSparkRestClient(master) as client:
-            return await run_resumable_async(AsyncSparkRestJob(client, SUBMISSION), store, key="k", poll=FAST)
+            return await run_resumable_async(AsyncSparkRestJob(client, SUBMISSION), store, key="k", poll=FAST,
+                                             listener=listen)
 
     assert asyncio.run(second())["driver_id"] == submitted.job_id
+    reattached = [e for e in events if isinstance(e, Reattached)]
+    assert [(e.job_id, e.via) for e in reattached] == [(submitted.job_id, "record")]
+    assert not any(isinstance(e, Submitted) for e in events)
 
 
 async def scripted_server(answer: bytes, *, trickle: bool = False) -> tuple[asyncio.Server, str]:
