@@ -11,6 +11,7 @@ import signal
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -33,6 +34,22 @@ def run_client(cfg: dict[str, Any], timeout: float = 120.0) -> tuple[int, list[d
 def finish(process: subprocess.Popen[str], timeout: float = 120.0) -> tuple[int, list[dict[str, Any]], str]:
     out, err = process.communicate(timeout=timeout)
     return process.returncode, [json.loads(line) for line in out.splitlines() if line.startswith("{")], err
+
+
+def finish_after_reattach(process: subprocess.Popen[str], release: Callable[[], None],
+                          timeout: float = 120.0) -> tuple[int, list[dict[str, Any]], str]:
+    """*process*'s exit code, event lines and stderr; once it said it reattached, *release* lets the held job end."""
+    assert process.stdout is not None
+    seen = []
+    try:
+        for text in process.stdout:
+            seen.append(text)
+            if text.startswith("{") and json.loads(text).get("event") == "Reattached":
+                break
+    finally:
+        release()  # also when the client ended without reattaching: nothing is left running
+    out, err = process.communicate(timeout=timeout)
+    return process.returncode, [json.loads(line) for line in [*seen, *out.splitlines()] if line.startswith("{")], err
 
 
 def wait_recorded(db: Path, key: str, process: subprocess.Popen[str], timeout: float = 60.0) -> str:
@@ -101,8 +118,11 @@ def test_sigkill_while_polling_then_the_rerun_reattaches_to_the_same_job(kit: Fl
         first.kill()  # SIGKILL mid-poll: the job keeps running on the cluster
         first.communicate(timeout=30)
     assert first.returncode == -signal.SIGKILL
-    control.finish()
-    code, lines, err = run_client(cfg)
+    # The job runs until the rerun said it reattached (then the finish file ends it): however
+    # slowly the rerun's interpreter starts, it finds the job running, not ended.
+    rerun = subprocess.Popen([sys.executable, "-m", "tests.flink.crash_client", json.dumps(cfg)], cwd=ROOT,
+                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    code, lines, err = finish_after_reattach(rerun, control.finish)
     assert code == 0, (lines, err)
     reattached = [line for line in lines if line.get("event") == "Reattached"]
     assert reattached and reattached[0]["job_id"] == job_id and reattached[0]["via"] == "record"
