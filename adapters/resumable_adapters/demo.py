@@ -30,9 +30,15 @@ from .local import LocalProcessJob
 from .sqlite import SqliteStateStore
 
 KEY = "nightly-report"
-JOB_SECONDS = 6
 SCRIPT = "build-report.sh"
-SCRIPT_TEXT = f"echo 'building the report...'\nsleep {JOB_SECONDS}\necho 'report ready: 42 rows'\n"
+RELEASE = "inputs-ready"
+# The job runs until the demo creates RELEASE, once the rerun said it reattached: a fixed-length
+# job could end while a slow machine starts the rerun, which would then reuse the result
+# instead of reattaching, and the demo would fail for a reason that is no fault of the library.
+# Bounded (about DEMO_TIMEOUT), so a demo that failed leaves no job behind for long.
+SCRIPT_TEXT = ("echo 'building the report...'\n"
+               f"i=0; while [ ! -e {RELEASE} ] && [ $i -lt 900 ]; do sleep 0.1; i=$((i+1)); done\n"
+               "echo 'report ready: 42 rows'\n")
 JOB = ["sh", SCRIPT]
 STEP_TIMEOUT = 20.0  # no step may hang the demo
 DEMO_TIMEOUT = 90  # seconds; it takes about 8
@@ -122,7 +128,7 @@ def run_demo(workdir: Path) -> int:
         say(f"  | {line}")
     say()
 
-    say(f"Step 1: start a {JOB_SECONDS}-second job, then SIGKILL the client while the job runs.")
+    say(f"Step 1: start a job (it runs until {RELEASE} exists), then SIGKILL the client while the job runs.")
     first = Client(workdir, state)
     submitted = first.wait_for("submitted")
     job_id = submitted["job_id"]
@@ -141,6 +147,9 @@ def run_demo(workdir: Path) -> int:
     say()
     say("Step 2: run the same command again.")
     second = Client(workdir, state)
+    second.wait_for("reattached")
+    (workdir / RELEASE).touch()
+    say(f"  created {RELEASE}: the job may finish now")
     code = second.finish()
     names = [e["event"] for e in second.events]
     result = next((e.get("result") or {} for e in second.events if e["event"] == "result"), {})
@@ -191,6 +200,7 @@ def main() -> int:
             return 1
         finally:
             signal.alarm(0)
+            (Path(tmp) / RELEASE).touch()  # a job a failed demo left waiting ends now
             for client in CLIENTS:
                 if client.process.poll() is None:
                     client.process.kill()
