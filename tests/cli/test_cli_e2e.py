@@ -34,7 +34,9 @@ from resumable_core.errors import TransientBudgetExhausted
 from tests.cli.conftest import Cli, Result
 from tests.local.conftest import wait_for_file, wait_until
 
-LONG = ["sh", "-c", "sleep 30"]
+# Ended by each test itself (cancel, interrupt, kill) or by the fixture: long enough that no
+# start-up of a later command on a busy machine sees it end by itself.
+LONG = ["sh", "-c", "sleep 600"]
 
 
 def record(cli: Cli, key: str) -> JobRecord | None:
@@ -296,7 +298,7 @@ def test_ctrl_c_detaches_and_says_how_to_reattach_without_the_commands_credentia
     client.send_signal(signal.SIGINT)
     out, err = client.communicate(timeout=30)
     assert client.returncode == EXIT_INTERRUPTED
-    assert "detached" in err and "Reattach with: resumable run --key int -- sh -c 'sleep 30' sh --password=***" in err
+    assert "detached" in err and "Reattach with: resumable run --key int -- sh -c 'sleep 600' sh --password=***" in err
     assert "hunter2" not in out + err
     rec = record(cli, "int")
     assert rec is not None and rec.job_id is not None
