@@ -29,10 +29,12 @@ def wait_until(condition: Callable[[], Any], what: str, timeout: float = WAIT) -
 def wait_for_file(path: Path) -> str:
     """A shell loop that ends once *path* exists: a job the test ends when it chooses.
 
-    Bounded (about a minute), so that a failed test whose job directory is gone (and
-    with it what ``stop_leftover_jobs`` goes by) leaves no process behind for long.
+    Bounded (at least five minutes: a busy machine's start-ups of the commands a test runs
+    before it releases the job must never outlast it), so that a failed test whose job
+    directory is gone (and with it what ``stop_leftover_jobs`` goes by) leaves no process
+    behind for long.
     """
-    return f"i=0; while [ ! -e '{path}' ] && [ $i -lt 1200 ]; do sleep 0.05; i=$((i+1)); done"
+    return f"i=0; while [ ! -e '{path}' ] && [ $i -lt 6000 ]; do sleep 0.05; i=$((i+1)); done"
 
 
 def stop_leftover_jobs(jobs_dir: Path) -> None:
