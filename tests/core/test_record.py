@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 
 import pytest
-from hypothesis import given
+from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from resumable_core import InvalidArgument, JobRecord, JsonValue, MemoryStateStore, Phase, RecordCorrupt, run_resumable
@@ -88,6 +88,9 @@ json_values = st.recursive(
 )
 
 
+# No per-example deadline and no too-slow check: Hypothesis's defaults (200 ms an example) time
+# the machine, and a busy one fails them with nothing wrong in the code.
+@settings(deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(json_values)
 def test_is_json_accepts_exactly_what_round_trips(value: object) -> None:
     assert is_json(value)
