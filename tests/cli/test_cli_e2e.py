@@ -176,11 +176,20 @@ def test_kill9_while_polling_then_rerun_reattaches_to_the_same_job(cli: Cli) -> 
 
 
 def test_kill9_before_submit_then_rerun_submits_exactly_once(cli: Cli) -> None:
+    # The rerun must read the record while the dead client's intent lease (5 s for a local
+    # command) still runs: its interpreter is started and loaded first, and it runs the command
+    # the moment the test says, so no cold start on a busy machine falls inside the lease.
+    go = cli.tmp / "go-rerun"
+    rerun_process = cli.start("start-on", str(go), "--", "run", "--json", "--key", "early", "--", "true",
+                              script="_paused_client.py")
+    wait_until(lambda: Path(f"{go}.armed").exists() or rerun_process.poll() is not None, "the rerun to load")
     reference = kill9_paused(cli, "before-submit", "early", ["true"])
     rec = record(cli, "early")
     assert rec is not None and rec.phase is Phase.INTENT and rec.reference == reference
     assert cli.job_dirs() == []
-    rerun = cli.run("run", "--json", "--key", "early", "--", "true")
+    go.touch()
+    out, err = rerun_process.communicate(timeout=60)
+    rerun = Result(rerun_process.returncode, out, err)
     assert rerun.code == 0, rerun.stderr
     assert rerun.event_names().count("submitted") == 1
     # While the dead client's lease runs, the rerun says what it waits for, and until when.
