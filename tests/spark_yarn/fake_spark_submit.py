@@ -12,7 +12,7 @@ texts checked in spark-yarn_2.13-4.3.0.jar and hadoop-client-api-3.5.0.jar).
 ``fail-before-submit`` (dies after "Submitting application", before the RPC lands);
 ``fail-after-submit`` (the application exists, then spark-submit exits 1);
 ``hang`` (sleeps ``FAKE_SPARK_SLEEP`` seconds before registering, for the timeout and
-parent-death tests; touches ``FAKE_SPARK_STARTED`` first when set).
+parent-death tests; first writes its pid to ``FAKE_SPARK_STARTED`` when set).
 """
 
 from __future__ import annotations
@@ -99,7 +99,8 @@ def main(argv: list[str], env: Mapping[str, str] | None = None, out: TextIO | No
     log("INFO Client: Requesting a new application from cluster with 1 NodeManagers", err)
     if mode == "hang":
         if env.get("FAKE_SPARK_STARTED"):
-            Path(env["FAKE_SPARK_STARTED"]).touch()  # the test kills our parent only once we run
+            # The test kills our parent only once we run, then waits for this pid to be gone.
+            Path(env["FAKE_SPARK_STARTED"]).write_text(str(os.getpid()))
         time.sleep(float(env.get("FAKE_SPARK_SLEEP", "30")))
     if mode == "fail-before-submit":
         log("INFO Client: Submitting application application_1764200000000_9999 to ResourceManager", err)

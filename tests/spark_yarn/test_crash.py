@@ -115,18 +115,34 @@ def test_sigkill_between_submit_and_persist_then_found_by_tag(yarn_rm: YarnResou
     assert set(yarn_rm.apps) == {accepted["accepted"]}
 
 
+def launch_alive(pid: int) -> bool:
+    """Whether *pid* is still the fake spark-submit (a zombie or a reused pid is not)."""
+    try:
+        return b"fake_spark_submit" in Path(f"/proc/{pid}/cmdline").read_bytes()
+    except OSError:
+        return False
+
+
 def test_sigkill_during_spark_submit_takes_the_launch_down_with_it(
     yarn_rm: YarnResourceManager, tmp_path: Path
 ) -> None:
-    # The launch would register its application 1.5 s in; its parent dies first. Were the launch
+    # The launch would register its application 60 s in; its parent dies first. Were the launch
     # to outlive it, the retry could look the tag up, find nothing, and submit a second one.
+    # The test waits for the launch process itself to be gone (its pid, which it wrote), not for
+    # a fixed time that a busy machine could stretch either way.
     started = tmp_path / "launch-started"
     hanging = config(yarn_rm, tmp_path, "weekly", seconds=0.3,
-                     env={"FAKE_SPARK_MODE": "hang", "FAKE_SPARK_SLEEP": "1.5", "FAKE_SPARK_STARTED": str(started)})
+                     env={"FAKE_SPARK_MODE": "hang", "FAKE_SPARK_SLEEP": "60", "FAKE_SPARK_STARTED": str(started)})
     first = start_client(hanging)
-    wait_for_record(tmp_path / "state.db", "weekly", first, lambda r: r.phase is Phase.INTENT and started.exists())
+    wait_for_record(tmp_path / "state.db", "weekly", first,
+                    lambda r: r.phase is Phase.INTENT and started.exists() and started.read_text() != "")
+    launch = int(started.read_text())
+    assert launch_alive(launch)
     kill(first)
-    time.sleep(2.0)  # past the moment the orphaned launch would have registered
+    deadline = time.monotonic() + 30
+    while launch_alive(launch):
+        assert time.monotonic() < deadline, f"the launch (pid {launch}) outlived its parent"
+        time.sleep(0.05)
     assert not yarn_rm.apps
 
     lines = finish(start_client(config(yarn_rm, tmp_path, "weekly", seconds=0.3)))
