@@ -82,10 +82,26 @@ def test_a_launcher_that_cannot_start_is_a_rejection(tmp_path: Path) -> None:
 
 
 def test_a_launch_past_its_timeout_is_killed_with_its_group_and_is_transient(tmp_path: Path) -> None:
-    marker = tmp_path / "child-survived"
-    # A child of the launcher (as spark-class's helper JVM is) must die with it.
-    launcher = SparkSubmitLauncher(script(tmp_path, f"(sleep 1.5; touch {marker}) &\nsleep 30\n"), timeout=0.5)
+    pid_file = tmp_path / "child-pid"
+    # A child of the launcher (as spark-class's helper JVM is) must die with it. The child says
+    # its pid before the launch goes on to hang; the test then waits for that process to be gone,
+    # not for a fixed time that a busy machine could stretch either way.
+    child = f"sh -c 'echo $$ > {pid_file}.tmp && mv {pid_file}.tmp {pid_file}; exec sleep 60' &"
+    launcher = SparkSubmitLauncher(
+        script(tmp_path, f"{child}\nwhile [ ! -e {pid_file} ]; do sleep 0.01; done\nsleep 30\n"), timeout=2.0)
     with pytest.raises(TransientError, match="may have submitted"):
         launcher.launch([], {})
-    time.sleep(2.0)  # past the moment the child would have written the marker
-    assert not marker.exists()
+    assert pid_file.exists(), "the launch timed out before its child started"
+    pid = int(pid_file.read_text())
+    deadline = time.monotonic() + 30
+    while _alive(pid):
+        assert time.monotonic() < deadline, f"the launch's child (pid {pid}) outlived it"
+        time.sleep(0.05)
+
+
+def _alive(pid: int) -> bool:
+    """Whether *pid* still runs the child's ``sleep 60`` (a zombie or a reused pid does not)."""
+    try:
+        return b"sleep\x0060" in Path(f"/proc/{pid}/cmdline").read_bytes()
+    except OSError:
+        return False
