@@ -21,6 +21,22 @@ FAST_POLL = PollPolicy(min_interval=0.05, max_interval=0.2)
 SPARK_POLL = PollPolicy(min_interval=0.5, max_interval=1.0)
 
 
+def time_out_now(after: float = 0.2) -> Callable[[], None]:
+    """The task's execution_timeout falling due *after* seconds from now (called at a status query).
+
+    Airflow's timeout is a SIGALRM timer (``TimeoutPosix``: ``setitimer`` around ``execute``)
+    whose handler raises AirflowTaskTimeout. A task given a long execution_timeout and this hook
+    times out through that same handler, but only once its job is submitted and asked: a short
+    execution_timeout instead races the submission (a spark-submit process, a pod create) on a
+    busy machine, and the test would see a timeout in the submit window, not while polling.
+    """
+
+    def hook() -> None:
+        signal.setitimer(signal.ITIMER_REAL, after)
+
+    return hook
+
+
 def set_state_then_sigterm(dag_id: str, state: str) -> Callable[[], None]:
     """What a user's action does to a running task: the row changes, then SIGTERM arrives.
 

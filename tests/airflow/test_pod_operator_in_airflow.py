@@ -47,8 +47,8 @@ shutdown = ClusterPodOperator(task_id="k8s_worker_shutdown", name="worker-shutdo
                               retries=1, retry_delay=timedelta(0), **common)
 marked = ClusterPodOperator(task_id="k8s_marked_failed", name="marked-failed",
                             hook=set_state_then_sigterm(DAG_ID, "failed"), **common)
-timed_out = ClusterPodOperator(task_id="k8s_timed_out", name="timed-out", execution_timeout=timedelta(seconds=3),
-                               **common)
+timed_out = ClusterPodOperator(task_id="k8s_timed_out", name="timed-out", execution_timeout=timedelta(seconds=300),
+                               hook=time_out_now(), **common)
 crash = ClusterPodOperator(task_id="k8s_crash", name="crash", do_xcom_push=True, retries=1,
                            retry_delay=timedelta(0), trigger_rule="all_done", **common)
 [shutdown, marked, timed_out] >> crash
@@ -87,6 +87,7 @@ def scenarios(new_sandbox: Any, kube_api: RecordingKubernetesApi,
                       imports="from tests.airflow.podkit import ClusterPodOperator")
     sandbox.jobs("k8s_worker_shutdown").arm("sigterm")  # SIGTERM while the task instance runs
     sandbox.jobs("k8s_marked_failed").arm("hook")
+    sandbox.jobs("k8s_timed_out").arm("hook")  # the timeout falls due once the pod is asked
     sandbox.jobs("k8s_crash").arm("crash")
     view = KubernetesView(kube_api)
     with Finisher(sandbox, {"k8s": view}, {"k8s_worker_shutdown": 2}) as finisher:

@@ -275,7 +275,7 @@ for manager, arguments in by_manager.items():
     ClusterSparkOperator(task_id=f"{{manager}}_rerun", name=f"{{manager}}-rerun", **common)
     ClusterSparkOperator(task_id=f"{{manager}}_worker_shutdown", name=f"{{manager}}-worker-shutdown", **common, **retry)
     ClusterSparkOperator(task_id=f"{{manager}}_timed_out", name=f"{{manager}}-timed-out",
-                         execution_timeout=timedelta(seconds=3), **common)
+                         execution_timeout=timedelta(seconds=300), hook=time_out_now(), **common)
     ClusterSparkOperator(task_id=f"{{manager}}_marked_failed", name=f"{{manager}}-marked-failed",
                          hook=set_state_then_sigterm(DAG_ID, "failed"), **common)
     ClusterSparkOperator(task_id=f"{{manager}}_cleared_running", name=f"{{manager}}-cleared-running",
@@ -458,6 +458,7 @@ def scenarios(new_sandbox: Any, scenario_servers: tuple[RecordingKubernetesApi, 
     for manager in MANAGERS:
         sandbox.jobs(f"{manager}_worker_shutdown").arm("sigterm")  # SIGTERM while the task instance runs
         sandbox.jobs(f"{manager}_marked_failed").arm("hook")
+        sandbox.jobs(f"{manager}_timed_out").arm("hook")  # the timeout falls due once the app is asked
         sandbox.jobs(f"{manager}_cleared_running").arm("hook")
         from_try.update({f"{manager}_rerun": 1, f"{manager}_worker_shutdown": 2, f"{manager}_cleared_running": 2})
     with Finisher(sandbox, views, from_try) as finisher:
