@@ -103,6 +103,11 @@ Launch Command: "/usr/lib/jvm/java-17-openjdk-amd64/bin/java" "-cp" "..." "-Dspa
         (LOG.replace("127.0.0.1:4041 for", "0.0.0.0:4041 for"), ("driver-20261206232726-0000", "http://worker-3:4041")),
         (LOG.replace("Start Jetty 127.0.0.1:4041 for SparkUI", ""), ("driver-20261206232726-0000", "http://worker-3:4041")),
         (LOG.split("26/12/06 23:28:20")[0], None),  # no application yet
+        # Another driver held the port Jetty tried first (seen with two drivers on one worker):
+        # the UI is where Spark says it started it.
+        (LOG.replace("127.0.0.1:4041 for SparkUI", "127.0.0.1:4040 for SparkUI\n26/12/06 23:28:13 WARN Utils: "
+                     "Service 'SparkUI' could not bind on port 4040. Attempting port 4041."),
+         ("driver-20261206232726-0000", "http://127.0.0.1:4041")),
         (LOG.replace("JettyUtils: Start Jetty", "X").replace("started service 'SparkUI'", "x"), None),  # no UI
     ],
 )

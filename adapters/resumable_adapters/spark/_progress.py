@@ -151,21 +151,21 @@ def standalone_ui(log_head: str, worker_ui: str) -> tuple[str, str] | None:
     """(application id, UI base URL) from a standalone driver's stderr head, None while it has not said both.
 
     The UI listens on the driver's host, which is its worker's: an address bound to all
-    interfaces (0.0.0.0) is reached by the worker's host name.
+    interfaces (0.0.0.0) is reached by the worker's host name. The port is the one Spark says
+    it *started* the UI on: "Start Jetty host:4040" names the port it is about to try, and when
+    another driver on the same host holds 4040 Spark moves on to 4041 and says so only in
+    "Successfully started service 'SparkUI' on port 4041" (seen with two drivers on one worker).
     """
     app = _APP_ID.search(log_head)
     bound = _UI_BOUND.search(log_head)
-    port_only = _UI_PORT.search(log_head)
-    if app is None or (bound is None and port_only is None):
+    started = _UI_PORT.findall(log_head)
+    if app is None or (bound is None and not started):
         return None
     worker_host = urllib.parse.urlsplit(base_url(worker_ui, what="Spark worker UI URL")).hostname or "localhost"
-    if bound is not None:
-        host, port = bound.group(1), bound.group(2)
-        if host in ("0.0.0.0", "::", "[::]", ""):
-            host = worker_host
-    else:
-        assert port_only is not None
-        host, port = worker_host, port_only.group(1)
+    host = bound.group(1) if bound is not None else worker_host
+    if host in ("0.0.0.0", "::", "[::]", ""):
+        host = worker_host
+    port = started[-1] if started else bound.group(2) if bound is not None else ""
     if ":" in host and not host.startswith("["):
         host = f"[{host}]"
     return app.group(1), f"http://{host}:{port}"
