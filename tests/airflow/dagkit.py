@@ -125,16 +125,18 @@ class FakeJobOperator(ResumableOperator):
 class TriggeredSparkSubmitOperator(ResumableSparkSubmitOperator):
     """The Spark operator with the test triggers around its job."""
 
-    def __init__(self, *, jobs: str, release: str | None = None, **kwargs: Any) -> None:
+    def __init__(self, *, jobs: str, release: str | None = None, hook: Callable[[], None] | None = None,
+                 **kwargs: Any) -> None:
         kwargs.setdefault("poll", SPARK_POLL)
         super().__init__(**kwargs)
         self.system = FileJobSystem(os.path.join(jobs, self.task_id))
+        self.trigger_hook = hook  # called at a status query once armed ("hook")
         # A driver held until this file exists (SleepExit's path argument) is released once a try
         # reattached to it: the retry finds it running however slowly a new process starts.
         self.release = release
 
     def make_job(self, context: Any) -> ResumableJob[Any]:
-        return TriggeredJob(super().make_job(context), self.system)
+        return TriggeredJob(super().make_job(context), self.system, self.trigger_hook)
 
     def _on_event(self, event: Event) -> None:
         super()._on_event(event)

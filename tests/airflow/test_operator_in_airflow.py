@@ -137,10 +137,11 @@ FakeJobOperator(
     task_id="cleared_running", jobs=JOBS, running_polls=3, retries=1, retry_delay=timedelta(0),
     hook=clear_then_sigterm("interruptions"),
 )
-FakeJobOperator(task_id="timed_out", jobs=JOBS, running_polls=-1, execution_timeout=timedelta(seconds=2))
+FakeJobOperator(task_id="timed_out", jobs=JOBS, running_polls=-1, execution_timeout=timedelta(seconds=300),
+                hook=time_out_now())
 FakeJobOperator(
-    task_id="timed_out_kept", jobs=JOBS, running_polls=-1, execution_timeout=timedelta(seconds=2),
-    kill_policy=KillPolicy(cancel_on_timeout=False),
+    task_id="timed_out_kept", jobs=JOBS, running_polls=-1, execution_timeout=timedelta(seconds=300),
+    hook=time_out_now(), kill_policy=KillPolicy(cancel_on_timeout=False),
 )
 """
 
@@ -152,6 +153,8 @@ def interruptions(new_sandbox: Any) -> tuple[AirflowSandbox, DagRunResult]:
     sandbox.jobs("worker_shutdown").arm("sigterm")  # SIGTERM while the task instance still runs
     sandbox.jobs("marked_failed").arm("hook")
     sandbox.jobs("cleared_running").arm("hook")
+    for timed_out in ("timed_out", "timed_out_kept"):  # the timeout falls due once the job is asked
+        sandbox.jobs(timed_out).arm("hook")
     result = sandbox.run("interruptions")
     assert result.report is not None, result.output[-4000:]
     return sandbox, result

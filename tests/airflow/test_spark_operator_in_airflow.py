@@ -38,7 +38,7 @@ shutdown = TriggeredSparkSubmitOperator(task_id="shutdown", name="af-shutdown", 
                                         release={shutdown_release!r}, **common)
 timeout = TriggeredSparkSubmitOperator(
     task_id="timeout", name="af-timeout", application_args=["300", "0"],
-    execution_timeout=timedelta(seconds=8), **dict(common, retries=0),
+    execution_timeout=timedelta(seconds=300), hook=time_out_now(), **dict(common, retries=0),
 )
 reattach >> shutdown >> timeout
 """
@@ -72,6 +72,7 @@ def spark_chain(
     )
     sandbox.jobs("reattach").arm("crash")
     sandbox.jobs("shutdown").arm("sigterm")
+    sandbox.jobs("timeout").arm("hook")  # the timeout falls due once the driver is asked
     before = spark_cluster.driver_ids()
     steps = {"start": sandbox.run("spark_chain"), "resume": sandbox.run("spark_chain", "resume")}
     after_resume = spark_cluster.driver_ids() - before
