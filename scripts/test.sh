@@ -25,10 +25,12 @@ cleanup() {
 trap cleanup EXIT
 
 status=0
-# Two workers (this machine's cores), each starting the services its tests ask for (its own Spark,
-# PostgreSQL, ... on free ports). --dist loadfile keeps a module on one worker, so a module's fixtures
-# (a moto server, an Airflow sandbox) are made once. RESUMABLE_TEST_WORKERS=0 runs in one process.
-workers="${RESUMABLE_TEST_WORKERS:-2}"
+# Three workers, each starting the services its tests ask for (its own Spark, Flink, PostgreSQL, ...
+# on free ports): on this 2-core machine three beat two (12.5 min against 14 for the whole suite,
+# docs/performance.md), since much of a test's time is a process or a JVM starting, not CPU.
+# --dist loadfile keeps a module on one worker, so a module's fixtures (a moto server, an Airflow
+# sandbox) are made once. RESUMABLE_TEST_WORKERS=0 runs in one process.
+workers="${RESUMABLE_TEST_WORKERS:-3}"
 if [ "$workers" -gt 0 ]; then
     set -- -n "$workers" --dist loadfile "$@"
 fi
