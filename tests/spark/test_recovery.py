@@ -70,6 +70,10 @@ def test_master_crash_while_the_driver_runs(
     driver_id = _wait_running(store, "survives")
     try:
         recovering_cluster.restart_master()  # SIGKILL, then the same ports and recovery directory
+        # Released only once the restarted master has recovered the driver (ALIVE, the driver
+        # RUNNING on its worker again): a driver that ends while the master is still RECOVERING
+        # is another scenario (test_a_driver_that_ended_while_the_master_was_down_is_not_an_error).
+        _wait_recovered(recovering_cluster, driver_id)
     finally:
         release.touch()
     runner.join(120)
@@ -194,3 +198,17 @@ def test_a_master_restarted_without_recovery_never_makes_a_running_driver_lost(
     assert answers[0].startswith("transient:"), answers  # the restarted master's "unknown" was no verdict
     # Spark kills the driver when its worker registers again; that worker's word is the end.
     assert answers[-1] == "KILLED", answers
+
+
+def _wait_recovered(cluster: SparkCluster, driver_id: str, timeout: float = 180.0) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            state = cluster.master_state()
+        except OSError:
+            state = {}
+        running = [d for d in state.get("activedrivers", []) if d.get("id") == driver_id and d.get("state") == "RUNNING"]
+        if state.get("status") == "ALIVE" and running and running[0].get("worker") not in (None, "", "None"):
+            return
+        time.sleep(0.2)
+    raise AssertionError(f"the restarted master never showed {driver_id} RUNNING on a worker")
