@@ -137,8 +137,14 @@ def test_do_xcom_push_reads_return_json_through_the_termination_message(kube: Ku
     record = load_record(store, "airflow/d/manual__1/pod/-1")
     assert record is not None and isinstance(record.result, dict)
     assert record.result["termination_message"] == '{"rows": 12}'  # the record keeps the XCom
-    [pod_name] = kube.pod_names()
-    assert "deletionTimestamp" in (kube.pod(pod_name) or {})["metadata"]  # on_finish_action delete_pod
+    assert deletions(kube) == [True]  # on_finish_action delete_pod
+
+
+def deletions(kube: KubernetesApiServer) -> list[bool]:
+    """For each pod ever created, in order: was it deleted? Read from every pod as it was last
+    (``pods_ever``), not from the live ones: a deleted pod goes away once its grace period is
+    over, however soon the test looks."""
+    return ["deletionTimestamp" in p["metadata"] for p in kube.pods_ever()]
 
 
 def finish_when_created(kube: KubernetesApiServer) -> None:
@@ -162,7 +168,7 @@ def test_a_failed_pod_fails_the_task_and_skip_on_exit_code_skips(kube: Kubernete
     with pytest.raises(AirflowSkipException, match="99"):
         operator(arguments=["0.05", "99"], skip_on_exit_code=99, state_store=MemoryStateStore(),
                  poll=FAST).execute(context())
-    assert all("deletionTimestamp" in (kube.pod(n) or {})["metadata"] for n in kube.pod_names())
+    assert deletions(kube) == [True, True]
 
 
 def test_keep_pod_keeps_it_and_no_credential_in_the_result(kube: KubernetesApiServer) -> None:
