@@ -100,3 +100,20 @@ def test_usage_errors_write_nothing(pod_cli: Cli, kube_api: KubernetesApiServer)
     bad_env = pod_cli.run("pod", "run", "--key", "k", "--image", IMAGE, "--env", "NOEQUALS", "--", "x")
     assert bad_env.code == EXIT_USAGE and "KEY=VALUE" in bad_env.stderr
     assert kube_api.pods_created() == 0 and not pod_cli.state.exists()
+
+
+def test_server_with_a_kubeconfig_keeps_its_inline_certificate(tmp_path: Path) -> None:
+    """``--server`` beside a kubeconfig whose certificate is inline: the client made for that
+    address still has the certificate file once the kubeconfig's own client is gone."""
+    import gc
+
+    from resumable_adapters.kubernetes._cli import Credentials, PodKind
+    from tests.spark_kubernetes.test_kubernetes import PEM, write_embedded_kubeconfig
+
+    config = write_embedded_kubeconfig(tmp_path / "config")
+    kind = PodKind(credentials=Credentials("kubeconfig", str(config), None, "https://10.0.0.1:6443"),
+                   namespace=None, name="p", container="base")
+    client = kind.client()
+    gc.collect()
+    assert client.server == "https://10.0.0.1:6443" and client.client_key is not None
+    assert Path(client.client_key).read_bytes() == PEM

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import gc
 import json
 import os
 import stat
@@ -155,10 +156,12 @@ def test_credentials_never_reach_a_message(kube_api: KubernetesApiServer, tmp_pa
     assert TOKEN not in repr(client)
 
 
-def test_kubeconfig_yaml_with_embedded_certificates(tmp_path: Path) -> None:
-    pem = b"-----BEGIN CERTIFICATE-----\nMIIB\n-----END CERTIFICATE-----\n"
-    data = base64.b64encode(pem).decode()
-    path = tmp_path / "config"
+PEM = b"-----BEGIN CERTIFICATE-----\nMIIB\n-----END CERTIFICATE-----\n"
+
+
+def write_embedded_kubeconfig(path: Path) -> Path:
+    """A kubeconfig whose client certificate and key are inline (``*-data``), as cloud CLIs write them."""
+    data = base64.b64encode(PEM).decode()
     path.write_text(f"""apiVersion: v1
 kind: Config
 current-context: prod
@@ -176,7 +179,12 @@ contexts:
 - name: prod
   context: {{cluster: c, user: u, namespace: spark-jobs}}
 """)
-    client = KubernetesClient.from_kubeconfig(path)
+    return path
+
+
+def test_kubeconfig_yaml_with_embedded_certificates(tmp_path: Path) -> None:
+    pem = PEM
+    client = KubernetesClient.from_kubeconfig(write_embedded_kubeconfig(tmp_path / "config"))
     assert client.server == "https://k8s.example:6443" and client.namespace == "spark-jobs" and not client.verify
     assert client.client_cert is not None and client.client_key is not None
     assert Path(client.client_key).read_bytes() == pem
@@ -186,6 +194,20 @@ contexts:
     assert conf["spark.kubernetes.trust.certificates"] == "true"
     client.close()
     assert not Path(client.client_key).exists()  # the decoded key does not outlive the client
+
+
+def test_the_same_credentials_at_another_address_keep_their_decoded_files(tmp_path: Path) -> None:
+    """kubectl's --server and spark-submit's k8s:// master may name the server otherwise than the
+    kubeconfig: the client made for that address must keep the certificate files written from the
+    kubeconfig, however soon the client they came from is collected."""
+    source = KubernetesClient.from_kubeconfig(write_embedded_kubeconfig(tmp_path / "config"))
+    assert source.at("https://k8s.example:6443/") is source
+    moved = source.at("https://10.0.0.1:6443")
+    assert (moved.server, moved.namespace, moved.verify) == ("https://10.0.0.1:6443", "spark-jobs", False)
+    assert (moved.client_cert, moved.client_key) == (source.client_cert, source.client_key)
+    del source
+    gc.collect()
+    assert moved.client_key is not None and Path(moved.client_key).read_bytes() == PEM
 
 
 def test_kubeconfig_exec_plugins_are_refused_and_in_cluster_reads_the_service_account(tmp_path: Path) -> None:

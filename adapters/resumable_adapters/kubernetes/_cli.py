@@ -76,13 +76,9 @@ class PodKind:
             return KubernetesClient.in_cluster(**options)
         if creds.source == "server":
             return KubernetesClient(str(creds.server), **options)
+        # kubectl's --server overrides the kubeconfig's cluster address, keeping its credentials.
         client = KubernetesClient.from_kubeconfig(creds.kubeconfig, context=creds.context, **options)
-        if creds.server and creds.server.rstrip("/") != client.server:
-            # kubectl's --server overrides the kubeconfig's cluster address, keeping its credentials.
-            return KubernetesClient(creds.server, namespace=client.namespace, token=client.token(),
-                                    client_cert=client.client_cert, client_key=client.client_key,
-                                    ca_cert=client.ca_cert, verify=client.verify)
-        return client
+        return client.at(creds.server) if creds.server else client
 
     def job(self, manifest: dict[str, Any]) -> KubernetesPodJob:
         from ._pod import KubernetesPodJob

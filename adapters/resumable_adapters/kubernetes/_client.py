@@ -181,6 +181,23 @@ class KubernetesClient:
                    token_file=str(folder / "token"),
                    ca_cert=str(folder / "ca.crt") if (folder / "ca.crt").is_file() else None, **options)
 
+    def at(self, server: str) -> KubernetesClient:
+        """These credentials at another address of the same API server: kubectl's ``--server``,
+        spark-submit's ``k8s://`` master naming the cluster's IP where the kubeconfig names
+        ``kubernetes.default.svc``. Itself when the address is the same.
+
+        The new client keeps this one (and so the private files written from the kubeconfig's
+        ``*-data`` fields) alive as long as it lives: a copy holding only their paths would lose
+        its client certificate when this client is collected."""
+        if base_url(server, what="Kubernetes API server URL") == self.server:
+            return self
+        other = KubernetesClient(
+            server, namespace=self.namespace, token=None if self.token_file else self._token,
+            token_file=self.token_file, client_cert=self.client_cert, client_key=self.client_key,
+            ca_cert=self.ca_cert, ca_cert_data=self._ca_cert_data, verify=self.verify, timeout=self.timeout)
+        weakref.finalize(other, _keep, self)
+        return other
+
     def token(self) -> str | None:
         if self.token_file is not None:
             try:
@@ -355,6 +372,10 @@ class KubernetesClient:
     def _object(answer: HttpAnswer, job_id: str | None) -> dict[str, Any]:
         return json_object(answer.body, what=f"Kubernetes {shown_url(answer.url)}", status=answer.status,
                            content_type=answer.content_type, job_id=job_id)
+
+
+def _keep(_owner: object) -> None:
+    """A finalizer that does nothing: registering it holds a reference to *_owner*."""
 
 
 def _parse_config(text: str, where: str) -> dict[str, Any]:

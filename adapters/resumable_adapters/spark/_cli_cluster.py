@@ -16,7 +16,6 @@ import getpass
 import importlib
 import os
 import re
-import weakref
 import xml.etree.ElementTree as ET
 from dataclasses import dataclass
 from pathlib import Path
@@ -265,16 +264,9 @@ class SparkKubernetesKind:
         else:
             found: KubernetesClient = _spark("KubernetesClient")(server, **options)
             return found
-        if source.server == server.rstrip("/"):
-            same: KubernetesClient = source
-            return same
-        # The credentials name another address of the server (kubernetes.default.svc versus its IP):
-        # spark-submit talks to --master, so the job must too, with the same credentials.
-        client: KubernetesClient = _spark("KubernetesClient")(
-            server, namespace=source.namespace, token=None if source.token_file else source.token(),
-            token_file=source.token_file, client_cert=source.client_cert, client_key=source.client_key,
-            ca_cert=source.ca_cert, verify=source.verify)
-        weakref.finalize(client, lambda keep: None, source)  # the kubeconfig's private files live as long
+        # The credentials may name another address of the server (kubernetes.default.svc versus
+        # its IP): spark-submit talks to --master, so the job must too, with the same credentials.
+        client: KubernetesClient = source.at(server)
         return client
 
     def submission_job(self, submission: SparkClusterSubmission, *, spark_submit: str | None) -> SparkKubernetesJob:
