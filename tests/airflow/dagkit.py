@@ -5,11 +5,12 @@ Imported by DAG files inside the Airflow process (PYTHONPATH is the repo root).
 
 from __future__ import annotations
 
+import enum
 import os
 import signal
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import Any, NoReturn
 
 from resumable_adapters.airflow import ResumableOperator, ResumableSparkSubmitOperator
 from resumable_core import Event, PollPolicy, ResumableJob
@@ -19,6 +20,56 @@ from tests.airflow.filejob import CRASH_EXIT_CODE, FileJob, FileJobSystem, Trigg
 # Polls fast: the jobs here change state on every status query, not with time.
 FAST_POLL = PollPolicy(min_interval=0.05, max_interval=0.2)
 SPARK_POLL = PollPolicy(min_interval=0.5, max_interval=1.0)
+
+
+def take(triggers: str, name: str) -> bool:
+    """Consume the trigger *name* under the directory *triggers*: True once after a test armed it."""
+    try:
+        os.unlink(os.path.join(triggers, name))
+    except FileNotFoundError:
+        return False
+    return True
+
+
+class Death(enum.Enum):
+    """How a task process dies at a trigger; the value names its triggers (``<value>-after-submit``).
+
+    CRASH exits at once with CRASH_EXIT_CODE (what the harness's assertions recognise); KILL is
+    the SIGKILL of a worker machine that dies: nothing of the process runs after it.
+    """
+
+    CRASH = "crash"
+    KILL = "kill"
+
+    def die(self) -> NoReturn:
+        if self is Death.CRASH:
+            os._exit(CRASH_EXIT_CODE)
+        os.kill(os.getpid(), signal.SIGKILL)
+        raise AssertionError("unreachable: SIGKILL cannot be caught")
+
+
+def with_death_points(job: ResumableJob[Any], triggers: str, *, die: Death) -> ResumableJob[Any]:
+    """*job*, dying as *die* says where a test armed it under *triggers*.
+
+    ``<die>-after-submit``: the system has the job, the record has no id yet;
+    ``<die>-while-polling``: at a status query, the id recorded. Each trigger fires once.
+    """
+    real_submit, real_status = job.submit_job, job.get_job_status
+
+    def submit_job(reference: str) -> str:
+        job_id = real_submit(reference)
+        if take(triggers, f"{die.value}-after-submit"):
+            die.die()
+        return job_id
+
+    def get_job_status(job_id: str) -> str:
+        if take(triggers, f"{die.value}-while-polling"):
+            die.die()
+        return real_status(job_id)
+
+    job.submit_job = submit_job  # type: ignore[method-assign]  # the test's death points
+    job.get_job_status = get_job_status  # type: ignore[method-assign]  # same
+    return job
 
 
 def time_out_now(after: float = 0.2) -> Callable[[], None]:
