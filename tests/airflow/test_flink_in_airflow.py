@@ -17,15 +17,14 @@ The clear of a task that has ended (a new generation: ``fresh_run``) is the core
 base operator's, run in real Airflow by test_operator_in_airflow.py and, on a real cluster,
 test_spark_operator_in_airflow.py; it costs one more process here, so it is a unit test.
 
-The jobs never end by themselves: the test's Finisher writes ``finish`` into a task's control
-directory once the try it waits for has seen the job running (the tries log each status
-query), so no outcome depends on how long a process takes to start.
+The jobs never end by themselves: the test's Finisher (tests/airflow/finisher.py) writes
+``finish`` into a task's control directory once the try it waits for has seen the job running
+(the tries log each status query), so no outcome depends on how long a process takes to start.
 """
 
 from __future__ import annotations
 
 import json
-import threading
 import urllib.request
 from dataclasses import dataclass
 from typing import Any
@@ -33,6 +32,7 @@ from typing import Any
 import pytest
 
 from tests.airflow.conftest import AirflowSandbox, DagRunResult
+from tests.airflow.finisher import Finisher
 from tests.airflow.flinkkit import ASKED_LOG
 from tests.services.flink import Control, CountJar, FlinkCluster
 
@@ -58,38 +58,17 @@ def overview(cluster: FlinkCluster) -> dict[str, dict[str, Any]]:
         return {job["jid"]: job for job in json.loads(answer.read())["jobs"]}
 
 
-class Finisher:
-    """Ends a task's held job once a try numbered at least FROM_TRY[task] has seen it active."""
+@dataclass
+class HeldCountJob:
+    """A task's count jobs for the Finisher: held until its control directory says ``finish``."""
 
-    def __init__(self, sandbox: AirflowSandbox, cluster: FlinkCluster, controls: dict[str, Control]) -> None:
-        self.sandbox, self.cluster, self.controls = sandbox, cluster, controls
-        self.finished: list[str] = []
-        self._seen: set[str] = set()
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._watch, daemon=True)
+    control: Control
 
-    def __enter__(self) -> Finisher:
-        self._thread.start()
-        return self
+    def active(self, job_id: str) -> bool:
+        return True  # held: it runs until told to finish, and the try that asked had it running
 
-    def __exit__(self, *exc: object) -> None:
-        self._stop.set()
-        self._thread.join(5)
-
-    def _watch(self) -> None:
-        while not self._stop.wait(0.1):
-            for task_id, first_try in FROM_TRY.items():
-                try:
-                    asked = self.sandbox.jobs(task_id).log(ASKED_LOG)
-                except ValueError:  # a line read while the task process writes it: read again
-                    continue
-                for entry in asked:
-                    job_id = entry["job_id"]
-                    if entry["try"] < first_try or job_id in self._seen:
-                        continue
-                    self._seen.add(job_id)
-                    self.controls[task_id].finish()
-                    self.finished.append(job_id)
+    def finish(self, job_id: str) -> None:
+        self.control.finish()
 
 
 @dataclass
@@ -125,7 +104,8 @@ def chain(new_sandbox: Any, flink_cluster: FlinkCluster, flink_count_jar: CountJ
     sandbox.jobs("crash").arm("crash")
     before = set(overview(flink_cluster))
     steps: dict[str, DagRunResult] = {}
-    with Finisher(sandbox, flink_cluster, controls) as finisher:
+    held = {task_id: HeldCountJob(control) for task_id, control in controls.items()}
+    with Finisher(sandbox, held, FROM_TRY, asked_log=ASKED_LOG, interval=0.1) as finisher:
         steps["start"] = sandbox.run(DAG_ID)
         steps["resume"] = sandbox.run(DAG_ID, "resume")
     ours = {job_id: job for job_id, job in overview(flink_cluster).items() if job_id not in before}

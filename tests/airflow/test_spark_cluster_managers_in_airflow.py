@@ -32,9 +32,9 @@ loopback server's own record of what it was asked and what it answered:
             submits a new one; rerun simply succeeds
     clear:  a user clears rerun: a new application / pod is submitted
 
-Jobs are held ("hold" arguments) and ended by a thread here once the try a scenario waits
-for has seen them running (``Finisher``); the RM completes a kill 1 s after accepting it,
-as a real one takes a while. These use the recorded Kubernetes launcher (tests/spark_kubernetes/fake_spark_submit.py):
+Jobs are held ("hold" arguments) and ended by a thread once the try a scenario waits for has
+seen them running (``Finisher``, tests/airflow/finisher.py); the RM completes a kill 1 s after
+accepting it, as a real one takes a while. These use the recorded Kubernetes launcher (tests/spark_kubernetes/fake_spark_submit.py):
 each real spark-submit is a JVM start of several seconds here, and the chain above
 already submits through the real one.
 """
@@ -57,6 +57,7 @@ from resumable_adapters.spark._kubernetes import POD_PHASES_ACTIVE, pod_phase
 from tests.airflow.clusterkit import ASKED_LOG
 from tests.airflow.conftest import AirflowSandbox, DagRunResult
 from tests.airflow.filejob import CRASH_EXIT_CODE
+from tests.airflow.finisher import Finisher
 from tests.services.kubernetes_api import KubernetesApiServer
 from tests.services.loopback import Answer
 from tests.services.yarn_rm import YarnResourceManager
@@ -375,48 +376,7 @@ class KubernetesView:
         assert "deletionTimestamp" in first["metadata"] and first["status"]["phase"] in ("Pending", "Running")
 
 
-View = YarnView | KubernetesView
-
-
-class Finisher:
-    """Ends a held application / pod once a try numbered at least N of its task has seen its status.
-
-    Reads the answered status queries the DAG's tasks log (tests/airflow/clusterkit.py):
-    that try has seen the job active, so it reattached (or polls on) before the job ends.
-    A job no longer active when first seen (killed, kill in progress, ended) is left alone.
-    """
-
-    def __init__(self, sandbox: AirflowSandbox, views: dict[str, View], from_try: dict[str, int]) -> None:
-        self.sandbox, self.views, self.from_try = sandbox, views, from_try
-        self.finished: list[str] = []
-        self._seen: set[str] = set()
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._watch, daemon=True)
-
-    def __enter__(self) -> Finisher:
-        self._thread.start()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self._stop.set()
-        self._thread.join(5)
-
-    def _watch(self) -> None:
-        while not self._stop.wait(0.05):
-            for task_id, first_try in self.from_try.items():
-                view = self.views[task_id.split("_", 1)[0]]
-                try:
-                    log = self.sandbox.jobs(task_id).log(ASKED_LOG)
-                except ValueError:  # a line read while the task process writes it: read again
-                    continue
-                for asked in log:
-                    job_id = asked["job_id"]
-                    if asked["try"] < first_try or job_id in self._seen:
-                        continue
-                    self._seen.add(job_id)
-                    if view.active(job_id):
-                        view.finish(job_id)
-                        self.finished.append(job_id)
+View = YarnView | KubernetesView  # each is HeldJobs to the Finisher; the tests read the rest they know
 
 
 @dataclass
@@ -461,7 +421,8 @@ def scenarios(new_sandbox: Any, scenario_servers: tuple[RecordingKubernetesApi, 
         sandbox.jobs(f"{manager}_timed_out").arm("hook")  # the timeout falls due once the app is asked
         sandbox.jobs(f"{manager}_cleared_running").arm("hook")
         from_try.update({f"{manager}_rerun": 1, f"{manager}_worker_shutdown": 2, f"{manager}_cleared_running": 2})
-    with Finisher(sandbox, views, from_try) as finisher:
+    held = {task_id: views[task_id.split("_", 1)[0]] for task_id in from_try}
+    with Finisher(sandbox, held, from_try, asked_log=ASKED_LOG) as finisher:
         steps = {"start": sandbox.run(DAG_ID)}
         assert steps["start"].report is not None, steps["start"].output[-4000:]
         steps["clear"] = sandbox.run(DAG_ID, "clear", tasks=[f"{m}_rerun" for m in MANAGERS])
