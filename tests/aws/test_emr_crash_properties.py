@@ -16,33 +16,12 @@ from collections.abc import Callable, Iterator, Sequence
 from typing import Any
 
 import pytest
-from hypothesis import given
-from hypothesis import strategies as st
 
 from resumable_core.testing import FakeClock
 from tests.aws.emr_inprocess import EmrView, client, emr_in_process, make_job, new_container
 from tests.aws.emrkit import KINDS
-from tests.contracts.crash_properties import (
-    FAILED,
-    SUCCEEDED,
-    Adapter,
-    one_caller_crashing,
-    operator_cancels_mid_run,
-    two_callers_on_one_key,
-)
-from tests.core._crash import (
-    ANY_FAULT,
-    CHOICES,
-    LEASES,
-    Fault,
-    FaultKind,
-    batched_status,
-    profile,
-    quiet_logs,
-    schedules,
-)
-
-OUTCOMES = st.lists(st.sampled_from([SUCCEEDED, FAILED]), max_size=2)
+from tests.contracts.crash_properties import FAILED, Adapter, crash_properties, one_caller_crashing
+from tests.core._crash import ANY_FAULT, Fault, FaultKind, batched_status, quiet_logs
 
 
 @pytest.fixture(autouse=True)
@@ -76,54 +55,19 @@ def emr(request: pytest.FixtureRequest, moto_in_process: Any) -> Adapter:
     return Adapter(cluster, job_factory)
 
 
-@profile(60)
-@given(faults=schedules(ANY_FAULT, 40), outcomes=OUTCOMES, lease=LEASES, forget_after=st.booleans(),
-       reruns=st.integers(0, 1))
-def test_one_caller_crashing_never_makes_two_steps_or_runs(emr: Adapter, faults: dict[int, Fault],
-                                                            outcomes: list[str], lease: float, forget_after: bool,
-                                                            reruns: int) -> None:
-    one_caller_crashing(emr, faults, outcomes, lease, forget_after, reruns)
-
-
-@profile(25)
-@given(faults=st.tuples(schedules(ANY_FAULT, 40), schedules(ANY_FAULT, 40)), choices=CHOICES, outcomes=OUTCOMES,
-       lease=LEASES)
-def test_two_callers_on_one_key_make_one_at_a_time(emr: Adapter, faults: tuple[dict[int, Fault], dict[int, Fault]],
-                                                   choices: list[int], outcomes: list[str], lease: float) -> None:
-    two_callers_on_one_key(emr, faults, choices, outcomes, lease)
-
-
-@profile(25)
-@given(faults=schedules(ANY_FAULT, 40), cancel_after=st.integers(0, 20), choices=CHOICES, outcomes=OUTCOMES,
-       lease=LEASES)
-def test_an_operator_cancel_mid_run_is_kept(emr: Adapter, faults: dict[int, Fault], cancel_after: int,
-                                            choices: list[int], outcomes: list[str], lease: float) -> None:
-    operator_cancels_mid_run(emr, faults, cancel_after, choices, outcomes, lease)
+(
+    test_one_caller_crashing_never_makes_two_steps_or_runs,
+    test_two_callers_on_one_key_make_one_at_a_time,
+    test_an_operator_cancel_mid_run_is_kept,
+) = crash_properties("emr", ANY_FAULT, examples=(60, 25, 25), last_steps=(40, 40, 40), cancel_after=20)
 
 
 # Batched status on (issue 23): each status check asks the container's status listing first (ListSteps
 # with StepStates, ListJobRuns with states), and only a step or run it does not show is read directly.
 
 
-@profile(15)
-@given(faults=schedules(ANY_FAULT, 40), outcomes=OUTCOMES, lease=LEASES, forget_after=st.booleans(),
-       reruns=st.integers(0, 1))
-def test_batched_one_caller_crashing_never_makes_two_steps_or_runs(emr: Adapter, faults: dict[int, Fault],
-                                                                    outcomes: list[str], lease: float,
-                                                                    forget_after: bool, reruns: int) -> None:
-    with batched_status():
-        one_caller_crashing(emr, faults, outcomes, lease, forget_after, reruns)
-
-
-@profile(10)
-@given(faults=st.tuples(schedules(ANY_FAULT, 40), schedules(ANY_FAULT, 40)), choices=CHOICES, outcomes=OUTCOMES,
-       lease=LEASES)
-def test_batched_two_callers_on_one_key_make_one_at_a_time(emr: Adapter,
-                                                           faults: tuple[dict[int, Fault], dict[int, Fault]],
-                                                           choices: list[int], outcomes: list[str],
-                                                           lease: float) -> None:
-    with batched_status():
-        two_callers_on_one_key(emr, faults, choices, outcomes, lease)
+test_batched_one_caller_crashing_never_makes_two_steps_or_runs, test_batched_two_callers_on_one_key_make_one_at_a_time = (
+    crash_properties("emr", ANY_FAULT, examples=(15, 10), last_steps=(40, 40), around=batched_status))
 
 
 # -- the moments that matter, replayed on every run -----------------------------------------------

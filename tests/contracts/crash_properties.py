@@ -18,15 +18,21 @@ application (restarted without recovery), the API server collects the pod. REPLA
 (Kubernetes): the recorded pod is recreated under its name with a new uid.
 
 The invariants are checked against the server's own list of applications or pods: the
-proof that no second job ran. The adapter's test modules (tests/spark_yarn/ and
-tests/spark_kubernetes/test_crash_properties.py) draw the examples and call these bodies.
+proof that no second job ran. The adapter's test modules (tests/<adapter>/test_*crash_properties.py
+and test_*crash_batched.py) get their hypothesis properties from ``crash_properties`` below: the
+same three bodies, drawn from each adapter's faults with its own example counts.
 """
 
 from __future__ import annotations
 
+import contextlib
+import inspect
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
+
+from hypothesis import given
+from hypothesis import strategies as st
 
 from resumable_adapters.flink import FlinkJob
 from resumable_adapters.kubernetes import KubernetesPodJob
@@ -36,15 +42,19 @@ from resumable_core import CompareAndSetStore, JobCancelled, JobRecord, JsonValu
 from resumable_core.testing import FakeClock
 from tests.core._crash import (
     ACTIVE_STATE,
+    ANY_FAULT,
     CANCELLED_STATE,
+    CHOICES,
     FAILED_STATE,
     GONE_STATE,
+    LEASES,
     POLL,
     RESTART_ON,
     SUCCEEDED_STATE,
     Caller,
     Ending,
     Fault,
+    FaultKind,
     FullJobProxy,
     InjectedFaults,
     Scheduler,
@@ -56,8 +66,10 @@ from tests.core._crash import (
     check_result_matches_record,
     drive,
     operator_cancels,
+    profile,
     proxy_store,
     run_interleaved,
+    schedules,
     stores,
 )
 from tests.services.kubernetes_api import KubernetesApiServer
@@ -67,6 +79,8 @@ KEY = "dag/run/spark-crash"
 RUN_SECONDS = 1.5  # an application's run on the virtual clock: one or two polls (POLL starts at 1 s)
 EXIT_FAILED = 3
 SUCCEEDED, FAILED = "SUCCEEDED", "FAILED"  # what OUTCOMES draws, one per submission
+OUTCOMES = st.lists(st.sampled_from([SUCCEEDED, FAILED]), max_size=2)
+K8S_FAULT = st.one_of(ANY_FAULT, st.just(Fault(FaultKind.REPLACE)))  # the shared faults and REPLACE
 
 
 class AdapterCluster(InjectedFaults):
@@ -341,15 +355,75 @@ def operator_cancels_mid_run(adapter: Adapter, faults: dict[int, Fault], cancel_
         return world, ending
 
 
+# -- the properties themselves, for each adapter's module ----------------------------------------
+
+PropertyTest = Callable[..., None]
+
+
+def crash_properties(
+    fixture: str,
+    fault: st.SearchStrategy[Fault],
+    *,
+    examples: tuple[int, ...],
+    last_steps: tuple[int, ...] = (60, 50, 50),
+    cancel_after: int = 30,
+    around: Callable[[], contextlib.AbstractContextManager[object]] = contextlib.nullcontext,
+) -> tuple[PropertyTest, ...]:
+    """The hypothesis properties of one adapter, for its module to bind to names starting ``test_``.
+
+    In order: one caller crashing, two callers on one key, an operator's cancel mid-run
+    (the bodies above), as many as *examples* has counts (each the property's ``profile``).
+    *fixture*: the name of the module's fixture giving the Adapter; *fault*: what a schedule
+    injects, at steps up to ``last_steps[i]``; *cancel_after*: the last step the operator's
+    cancel may come after; *around*: entered around each example (``batched_status``).
+
+    hypothesis runs a test function per module, so each call makes new functions; pytest finds
+    the fixture by the parameter name the function's signature gives.
+    """
+    assert 1 <= len(examples) <= len(last_steps) <= 3, (examples, last_steps)
+
+    def drawn(index: int) -> tuple[Callable[..., object], dict[str, st.SearchStrategy[Any]]]:
+        faults = schedules(fault, last_steps[index])
+        if index == 0:
+            return one_caller_crashing, {"faults": faults, "outcomes": OUTCOMES, "lease": LEASES,
+                                         "forget_after": st.booleans(), "reruns": st.integers(0, 1)}
+        if index == 1:
+            return two_callers_on_one_key, {"faults": st.tuples(faults, faults),
+                                            "choices": CHOICES, "outcomes": OUTCOMES, "lease": LEASES}
+        return operator_cancels_mid_run, {"faults": faults, "cancel_after": st.integers(0, cancel_after),
+                                          "choices": CHOICES, "outcomes": OUTCOMES, "lease": LEASES}
+
+    return tuple(_property(fixture, *drawn(index), count, around) for index, count in enumerate(examples))
+
+
+def _property(fixture: str, body: Callable[..., object], strategies: dict[str, st.SearchStrategy[Any]], count: int,
+              around: Callable[[], contextlib.AbstractContextManager[object]]) -> PropertyTest:
+    signature = inspect.Signature(
+        [inspect.Parameter(name, inspect.Parameter.POSITIONAL_OR_KEYWORD) for name in (fixture, *strategies)])
+
+    def test(*args: Any, **kwargs: Any) -> None:
+        arguments = signature.bind(*args, **kwargs).arguments  # hypothesis passes them by position
+        with around():
+            body(arguments.pop(fixture), **arguments)
+
+    test.__signature__ = signature  # type: ignore[attr-defined]  # what pytest and hypothesis read
+    test.__name__ = test.__qualname__ = body.__name__  # what hypothesis names in a falsifying example
+    made: PropertyTest = profile(count)(given(**strategies)(test))
+    return made
+
+
 __all__ = [
     "EXIT_FAILED",
     "FAILED",
+    "K8S_FAULT",
     "KEY",
+    "OUTCOMES",
     "SUCCEEDED",
     "Adapter",
     "AdapterCluster",
     "KubernetesCluster",
     "YarnCluster",
+    "crash_properties",
     "one_caller_crashing",
     "operator_cancels_mid_run",
     "two_callers_on_one_key",

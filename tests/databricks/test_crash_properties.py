@@ -14,38 +14,22 @@ from collections.abc import Callable, Iterator, Sequence
 from typing import Any
 
 import pytest
-from hypothesis import given
-from hypothesis import strategies as st
 
 from resumable_adapters.databricks import DatabricksJobsClient, DatabricksSubmitRunJob
 from resumable_core import JsonValue
 from resumable_core.testing import FakeClock
-from tests.contracts.crash_properties import (
-    FAILED,
-    SUCCEEDED,
-    Adapter,
-    AdapterCluster,
-    one_caller_crashing,
-    two_callers_on_one_key,
-)
+from tests.contracts.crash_properties import Adapter, AdapterCluster, crash_properties
 from tests.core._crash import (
     ACTIVE_STATE,
     ANY_FAULT,
     CANCELLED_STATE,
-    CHOICES,
     FAILED_STATE,
-    LEASES,
     SUCCEEDED_STATE,
-    Fault,
     SystemJob,
-    profile,
     quiet_logs,
-    schedules,
 )
 from tests.databricks.conftest import task
 from tests.services.databricks_api import DatabricksApiServer
-
-OUTCOMES = st.lists(st.sampled_from([SUCCEEDED, FAILED]), max_size=2)
 
 
 class DatabricksCluster(AdapterCluster):
@@ -125,18 +109,6 @@ def workspace() -> Iterator[Adapter]:
         server.stop()
 
 
-@profile(40)
-@given(faults=schedules(ANY_FAULT, 60), outcomes=OUTCOMES, lease=LEASES, forget_after=st.booleans(),
-       reruns=st.integers(0, 1))
-def test_one_caller_crashing_never_makes_two_runs(workspace: Adapter, faults: dict[int, Fault], outcomes: list[str],
-                                                  lease: float, forget_after: bool, reruns: int) -> None:
-    one_caller_crashing(workspace, faults, outcomes, lease, forget_after, reruns)
-
-
-@profile(20)
-@given(faults=st.tuples(schedules(ANY_FAULT, 60), schedules(ANY_FAULT, 60)), choices=CHOICES, outcomes=OUTCOMES,
-       lease=LEASES)
-def test_two_callers_on_one_key_make_one_run_at_a_time(workspace: Adapter, faults: tuple[dict[int, Fault],
-                                                       dict[int, Fault]], choices: list[int], outcomes: list[str],
-                                                       lease: float) -> None:
-    two_callers_on_one_key(workspace, faults, choices, outcomes, lease)
+# Two counts, the first two properties: this module has no operator-cancel property.
+test_one_caller_crashing_never_makes_two_runs, test_two_callers_on_one_key_make_one_run_at_a_time = crash_properties(
+    "workspace", ANY_FAULT, examples=(40, 20), last_steps=(60, 60))

@@ -17,39 +17,24 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from hypothesis import given
-from hypothesis import strategies as st
 
 from resumable_adapters.flink import FlinkJob, FlinkRestClient, FlinkSubmission, job_id_for
 from resumable_core import JsonValue, MemoryStateStore, Phase, PollPolicy, load_record, run_resumable
 from resumable_core.testing import FakeClock
-from tests.contracts.crash_properties import (
-    FAILED,
-    SUCCEEDED,
-    Adapter,
-    AdapterCluster,
-    one_caller_crashing,
-    operator_cancels_mid_run,
-    two_callers_on_one_key,
-)
+from tests.contracts.crash_properties import Adapter, AdapterCluster, crash_properties, one_caller_crashing
 from tests.core._crash import (
     ACTIVE_STATE,
     ANY_FAULT,
     CANCELLED_STATE,
-    CHOICES,
     FAILED_STATE,
-    LEASES,
     SUCCEEDED_STATE,
     Fault,
     FaultKind,
     SystemJob,
-    profile,
     quiet_logs,
-    schedules,
 )
 from tests.flink.jobmanager import ACTIVE, FlinkJobManager, LoopbackJob, PlanStep
 
-OUTCOMES = st.lists(st.sampled_from([SUCCEEDED, FAILED]), max_size=2)
 RUN_SECONDS = 1.5  # a job's run on the virtual clock: one or two polls (POLL starts at 1 s)
 
 
@@ -137,32 +122,11 @@ def server_of(cluster: object) -> FlinkJobManager:
     return cluster.server
 
 
-@profile(100)
-@given(faults=schedules(ANY_FAULT, 60), outcomes=OUTCOMES, lease=LEASES, forget_after=st.booleans(),
-       reruns=st.integers(0, 1))
-def test_one_caller_crashing_never_runs_two_jobs(
-    flink: Adapter, faults: dict[int, Fault], outcomes: list[str], lease: float, forget_after: bool, reruns: int
-) -> None:
-    one_caller_crashing(flink, faults, outcomes, lease, forget_after, reruns)
-
-
-@profile(50)
-@given(faults=st.tuples(schedules(ANY_FAULT, 50), schedules(ANY_FAULT, 50)), choices=CHOICES, outcomes=OUTCOMES,
-       lease=LEASES)
-def test_two_callers_on_one_key_never_run_two_jobs(
-    flink: Adapter, faults: tuple[dict[int, Fault], dict[int, Fault]], choices: list[int], outcomes: list[str],
-    lease: float,
-) -> None:
-    two_callers_on_one_key(flink, faults, choices, outcomes, lease)
-
-
-@profile(50)
-@given(faults=schedules(ANY_FAULT, 50), cancel_after=st.integers(0, 30), choices=CHOICES, outcomes=OUTCOMES,
-       lease=LEASES)
-def test_an_operator_cancel_mid_run_is_kept(
-    flink: Adapter, faults: dict[int, Fault], cancel_after: int, choices: list[int], outcomes: list[str], lease: float
-) -> None:
-    operator_cancels_mid_run(flink, faults, cancel_after, choices, outcomes, lease)
+(
+    test_one_caller_crashing_never_runs_two_jobs,
+    test_two_callers_on_one_key_never_run_two_jobs,
+    test_an_operator_cancel_mid_run_is_kept,
+) = crash_properties("flink", ANY_FAULT, examples=(100, 50, 50))
 
 
 # -- the moments that matter, replayed on every run -----------------------------------------------

@@ -7,36 +7,21 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 
-from hypothesis import given
-from hypothesis import strategies as st
-
 from resumable_adapters.spark._kubernetes import SparkKubernetesJob, parse_job_id
-from tests.contracts.crash_properties import Adapter, KubernetesCluster, one_caller_crashing, two_callers_on_one_key
-from tests.core._crash import CHOICES, LEASES, Fault, FaultKind, batched_status, profile, schedules
-from tests.spark_kubernetes.test_crash_properties import K8S_FAULT, OUTCOMES, kube, quiet
+from tests.contracts.crash_properties import (
+    K8S_FAULT,
+    Adapter,
+    KubernetesCluster,
+    crash_properties,
+    one_caller_crashing,
+)
+from tests.core._crash import Fault, FaultKind, batched_status
+from tests.spark_kubernetes.test_crash_properties import kube, quiet
 
 __all__ = ["kube", "quiet"]  # the fixtures, shared with the unbatched module
 
-
-@profile(20)
-@given(faults=schedules(K8S_FAULT, 60), outcomes=OUTCOMES, lease=LEASES, forget_after=st.booleans(),
-       reruns=st.integers(0, 1))
-def test_one_caller_crashing_never_runs_two_drivers(
-    kube: Adapter, faults: dict[int, Fault], outcomes: list[str], lease: float, forget_after: bool, reruns: int
-) -> None:
-    with batched_status():
-        one_caller_crashing(kube, faults, outcomes, lease, forget_after, reruns)
-
-
-@profile(20)
-@given(faults=st.tuples(schedules(K8S_FAULT, 50), schedules(K8S_FAULT, 50)), choices=CHOICES, outcomes=OUTCOMES,
-       lease=LEASES)
-def test_two_callers_on_one_key_never_run_two_drivers(
-    kube: Adapter, faults: tuple[dict[int, Fault], dict[int, Fault]], choices: list[int], outcomes: list[str],
-    lease: float,
-) -> None:
-    with batched_status():
-        two_callers_on_one_key(kube, faults, choices, outcomes, lease)
+test_one_caller_crashing_never_runs_two_drivers, test_two_callers_on_one_key_never_run_two_drivers = (
+    crash_properties("kube", K8S_FAULT, examples=(20, 20), around=batched_status))
 
 
 def test_a_pod_recreated_mid_run_is_not_answered_by_the_listing_nor_adopted(kube: Adapter) -> None:

@@ -15,29 +15,22 @@ from __future__ import annotations
 from collections.abc import Iterator, Sequence
 
 import pytest
-from hypothesis import given
-from hypothesis import strategies as st
 
 from resumable_adapters.kubernetes._client import KubernetesClient
 from resumable_adapters.spark._kubernetes import SparkKubernetesJob, parse_job_id
 from resumable_core.testing import FakeClock
 from tests.contracts.crash_properties import (
-    FAILED,
-    SUCCEEDED,
+    K8S_FAULT,
     Adapter,
     AdapterCluster,
     KubernetesCluster,
+    crash_properties,
     one_caller_crashing,
-    operator_cancels_mid_run,
-    two_callers_on_one_key,
 )
-from tests.core._crash import ANY_FAULT, CHOICES, LEASES, Fault, FaultKind, profile, quiet_logs, schedules
+from tests.core._crash import Fault, FaultKind, quiet_logs
 from tests.services.kubernetes_api import KubernetesApiServer
 from tests.spark_kubernetes.conftest import IMAGE, TOKEN, submission
 from tests.spark_yarn.recorded_launcher import kubernetes_launcher
-
-OUTCOMES = st.lists(st.sampled_from([SUCCEEDED, FAILED]), max_size=2)
-K8S_FAULT = st.one_of(ANY_FAULT, st.just(Fault(FaultKind.REPLACE)))
 
 
 @pytest.fixture(autouse=True)
@@ -70,32 +63,11 @@ def server_of(world_cluster: object) -> KubernetesApiServer:
     return world_cluster.server
 
 
-@profile(200)
-@given(faults=schedules(K8S_FAULT, 60), outcomes=OUTCOMES, lease=LEASES, forget_after=st.booleans(),
-       reruns=st.integers(0, 1))
-def test_one_caller_crashing_never_runs_two_drivers(
-    kube: Adapter, faults: dict[int, Fault], outcomes: list[str], lease: float, forget_after: bool, reruns: int
-) -> None:
-    one_caller_crashing(kube, faults, outcomes, lease, forget_after, reruns)
-
-
-@profile(120)
-@given(faults=st.tuples(schedules(K8S_FAULT, 50), schedules(K8S_FAULT, 50)), choices=CHOICES, outcomes=OUTCOMES,
-       lease=LEASES)
-def test_two_callers_on_one_key_never_run_two_drivers(
-    kube: Adapter, faults: tuple[dict[int, Fault], dict[int, Fault]], choices: list[int], outcomes: list[str],
-    lease: float,
-) -> None:
-    two_callers_on_one_key(kube, faults, choices, outcomes, lease)
-
-
-@profile(120)
-@given(faults=schedules(K8S_FAULT, 50), cancel_after=st.integers(0, 30), choices=CHOICES, outcomes=OUTCOMES,
-       lease=LEASES)
-def test_an_operator_cancel_mid_run_is_kept(
-    kube: Adapter, faults: dict[int, Fault], cancel_after: int, choices: list[int], outcomes: list[str], lease: float
-) -> None:
-    operator_cancels_mid_run(kube, faults, cancel_after, choices, outcomes, lease)
+(
+    test_one_caller_crashing_never_runs_two_drivers,
+    test_two_callers_on_one_key_never_run_two_drivers,
+    test_an_operator_cancel_mid_run_is_kept,
+) = crash_properties("kube", K8S_FAULT, examples=(200, 120, 120))
 
 
 # -- the moments that matter, replayed on every run -----------------------------------------------

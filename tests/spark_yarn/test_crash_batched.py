@@ -6,36 +6,15 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 
-from hypothesis import given
-from hypothesis import strategies as st
-
 from resumable_adapters.spark._yarn import SparkYarnJob
-from tests.contracts.crash_properties import Adapter, YarnCluster, one_caller_crashing, two_callers_on_one_key
-from tests.core._crash import ANY_FAULT, CHOICES, LEASES, Fault, FaultKind, batched_status, profile, schedules
-from tests.spark_yarn.test_crash_properties import OUTCOMES, quiet, yarn
+from tests.contracts.crash_properties import Adapter, YarnCluster, crash_properties, one_caller_crashing
+from tests.core._crash import ANY_FAULT, Fault, FaultKind, batched_status
+from tests.spark_yarn.test_crash_properties import quiet, yarn
 
 __all__ = ["quiet", "yarn"]  # the fixtures, shared with the unbatched module
 
-
-@profile(20)
-@given(faults=schedules(ANY_FAULT, 60), outcomes=OUTCOMES, lease=LEASES, forget_after=st.booleans(),
-       reruns=st.integers(0, 1))
-def test_one_caller_crashing_never_runs_two_applications(
-    yarn: Adapter, faults: dict[int, Fault], outcomes: list[str], lease: float, forget_after: bool, reruns: int
-) -> None:
-    with batched_status():
-        one_caller_crashing(yarn, faults, outcomes, lease, forget_after, reruns)
-
-
-@profile(20)
-@given(faults=st.tuples(schedules(ANY_FAULT, 50), schedules(ANY_FAULT, 50)), choices=CHOICES, outcomes=OUTCOMES,
-       lease=LEASES)
-def test_two_callers_on_one_key_never_run_two_applications(
-    yarn: Adapter, faults: tuple[dict[int, Fault], dict[int, Fault]], choices: list[int], outcomes: list[str],
-    lease: float,
-) -> None:
-    with batched_status():
-        two_callers_on_one_key(yarn, faults, choices, outcomes, lease)
+test_one_caller_crashing_never_runs_two_applications, test_two_callers_on_one_key_never_run_two_applications = (
+    crash_properties("yarn", ANY_FAULT, examples=(20, 20), around=batched_status))
 
 
 def test_an_rm_restarted_mid_run_gets_one_new_application_through_the_listing(yarn: Adapter) -> None:

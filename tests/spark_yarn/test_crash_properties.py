@@ -12,28 +12,15 @@ from collections.abc import Iterator, Sequence
 from pathlib import Path
 
 import pytest
-from hypothesis import given
-from hypothesis import strategies as st
 
 from resumable_adapters.spark._yarn import SparkYarnJob
 from resumable_adapters.yarn._client import YarnRestClient
 from resumable_core.testing import FakeClock
-from tests.contracts.crash_properties import (
-    FAILED,
-    SUCCEEDED,
-    Adapter,
-    AdapterCluster,
-    YarnCluster,
-    one_caller_crashing,
-    operator_cancels_mid_run,
-    two_callers_on_one_key,
-)
-from tests.core._crash import ANY_FAULT, CHOICES, LEASES, Fault, FaultKind, profile, quiet_logs, schedules
+from tests.contracts.crash_properties import Adapter, AdapterCluster, YarnCluster, crash_properties, one_caller_crashing
+from tests.core._crash import ANY_FAULT, Fault, FaultKind, quiet_logs
 from tests.services.yarn_rm import YarnResourceManager
 from tests.spark_yarn.conftest import hadoop_conf_dir, submission
 from tests.spark_yarn.recorded_launcher import yarn_launcher
-
-OUTCOMES = st.lists(st.sampled_from([SUCCEEDED, FAILED]), max_size=2)
 
 
 @pytest.fixture(autouse=True)
@@ -62,32 +49,11 @@ def yarn(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Adapter]:
         rm.stop()
 
 
-@profile(200)
-@given(faults=schedules(ANY_FAULT, 60), outcomes=OUTCOMES, lease=LEASES, forget_after=st.booleans(),
-       reruns=st.integers(0, 1))
-def test_one_caller_crashing_never_runs_two_applications(
-    yarn: Adapter, faults: dict[int, Fault], outcomes: list[str], lease: float, forget_after: bool, reruns: int
-) -> None:
-    one_caller_crashing(yarn, faults, outcomes, lease, forget_after, reruns)
-
-
-@profile(120)
-@given(faults=st.tuples(schedules(ANY_FAULT, 50), schedules(ANY_FAULT, 50)), choices=CHOICES, outcomes=OUTCOMES,
-       lease=LEASES)
-def test_two_callers_on_one_key_never_run_two_applications(
-    yarn: Adapter, faults: tuple[dict[int, Fault], dict[int, Fault]], choices: list[int], outcomes: list[str],
-    lease: float,
-) -> None:
-    two_callers_on_one_key(yarn, faults, choices, outcomes, lease)
-
-
-@profile(120)
-@given(faults=schedules(ANY_FAULT, 50), cancel_after=st.integers(0, 30), choices=CHOICES, outcomes=OUTCOMES,
-       lease=LEASES)
-def test_an_operator_cancel_mid_run_is_kept(
-    yarn: Adapter, faults: dict[int, Fault], cancel_after: int, choices: list[int], outcomes: list[str], lease: float
-) -> None:
-    operator_cancels_mid_run(yarn, faults, cancel_after, choices, outcomes, lease)
+(
+    test_one_caller_crashing_never_runs_two_applications,
+    test_two_callers_on_one_key_never_run_two_applications,
+    test_an_operator_cancel_mid_run_is_kept,
+) = crash_properties("yarn", ANY_FAULT, examples=(200, 120, 120))
 
 
 # -- the moments that matter, replayed on every run -----------------------------------------------
