@@ -41,6 +41,7 @@ class Finisher:
         self.sandbox, self.views, self.from_try = sandbox, views, from_try
         self.asked_log, self.interval = asked_log, interval
         self.finished: list[str] = []  # the jobs it ended, in order
+        self.error: BaseException | None = None  # what stopped the thread, raised on leaving the block
         self._seen: set[str] = set()
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._watch, daemon=True)
@@ -52,8 +53,16 @@ class Finisher:
     def __exit__(self, *exc: object) -> None:
         self._stop.set()
         self._thread.join(5)
+        if self.error is not None:  # the DAG run waited on jobs this thread had stopped ending
+            raise AssertionError(f"the Finisher stopped: {self.error!r}") from self.error
 
     def _watch(self) -> None:
+        try:
+            self._ending()
+        except BaseException as exc:
+            self.error = exc
+
+    def _ending(self) -> None:
         while not self._stop.wait(self.interval):
             for task_id, first_try in self.from_try.items():
                 try:

@@ -25,10 +25,11 @@ from typing import Any
 
 import pytest
 
+from tests.airflow.clusterkit import ASKED_LOG
 from tests.airflow.conftest import AirflowSandbox, DagRunResult
 from tests.airflow.filejob import CRASH_EXIT_CODE
+from tests.airflow.finisher import Finisher
 from tests.airflow.test_spark_cluster_managers_in_airflow import (
-    Finisher,
     KubernetesView,
     RecordingKubernetesApi,
     finish_when_asked,
@@ -90,7 +91,7 @@ def scenarios(new_sandbox: Any, kube_api: RecordingKubernetesApi,
     sandbox.jobs("k8s_timed_out").arm("hook")  # the timeout falls due once the pod is asked
     sandbox.jobs("k8s_crash").arm("crash")
     view = KubernetesView(kube_api)
-    with Finisher(sandbox, {"k8s": view}, {"k8s_worker_shutdown": 2}) as finisher:
+    with Finisher(sandbox, {"k8s_worker_shutdown": view}, {"k8s_worker_shutdown": 2}, asked_log=ASKED_LOG) as finisher:
         steps = {"start": sandbox.run(DAG_ID)}
     crashed = [job_id.split("/")[1] for job_id in view.submitted("crash")]
     assert len(crashed) == 1, steps["start"].output[-6000:]

@@ -15,20 +15,9 @@ from airflow.providers.amazon.aws.operators.glue import GlueJobOperator
 from airflow.providers.amazon.aws.operators.redshift_data import RedshiftDataOperator
 
 from resumable_adapters.airflow._bridge import ResumableJobBridge
-from resumable_core import PollPolicy
-from tests.airflow.dagkit import set_state_then_sigterm
+from tests.airflow.dagkit import FAST_POLL as FAST
+from tests.airflow.dagkit import set_state_then_sigterm, take
 from tests.airflow.filejob import CRASH_EXIT_CODE
-
-FAST = PollPolicy(min_interval=0.05, max_interval=0.2)
-
-
-def take(triggers: str, name: str) -> bool:
-    """Consume the trigger *name*: True once after a test armed it."""
-    try:
-        os.unlink(os.path.join(triggers, name))
-    except FileNotFoundError:
-        return False
-    return True
 
 
 class TriggeredGlue(ResumableJobBridge, GlueJobOperator):
