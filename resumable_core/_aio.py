@@ -15,7 +15,7 @@ from collections.abc import Awaitable, Callable, Coroutine
 from dataclasses import replace
 from typing import Any, Generic, Protocol, TypeVar, cast, runtime_checkable
 
-from ._batch import StatusBatcher
+from ._batch import DEFERRED, StatusBatcher
 from ._decision import (
     CancelJob,
     CancelRequest,
@@ -54,7 +54,7 @@ from ._errors import (
 from ._events import EventListener
 from ._policy import Policy
 from ._polling import PollPolicy
-from ._progress import AsyncSupportsProgress, ProgressWatch
+from ._progress import AsyncSupportsProgress, Progress, ProgressWatch
 from ._protocols import CompareAndSetStore
 from ._record import JobRecord
 from ._resume import AsyncSupportsResumeState
@@ -221,7 +221,7 @@ class AsyncPoller:
 
 
 class _AsyncRunner(RunSession, Generic[R]):
-    __slots__ = ("access", "apoller", "progress_watch", "typed_job")
+    __slots__ = ("access", "apoller", "progress_batch", "progress_watch", "typed_job")
 
     def __init__(self, job: AsyncResumableJob[R], store: Any, key: str, *, fresh: bool, generation: str | None,
                  policy: Policy, poll: PollPolicy, listener: EventListener | None, telemetry: Telemetry | None,
@@ -248,6 +248,8 @@ class _AsyncRunner(RunSession, Generic[R]):
             self.apoller.on_poll = self._on_poll
         if batcher is not None and batcher.accepts(job):
             self.apoller.batch = batcher
+        # Progress goes through the batcher whether or not status does: its budget bounds the calls.
+        self.progress_batch = batcher
 
     async def run(self) -> R:
         """Decide and act to the end; a run that ends, by error or not, gives back its intent lease.
@@ -462,15 +464,25 @@ class _AsyncRunner(RunSession, Generic[R]):
 
     async def _progress_poll(self, status: str) -> None:
         """The job's progress, at the bounded rate, recorded on change."""
-        watch, job_id = self.progress_watch, self.polling_job
-        if watch is None or job_id is None or not watch.ask_now(self.clock(), self.job.is_job_active(status)):
+        watch, job_id, now = self.progress_watch, self.polling_job, self.clock()
+        if watch is None or job_id is None or not watch.due(now, self.job.is_job_active(status)):
             return
         job = cast(AsyncSupportsProgress, self.job)
+        batch = self.progress_batch
+        seen: Progress | None | object
         try:
-            seen = await self.apoller.call(lambda: job.job_progress(job_id))
+            if batch is None:
+                seen = await self.apoller.call(lambda: job.job_progress(job_id))
+            else:
+                # In a batch call with other jobs', or within its system's progress budget (_batch).
+                seen = await batch.progress(job, job_id, self.apoller.limit)
         except Exception as exc:  # progress never decides anything, nor costs a poll
+            watch.asked(now)
             self.progress_failed(watch, job_id, exc)
             return
+        if seen is DEFERRED:
+            return  # the budget had no room: asked again at the next poll
+        watch.asked(now)
         update = self.progress_seen(watch, job_id, seen)
         if update is None:
             return

@@ -17,17 +17,49 @@ back one status, ``JobNotFound`` or ``TransientError``, exactly as from
   would have been; each retries on its own schedule, into a later listing.
 - A listing that raises any other library error (nonsense it could not parse, a
   listing the system refused) is not trusted either way: every waiting job asks directly.
+
+Progress (``SupportsProgress``) is asked through the same batcher, so that turning it on
+does not undo the above: the progress asks that fall due within a tick go out as one call
+per key when the job can answer for many (``SupportsBatchProgress``: Databricks' active-run
+listing with its tasks, Flink's job overview), and the asks that still need a call of their
+own (a job that cannot batch them, an id the batch left out) share a budget per system:
+at most *progress_rate* a second per ``progress_key`` (the ``batch_key`` unless the job
+names another; an empty key for a job whose progress calls each go to a place of their
+own, such as a Spark driver's own UI). An ask the budget cannot take now is not made: the
+job asks again at its next poll. Progress decides nothing, so nothing here ever asks
+directly what a batch did not answer beyond that budget.
 """
 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Mapping, Sequence
-from typing import Any, Protocol, runtime_checkable
+from collections.abc import Awaitable, Callable, Mapping, Sequence
+from typing import Any, Final, Protocol, runtime_checkable
 
 from ._errors import InvalidArgument, ResumableError, TransientError
+from ._progress import Progress
 
 DEFAULT_TICK = 1.0  # seconds: at most one listing per second per system
+# Progress calls of their own per second per system: with the listing, a few requests a second to
+# a cluster however many jobs follow it (a Spark progress ask is two or three requests to its UI).
+DEFAULT_PROGRESS_RATE = 2.0
+# The budget saves up to this many seconds of calls: the asks come in bursts, each right after the
+# listing that answered their jobs' status (a few seconds apart), and must still average the rate.
+PROGRESS_BURST_SECONDS = 5.0
+
+
+class _Deferred:
+    """The type of ``DEFERRED``."""
+
+    __slots__ = ()
+
+    def __repr__(self) -> str:
+        return "DEFERRED"
+
+
+# What ``StatusBatcher.progress`` answers when the system's progress budget has no room now:
+# nothing was asked, and the job asks again at its next poll.
+DEFERRED: Final = _Deferred()
 
 
 @runtime_checkable
@@ -64,23 +96,75 @@ class AsyncSupportsBatchStatus(Protocol):
     async def get_job_statuses(self, job_ids: Sequence[str]) -> Mapping[str, str]: ...
 
 
+@runtime_checkable
+class SupportsBatchProgress(Protocol):
+    """A job that can say the progress of many jobs of its system in one call.
+
+    The same *batch_key* as ``SupportsBatchStatus`` (what one call covers). An id left
+    out means "nothing from this call" (a run with more tasks than the listing shows, one
+    not listed): the core may then ask that job's own ``job_progress``, within the
+    system's progress budget. Raise ``TransientError`` when the call could not be made.
+    """
+
+    @property
+    def batch_key(self) -> str: ...
+
+    def get_job_progresses(self, job_ids: Sequence[str]) -> Mapping[str, Progress]: ...
+
+
+@runtime_checkable
+class AsyncSupportsBatchProgress(Protocol):
+    """``SupportsBatchProgress`` with the call awaited (the same meaning)."""
+
+    @property
+    def batch_key(self) -> str: ...
+
+    async def get_job_progresses(self, job_ids: Sequence[str]) -> Mapping[str, Progress]: ...
+
+
+Answer = str | Progress | BaseException | None  # what one waiter is handed: its own, the call's error, or nothing
+Fetch = Callable[[Any, list[str]], Awaitable[Mapping[str, Any]]]
+
+
 class _Waiting:
     __slots__ = ("futures", "job")
 
-    def __init__(self, job: AsyncSupportsBatchStatus) -> None:
+    def __init__(self, job: Any) -> None:
         self.job = job
-        self.futures: list[asyncio.Future[str | BaseException | None]] = []
+        self.futures: list[asyncio.Future[Answer]] = []
 
 
 class _Group:
-    """The jobs of one batch key: the ids due, the time of the last listing, the task that sends it."""
+    """The jobs of one batch key and one kind of call: the ids due, the time of the last call,
+    the task that sends it, and how the call is made (*fetch*) and read (*pick*)."""
 
-    __slots__ = ("last", "pending", "task")
+    __slots__ = ("fetch", "last", "pending", "pick", "task")
 
-    def __init__(self) -> None:
+    def __init__(self, fetch: Fetch, pick: Callable[[Mapping[str, Any], str], Answer]) -> None:
+        self.fetch = fetch
+        self.pick = pick
         self.pending: dict[str, _Waiting] = {}
         self.last = float("-inf")
         self.task: asyncio.Task[None] | None = None
+
+
+class _Budget:
+    """A token bucket: *rate* calls a second, at most ``PROGRESS_BURST_SECONDS`` of them at once."""
+
+    __slots__ = ("at", "capacity", "rate", "tokens")
+
+    def __init__(self, rate: float, now: float) -> None:
+        self.rate = rate
+        self.capacity = self.tokens = max(1.0, rate * PROGRESS_BURST_SECONDS)
+        self.at = now
+
+    def take(self, now: float) -> bool:
+        self.tokens = min(self.capacity, self.tokens + (now - self.at) * self.rate)
+        self.at = now
+        if self.tokens < 1.0:
+            return False
+        self.tokens -= 1.0
+        return True
 
 
 class StatusBatcher:
@@ -92,14 +176,20 @@ class StatusBatcher:
     *limit* is the bound on calls in flight that the listing counts against (once).
     """
 
-    __slots__ = ("_groups", "limit", "tick")
+    __slots__ = ("_budgets", "_groups", "_progress_groups", "limit", "progress_rate", "tick")
 
-    def __init__(self, tick: float = DEFAULT_TICK, *, limit: asyncio.Semaphore | None = None) -> None:
+    def __init__(self, tick: float = DEFAULT_TICK, *, limit: asyncio.Semaphore | None = None,
+                 progress_rate: float | None = DEFAULT_PROGRESS_RATE) -> None:
         if not tick >= 0:
             raise InvalidArgument(f"a batch tick must be >= 0 seconds, got {tick!r}")
+        if progress_rate is not None and not progress_rate > 0:
+            raise InvalidArgument(f"a progress rate must be > 0 calls a second or None, got {progress_rate!r}")
         self.tick = tick
         self.limit = limit
+        self.progress_rate = progress_rate  # None: progress calls are not budgeted
         self._groups: dict[str, _Group] = {}
+        self._progress_groups: dict[str, _Group] = {}
+        self._budgets: dict[str, _Budget] = {}
 
     @staticmethod
     def accepts(job: object) -> bool:
@@ -118,17 +208,7 @@ class StatusBatcher:
         key = job.batch_key
         if not key:
             return await self._direct(job, job_id, direct_limit)
-        group = self._groups.get(key)
-        if group is None:
-            group = self._groups[key] = _Group()
-        future: asyncio.Future[str | BaseException | None] = asyncio.get_running_loop().create_future()
-        waiting = group.pending.get(job_id)
-        if waiting is None:
-            waiting = group.pending[job_id] = _Waiting(job)
-        waiting.futures.append(future)
-        if group.task is None:
-            group.task = asyncio.ensure_future(self._send(group))
-        answer = await future
+        answer = await self._wait(self._groups, key, job, job_id, _fetch_statuses, _listed)
         if isinstance(answer, str):
             return answer
         if isinstance(answer, TransientError):
@@ -141,6 +221,50 @@ class StatusBatcher:
             raise answer.with_traceback(None)
         # Not listed, or the listing is not to be trusted: only a direct answer may say "not found".
         return await self._direct(job, job_id, direct_limit)
+
+    async def progress(self, job: Any, job_id: str,
+                       direct_limit: asyncio.Semaphore | None = None) -> Progress | None | _Deferred:
+        """*job_id*'s progress through the next batch call of its key, else its own ``job_progress``
+        within its system's budget; ``DEFERRED`` when that budget has no room now (nothing asked).
+
+        Raises what ``job.job_progress`` raises (the caller logs it: progress decides nothing).
+        """
+        key = getattr(job, "batch_key", "")
+        if key and _awaitable(job, "get_job_progresses"):
+            answer = await self._wait(self._progress_groups, key, job, job_id, _fetch_progresses, _progress_of)
+            if isinstance(answer, Progress):
+                return answer
+            if isinstance(answer, BaseException):
+                raise answer.with_traceback(None)
+        budget_key = getattr(job, "progress_key", key)
+        if self.progress_rate is not None and budget_key:
+            now = asyncio.get_running_loop().time()
+            budget = self._budgets.get(budget_key)
+            if budget is None:
+                budget = self._budgets[budget_key] = _Budget(self.progress_rate, now)
+            if not budget.take(now):
+                return DEFERRED
+        if direct_limit is None:
+            seen: Progress | None = await job.job_progress(job_id)
+            return seen
+        async with direct_limit:
+            seen = await job.job_progress(job_id)
+            return seen
+
+    async def _wait(self, groups: dict[str, _Group], key: str, job: Any, job_id: str, fetch: Fetch,
+                    pick: Callable[[Mapping[str, Any], str], Answer]) -> Answer:
+        """Join the next call of *key*'s group (started now when none is under way) and await this id's answer."""
+        group = groups.get(key)
+        if group is None:
+            group = groups[key] = _Group(fetch, pick)
+        future: asyncio.Future[Answer] = asyncio.get_running_loop().create_future()
+        waiting = group.pending.get(job_id)
+        if waiting is None:
+            waiting = group.pending[job_id] = _Waiting(job)
+        waiting.futures.append(future)
+        if group.task is None:
+            group.task = asyncio.ensure_future(self._send(group))
+        return await future
 
     @staticmethod
     async def _direct(job: Any, job_id: str, limit: asyncio.Semaphore | None) -> str:
@@ -164,9 +288,9 @@ class StatusBatcher:
                     continue  # every waiter was cancelled meanwhile
                 group.last = loop.time()
                 lister = next(iter(live.values())).job
-                outcome = await self._list(lister, list(live))
+                outcome = await self._list(group.fetch, lister, list(live))
                 for job_id, waiting in live.items():
-                    answer = outcome if not isinstance(outcome, Mapping) else _listed(outcome, job_id)
+                    answer = outcome if not isinstance(outcome, Mapping) else group.pick(outcome, job_id)
                     for future in waiting.futures:
                         if not future.done():
                             future.set_result(answer)
@@ -175,13 +299,12 @@ class StatusBatcher:
             # which is what keeps the next one a tick away.
             group.task = None
 
-    async def _list(self, lister: AsyncSupportsBatchStatus,
-                    job_ids: list[str]) -> Mapping[str, str] | BaseException | None:
+    async def _list(self, fetch: Fetch, lister: Any, job_ids: list[str]) -> Mapping[str, Any] | BaseException | None:
         try:
             if self.limit is None:
-                return await lister.get_job_statuses(job_ids)
+                return await fetch(lister, job_ids)
             async with self.limit:
-                return await lister.get_job_statuses(job_ids)
+                return await fetch(lister, job_ids)
         except TransientError as exc:
             return exc
         except ResumableError:
@@ -190,9 +313,38 @@ class StatusBatcher:
             return exc
 
 
-def _listed(statuses: Mapping[str, str], job_id: str) -> str | None:
+def _fetch_statuses(lister: Any, job_ids: list[str]) -> Awaitable[Mapping[str, Any]]:
+    return lister.get_job_statuses(job_ids)  # type: ignore[no-any-return]
+
+
+def _fetch_progresses(lister: Any, job_ids: list[str]) -> Awaitable[Mapping[str, Any]]:
+    return lister.get_job_progresses(job_ids)  # type: ignore[no-any-return]
+
+
+def _listed(statuses: Mapping[str, Any], job_id: str) -> str | None:
     status = statuses.get(job_id)
     return status if isinstance(status, str) and status else None
 
 
-__all__ = ["DEFAULT_TICK", "AsyncSupportsBatchStatus", "StatusBatcher", "SupportsBatchStatus"]
+def _progress_of(progresses: Mapping[str, Any], job_id: str) -> Progress | None:
+    seen = progresses.get(job_id)
+    return seen if isinstance(seen, Progress) else None
+
+
+def _awaitable(job: object, name: str) -> bool:
+    import inspect  # deferred, as in accepts()
+
+    return inspect.iscoroutinefunction(getattr(job, name, None))
+
+
+__all__ = [
+    "DEFAULT_PROGRESS_RATE",
+    "DEFAULT_TICK",
+    "DEFERRED",
+    "PROGRESS_BURST_SECONDS",
+    "AsyncSupportsBatchProgress",
+    "AsyncSupportsBatchStatus",
+    "StatusBatcher",
+    "SupportsBatchProgress",
+    "SupportsBatchStatus",
+]

@@ -217,11 +217,19 @@ class ProgressWatch:
         self.asked_at: float | None = None
         self.failures = 0
 
-    def ask_now(self, now: float, active: bool) -> bool:
-        """Whether to ask now (and, if so, remember that it did): only an active job, at the bounded rate."""
-        if self.interval is None or not active or not progress_due(self.asked_at, now, self.interval):
-            return False
+    def due(self, now: float, active: bool) -> bool:
+        """Whether to ask now: only an active job, at the bounded rate."""
+        return self.interval is not None and active and progress_due(self.asked_at, now, self.interval)
+
+    def asked(self, now: float) -> None:
+        """Remember an ask made (answered or failed): the next is an interval away."""
         self.asked_at = now
+
+    def ask_now(self, now: float, active: bool) -> bool:
+        """``due``, and if so remembered as asked (a run that asks at once, with no budget to wait on)."""
+        if not self.due(now, active):
+            return False
+        self.asked(now)
         return True
 
     def update(self, record: JobRecord | None, job_id: str, seen: Progress | None, now: float) -> JobRecord | None:

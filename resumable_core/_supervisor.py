@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from ._aio import AsyncResumableJob, StoreAccess, check_async_job, run_resumable_async
-from ._batch import DEFAULT_TICK, StatusBatcher
+from ._batch import DEFAULT_PROGRESS_RATE, DEFAULT_TICK, StatusBatcher
 from ._checks import check_key, check_run_options
 from ._errors import InvalidArgument, ResumableError
 from ._events import EventListener
@@ -51,7 +51,15 @@ class Supervisor:
     ``AsyncSupportsBatchStatus``) have their status checks coalesced: one listing per
     *batch_tick* seconds per ``batch_key``, instead of a call per job; each job keeps its
     own poll policy, and an id missing from a listing is asked directly before anything
-    counts it as not found. ``batch_tick=None`` asks every job on its own.
+    counts it as not found.
+
+    Progress (``SupportsProgress``) is asked the same way: in one call per tick and key
+    where the job can batch it (``SupportsBatchProgress``), otherwise at most
+    *progress_rate* calls a second per system (``progress_key``, by default the
+    ``batch_key``), the other asks left to the jobs' next polls: ten thousand jobs
+    showing progress must not cost their cluster ten thousand calls per interval.
+    ``progress_rate=None`` leaves progress calls unbudgeted. ``batch_tick=None`` asks
+    every job on its own, status and progress.
     """
 
     def __init__(
@@ -63,12 +71,16 @@ class Supervisor:
         listener: EventListener | None = None,
         telemetry: Telemetry | None = None,
         batch_tick: float | None = DEFAULT_TICK,
+        progress_rate: float | None = DEFAULT_PROGRESS_RATE,
     ) -> None:
         if max_concurrent_calls < 1:
             raise InvalidArgument(f"max_concurrent_calls must be >= 1, got {max_concurrent_calls!r}")
         if batch_tick is not None and not batch_tick >= 0:
             raise InvalidArgument(f"batch_tick must be >= 0 seconds or None, got {batch_tick!r}")
+        if progress_rate is not None and not progress_rate > 0:
+            raise InvalidArgument(f"progress_rate must be > 0 calls a second or None, got {progress_rate!r}")
         self.batch_tick = batch_tick
+        self.progress_rate = progress_rate
         self.store = store
         self.max_concurrent_calls = max_concurrent_calls
         self.policy = policy
@@ -98,7 +110,8 @@ class Supervisor:
         """Run every key to its end; a key's error is its outcome, not the supervisor's."""
         limit = asyncio.Semaphore(self.max_concurrent_calls)
         access = StoreAccess(self.store)
-        batcher = None if self.batch_tick is None else StatusBatcher(self.batch_tick, limit=limit)
+        batcher = None if self.batch_tick is None else StatusBatcher(self.batch_tick, limit=limit,
+                                                                     progress_rate=self.progress_rate)
         keys = list(self._entries)
         # Each run's own coroutine is the task (no wrapper frame per waiting job); a
         # ResumableError is that key's outcome, anything else a bug that stops the supervisor.

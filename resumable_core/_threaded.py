@@ -6,7 +6,7 @@ every other key. Any ``ResumableJob`` works (``resumable watch`` uses it for the
 and the blocking Spark job), and it keeps exactly the optional operations the job has,
 because the core looks for them by presence (``find_job_by_reference``,
 ``cancel_job``, ``job_fingerprint``, ``job_progress``, ``resume_state`` with ``submit_job_from``,
-and the batched status listing with its ``batch_key``), under the job's own class name, which the core's
+the batched status listing and progress call with their ``batch_key``, and a ``progress_key``), under the job's own class name, which the core's
 messages use. ``poll_until_complete`` is left out on purpose: the async runner polls
 by itself, and a blocking poll would hold a thread for the job's whole life.
 
@@ -21,7 +21,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any, cast
 
 from ._aio import AsyncResumableJob
-from ._batch import SupportsBatchStatus
+from ._batch import SupportsBatchProgress, SupportsBatchStatus
 from ._progress import Progress, SupportsProgress
 from ._protocols import ResumableJob, SupportsCancel, SupportsFindByReference, SupportsFingerprint
 from ._resume import SupportsResumeState
@@ -75,6 +75,17 @@ def _batch_key(self: ThreadedJob) -> str:
     return cast(SupportsBatchStatus, self.job).batch_key
 
 
+async def _get_job_progresses(self: ThreadedJob, job_ids: Sequence[str]) -> Mapping[str, Progress]:
+    seen: Mapping[str, Progress] = await asyncio.to_thread(cast(SupportsBatchProgress, self.job).get_job_progresses,
+                                                           job_ids)
+    return seen
+
+
+def _progress_key(self: ThreadedJob) -> str:
+    key: str = self.job.progress_key  # type: ignore[attr-defined]  # present: checked in in_threads
+    return key
+
+
 async def _job_progress(self: ThreadedJob, job_id: str) -> Progress | None:
     seen: Progress | None = await asyncio.to_thread(cast(SupportsProgress, self.job).job_progress, job_id)
     return seen
@@ -111,6 +122,11 @@ def in_threads(job: ResumableJob[Any]) -> AsyncResumableJob[Any]:
     if isinstance(job, SupportsBatchStatus) and callable(getattr(job, "get_job_statuses", None)):
         members["get_job_statuses"] = _get_job_statuses
         members["batch_key"] = property(_batch_key)
+    if isinstance(job, SupportsBatchProgress) and callable(getattr(job, "get_job_progresses", None)):
+        members["get_job_progresses"] = _get_job_progresses
+        members["batch_key"] = property(_batch_key)
+    if hasattr(job, "progress_key"):
+        members["progress_key"] = property(_progress_key)
     cls = type(type(job).__name__, (ThreadedJob,), members)
     wrapper: AsyncResumableJob[Any] = cls(job)
     return wrapper

@@ -5,7 +5,8 @@
 ``Supervisor`` runs many keys at once with a bound on calls to the external system;
 ``in_threads`` makes a blocking job one of them; a job that can list many
 statuses in one call (``SupportsBatchStatus``) is asked in one listing per system
-and tick (``StatusBatcher``).
+and tick (``StatusBatcher``), and progress in one call too (``SupportsBatchProgress``)
+or within a budget of calls per system.
 docs/async.md says how, and what it costs (docs/performance.md).
 """
 
@@ -20,15 +21,24 @@ from ._aio import (
     cancel_resumable_async,
     run_resumable_async,
 )
-from ._batch import AsyncSupportsBatchStatus, StatusBatcher, SupportsBatchStatus
+from ._batch import (
+    DEFERRED,
+    AsyncSupportsBatchProgress,
+    AsyncSupportsBatchStatus,
+    StatusBatcher,
+    SupportsBatchProgress,
+    SupportsBatchStatus,
+)
 from ._progress import AsyncSupportsProgress
 from ._supervisor import Supervised, Supervisor
 from ._threaded import in_threads
 
 __all__ = [
+    "DEFERRED",
     "AsyncPoller",
     "AsyncResumableJob",
     "AsyncStateStore",
+    "AsyncSupportsBatchProgress",
     "AsyncSupportsBatchStatus",
     "AsyncSupportsCancel",
     "AsyncSupportsFindByReference",
@@ -36,6 +46,7 @@ __all__ = [
     "StatusBatcher",
     "Supervised",
     "Supervisor",
+    "SupportsBatchProgress",
     "SupportsBatchStatus",
     "cancel_resumable_async",
     "in_threads",

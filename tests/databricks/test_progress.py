@@ -255,3 +255,58 @@ def test_the_airflow_operators_link_the_run_page_as_their_job_ui(databricks_api:
     entry = store.values[PROGRESS_STATE_KEY]
     assert entry["ui_url"] == url and entry["job_id"] == str(result["run_id"])
     assert [(c["unit"], c["total"]) for c in entry["counts"]] == [("tasks", 2)]
+
+
+def test_supervised_runs_get_their_progress_from_the_status_listing(databricks_api: DatabricksApiServer,
+                                                                    databricks_client: DatabricksJobsClient) -> None:
+    """Under a Supervisor, progress comes from the one active-run listing (``expand_tasks``) that
+    also gave the runs' status: while they run, not one ``runs/get``, however many runs and
+    however often their progress is due. A run with more tasks than a listing shows is read on its
+    own, within the workspace's progress budget."""
+    import asyncio
+
+    from resumable_adapters.databricks._client import LISTED_TASKS_MAX
+    from resumable_core.aio import Supervisor, in_threads
+
+    poll = PollPolicy(min_interval=0.05, max_interval=0.05, jitter=0.0, progress_interval=0.0)
+    plans = {f"etl-{i}": [task("ingest"), task("transform", "HOLD", depends_on=("ingest",))] for i in range(6)}
+    wide = [task(f"part{i}") for i in range(LISTED_TASKS_MAX)] + [task("merge", "HOLD")]
+    plans["wide"] = wide
+    store, events = MemoryStateStore(), list[Any]()
+
+    def all_held() -> bool:
+        records = [load_record(store, key) for key in plans]
+        return all(r is not None and r.progress is not None and r.progress.label == "running: transform"
+                   for r in records if r is not None and r.key != "wide") and all(r is not None for r in records)
+
+    async def main() -> dict[str, Any]:
+        supervisor = Supervisor(store, batch_tick=0.05, progress_rate=2.0, listener=events.append)
+        for key, tasks in plans.items():
+            supervisor.add(in_threads(DatabricksSubmitRunJob(databricks_client, {"run_name": key, "tasks": tasks})),
+                           key=key, poll=poll)
+        run = asyncio.ensure_future(supervisor.run())
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + 60
+        while not all_held() and loop.time() < deadline:
+            await asyncio.sleep(0.05)
+        held["runs/get"] = databricks_api.calls("/runs/get")
+        held["wide"] = load_record(store, "wide")
+        for key in plans:
+            record = load_record(store, key)
+            assert record is not None and record.job_id is not None
+            databricks_api.release(int(record.job_id))
+        return await run
+
+    held: dict[str, Any] = {}
+    outcomes = asyncio.run(main())
+    assert all(o.ok for o in outcomes.values()), outcomes
+    reported = {e.key for e in events if isinstance(e, ProgressReported)}
+    assert reported == set(plans)
+    # The six small runs: progress from the listing alone; the wide one: runs/get of its own.
+    wide = held["wide"]
+    assert wide is not None and wide.progress is not None and wide.progress.main is not None
+    assert wide.progress.main.total == LISTED_TASKS_MAX + 1  # every task, read past the listing's 100
+    assert held["runs/get"] >= 1
+    gets = [q for m, path, q in databricks_api.requests if path.endswith("/runs/get")]
+    run_ids = {str(q.get("run_id")) for q in gets[:held["runs/get"]]}
+    assert run_ids == {wide.job_id}, run_ids  # while they ran, only the wide run was read on its own

@@ -18,7 +18,8 @@ the real ``databricks-sdk`` client in the tests:
   ``RESOURCE_DOES_NOT_EXIST``.
 - ``GET /api/2.2/jobs/list?name=`` (exact, case-insensitive); ``GET /api/2.2/jobs/runs/list``
   (newest first; ``active_only``, ``job_id``, ``run_type``, ``start_time_from``, ``limit`` <= 25,
-  pages; a listing is a read of each run, which takes its step), ``POST .../runs/cancel``,
+  pages; ``expand_tasks``: each run's first 100 tasks, as documented; a listing is a read of
+  each run, which takes its step), ``POST .../runs/cancel``,
   ``.../runs/delete``.
 - ``POST /api/2.2/jobs/runs/repair``: only of an ended run (400 ``INVALID_STATE``),
   ``latest_repair_id`` must name the latest repair once there is one (400
@@ -49,6 +50,7 @@ from typing import Any
 from tests.services.loopback import Answer, LoopbackHttpServer
 
 ACTIVE = ("QUEUED", "PENDING", "RUNNING")
+LISTED_TASKS = 100  # runs/list?expand_tasks=true: "only the first 100 elements will be shown"
 PREFIX = "/api/2.2/jobs"
 
 
@@ -427,8 +429,17 @@ class DatabricksApiServer(LoopbackHttpServer):
                       key=lambda r: (r.start_time, r.run_id), reverse=True)
         offset = int(query.get("page_token") or 0)
         page = runs[offset:offset + limit]
-        out: dict[str, Any] = {"runs": [{k: v for k, v in self._run_json(r, history=False).items() if k != "tasks"}
-                                        for r in page], "has_more": len(runs) > offset + limit}
+        # expand_tasks: each run with its first 100 tasks only ("use runs/get to paginate through all
+        # tasks"), and without the page token runs/get gives for the rest.
+        expand = query.get("expand_tasks") == "true"
+        listed = []
+        for run in page:
+            shown = {k: v for k, v in self._run_json(run, history=False).items()
+                     if k not in ("tasks", "next_page_token", "has_more")}
+            if expand:
+                shown["tasks"] = [self._task_json(run, t) for t in run.tasks][:LISTED_TASKS]
+            listed.append(shown)
+        out: dict[str, Any] = {"runs": listed, "has_more": len(runs) > offset + limit}
         if out["has_more"]:
             out["next_page_token"] = str(offset + limit)
         return out

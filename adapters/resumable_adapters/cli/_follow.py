@@ -19,6 +19,7 @@ from typing import Any, TypeVar, cast
 from resumable_core import ResumableError, TransientError
 from resumable_core.aio import (
     AsyncResumableJob,
+    AsyncSupportsBatchProgress,
     AsyncSupportsBatchStatus,
     AsyncSupportsCancel,
     AsyncSupportsFindByReference,
@@ -102,6 +103,17 @@ def _batch_key(self: FollowedJob) -> str:
     return cast(AsyncSupportsBatchStatus, self.job).batch_key
 
 
+async def _get_job_progresses(self: FollowedJob, job_ids: Sequence[str]) -> Mapping[str, Progress]:
+    # As _job_progress: a failing call is the core's to log and ignore.
+    seen: Mapping[str, Progress] = await cast(AsyncSupportsBatchProgress, self.job).get_job_progresses(job_ids)
+    return seen
+
+
+def _progress_key(self: FollowedJob) -> str:
+    key: str = self.job.progress_key  # type: ignore[attr-defined]  # present: checked in followed()
+    return key
+
+
 def followed(job: AsyncResumableJob[Any], key: str, output: WatchOutput) -> AsyncResumableJob[Any]:
     members: dict[str, Any] = {}
     if isinstance(job, AsyncSupportsBatchStatus) and callable(getattr(job, "get_job_statuses", None)):
@@ -110,6 +122,11 @@ def followed(job: AsyncResumableJob[Any], key: str, output: WatchOutput) -> Asyn
         members["batch_key"] = property(_batch_key)
     if callable(getattr(job, "job_progress", None)):
         members["job_progress"] = _job_progress
+    if isinstance(job, AsyncSupportsBatchProgress) and callable(getattr(job, "get_job_progresses", None)):
+        members["get_job_progresses"] = _get_job_progresses
+        members["batch_key"] = property(_batch_key)
+    if hasattr(job, "progress_key"):
+        members["progress_key"] = property(_progress_key)
     if callable(getattr(job, "find_job_by_reference", None)):
         members["find_job_by_reference"] = _find_job_by_reference
     if callable(getattr(job, "cancel_job", None)):

@@ -55,6 +55,9 @@ except ImportError as exc:  # pragma: no cover - depends on the environment
 
 T = TypeVar("T")
 TOKEN_MAX = 64  # the Jobs API's limit on idempotency_token
+# runs/list with expand_tasks shows a run's first 100 tasks only ("use runs/get to paginate through
+# all tasks"): a listed run with this many may have more, so its listed tasks are not the whole run.
+LISTED_TASKS_MAX = 100
 
 
 class RunDeleted(SubmissionRejected):
@@ -239,12 +242,13 @@ class DatabricksJobsClient:
         self.call("runs/cancel", lambda: self.workspace.jobs.cancel_run(run_id), job_id=job_id)
 
     def runs(self, *, started_after: float | None = None, job_id: int | None = None, submitted_only: bool = False,
-             active_only: bool = False, limit: int = 1000) -> Iterator[jobs.BaseRun]:
-        """``runs/list`` newest first, started after *started_after* (epoch seconds), at most *limit* runs."""
+             active_only: bool = False, expand_tasks: bool = False, limit: int = 1000) -> Iterator[jobs.BaseRun]:
+        """``runs/list`` newest first, started after *started_after* (epoch seconds), at most *limit* runs;
+        *expand_tasks*: each with its first ``LISTED_TASKS_MAX`` tasks (the API shows no more there)."""
         listing = self.workspace.jobs.list_runs(
             job_id=job_id, run_type=jobs.RunType.SUBMIT_RUN if submitted_only else None,
             start_time_from=None if started_after is None else int(started_after * 1000),
-            active_only=active_only or None, limit=25)
+            active_only=active_only or None, expand_tasks=expand_tasks or None, limit=25)
         for _ in range(limit):
             run = self.call("runs/list", lambda: next(listing, None))
             if run is None:
@@ -266,4 +270,4 @@ def check_token(reference: str) -> str:
     return reference
 
 
-__all__ = ["TOKEN_MAX", "DatabricksJobsClient", "RunDeleted", "check_token", "jobs", "sdk_arguments"]
+__all__ = ["LISTED_TASKS_MAX", "TOKEN_MAX", "DatabricksJobsClient", "RunDeleted", "check_token", "jobs", "sdk_arguments"]

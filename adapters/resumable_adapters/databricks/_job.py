@@ -26,7 +26,7 @@ from resumable_core import JobNotFound
 from resumable_core.errors import InvalidArgument
 from resumable_core.progress import Progress
 
-from ._client import DatabricksJobsClient, check_token, jobs
+from ._client import LISTED_TASKS_MAX, DatabricksJobsClient, check_token, jobs
 from ._progress import run_progress
 from ._repair import RepairFailedTasks, RunRef, previous_failed_run
 from ._status import ACTIVE_STATES, SUCCESS_CODES, TERMINATED, run_state, status_text, task_states, termination_code
@@ -40,9 +40,8 @@ class _DatabricksRunJob:
     """What both jobs share: status, result, cancel, find, repair, progress."""
 
     kind = "run"
-    # Progress is asked right after a status read, which fetched every page of the run already:
-    # a read this young (seconds) answers it without another runs/get. Older (batched status
-    # reads no tasks), it reads the run anew.
+    # Progress is asked right after a status read, which fetched every page of the run already (or
+    # listed it with its tasks, batched): a read this young (seconds) answers it without another call.
     progress_reuse = 2.0
 
     def __init__(self, client: DatabricksJobsClient, payload: dict[str, Any], *,
@@ -62,6 +61,9 @@ class _DatabricksRunJob:
         self.find_limit = find_limit
         self.clock = clock
         self._last: dict[str, tuple[float, jobs.Run]] = {}  # job id -> (when read, monotonic; the run)
+        # job id -> (when listed, monotonic; the run as runs/list showed it, None when the listing
+        # could not show all its tasks)
+        self._listed: dict[str, tuple[float, jobs.BaseRun | None]] = {}
 
     def __repr__(self) -> str:  # never the payload: task parameters may hold credentials
         return f"{type(self).__name__}(host={self.client.host!r}, fingerprint={self.job_fingerprint()[:12]!r})"
@@ -123,26 +125,53 @@ class _DatabricksRunJob:
         """The statuses ``runs/list?active_only=true`` shows of *job_ids*: the runs still active.
 
         An ended run is left out (the listing has only active runs), and so is a repair (its
-        status is an entry of the run's repair history): the core asks those directly.
+        status is an entry of the run's repair history): the core asks those directly. The
+        listing brings each run's tasks (``expand_tasks``), kept a moment for its progress.
         """
         wanted = {RunRef.parse(job_id).run_id: job_id for job_id in job_ids if "/" not in job_id}
         found: dict[str, str] = {}
         if not wanted:
             return found
-        for run in self.client.runs(active_only=True, limit=self.find_limit):
+        now = time.monotonic()
+        for run in self.client.runs(active_only=True, expand_tasks=True, limit=self.find_limit):
             job_id = wanted.get(run.run_id) if run.run_id is not None else None
             if job_id is not None:
                 found[job_id] = status_text(run.status, job_id=job_id)
+                whole = run.tasks is not None and len(run.tasks) < LISTED_TASKS_MAX and not run.has_more
+                self._listed[job_id] = (now, run if whole else None)
                 if len(found) == len(wanted):
                     break
         return found
 
+    def get_job_progresses(self, job_ids: Sequence[str]) -> Mapping[str, Progress]:
+        """The progress of each of *job_ids* from one active-run listing (SupportsBatchProgress).
+
+        The listing made for their status a moment ago serves when it is that young, else one is
+        made now. A run with more tasks than a listing shows, a repair, or an ended run is left
+        out: the core asks those on their own, within the workspace's progress budget.
+        """
+        now = time.monotonic()
+        if any(job_id not in self._listed or now - self._listed[job_id][0] > self.progress_reuse
+               for job_id in job_ids if "/" not in job_id):
+            self.get_job_statuses(job_ids)
+        seen: dict[str, Progress] = {}
+        for job_id in job_ids:
+            listed = self._listed.get(job_id)
+            if listed is not None and listed[1] is not None and time.monotonic() - listed[0] <= self.progress_reuse:
+                progress = run_progress(listed[1], RunRef.parse(job_id))
+                if progress is not None:
+                    seen[job_id] = progress
+        return seen
+
     def job_progress(self, job_id: str) -> Progress | None:
         """The run's (or repair's) tasks finished of total, the running ones, its run page (_progress.py)."""
         ref = RunRef.parse(job_id)
-        cached = self._last.get(job_id)
-        if cached is not None and time.monotonic() - cached[0] <= self.progress_reuse:
-            return run_progress(cached[1], ref)
+        now = time.monotonic()
+        fresh: list[tuple[float, jobs.Run | jobs.BaseRun]] = [
+            (at, run) for at, run in (self._last.get(job_id) or (0.0, None), self._listed.get(job_id) or (0.0, None))
+            if run is not None and now - at <= self.progress_reuse]
+        if fresh:
+            return run_progress(max(fresh, key=lambda read: read[0])[1], ref)
         return run_progress(self.client.get_run(ref.run_id, job_id=job_id), ref)
 
     def cancel_job(self, job_id: str) -> None:

@@ -31,9 +31,10 @@ LABEL_TASKS = 3  # running tasks a label names; the others are counted
 KEY_CHARS = 40  # a task key is cut to this in the label (keys may have up to 100 characters)
 
 
-def run_progress(run: jobs.Run, ref: RunRef) -> Progress | None:
+def run_progress(run: jobs.Run | jobs.BaseRun, ref: RunRef) -> Progress | None:
     """The progress of *ref* (the run, or one repair of it) from *run*, a ``runs/get`` answer with
-    every page of its tasks and repair history (pure); None when it has nothing to say."""
+    every page of its tasks and repair history, or a run as ``runs/list`` showed it with all its
+    tasks (pure); None when it has nothing to say."""
     latest = _latest_attempts(run.tasks or ())
     unmatched = 0
     if ref.repair_id is not None:
