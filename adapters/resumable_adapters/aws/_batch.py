@@ -17,7 +17,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterator, Mapping
 from typing import Any
 
-from .._batching import secrets_hash
+from .._batching import batch_key, secrets_hash
 from ._boto import aws_call
 
 _MAX_PAGES = 1000  # a listing of the active ones is a few pages; a token that never ends is a broken answer
@@ -49,7 +49,7 @@ def emr_batch_key(api: str, client: Any, container: str) -> str:
     meta = getattr(client, "meta", None)
     endpoint = str(getattr(meta, "endpoint_url", "") or "")
     region = str(getattr(meta, "region_name", "") or "")
-    return " ".join((api, endpoint, region, container, _credentials_identity(client)))
+    return batch_key(api, endpoint, region, container, _credentials_identity(client))
 
 
 def listed_pages(what: str, call: Callable[..., Any], items: str, token_in: str, token_out: str,

@@ -26,6 +26,7 @@ from resumable_core import JobNotFound
 from resumable_core.errors import InvalidArgument
 from resumable_core.progress import Progress
 
+from .._batching import batch_key
 from ._client import LISTED_TASKS_MAX, DatabricksJobsClient, check_token, jobs
 from ._progress import run_progress
 from ._repair import RepairFailedTasks, RunRef, previous_failed_run
@@ -119,7 +120,9 @@ class _DatabricksRunJob:
     @property
     def batch_key(self) -> str:
         """One listing per client: its workspace and its credentials (SupportsBatchStatus)."""
-        return f"databricks:{self.client.host}#{id(self.client):x}"
+        # The client stands for its credentials (the SDK resolves them, perhaps refreshed): jobs of one
+        # client share a listing, as the EMR jobs' refreshable credentials do.
+        return batch_key("databricks", self.client.host, f"client-{id(self.client):x}")
 
     def get_job_statuses(self, job_ids: Sequence[str]) -> Mapping[str, str]:
         """The statuses ``runs/list?active_only=true`` shows of *job_ids*: the runs still active.
