@@ -34,10 +34,12 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Awaitable, Callable, Mapping, Sequence
-from typing import Any, Final, Protocol, runtime_checkable
+from typing import Any, Final, Protocol, TypeVar, runtime_checkable
 
 from ._errors import InvalidArgument, ResumableError, TransientError
 from ._progress import Progress
+
+T = TypeVar("T")
 
 DEFAULT_TICK = 1.0  # seconds: at most one listing per second per system
 # Progress calls of their own per second per system: with the listing, a few requests a second to
@@ -194,10 +196,7 @@ class StatusBatcher:
     @staticmethod
     def accepts(job: object) -> bool:
         """True when *job* has an awaitable ``get_job_statuses`` and a ``batch_key``."""
-        import inspect  # deferred: a process that never batches does not pay for it
-
-        return (isinstance(job, AsyncSupportsBatchStatus)
-                and inspect.iscoroutinefunction(getattr(job, "get_job_statuses", None)))
+        return isinstance(job, AsyncSupportsBatchStatus) and _awaitable(job, "get_job_statuses")
 
     async def status(self, job: Any, job_id: str, direct_limit: asyncio.Semaphore | None = None) -> str:
         """*job_id*'s status through the next listing of *job*'s key, or asked directly when it is not listed.
@@ -207,7 +206,7 @@ class StatusBatcher:
         """
         key = job.batch_key
         if not key:
-            return await self._direct(job, job_id, direct_limit)
+            return await self._bounded(lambda: job.get_job_status(job_id), direct_limit)
         answer = await self._wait(self._groups, key, job, job_id, _fetch_statuses, _listed)
         if isinstance(answer, str):
             return answer
@@ -220,7 +219,7 @@ class StatusBatcher:
             # reaches every waiter, so each raise starts a traceback of its own.
             raise answer.with_traceback(None)
         # Not listed, or the listing is not to be trusted: only a direct answer may say "not found".
-        return await self._direct(job, job_id, direct_limit)
+        return await self._bounded(lambda: job.get_job_status(job_id), direct_limit)
 
     async def progress(self, job: Any, job_id: str,
                        direct_limit: asyncio.Semaphore | None = None) -> Progress | None | _Deferred:
@@ -244,12 +243,8 @@ class StatusBatcher:
                 budget = self._budgets[budget_key] = _Budget(self.progress_rate, now)
             if not budget.take(now):
                 return DEFERRED
-        if direct_limit is None:
-            seen: Progress | None = await job.job_progress(job_id)
-            return seen
-        async with direct_limit:
-            seen = await job.job_progress(job_id)
-            return seen
+        seen: Progress | None = await self._bounded(lambda: job.job_progress(job_id), direct_limit)
+        return seen
 
     async def _wait(self, groups: dict[str, _Group], key: str, job: Any, job_id: str, fetch: Fetch,
                     pick: Callable[[Mapping[str, Any], str], Answer]) -> Answer:
@@ -267,13 +262,12 @@ class StatusBatcher:
         return await future
 
     @staticmethod
-    async def _direct(job: Any, job_id: str, limit: asyncio.Semaphore | None) -> str:
+    async def _bounded(call: Callable[[], Awaitable[T]], limit: asyncio.Semaphore | None) -> T:
+        """*call* counted against *limit*, the bound on calls in flight (none without one)."""
         if limit is None:
-            status: str = await job.get_job_status(job_id)
-            return status
+            return await call()
         async with limit:
-            status = await job.get_job_status(job_id)
-            return status
+            return await call()
 
     async def _send(self, group: _Group) -> None:
         loop = asyncio.get_running_loop()
@@ -301,10 +295,7 @@ class StatusBatcher:
 
     async def _list(self, fetch: Fetch, lister: Any, job_ids: list[str]) -> Mapping[str, Any] | BaseException | None:
         try:
-            if self.limit is None:
-                return await fetch(lister, job_ids)
-            async with self.limit:
-                return await fetch(lister, job_ids)
+            return await self._bounded(lambda: fetch(lister, job_ids), self.limit)
         except TransientError as exc:
             return exc
         except ResumableError:
@@ -332,7 +323,7 @@ def _progress_of(progresses: Mapping[str, Any], job_id: str) -> Progress | None:
 
 
 def _awaitable(job: object, name: str) -> bool:
-    import inspect  # deferred, as in accepts()
+    import inspect  # deferred: a process that never batches does not pay for it
 
     return inspect.iscoroutinefunction(getattr(job, name, None))
 
