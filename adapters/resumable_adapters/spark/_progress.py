@@ -182,29 +182,23 @@ class StandaloneProgress:
 
         self.client = client
         self.timeout = urllib3.Timeout(connect=3.0, read=UI_DEADLINE)
-        self._ui_of: dict[str, tuple[str, str]] = {}  # driver id -> (app id, UI base)
-        self._log_watch: dict[str, _LogWatch] = {}  # driver id -> its log head that named no UI so far
+        self._uis = _UiSearch()
 
     def progress(self, driver_id: str) -> Progress | None:
-        found = self._ui_of.get(driver_id) or self._find(driver_id)
+        found = self._uis.found.get(driver_id) or self._find(driver_id)
         if found is None:
             return None
         app_id, ui = found
         return read_progress(lambda path: self._get(ui + path), app_id, ui + "/", job_id=driver_id)
 
     def _find(self, driver_id: str) -> tuple[str, str] | None:
-        if not _log_due(self._log_watch, driver_id):
+        if not self._uis.due(driver_id):
             return None  # a log that stands still is read ever less often (_missed)
         worker_ui = driver_worker_ui(self.client.master_state(), driver_id)
         if worker_ui is None:
             return None  # not launched yet (or its worker is gone): nothing to say
-        head = self.client.driver_log_head(worker_ui, driver_id)
-        found = standalone_ui(head, worker_ui)
-        if found is None:
-            _missed(self._log_watch, driver_id, len(head), self.client.log_bytes)
-        else:
-            self._ui_of[driver_id] = found
-        return found
+        return self._uis.read(driver_id, self.client.driver_log_head(worker_ui, driver_id), worker_ui,
+                              self.client.log_bytes)
 
     def _get(self, url: str) -> tuple[int, bytes]:
         from .._http import NotSent, http_call  # urllib3: the blocking client's (an async install has none)
@@ -260,6 +254,29 @@ def _missed(watch: dict[str, _LogWatch], driver_id: str, size: int, limit: int) 
         seen.skip = min(2 ** seen.stalls, LOG_SKIP_MAX) - 1
 
 
+class _UiSearch:
+    """Each driver's UI once its log head named it, and when to read a head that has not yet: the
+    rule both progress readers follow (they differ only in how they read, blocking or awaited)."""
+
+    __slots__ = ("_watch", "found")
+
+    def __init__(self) -> None:
+        self.found: dict[str, tuple[str, str]] = {}  # driver id -> (app id, UI base)
+        self._watch: dict[str, _LogWatch] = {}  # driver id -> its log head that named no UI so far
+
+    def due(self, driver_id: str) -> bool:
+        return _log_due(self._watch, driver_id)
+
+    def read(self, driver_id: str, head: str, worker_ui: str, limit: int) -> tuple[str, str] | None:
+        """What *head* (at most *limit* bytes read) says of the driver's UI; remembered once found."""
+        found = standalone_ui(head, worker_ui)
+        if found is None:
+            _missed(self._watch, driver_id, len(head), limit)
+        else:
+            self.found[driver_id] = found
+        return found
+
+
 def driver_worker_ui(master: MasterState, driver_id: str) -> str | None:
     """The web UI of the worker *driver_id* runs on, None before it has one (or after its worker left)."""
     driver = next((d for d in master.drivers if d.driver_id == driver_id), None)
@@ -271,25 +288,22 @@ class AsyncStandaloneProgress:
 
     def __init__(self, client: AsyncSparkRestClient) -> None:
         self.client = client
-        self._ui_of: dict[str, tuple[str, str]] = {}
-        self._log_watch: dict[str, _LogWatch] = {}
+        self._uis = _UiSearch()
 
     async def progress(self, driver_id: str) -> Progress | None:
         if self.client.web_ui_url is None:
             return None  # no master UI: the driver's worker, hence its UI, cannot be found
-        found = self._ui_of.get(driver_id)
+        found = self._uis.found.get(driver_id)
         if found is None:
-            if not _log_due(self._log_watch, driver_id):
+            if not self._uis.due(driver_id):
                 return None
             worker_ui = driver_worker_ui(await _shared_master_state(self.client), driver_id)
             if worker_ui is None:
                 return None
             head = await self.client.driver_log_head(worker_ui, driver_id, log_bytes=LOG_HEAD)
-            found = standalone_ui(head, worker_ui)
+            found = self._uis.read(driver_id, head, worker_ui, LOG_HEAD)
             if found is None:
-                _missed(self._log_watch, driver_id, len(head), LOG_HEAD)
                 return None
-            self._ui_of[driver_id] = found
         app_id, ui = found
         answers = {path: await self._get(ui + path, driver_id) for path in api_paths(app_id)}
         return read_progress(lambda path: answers[path], app_id, ui + "/", job_id=driver_id)
