@@ -27,7 +27,7 @@ from __future__ import annotations
 
 import contextlib
 import inspect
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -358,6 +358,26 @@ def operator_cancels_mid_run(adapter: Adapter, faults: dict[int, Fault], cancel_
 # -- the properties themselves, for each adapter's module ----------------------------------------
 
 PropertyTest = Callable[..., None]
+
+
+def listings_counted(adapter: Adapter) -> tuple[Adapter, list[list[str]]]:
+    """*adapter* whose jobs record the ids each of their status listings asks for: the proof that a
+    batched run's checks went through the listing, before the direct ask."""
+    listings: list[list[str]] = []
+
+    def make_job() -> AdapterJob:
+        job = adapter.make_job()
+        listing = job.get_job_statuses  # each AdapterJob batches
+
+        def counted(job_ids: Sequence[str]) -> Mapping[str, str]:
+            listings.append(list(job_ids))
+            answer: Mapping[str, str] = listing(job_ids)
+            return answer
+
+        job.get_job_statuses = counted  # type: ignore[method-assign]  # this instance only
+        return job
+
+    return Adapter(adapter.cluster, make_job), listings
 
 
 def crash_properties(

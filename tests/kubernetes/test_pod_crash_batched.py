@@ -5,14 +5,12 @@ examples than the unbatched module."""
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
-
-from resumable_adapters.kubernetes import KubernetesPodJob
 from tests.contracts.crash_properties import (
     K8S_FAULT,
     Adapter,
     KubernetesCluster,
     crash_properties,
+    listings_counted,
     one_caller_crashing,
 )
 from tests.core._crash import Fault, FaultKind, batched_status
@@ -27,20 +25,9 @@ test_one_caller_crashing_never_runs_two_pods, test_two_callers_on_one_key_never_
 def test_a_pod_recreated_mid_run_is_not_answered_by_the_list_nor_adopted(pods: Adapter) -> None:
     """The recorded pod is recreated under its name: the list shows a pod of that name with another
     uid, which answers for nothing; the direct read says it is gone; a new pod is created."""
-    listings: list[list[str]] = []
-
-    class Listed(KubernetesPodJob):
-        def get_job_statuses(self, job_ids: Sequence[str]) -> Mapping[str, str]:
-            listings.append(list(job_ids))
-            return super().get_job_statuses(job_ids)
-
-    def make_job() -> Listed:
-        base = pods.make_job()
-        assert isinstance(base, KubernetesPodJob)
-        return Listed(base.client, base.manifest, name=base.prefix, log_lines=0)
-
+    counted, listings = listings_counted(pods)
     with batched_status():
-        world, record = one_caller_crashing(Adapter(pods.cluster, make_job), {4: Fault(FaultKind.REPLACE)}, [],
+        world, record = one_caller_crashing(counted, {4: Fault(FaultKind.REPLACE)}, [],
                                             120.0, False, 0)
     assert listings, "the status checks went through the pod list"
     cluster = world.cluster

@@ -5,14 +5,13 @@ than the unbatched module."""
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
-
-from resumable_adapters.spark._kubernetes import SparkKubernetesJob, parse_job_id
+from resumable_adapters.spark._kubernetes import parse_job_id
 from tests.contracts.crash_properties import (
     K8S_FAULT,
     Adapter,
     KubernetesCluster,
     crash_properties,
+    listings_counted,
     one_caller_crashing,
 )
 from tests.core._crash import Fault, FaultKind, batched_status
@@ -27,20 +26,9 @@ test_one_caller_crashing_never_runs_two_drivers, test_two_callers_on_one_key_nev
 def test_a_pod_recreated_mid_run_is_not_answered_by_the_listing_nor_adopted(kube: Adapter) -> None:
     """The recorded driver pod is recreated under its name: the listing shows a pod of that name with
     another uid, which answers for nothing; the direct ask says it is gone; a new pod is submitted."""
-    listings: list[list[str]] = []
-
-    class Listed(SparkKubernetesJob):
-        def get_job_statuses(self, job_ids: Sequence[str]) -> Mapping[str, str]:
-            listings.append(list(job_ids))
-            return super().get_job_statuses(job_ids)
-
-    def make_job() -> Listed:
-        base = kube.make_job()
-        assert isinstance(base, SparkKubernetesJob)
-        return Listed(base.client, base.submission, image=base.image, launcher=base.launcher)
-
+    counted, listings = listings_counted(kube)
     with batched_status():
-        world, record = one_caller_crashing(Adapter(kube.cluster, make_job), {5: Fault(FaultKind.REPLACE)}, [],
+        world, record = one_caller_crashing(counted, {5: Fault(FaultKind.REPLACE)}, [],
                                             120.0, False, 0)
     assert listings, "the status checks went through the pod list"
     cluster = world.cluster

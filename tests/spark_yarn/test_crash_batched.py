@@ -4,10 +4,13 @@ ResourceManager's apps listing first, and only an application it leaves out is a
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
-
-from resumable_adapters.spark._yarn import SparkYarnJob
-from tests.contracts.crash_properties import Adapter, YarnCluster, crash_properties, one_caller_crashing
+from tests.contracts.crash_properties import (
+    Adapter,
+    YarnCluster,
+    crash_properties,
+    listings_counted,
+    one_caller_crashing,
+)
 from tests.core._crash import ANY_FAULT, Fault, FaultKind, batched_status
 from tests.spark_yarn.test_crash_properties import quiet, yarn
 
@@ -20,20 +23,9 @@ test_one_caller_crashing_never_runs_two_applications, test_two_callers_on_one_ke
 def test_an_rm_restarted_mid_run_gets_one_new_application_through_the_listing(yarn: Adapter) -> None:
     """The RM forgets the running application: the listing no longer shows it, the direct ask says
     404, and exactly one application is submitted anew (as without batching)."""
-    listings: list[list[str]] = []
-
-    class Listed(SparkYarnJob):
-        def get_job_statuses(self, job_ids: Sequence[str]) -> Mapping[str, str]:
-            listings.append(list(job_ids))
-            return super().get_job_statuses(job_ids)
-
-    def make_job() -> Listed:
-        base = yarn.make_job()
-        assert isinstance(base, SparkYarnJob)
-        return Listed(base.client, base.submission, launcher=base.launcher)
-
+    counted, listings = listings_counted(yarn)
     with batched_status():
-        world, _ = one_caller_crashing(Adapter(yarn.cluster, make_job), {5: Fault(FaultKind.FORGET)}, [], 120.0,
+        world, _ = one_caller_crashing(counted, {5: Fault(FaultKind.FORGET)}, [], 120.0,
                                        False, 0)
     assert listings, "the status checks went through the RM's listing"
     jobs = world.cluster.jobs()
