@@ -15,19 +15,16 @@ from resumable_adapters.flink import FlinkJob, FlinkRestClient, FlinkSubmission
 from resumable_core import (
     MemoryStateStore,
     Phase,
-    PollPolicy,
     ProtocolError,
     SubmissionRejected,
     TransientError,
     load_record,
     run_resumable,
 )
+from tests.flink.test_client_errors import JOB, POLL
 from tests.services.processes import free_port
 from tests.spark.misbehaving_server import Reply, misbehaving_server
 from tests.spark.tls import self_signed
-
-POLL = PollPolicy(min_interval=0.0, max_interval=0.0, jitter=0.0, transient_attempts=3, transient_seconds=5.0)
-JOB = "0123456789abcdef0123456789abcdef"
 
 
 def flink_job(url: str, jar: Path) -> FlinkJob:
